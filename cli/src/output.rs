@@ -1,0 +1,55 @@
+//! How answers are shown: aligned tables for people, JSON for scripts.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Prints rows under headers, each column as wide as its widest cell.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// Prints `label: value` pairs with the values aligned.
+pub fn fields(pairs: &[(&str, String)]) {
+    let width = pairs
+        .iter()
+        .map(|(label, _)| label.len() + 1)
+        .max()
+        .unwrap_or(0);
+    for (label, value) in pairs {
+        println!("{:<width$} {value}", format!("{label}:"));
+    }
+}
+
+pub fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// A Unix time as RFC 3339 UTC, to the second.
+pub fn time(unix_seconds: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix_seconds)).to_string()
+}
+
+pub fn optional_time(unix_seconds: Option<u64>) -> String {
+    unix_seconds.map(time).unwrap_or_else(|| "never".into())
+}
+
+pub fn yes_no(value: bool) -> String {
+    if value { "yes" } else { "no" }.into()
+}

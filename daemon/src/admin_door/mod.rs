@@ -1,0 +1,167 @@
+//! The admin door: the `postern` CLI's way in. Each connection is checked by the kernel's
+//! peer credentials, then carries request frames and gets one response frame for each.
+//!
+//! A malformed, oversized or truncated frame gets an error frame and the connection is closed;
+//! other connections are unaffected. Idle connections are closed after a timeout.
+
+mod handlers;
+mod peer;
+mod views;
+
+use crate::audit::{AuditAction, AuditEvent, Outcome};
+use crate::context::Context;
+use postern_proto::admin::{AdminRequest, AdminResponse};
+use postern_proto::frame::{self, FrameError, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME};
+use postern_proto::{ErrorCode, ProtoError};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long a connection may sit between requests, or take to send one.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Accepts connections until `shutdown` is cancelled. Connection tasks go on `tracker`, so the
+/// caller can wait for in-flight requests to finish.
+pub async fn serve(
+    listener: UnixListener,
+    ctx: Arc<Context>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tracker.spawn(connection(stream, ctx.clone(), shutdown.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors, usually: back off instead of spinning.
+                    tracing::warn!(error = %e, "admin socket accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+}
+
+async fn connection(mut stream: UnixStream, ctx: Arc<Context>, shutdown: CancellationToken) {
+    let credentials = match stream.peer_cred() {
+        Ok(credentials) => credentials,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read admin peer credentials; closing");
+            return;
+        }
+    };
+    let (uid, gid) = (credentials.uid(), credentials.gid());
+    let group = ctx.config.admin.group.clone();
+    let decided = tokio::task::spawn_blocking(move || peer::authorize(uid, gid, &group)).await;
+    let caller = match decided {
+        Ok(Ok(caller)) => caller,
+        Ok(Err(refusal)) => {
+            refuse(&ctx, uid, &refusal);
+            let error = ProtoError::new(ErrorCode::PermissionDenied, refusal);
+            let _ = send(&mut stream, &AdminResponse::Err(error)).await;
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "admin authorisation task failed");
+            return;
+        }
+    };
+
+    loop {
+        let request = tokio::select! {
+            () = shutdown.cancelled() => return,
+            read = tokio::time::timeout(IDLE_TIMEOUT, read_request(&mut stream)) => match read {
+                Ok(read) => read,
+                Err(_) => return,
+            },
+        };
+        let request = match request {
+            Ok(request) => request,
+            Err(FrameError::Closed) => return,
+            Err(error) => {
+                tracing::warn!(%caller, %error, "bad frame on the admin socket; closing the connection");
+                let code = match error {
+                    FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
+                    _ => ErrorCode::BadFrame,
+                };
+                let _ = send(
+                    &mut stream,
+                    &AdminResponse::Err(ProtoError::new(code, error.to_string())),
+                )
+                .await;
+                return;
+            }
+        };
+        tracing::debug!(%caller, ?request, "admin request");
+        let handler_ctx = ctx.clone();
+        let handler_caller = caller.clone();
+        let answered = tokio::task::spawn_blocking(move || {
+            handlers::handle(&handler_ctx, &handler_caller, request)
+        })
+        .await;
+        let response = match answered {
+            Ok(Ok(reply)) => AdminResponse::Ok(reply),
+            Ok(Err(error)) => AdminResponse::Err(error),
+            Err(e) => {
+                tracing::error!(error = %e, "admin request handler failed");
+                AdminResponse::Err(ProtoError::new(
+                    ErrorCode::Internal,
+                    "internal error; see the daemon's log",
+                ))
+            }
+        };
+        if let Err(e) = send(&mut stream, &response).await {
+            tracing::debug!(error = %e, "could not answer the admin client");
+            return;
+        }
+    }
+}
+
+async fn read_request(stream: &mut UnixStream) -> Result<AdminRequest, FrameError> {
+    let mut header = [0u8; 4];
+    match stream.read_exact(&mut header).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
+        Err(e) => return Err(FrameError::Io(e)),
+    }
+    let mut body = vec![0u8; frame::body_len(header, MAX_REQUEST_FRAME)?];
+    match stream.read_exact(&mut body).await {
+        Ok(_) => frame::decode_body(&body),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(FrameError::Truncated),
+        Err(e) => Err(FrameError::Io(e)),
+    }
+}
+
+async fn send(stream: &mut UnixStream, response: &AdminResponse) -> Result<(), FrameError> {
+    let bytes = match frame::encode(response, MAX_RESPONSE_FRAME) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            tracing::error!(%error, "admin response could not be encoded");
+            let fallback = ProtoError::new(ErrorCode::Internal, "the answer is too large to send");
+            frame::encode(&AdminResponse::Err(fallback), MAX_RESPONSE_FRAME)?
+        }
+    };
+    stream.write_all(&bytes).await?;
+    Ok(())
+}
+
+fn refuse(ctx: &Context, uid: u32, refusal: &str) {
+    let event = AuditEvent {
+        at: ctx.clock.unix_now(),
+        actor: format!("uid {uid}"),
+        action: AuditAction::AdminAccessDenied,
+        subject: None,
+        source: "admin socket".into(),
+        outcome: Outcome::Failure,
+        detail: Some(refusal.to_owned()),
+    };
+    if let Err(e) = ctx.record(event) {
+        tracing::error!(error = %e, "could not record a refused admin connection");
+    }
+}

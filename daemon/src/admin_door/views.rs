@@ -1,0 +1,39 @@
+//! Turns stored records into what an administrator sees: no hashes, no secrets.
+
+use crate::audit::AuditEvent;
+use crate::model::{Role, User};
+use postern_proto::admin::{AuditView, RoleView, UserView};
+
+pub fn user(user: User) -> UserView {
+    UserView {
+        id: user.id.to_string(),
+        username: user.username,
+        email: user.email,
+        display_name: user.display_name,
+        roles: user.roles.into_iter().collect(),
+        disabled: user.disabled,
+        created_at: user.created_at,
+        last_login_at: user.last_login_at,
+    }
+}
+
+pub fn role(role: Role, members: u64) -> RoleView {
+    RoleView {
+        name: role.name,
+        require_mfa: role.require_mfa,
+        api_access: role.api_access,
+        members,
+    }
+}
+
+pub fn audit(event: AuditEvent) -> AuditView {
+    AuditView {
+        at: event.at,
+        actor: event.actor,
+        action: event.action.as_str().to_owned(),
+        subject: event.subject,
+        source: event.source,
+        outcome: event.outcome.as_str().to_owned(),
+        detail: event.detail,
+    }
+}

@@ -1,0 +1,91 @@
+//! The audit trail: an append-only record of every security-relevant event, with who did what
+//! to whom, when, from where, and how it ended. Details never hold a password, code or secret.
+
+use crate::clock::UnixSeconds;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    DaemonStarted,
+    DaemonStopped,
+    AdminAccessDenied,
+    UserCreated,
+    UserDeleted,
+    UserDisabled,
+    UserEnabled,
+    PasswordChanged,
+    RoleGranted,
+    RoleRevoked,
+    RoleCreated,
+    RoleChanged,
+    RoleDeleted,
+    SiteSettingChanged,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DaemonStarted => "daemon_started",
+            Self::DaemonStopped => "daemon_stopped",
+            Self::AdminAccessDenied => "admin_access_denied",
+            Self::UserCreated => "user_created",
+            Self::UserDeleted => "user_deleted",
+            Self::UserDisabled => "user_disabled",
+            Self::UserEnabled => "user_enabled",
+            Self::PasswordChanged => "password_changed",
+            Self::RoleGranted => "role_granted",
+            Self::RoleRevoked => "role_revoked",
+            Self::RoleCreated => "role_created",
+            Self::RoleChanged => "role_changed",
+            Self::RoleDeleted => "role_deleted",
+            Self::SiteSettingChanged => "site_setting_changed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub at: UnixSeconds,
+    /// Who acted: "admin root (uid 0)", a username, or "posternd".
+    pub actor: String,
+    pub action: AuditAction,
+    /// The username or role acted upon, if any.
+    pub subject: Option<String>,
+    /// Where the request came from: "admin socket", an IP address, a PAM service and host.
+    pub source: String,
+    pub outcome: Outcome,
+    /// What changed, or why it failed.
+    pub detail: Option<String>,
+}
+
+impl AuditEvent {
+    /// Writes the event to the log too, so operators who ship logs see the same trail.
+    pub fn log(&self) {
+        tracing::info!(
+            target: "audit",
+            action = self.action.as_str(),
+            actor = %self.actor,
+            subject = self.subject.as_deref().unwrap_or("-"),
+            source = %self.source,
+            outcome = self.outcome.as_str(),
+            detail = self.detail.as_deref().unwrap_or("-"),
+        );
+    }
+}

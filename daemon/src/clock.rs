@@ -1,0 +1,29 @@
+//! The one place that reads the wall clock. Everything else is handed a [`Clock`], so tests can
+//! move time forward (code expiry, lockouts, remembered devices) instead of sleeping.
+
+use std::fmt::Debug;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Seconds since the Unix epoch, UTC. Stored records and the wire use this unit.
+pub type UnixSeconds = u64;
+
+pub trait Clock: Send + Sync + Debug {
+    fn now(&self) -> SystemTime;
+
+    fn unix_now(&self) -> UnixSeconds {
+        self.now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_secs()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)] // the one sanctioned reader of the wall clock
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}

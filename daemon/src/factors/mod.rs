@@ -1,0 +1,3 @@
+//! The things a user proves they know or have. Each factor hashes, checks and never logs.
+
+pub mod password;

@@ -1,0 +1,17 @@
+//! `posternd`: Postern's identity provider daemon.
+//!
+//! One daemon owns the database and opens three doors onto one login engine: the web (OIDC and
+//! the sign-in pages), the PAM socket, and the admin socket used by the `postern` CLI. See
+//! DESIGN.md in the repository for the architecture.
+
+pub mod admin_door;
+pub mod audit;
+pub mod clock;
+pub mod config;
+pub mod context;
+pub mod factors;
+pub mod model;
+pub mod serve;
+pub mod store;
+pub mod unix_socket;
+pub mod web;

@@ -1,0 +1,15 @@
+//! What Postern knows about: users, roles and the site's settings, and the rules for their
+//! names. Plain data with validation; storage lives in `store`, policy in the engine.
+
+mod names;
+mod role;
+mod settings;
+mod user;
+
+pub use names::{
+    ValidationError, normalize_username, validate_display_name, validate_email, validate_role_name,
+    validate_username,
+};
+pub use role::Role;
+pub use settings::{MfaMethod, SiteSettings};
+pub use user::{User, UserId};

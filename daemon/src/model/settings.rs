@@ -1,0 +1,244 @@
+//! Site-wide settings an administrator changes at run time with `postern site set KEY VALUE`.
+//! Defaults follow DESIGN.md "Policy".
+
+use super::ValidationError;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MfaMethod {
+    Totp,
+    Email,
+}
+
+impl fmt::Display for MfaMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Totp => "totp",
+            Self::Email => "email",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteSettings {
+    /// Second factors users may enrol; at least one.
+    pub mfa_methods: Vec<MfaMethod>,
+    pub totp_step_seconds: u64,
+    /// Codes this many steps before or after the current one are accepted too.
+    pub totp_skew_steps: u8,
+    pub email_code_lifetime_seconds: u64,
+    /// A device is remembered this long after its last successful sign-in; 0 turns it off.
+    pub remember_device_seconds: u64,
+    pub password_min_length: u32,
+}
+
+impl Default for SiteSettings {
+    fn default() -> Self {
+        Self {
+            mfa_methods: vec![MfaMethod::Totp, MfaMethod::Email],
+            totp_step_seconds: 30,
+            totp_skew_steps: 1,
+            email_code_lifetime_seconds: 15 * 60,
+            remember_device_seconds: 24 * 60 * 60,
+            password_min_length: 8,
+        }
+    }
+}
+
+/// One settable key: its name, what it means, and how to read and write it as text.
+struct Key {
+    name: &'static str,
+    description: &'static str,
+    get: fn(&SiteSettings) -> String,
+    set: fn(&mut SiteSettings, &str) -> Result<(), String>,
+}
+
+const KEYS: &[Key] = &[
+    Key {
+        name: "mfa.methods",
+        description: "second factors users may enrol: totp, email, or both (comma-separated)",
+        get: |s| {
+            s.mfa_methods
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        },
+        set: |s, v| {
+            let mut methods = Vec::new();
+            for item in v.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                let method = match item {
+                    "totp" => MfaMethod::Totp,
+                    "email" => MfaMethod::Email,
+                    other => return Err(format!("`{other}` is not a method; use totp, email")),
+                };
+                if !methods.contains(&method) {
+                    methods.push(method);
+                }
+            }
+            if methods.is_empty() {
+                return Err("at least one method must be offered".into());
+            }
+            methods.sort();
+            s.mfa_methods = methods;
+            Ok(())
+        },
+    },
+    Key {
+        name: "totp.step",
+        description: "seconds between TOTP codes (authenticator apps expect 30)",
+        get: |s| s.totp_step_seconds.to_string(),
+        set: |s, v| {
+            s.totp_step_seconds = parse_in_range(v, 15, 300)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "totp.skew",
+        description: "TOTP codes this many steps early or late are accepted too (0 to 2)",
+        get: |s| s.totp_skew_steps.to_string(),
+        set: |s, v| {
+            s.totp_skew_steps = parse_in_range(v, 0, 2)? as u8;
+            Ok(())
+        },
+    },
+    Key {
+        name: "email_code.lifetime",
+        description: "how long an emailed code stays valid (1m to 24h)",
+        get: |s| format_seconds(s.email_code_lifetime_seconds),
+        set: |s, v| {
+            s.email_code_lifetime_seconds = parse_duration_in_range(v, 60, 24 * 3600)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "remember_device.window",
+        description: "a device skips the second factor this long after its last sign-in (0 = never; at most 30d)",
+        get: |s| format_seconds(s.remember_device_seconds),
+        set: |s, v| {
+            s.remember_device_seconds = parse_duration_in_range(v, 0, 30 * 24 * 3600)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "password.min_length",
+        description: "shortest password accepted when one is set (8 to 128 characters)",
+        get: |s| s.password_min_length.to_string(),
+        set: |s, v| {
+            s.password_min_length = parse_in_range(v, 8, 128)? as u32;
+            Ok(())
+        },
+    },
+];
+
+impl SiteSettings {
+    /// Every key with its current value and description, in a stable order.
+    pub fn describe(&self) -> Vec<(&'static str, String, &'static str)> {
+        KEYS.iter()
+            .map(|k| (k.name, (k.get)(self), k.description))
+            .collect()
+    }
+
+    /// Sets `key` from its text form. The settings are unchanged when this fails.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ValidationError> {
+        let Some(entry) = KEYS.iter().find(|k| k.name == key) else {
+            let names: Vec<_> = KEYS.iter().map(|k| k.name).collect();
+            return Err(ValidationError::new(
+                "key",
+                format!(
+                    "`{key}` is not a site setting; known keys: {}",
+                    names.join(", ")
+                ),
+            ));
+        };
+        let mut changed = self.clone();
+        (entry.set)(&mut changed, value.trim())
+            .map_err(|message| ValidationError::new(entry.name, message))?;
+        *self = changed;
+        Ok(())
+    }
+}
+
+fn parse_in_range(text: &str, low: u64, high: u64) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(n) if (low..=high).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{text}` must be a whole number from {low} to {high}"
+        )),
+    }
+}
+
+fn parse_duration_in_range(text: &str, low: u64, high: u64) -> Result<u64, String> {
+    let seconds = crate::config::parse_duration(text)?.as_secs();
+    if !(low..=high).contains(&seconds) {
+        return Err(format!(
+            "`{text}` must be from {} to {}",
+            format_seconds(low),
+            format_seconds(high)
+        ));
+    }
+    Ok(seconds)
+}
+
+fn format_seconds(seconds: u64) -> String {
+    if seconds == 0 {
+        return "0".into();
+    }
+    humantime::format_duration(Duration::from_secs(seconds)).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let s = SiteSettings::default();
+        assert_eq!((s.totp_step_seconds, s.totp_skew_steps), (30, 1));
+        assert_eq!(s.email_code_lifetime_seconds, 900);
+        assert_eq!(s.remember_device_seconds, 86_400);
+        assert_eq!(s.mfa_methods, vec![MfaMethod::Totp, MfaMethod::Email]);
+    }
+
+    #[test]
+    fn keys_round_trip_through_text() {
+        let mut s = SiteSettings::default();
+        s.set("mfa.methods", "email").unwrap();
+        s.set("email_code.lifetime", "10m").unwrap();
+        s.set("remember_device.window", "0").unwrap();
+        let described = s.describe();
+        let value = |key| {
+            described
+                .iter()
+                .find(|(k, _, _)| *k == key)
+                .unwrap()
+                .1
+                .clone()
+        };
+        assert_eq!(value("mfa.methods"), "email");
+        assert_eq!(value("email_code.lifetime"), "10m");
+        assert_eq!(value("remember_device.window"), "0");
+        assert_eq!(s.remember_device_seconds, 0);
+    }
+
+    #[test]
+    fn bad_values_are_refused_and_change_nothing() {
+        let mut s = SiteSettings::default();
+        for (key, value) in [
+            ("mfa.methods", ""),
+            ("mfa.methods", "sms"),
+            ("totp.skew", "5"),
+            ("totp.step", "thirty"),
+            ("email_code.lifetime", "2s"),
+            ("password.min_length", "4"),
+            ("no.such.key", "1"),
+        ] {
+            let err = s.set(key, value).unwrap_err();
+            assert!(!err.message.is_empty(), "{key}={value}");
+        }
+        assert_eq!(s, SiteSettings::default());
+    }
+}

@@ -1,0 +1,74 @@
+//! A person (or service account) who signs in.
+
+use crate::clock::UnixSeconds;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// A user's stable identifier: never reused, never changes when the username does. It is the
+/// OIDC `sub`, so relying parties can key their accounts on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(pub uuid::Uuid);
+
+impl UserId {
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4())
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    /// As the user or administrator wrote it; unique without regard to case.
+    pub username: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    /// Argon2id hash in PHC string format.
+    pub password_hash: String,
+    pub roles: BTreeSet<String>,
+    pub disabled: bool,
+    pub created_at: UnixSeconds,
+    pub password_changed_at: UnixSeconds,
+    pub last_login_at: Option<UnixSeconds>,
+}
+
+// Hand-written so the password hash never reaches a log line.
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("roles", &self.roles)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_does_not_show_the_password_hash() {
+        let user = User {
+            id: UserId::random(),
+            username: "alice".into(),
+            email: "alice@example.com".into(),
+            display_name: None,
+            password_hash: "$argon2id$secret".into(),
+            roles: BTreeSet::new(),
+            disabled: false,
+            created_at: 0,
+            password_changed_at: 0,
+            last_login_at: None,
+        };
+        assert!(!format!("{user:?}").contains("argon2id"));
+    }
+}

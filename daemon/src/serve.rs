@@ -1,0 +1,131 @@
+//! The daemon's life: open the store, open the doors, wait for SIGTERM or SIGINT, then stop
+//! accepting, let in-flight work finish within the grace period, remove the sockets, flush.
+
+use crate::audit::{AuditAction, AuditEvent, Outcome};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::context::Context;
+use crate::store::{Store, StoreError};
+use crate::unix_socket::{self, SocketError};
+use crate::{admin_door, web};
+use std::sync::Arc;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("admin socket: {0}")]
+    AdminSocket(#[source] SocketError),
+    #[error("cannot listen on http.listen = {addr}: {source}")]
+    HttpBind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+    #[error("web server failed: {0}")]
+    Http(#[source] std::io::Error),
+}
+
+pub async fn run(config: Config) -> Result<(), ServeError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = Store::open(&config.state_dir)?;
+    let http_listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .map_err(|source| ServeError::HttpBind {
+            addr: config.http.listen,
+            source,
+        })?;
+    let http_addr = http_listener.local_addr().map_err(ServeError::Http)?;
+    let admin_group = Some(config.admin.group.as_str()).filter(|g| !g.is_empty());
+    let admin_mode = if admin_group.is_some() { 0o660 } else { 0o600 };
+    let admin_listener = unix_socket::bind(&config.admin.socket, admin_mode, admin_group)
+        .map_err(ServeError::AdminSocket)?;
+
+    let ctx = Arc::new(Context {
+        started_at: clock.unix_now(),
+        clock,
+        store,
+        http_addr,
+        config,
+    });
+    lifecycle_event(&ctx, AuditAction::DaemonStarted);
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        http = %format!("http://{http_addr}"),
+        admin_socket = %ctx.config.admin.socket.display(),
+        state_dir = %ctx.config.state_dir.display(),
+        "posternd is ready"
+    );
+
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    tracker.spawn(admin_door::serve(
+        admin_listener,
+        ctx.clone(),
+        shutdown.clone(),
+        tracker.clone(),
+    ));
+    let app =
+        web::router(ctx.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let http_shutdown = shutdown.clone().cancelled_owned();
+    let http = tokio::spawn(async move {
+        axum::serve(http_listener, app)
+            .with_graceful_shutdown(http_shutdown)
+            .await
+    });
+
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    unix_socket::remove(&ctx.config.admin.socket);
+
+    let grace = ctx.config.shutdown_grace.0;
+    tracker.close();
+    let finished = tokio::time::timeout(grace, async {
+        tracker.wait().await;
+        http.await
+    })
+    .await;
+    match finished {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => return Err(ServeError::Http(e)),
+        Ok(Err(e)) => tracing::error!(error = %e, "web server task failed"),
+        Err(_) => tracing::warn!(
+            ?grace,
+            "in-flight requests did not finish within the grace period"
+        ),
+    }
+    lifecycle_event(&ctx, AuditAction::DaemonStopped);
+    ctx.store.flush()?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> Result<(), ServeError> {
+    let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    Ok(())
+}
+
+fn lifecycle_event(ctx: &Context, action: AuditAction) {
+    let event = AuditEvent {
+        at: ctx.clock.unix_now(),
+        actor: "posternd".into(),
+        action,
+        subject: None,
+        source: format!("pid {}", std::process::id()),
+        outcome: Outcome::Success,
+        detail: None,
+    };
+    if let Err(e) = ctx.record(event) {
+        tracing::error!(error = %e, "could not record a lifecycle event");
+    }
+}

@@ -1,0 +1,97 @@
+//! How records are laid out in sled: one version byte, then JSON. The version lets a newer
+//! daemon migrate old records, and lets an older daemon refuse records it cannot read instead
+//! of misreading them.
+
+use super::StoreError;
+use serde::{Serialize, de::DeserializeOwned};
+
+pub trait Record: Serialize + DeserializeOwned {
+    /// Names the record kind in error messages.
+    const KIND: &'static str;
+    /// Bump when the serialised shape changes, and teach `decode` the old shape.
+    const VERSION: u8 = 1;
+}
+
+impl Record for crate::model::User {
+    const KIND: &'static str = "user";
+}
+impl Record for crate::model::Role {
+    const KIND: &'static str = "role";
+}
+impl Record for crate::model::SiteSettings {
+    const KIND: &'static str = "site settings";
+}
+impl Record for crate::audit::AuditEvent {
+    const KIND: &'static str = "audit event";
+}
+
+pub fn encode<T: Record>(record: &T) -> Result<Vec<u8>, StoreError> {
+    let mut bytes = vec![T::VERSION];
+    serde_json::to_writer(&mut bytes, record).map_err(|e| StoreError::Corrupt {
+        kind: T::KIND,
+        message: e.to_string(),
+    })?;
+    Ok(bytes)
+}
+
+pub fn decode<T: Record>(bytes: &[u8]) -> Result<T, StoreError> {
+    let corrupt = |message: String| StoreError::Corrupt {
+        kind: T::KIND,
+        message,
+    };
+    let (&version, body) = bytes
+        .split_first()
+        .ok_or_else(|| corrupt("empty record".into()))?;
+    if version > T::VERSION {
+        return Err(StoreError::RecordTooNew {
+            kind: T::KIND,
+            found: version,
+            supported: T::VERSION,
+        });
+    }
+    if version == 0 {
+        return Err(corrupt("version 0 was never written".into()));
+    }
+    serde_json::from_slice(body).map_err(|e| corrupt(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Role;
+
+    #[test]
+    fn records_round_trip_with_a_version_byte() {
+        let role = Role {
+            name: "staff".into(),
+            require_mfa: true,
+            api_access: false,
+        };
+        let bytes = encode(&role).unwrap();
+        assert_eq!(bytes[0], 1);
+        assert_eq!(decode::<Role>(&bytes).unwrap(), role);
+    }
+
+    #[test]
+    fn newer_and_damaged_records_are_refused() {
+        let mut bytes = encode(&Role {
+            name: "x".into(),
+            require_mfa: false,
+            api_access: false,
+        })
+        .unwrap();
+        bytes[0] = 9;
+        assert!(matches!(
+            decode::<Role>(&bytes),
+            Err(StoreError::RecordTooNew { found: 9, .. })
+        ));
+        assert!(matches!(
+            decode::<Role>(b"\x01{"),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            decode::<Role>(b""),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+}

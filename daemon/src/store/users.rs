@@ -1,0 +1,168 @@
+//! Users, with two indexes kept in the same transaction: case-folded username → id, and
+//! (role, id) for "who holds this role".
+
+use super::codec::{decode, encode};
+use super::{Store, StoreError, TxResult, from_tx};
+use crate::model::{User, UserId, normalize_username};
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
+
+impl Store {
+    /// Adds a new user. Fails if the username is taken (in any case) or a role does not exist.
+    pub fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        let _guard = self.lock();
+        self.check_roles_exist(user)?;
+        let name_key = normalize_username(&user.username);
+        let value = encode(user)?;
+        (&self.users, &self.usernames, &self.role_members)
+            .transaction(|(users, usernames, members)| -> TxResult<()> {
+                if usernames.get(name_key.as_bytes())?.is_some() {
+                    return abort(StoreError::AlreadyExists(format!(
+                        "user `{}`",
+                        user.username
+                    )));
+                }
+                usernames.insert(name_key.as_bytes(), user.id.0.as_bytes())?;
+                users.insert(user.id.0.as_bytes(), value.clone())?;
+                for role in &user.roles {
+                    members.insert(member_key(role, user.id), &[])?;
+                }
+                Ok(())
+            })
+            .map_err(from_tx)
+    }
+
+    pub fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.users
+            .get(id.0.as_bytes())?
+            .map(|bytes| decode(&bytes))
+            .transpose()
+    }
+
+    /// Looks a user up by username, without regard to case.
+    pub fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
+        match self
+            .usernames
+            .get(normalize_username(username).as_bytes())?
+        {
+            Some(id) => self.user(user_id_from(&id)?),
+            None => Ok(None),
+        }
+    }
+
+    /// All users, ordered by username.
+    pub fn users(&self) -> Result<Vec<User>, StoreError> {
+        let mut users = Vec::new();
+        for entry in self.usernames.iter() {
+            let (_, id) = entry?;
+            if let Some(user) = self.user(user_id_from(&id)?)? {
+                users.push(user);
+            }
+        }
+        Ok(users)
+    }
+
+    pub fn user_count(&self) -> u64 {
+        self.users.len() as u64
+    }
+
+    /// Applies `change` to the stored user and writes the result, keeping the indexes in step.
+    /// `change` may refuse by returning an error; then nothing is written.
+    pub fn update_user<F>(&self, id: UserId, change: F) -> Result<User, StoreError>
+    where
+        F: FnOnce(&mut User) -> Result<(), StoreError>,
+    {
+        let _guard = self.lock();
+        let before = self
+            .user(id)?
+            .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
+        let mut after = before.clone();
+        change(&mut after)?;
+        after.id = before.id;
+        self.check_roles_exist(&after)?;
+        let (old_name, new_name) = (
+            normalize_username(&before.username),
+            normalize_username(&after.username),
+        );
+        let value = encode(&after)?;
+        (&self.users, &self.usernames, &self.role_members)
+            .transaction(|(users, usernames, members)| -> TxResult<()> {
+                if old_name != new_name {
+                    if usernames.get(new_name.as_bytes())?.is_some() {
+                        return abort(StoreError::AlreadyExists(format!(
+                            "user `{}`",
+                            after.username
+                        )));
+                    }
+                    usernames.remove(old_name.as_bytes())?;
+                    usernames.insert(new_name.as_bytes(), id.0.as_bytes())?;
+                }
+                for role in before.roles.difference(&after.roles) {
+                    members.remove(member_key(role, id))?;
+                }
+                for role in after.roles.difference(&before.roles) {
+                    members.insert(member_key(role, id), &[])?;
+                }
+                users.insert(id.0.as_bytes(), value.clone())?;
+                Ok(())
+            })
+            .map_err(from_tx)?;
+        Ok(after)
+    }
+
+    /// Removes a user and their index entries. Returns the removed user.
+    pub fn delete_user(&self, id: UserId) -> Result<User, StoreError> {
+        let _guard = self.lock();
+        let user = self
+            .user(id)?
+            .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
+        let name_key = normalize_username(&user.username);
+        (&self.users, &self.usernames, &self.role_members)
+            .transaction(|(users, usernames, members)| -> TxResult<()> {
+                users.remove(user.id.0.as_bytes())?;
+                usernames.remove(name_key.as_bytes())?;
+                for role in &user.roles {
+                    members.remove(member_key(role, user.id))?;
+                }
+                Ok(())
+            })
+            .map_err(from_tx)?;
+        Ok(user)
+    }
+
+    fn check_roles_exist(&self, user: &User) -> Result<(), StoreError> {
+        for role in &user.roles {
+            if !self.roles.contains_key(role.as_bytes())? {
+                return Err(StoreError::NotFound(format!("role `{role}`")));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn abort<T>(error: StoreError) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(error))
+}
+
+/// `role NUL user-id`: role names never contain NUL, so a prefix scan on `role NUL` finds
+/// exactly that role's members.
+pub(super) fn member_key(role: &str, id: UserId) -> Vec<u8> {
+    let mut key = member_prefix(role);
+    key.extend_from_slice(id.0.as_bytes());
+    key
+}
+
+pub(super) fn member_prefix(role: &str) -> Vec<u8> {
+    let mut key = role.as_bytes().to_vec();
+    key.push(0);
+    key
+}
+
+pub(super) fn user_id_from(bytes: &[u8]) -> Result<UserId, StoreError> {
+    uuid::Uuid::from_slice(bytes)
+        .map(UserId)
+        .map_err(|e| StoreError::Corrupt {
+            kind: "user index",
+            message: e.to_string(),
+        })
+}

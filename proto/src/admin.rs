@@ -1,0 +1,173 @@
+//! Messages of the admin socket: one request frame, one response frame.
+//!
+//! Times are Unix seconds (UTC); the CLI formats them. Views carry only what an administrator
+//! may see: never a password hash or other secret.
+
+use crate::{ProtoError, Secret};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum AdminRequest {
+    Status,
+    UserAdd(NewUser),
+    UserList,
+    UserShow {
+        username: String,
+    },
+    UserSetPassword {
+        username: String,
+        password: Secret,
+    },
+    UserSetDisabled {
+        username: String,
+        disabled: bool,
+    },
+    UserDelete {
+        username: String,
+    },
+    UserAddRole {
+        username: String,
+        role: String,
+    },
+    UserRemoveRole {
+        username: String,
+        role: String,
+    },
+    RoleAdd(RoleSpec),
+    RoleSet {
+        name: String,
+        require_mfa: Option<bool>,
+        api_access: Option<bool>,
+    },
+    RoleList,
+    RoleDelete {
+        name: String,
+    },
+    SiteShow,
+    SiteSet {
+        key: String,
+        value: String,
+    },
+    Audit(AuditQuery),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub roles: Vec<String>,
+    pub password: Secret,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoleSpec {
+    pub name: String,
+    pub require_mfa: bool,
+    pub api_access: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AuditQuery {
+    /// Only events about this user (as actor or subject).
+    pub username: Option<String>,
+    /// Only events at or after this time (Unix seconds).
+    pub since: Option<u64>,
+    /// At most this many events, newest first.
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "outcome", content = "body", rename_all = "snake_case")]
+pub enum AdminResponse {
+    Ok(AdminReply),
+    Err(ProtoError),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "reply", content = "data", rename_all = "snake_case")]
+pub enum AdminReply {
+    Status(StatusView),
+    User(UserView),
+    Users(Vec<UserView>),
+    Role(RoleView),
+    Roles(Vec<RoleView>),
+    Site(Vec<SiteSettingView>),
+    Audit(Vec<AuditView>),
+    Done { message: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusView {
+    pub version: String,
+    pub pid: u32,
+    pub started_at: u64,
+    pub uptime_seconds: u64,
+    pub state_dir: String,
+    pub http_listen: String,
+    pub users: u64,
+    pub roles: u64,
+    pub audit_events: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserView {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub roles: Vec<String>,
+    pub disabled: bool,
+    pub created_at: u64,
+    pub last_login_at: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoleView {
+    pub name: String,
+    pub require_mfa: bool,
+    pub api_access: bool,
+    pub members: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SiteSettingView {
+    pub key: String,
+    pub value: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditView {
+    pub at: u64,
+    pub actor: String,
+    pub action: String,
+    pub subject: Option<String>,
+    pub source: String,
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_tagged_snake_case_json_and_hide_passwords_in_debug() {
+        let request = AdminRequest::UserSetPassword {
+            username: "alice".into(),
+            password: Secret::new("correct horse"),
+        };
+        let json = serde_json::to_value(&request).unwrap();
+        assert_eq!(json["request"], "user_set_password");
+        assert_eq!(json["password"], "correct horse");
+        assert!(!format!("{request:?}").contains("correct horse"));
+    }
+
+    #[test]
+    fn an_unknown_request_does_not_parse() {
+        let parsed = serde_json::from_str::<AdminRequest>(r#"{"request":"drop_database"}"#);
+        assert!(parsed.is_err());
+    }
+}

@@ -1,0 +1,67 @@
+//! A blocking client for the daemon's sockets: connect, send one frame, read one frame.
+
+use crate::ProtoError;
+use crate::admin::{AdminReply, AdminRequest, AdminResponse};
+use crate::frame::{self, FrameError, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME};
+use serde::{Serialize, de::DeserializeOwned};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to {}: {source}", path.display())]
+    Connect {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Frame(#[from] FrameError),
+    /// The daemon answered with an error.
+    #[error("{0}")]
+    Refused(ProtoError),
+}
+
+/// One connection to a daemon socket. Every read and write has a timeout, so a stuck daemon
+/// makes the caller fail instead of hanging.
+#[derive(Debug)]
+pub struct Connection {
+    stream: UnixStream,
+}
+
+impl Connection {
+    pub fn connect(path: &Path, timeout: Duration) -> Result<Self, ClientError> {
+        let connect_error = |source| ClientError::Connect {
+            path: path.to_owned(),
+            source,
+        };
+        let stream = UnixStream::connect(path).map_err(connect_error)?;
+        stream
+            .set_read_timeout(Some(timeout))
+            .and_then(|()| stream.set_write_timeout(Some(timeout)))
+            .map_err(connect_error)?;
+        Ok(Self { stream })
+    }
+
+    pub fn send<Q: Serialize>(&mut self, message: &Q) -> Result<(), ClientError> {
+        Ok(frame::write_frame(
+            &mut self.stream,
+            message,
+            MAX_REQUEST_FRAME,
+        )?)
+    }
+
+    pub fn receive<A: DeserializeOwned>(&mut self) -> Result<A, ClientError> {
+        Ok(frame::read_frame(&mut self.stream, MAX_RESPONSE_FRAME)?)
+    }
+
+    /// Sends one admin request and returns the daemon's reply, or its refusal as an error.
+    pub fn admin(&mut self, request: &AdminRequest) -> Result<AdminReply, ClientError> {
+        self.send(request)?;
+        match self.receive()? {
+            AdminResponse::Ok(reply) => Ok(reply),
+            AdminResponse::Err(error) => Err(ClientError::Refused(error)),
+        }
+    }
+}
