@@ -1,1 +1,11 @@
-//! End-to-end tests (filled in the next commit).
+//! End-to-end tests: the real `posternd` binary on a temporary state directory and an
+//! ephemeral port, driven by the real `postern` CLI and by raw socket clients.
+//!
+//! Build the binaries first (`cargo build --workspace`); `tests/run` does.
+
+mod fixture;
+
+mod accounts;
+mod admin_socket;
+mod config;
+mod lifecycle;

@@ -26,7 +26,7 @@ pub fn apply_overrides(
             return Err(ConfigError::Env {
                 name,
                 message: format!(
-                    "is not a Postern setting; known variables: {}",
+                    "not a Postern setting; known variables: {}",
                     known.join(", ")
                 ),
             });
