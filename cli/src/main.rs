@@ -8,7 +8,9 @@ mod password;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use postern_proto::admin::{AdminReply, AdminRequest, AuditQuery, NewUser, RoleSpec};
+use postern_proto::admin::{
+    AdminReply, AdminRequest, AuditQuery, ClientSpec, ClientView, NewUser, RoleSpec,
+};
 use postern_proto::client::Connection;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +51,12 @@ enum Command {
     /// Show or change site-wide settings.
     #[command(subcommand)]
     Site(SiteCommand),
+    /// Manage OpenID Connect clients (the applications that sign users in).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// List or rotate the ID token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Show the audit trail, newest first.
     Audit {
         /// Only events about this user.
@@ -126,6 +134,42 @@ enum RoleCommand {
     List,
     /// Delete a role nobody holds.
     Delete { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Register an application. Prints its client id, and its secret once (confidential clients).
+    Add {
+        name: String,
+        /// Where users return after signing in; compared exactly. Repeat for several.
+        #[arg(long = "redirect-uri", value_name = "URI", required = true)]
+        redirect_uris: Vec<String>,
+        /// Where users may be sent after signing out. Repeat for several.
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A browser or native app that cannot keep a secret; it relies on PKCE alone.
+        #[arg(long)]
+        public: bool,
+        /// ID token signing algorithm.
+        #[arg(long, value_name = "ALG", value_parser = ["RS256", "EdDSA", "ES256"], default_value = "RS256")]
+        signing_alg: String,
+    },
+    /// List clients.
+    List,
+    /// Show one client.
+    Show { name: String },
+    /// Replace a confidential client's secret; the old one stops working at once.
+    RotateSecret { name: String },
+    /// Delete a client; its tokens stop working.
+    Delete { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List signing keys, active and retired.
+    List,
+    /// Make new signing keys active; old ones stay published until their tokens expire.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -221,6 +265,27 @@ fn request_for(command: Command) -> anyhow::Result<AdminRequest> {
             RoleCommand::List => AdminRequest::RoleList,
             RoleCommand::Delete { name } => AdminRequest::RoleDelete { name },
         },
+        Command::Client(command) => match command {
+            ClientCommand::Add {
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                public,
+                signing_alg,
+            } => AdminRequest::ClientAdd(ClientSpec {
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                public,
+                signing_alg: Some(signing_alg),
+            }),
+            ClientCommand::List => AdminRequest::ClientList,
+            ClientCommand::Show { name } => AdminRequest::ClientShow { name },
+            ClientCommand::RotateSecret { name } => AdminRequest::ClientRotateSecret { name },
+            ClientCommand::Delete { name } => AdminRequest::ClientDelete { name },
+        },
+        Command::Keys(KeysCommand::List) => AdminRequest::KeysList,
+        Command::Keys(KeysCommand::Rotate) => AdminRequest::KeysRotate,
         Command::Site(SiteCommand::Show) => AdminRequest::SiteShow,
         Command::Site(SiteCommand::Set { key, value }) => AdminRequest::SiteSet { key, value },
         Command::Audit {
@@ -252,6 +317,16 @@ fn print_json(reply: AdminReply) -> anyhow::Result<()> {
         AdminReply::Roles(roles) => output::json(&roles),
         AdminReply::Site(settings) => output::json(&settings),
         AdminReply::Audit(events) => output::json(&events),
+        AdminReply::Client(client) => output::json(&client),
+        AdminReply::Clients(clients) => output::json(&clients),
+        AdminReply::ClientSecret {
+            client,
+            client_secret,
+        } => output::json(&serde_json::json!({
+            "client": client,
+            "client_secret": client_secret.as_ref().map(|s| s.expose()),
+        })),
+        AdminReply::Keys(keys) => output::json(&keys),
         AdminReply::Done { message } => output::json(&serde_json::json!({ "message": message })),
     }
 }
@@ -344,6 +419,68 @@ fn print_human(reply: AdminReply) {
                 &rows,
             );
         }
+        AdminReply::Client(client) => print_client(client),
+        AdminReply::Clients(clients) => {
+            let rows: Vec<Vec<String>> = clients
+                .into_iter()
+                .map(|c| {
+                    vec![
+                        c.name,
+                        c.client_id,
+                        if c.public { "public" } else { "confidential" }.into(),
+                        c.signing_alg,
+                        c.redirect_uris.join(" "),
+                    ]
+                })
+                .collect();
+            output::table(
+                &["NAME", "CLIENT ID", "TYPE", "ALG", "REDIRECT URIS"],
+                &rows,
+            );
+        }
+        AdminReply::ClientSecret {
+            client,
+            client_secret,
+        } => {
+            print_client(client);
+            if let Some(secret) = client_secret {
+                println!("\nclient secret: {}", secret.expose());
+                println!("(shown this once; Postern keeps only a hash)");
+            }
+        }
+        AdminReply::Keys(keys) => {
+            let rows: Vec<Vec<String>> = keys
+                .into_iter()
+                .map(|k| {
+                    let state = match k.retired_at {
+                        None => "active".to_owned(),
+                        Some(at) => format!("retired {}", output::time(at)),
+                    };
+                    vec![k.kid, k.alg, output::time(k.created_at), state]
+                })
+                .collect();
+            output::table(&["KID", "ALG", "CREATED", "STATE"], &rows);
+        }
         AdminReply::Done { message } => println!("{message}"),
     }
+}
+
+fn print_client(c: ClientView) {
+    output::fields(&[
+        ("name", c.name),
+        ("client id", c.client_id),
+        (
+            "type",
+            if c.public {
+                "public (PKCE, no secret)"
+            } else {
+                "confidential"
+            }
+            .into(),
+        ),
+        ("signing alg", c.signing_alg),
+        ("redirect URIs", c.redirect_uris.join(" ")),
+        ("logout redirects", c.post_logout_redirect_uris.join(" ")),
+        ("created", output::time(c.created_at)),
+    ]);
 }

@@ -21,6 +21,11 @@ pub enum AuditAction {
     RoleChanged,
     RoleDeleted,
     SiteSettingChanged,
+    ClientCreated,
+    ClientSecretRotated,
+    ClientDeleted,
+    KeysRotated,
+    ClockAdvanced,
 }
 
 impl AuditAction {
@@ -40,6 +45,11 @@ impl AuditAction {
             Self::RoleChanged => "role_changed",
             Self::RoleDeleted => "role_deleted",
             Self::SiteSettingChanged => "site_setting_changed",
+            Self::ClientCreated => "client_created",
+            Self::ClientSecretRotated => "client_secret_rotated",
+            Self::ClientDeleted => "client_deleted",
+            Self::KeysRotated => "keys_rotated",
+            Self::ClockAdvanced => "clock_advanced",
         }
     }
 }

@@ -27,3 +27,28 @@ impl Clock for SystemClock {
         SystemTime::now()
     }
 }
+
+/// The system clock plus an offset that only moves forward. Used when the config's
+/// `testing.adjustable_clock` is on, so end-to-end tests can expire codes and tokens without
+/// sleeping.
+#[derive(Debug, Default)]
+pub struct AdjustableClock {
+    offset_seconds: std::sync::atomic::AtomicU64,
+}
+
+impl AdjustableClock {
+    pub fn advance(&self, seconds: u64) {
+        self.offset_seconds
+            .fetch_add(seconds, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for AdjustableClock {
+    fn now(&self) -> SystemTime {
+        SystemClock.now()
+            + Duration::from_secs(
+                self.offset_seconds
+                    .load(std::sync::atomic::Ordering::SeqCst),
+            )
+    }
+}

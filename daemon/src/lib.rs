@@ -11,6 +11,8 @@ pub mod config;
 pub mod context;
 pub mod factors;
 pub mod model;
+pub mod oidc;
+pub mod secrets;
 pub mod serve;
 pub mod store;
 pub mod unix_socket;

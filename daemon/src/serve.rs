@@ -2,9 +2,11 @@
 //! accepting, let in-flight work finish within the grace period, remove the sockets, flush.
 
 use crate::audit::{AuditAction, AuditEvent, Outcome};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{AdjustableClock, Clock, SystemClock};
 use crate::config::Config;
 use crate::context::Context;
+use crate::oidc::keys::{KeyError, KeyRing};
+use crate::secrets::{MasterKey, SecretsError};
 use crate::store::{Store, StoreError};
 use crate::unix_socket::{self, SocketError};
 use crate::{admin_door, web};
@@ -17,6 +19,10 @@ use tokio_util::task::TaskTracker;
 pub enum ServeError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
     #[error("admin socket: {0}")]
     AdminSocket(#[source] SocketError),
     #[error("cannot listen on http.listen = {addr}: {source}")]
@@ -31,8 +37,27 @@ pub enum ServeError {
 }
 
 pub async fn run(config: Config) -> Result<(), ServeError> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let test_clock = config
+        .testing
+        .adjustable_clock
+        .then(|| Arc::new(AdjustableClock::default()));
+    let clock: Arc<dyn Clock> = match &test_clock {
+        Some(adjustable) => {
+            tracing::warn!(
+                "testing.adjustable_clock is on: administrators can move this daemon's clock; never use this in production"
+            );
+            adjustable.clone()
+        }
+        None => Arc::new(SystemClock),
+    };
+    let master_key = MasterKey::load_or_create(&config.secrets.key_file)?;
     let store = Store::open(&config.state_dir)?;
+    let keys = KeyRing::load(
+        &store,
+        &master_key,
+        clock.unix_now(),
+        config.tokens.id_token_lifetime.0.as_secs(),
+    )?;
     let http_listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .map_err(|source| ServeError::HttpBind {
@@ -48,14 +73,19 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let ctx = Arc::new(Context {
         started_at: clock.unix_now(),
         clock,
+        test_clock,
+        master_key,
+        keys,
         store,
         http_addr,
+        issuer: config.issuer_for(http_addr),
         config,
     });
     lifecycle_event(&ctx, AuditAction::DaemonStarted);
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
-        http = %format!("http://{http_addr}"),
+        issuer = %ctx.issuer,
+        listen = %http_addr,
         admin_socket = %ctx.config.admin.socket.display(),
         state_dir = %ctx.config.state_dir.display(),
         "posternd is ready"

@@ -50,6 +50,34 @@ pub enum AdminRequest {
         value: String,
     },
     Audit(AuditQuery),
+    ClientAdd(ClientSpec),
+    ClientList,
+    ClientShow {
+        name: String,
+    },
+    ClientRotateSecret {
+        name: String,
+    },
+    ClientDelete {
+        name: String,
+    },
+    KeysList,
+    KeysRotate,
+    /// Moves the daemon's clock forward; refused unless `testing.adjustable_clock` is on.
+    AdvanceClock {
+        seconds: u64,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientSpec {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A public client (a browser or native app) has no secret and relies on PKCE alone.
+    pub public: bool,
+    /// "RS256", "EdDSA" or "ES256"; `None` means RS256.
+    pub signing_alg: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,7 +123,37 @@ pub enum AdminReply {
     Roles(Vec<RoleView>),
     Site(Vec<SiteSettingView>),
     Audit(Vec<AuditView>),
-    Done { message: String },
+    Client(ClientView),
+    Clients(Vec<ClientView>),
+    /// A client with its new secret, shown this once (confidential clients only).
+    ClientSecret {
+        client: ClientView,
+        client_secret: Option<Secret>,
+    },
+    Keys(Vec<KeyView>),
+    Done {
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    pub public: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub signing_alg: String,
+    pub created_at: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyView {
+    pub kid: String,
+    pub alg: String,
+    pub created_at: u64,
+    /// When the key stopped signing; it stays published until its tokens have expired.
+    pub retired_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -44,9 +44,10 @@ impl Site {
         let socket = dir.path().join("run/admin.sock");
         let config = dir.path().join("postern.toml");
         let text = format!(
-            "{extra}\nstate_dir = \"{state}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[admin]\nsocket = \"{socket}\"\ngroup = \"\"\n\n[log]\nlevel = \"info,postern_daemon=debug\"\n",
+            "{extra}\nstate_dir = \"{state}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[admin]\nsocket = \"{socket}\"\ngroup = \"\"\n\n[secrets]\nkey_file = \"{key}\"\n\n[log]\nlevel = \"info,postern_daemon=debug\"\n\n[testing]\nadjustable_clock = true\n",
             state = dir.path().join("state").display(),
             socket = socket.display(),
+            key = dir.path().join("master.key").display(),
         );
         std::fs::write(&config, text).expect("write config");
         Self {
@@ -219,4 +220,13 @@ impl Drop for Daemon {
 
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Moves the daemon's clock forward (the test config turns `testing.adjustable_clock` on).
+pub fn advance_clock(site: &Site, seconds: u64) {
+    let mut connection =
+        Connection::connect(&site.socket, Duration::from_secs(10)).expect("admin socket");
+    connection
+        .admin(&AdminRequest::AdvanceClock { seconds })
+        .expect("advance the clock");
 }

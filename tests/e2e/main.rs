@@ -7,5 +7,6 @@ mod fixture;
 
 mod accounts;
 mod admin_socket;
+mod clients;
 mod config;
 mod lifecycle;

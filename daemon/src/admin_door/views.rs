@@ -1,8 +1,9 @@
 //! Turns stored records into what an administrator sees: no hashes, no secrets.
 
 use crate::audit::AuditEvent;
-use crate::model::{Role, User};
-use postern_proto::admin::{AuditView, RoleView, UserView};
+use crate::model::{Client, Role, User};
+use crate::oidc::keys::SigningKeyRecord;
+use postern_proto::admin::{AuditView, ClientView, KeyView, RoleView, UserView};
 
 pub fn user(user: User) -> UserView {
     UserView {
@@ -35,5 +36,26 @@ pub fn audit(event: AuditEvent) -> AuditView {
         source: event.source,
         outcome: event.outcome.as_str().to_owned(),
         detail: event.detail,
+    }
+}
+
+pub fn client(client: Client) -> ClientView {
+    ClientView {
+        public: client.is_public(),
+        client_id: client.id,
+        name: client.name,
+        redirect_uris: client.redirect_uris,
+        post_logout_redirect_uris: client.post_logout_redirect_uris,
+        signing_alg: client.signing_alg.as_str().to_owned(),
+        created_at: client.created_at,
+    }
+}
+
+pub fn key(record: SigningKeyRecord) -> KeyView {
+    KeyView {
+        kid: record.kid,
+        alg: record.alg.as_str().to_owned(),
+        created_at: record.created_at,
+        retired_at: record.retired_at,
     }
 }

@@ -4,92 +4,13 @@
 
 mod duration;
 mod env;
+mod sections;
+mod validate;
 
 pub use duration::{HumanDuration, parse as parse_duration};
+pub use sections::*;
 
-use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    /// Where the database lives. Only this daemon opens it.
-    pub state_dir: PathBuf,
-    pub http: HttpConfig,
-    pub admin: AdminConfig,
-    pub log: LogConfig,
-    /// How long in-flight requests may take to finish after SIGTERM.
-    pub shutdown_grace: HumanDuration,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HttpConfig {
-    pub listen: SocketAddr,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AdminConfig {
-    pub socket: PathBuf,
-    /// Members of this Unix group may use the admin socket, besides root and the daemon's own
-    /// user. Empty: nobody else.
-    pub group: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    /// A tracing filter: "info", "debug", or per module, "info,postern_daemon::admin_door=debug".
-    pub level: String,
-    pub format: LogFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            state_dir: PathBuf::from("/var/lib/postern"),
-            http: HttpConfig::default(),
-            admin: AdminConfig::default(),
-            log: LogConfig::default(),
-            shutdown_grace: HumanDuration::secs(10),
-        }
-    }
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-        }
-    }
-}
-
-impl Default for AdminConfig {
-    fn default() -> Self {
-        Self {
-            socket: PathBuf::from("/run/postern/admin.sock"),
-            group: "postern-admin".into(),
-        }
-    }
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            level: "info".into(),
-            format: LogFormat::Text,
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -131,58 +52,21 @@ impl Config {
         config.validate()?;
         Ok(config)
     }
+}
 
-    /// Checks what types alone cannot: values that parse but cannot work together.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
-        if self.state_dir.as_os_str().is_empty() {
-            return invalid(
-                "state_dir",
-                "must not be empty; set it to a directory such as \"/var/lib/postern\"".into(),
-            );
+impl Config {
+    /// The issuer URL, given the address the web door actually bound.
+    pub fn issuer_for(&self, bound: std::net::SocketAddr) -> String {
+        if self.issuer.is_empty() {
+            format!("http://{bound}")
+        } else {
+            self.issuer.clone()
         }
-        if self.admin.socket.as_os_str().is_empty() || self.admin.socket.file_name().is_none() {
-            return invalid(
-                "admin.socket",
-                "must be a file path such as \"/run/postern/admin.sock\"".into(),
-            );
-        }
-        if self.admin.socket.starts_with(&self.state_dir) {
-            return invalid(
-                "admin.socket",
-                format!(
-                    "must not be inside state_dir ({}); put sockets in a runtime directory such as /run/postern",
-                    self.state_dir.display()
-                ),
-            );
-        }
-        if !self.admin.group.is_empty()
-            && nix::unistd::Group::from_name(&self.admin.group)
-                .ok()
-                .flatten()
-                .is_none()
-        {
-            return invalid(
-                "admin.group",
-                format!(
-                    "the group `{}` does not exist; create it (groupadd {}) or set admin.group = \"\" to allow only root and the daemon's user",
-                    self.admin.group, self.admin.group
-                ),
-            );
-        }
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
-            return invalid(
-                "log.level",
-                format!(
-                    "`{}` is not a log filter ({e}); use \"info\", \"debug\" or \"warn\"",
-                    self.log.level
-                ),
-            );
-        }
-        if self.shutdown_grace.0.is_zero() || self.shutdown_grace.0.as_secs() > 300 {
-            return invalid("shutdown_grace", "must be between 1s and 5m".into());
-        }
-        Ok(())
+    }
+
+    /// Cookies are `Secure` whenever clients reach us over HTTPS.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
     }
 }
 
@@ -244,6 +128,47 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("log.level"), "{err}");
+    }
+
+    #[test]
+    fn the_issuer_must_be_a_clean_url_and_https_off_loopback() {
+        for (text, expected) in [
+            ("issuer = \"id.example.com\"", "not a URL"),
+            ("issuer = \"http://id.example.com\"", "only on loopback"),
+            ("issuer = \"https://id.example.com/\"", "trailing slash"),
+            ("issuer = \"https://id.example.com?x=1\"", "no query"),
+            ("[http]\nlisten = \"0.0.0.0:8080\"", "public URL"),
+        ] {
+            let err = load_text(text).unwrap_err().to_string();
+            assert!(
+                err.contains("issuer") && err.contains(expected),
+                "{text}: {err}"
+            );
+        }
+        assert!(load_text("issuer = \"http://localhost:8080\"").is_ok());
+        assert!(load_text("issuer = \"https://id.example.com/postern\"").is_ok());
+    }
+
+    #[test]
+    fn the_key_file_must_live_outside_the_state_dir_and_tls_needs_both_files() {
+        let err =
+            load_text("state_dir = \"/srv/p\"\n[secrets]\nkey_file = \"/srv/p/master.key\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("secrets.key_file"), "{err}");
+        let err = load_text(
+            "issuer = \"https://id.example.com\"\n[http]\ntls_cert = \"/etc/cert.pem\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("tls_key"), "{err}");
+        let err = load_text("[tokens]\naccess_token_lifetime = \"5s\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tokens.access_token_lifetime") && err.contains("between"),
+            "{err}"
+        );
     }
 
     #[test]

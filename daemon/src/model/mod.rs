@@ -1,11 +1,13 @@
 //! What Postern knows about: users, roles and the site's settings, and the rules for their
 //! names. Plain data with validation; storage lives in `store`, policy in the engine.
 
+mod client;
 mod names;
 mod role;
 mod settings;
 mod user;
 
+pub use client::{Client, SigningAlg, validate_redirect_uri};
 pub use names::{
     ValidationError, normalize_username, validate_display_name, validate_email, validate_role_name,
     validate_username,

@@ -21,6 +21,12 @@ impl Record for crate::model::Role {
 impl Record for crate::model::SiteSettings {
     const KIND: &'static str = "site settings";
 }
+impl Record for crate::model::Client {
+    const KIND: &'static str = "client";
+}
+impl Record for crate::oidc::keys::SigningKeyRecord {
+    const KIND: &'static str = "signing key";
+}
 impl Record for crate::audit::AuditEvent {
     const KIND: &'static str = "audit event";
 }

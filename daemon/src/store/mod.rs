@@ -7,9 +7,11 @@
 //! [`Store::flush`] before answering, so an acknowledged change survives a crash.
 
 mod audit;
+mod clients;
 mod codec;
 mod roles;
 mod settings;
+mod signing_keys;
 mod users;
 
 use crate::model::ValidationError;
@@ -77,6 +79,9 @@ pub struct Store {
     roles: sled::Tree,
     settings: sled::Tree,
     audit: sled::Tree,
+    clients: sled::Tree,
+    client_names: sled::Tree,
+    signing_keys: sled::Tree,
     /// Serialises check-then-write sequences (a role must exist to be granted, and must not be
     /// held to be deleted). Reads never take it.
     write_lock: Mutex<()>,
@@ -110,6 +115,9 @@ impl Store {
             roles: db.open_tree("roles")?,
             settings: db.open_tree("settings")?,
             audit: db.open_tree("audit")?,
+            clients: db.open_tree("clients")?,
+            client_names: db.open_tree("client_names")?,
+            signing_keys: db.open_tree("signing_keys")?,
             db,
             write_lock: Mutex::new(()),
         })

@@ -33,9 +33,6 @@ async fn healthz(State(ctx): State<Arc<Context>>) -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::SystemClock;
-    use crate::config::Config;
-    use crate::store::Store;
     use axum::body::Body;
     use axum::http::Request;
     use tower::ServiceExt;
@@ -43,13 +40,7 @@ mod tests {
     #[tokio::test]
     async fn healthz_answers_ok_when_the_store_reads() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = Arc::new(Context {
-            config: Config::default(),
-            store: Store::open(dir.path()).unwrap(),
-            clock: Arc::new(SystemClock),
-            started_at: 0,
-            http_addr: "127.0.0.1:0".parse().unwrap(),
-        });
+        let ctx = Arc::new(Context::for_tests(dir.path()));
         let response = router(ctx)
             .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
             .await

@@ -1,0 +1,198 @@
+//! Users and roles.
+
+use super::{done, invalid, store_error, validation};
+use crate::admin_door::views;
+use crate::context::Context;
+use crate::factors::password;
+use crate::model::{self, Role, User, UserId};
+use crate::store::StoreError;
+use postern_proto::admin::{AdminReply, NewUser, RoleSpec};
+use postern_proto::{ErrorCode, ProtoError, Secret};
+use std::collections::BTreeSet;
+
+pub fn add_user(ctx: &Context, new_user: NewUser) -> Result<AdminReply, ProtoError> {
+    model::validate_username(&new_user.username).map_err(validation)?;
+    model::validate_email(&new_user.email).map_err(validation)?;
+    if let Some(name) = &new_user.display_name {
+        model::validate_display_name(name).map_err(validation)?;
+    }
+    let roles: BTreeSet<String> = new_user.roles.into_iter().collect();
+    for role in &roles {
+        model::validate_role_name(role).map_err(validation)?;
+    }
+    // Cheap checks first, so a taken name does not cost an Argon2 hash.
+    if let Some(existing) = ctx
+        .store
+        .user_by_name(&new_user.username)
+        .map_err(store_error)?
+    {
+        return Err(ProtoError::new(
+            ErrorCode::AlreadyExists,
+            format!(
+                "username `{}` is taken by `{}` (usernames ignore case)",
+                new_user.username, existing.username
+            ),
+        ));
+    }
+    let password_hash = checked_hash(ctx, &new_user.password)?;
+    let now = ctx.clock.unix_now();
+    let user = User {
+        id: UserId::random(),
+        username: new_user.username,
+        email: new_user.email,
+        display_name: new_user.display_name,
+        password_hash,
+        roles,
+        disabled: false,
+        created_at: now,
+        password_changed_at: now,
+        last_login_at: None,
+    };
+    ctx.store.insert_user(&user).map_err(store_error)?;
+    Ok(AdminReply::User(views::user(user)))
+}
+
+pub fn add_role(ctx: &Context, spec: RoleSpec) -> Result<AdminReply, ProtoError> {
+    model::validate_role_name(&spec.name).map_err(validation)?;
+    let role = Role {
+        name: spec.name,
+        require_mfa: spec.require_mfa,
+        api_access: spec.api_access,
+    };
+    ctx.store.insert_role(&role).map_err(store_error)?;
+    Ok(AdminReply::Role(views::role(role, 0)))
+}
+
+pub fn find_user(ctx: &Context, username: &str) -> Result<User, ProtoError> {
+    ctx.store
+        .user_by_name(username)
+        .map_err(store_error)?
+        .ok_or_else(|| {
+            ProtoError::new(
+                ErrorCode::NotFound,
+                format!("user `{username}` does not exist"),
+            )
+        })
+}
+
+pub fn update_user(
+    ctx: &Context,
+    id: UserId,
+    change: impl FnOnce(&mut User) -> Result<(), StoreError>,
+) -> Result<User, ProtoError> {
+    ctx.store.update_user(id, change).map_err(store_error)
+}
+
+/// Checks a new password against the site policy and hashes it.
+pub fn checked_hash(ctx: &Context, secret: &Secret) -> Result<String, ProtoError> {
+    let settings = ctx.store.site_settings().map_err(store_error)?;
+    password::check_policy(secret.expose(), settings.password_min_length).map_err(validation)?;
+    password::hash(secret.expose()).map_err(|e| {
+        tracing::error!(error = %e, "password hashing failed");
+        ProtoError::new(ErrorCode::Internal, "internal error; see the daemon's log")
+    })
+}
+
+pub fn list_users(ctx: &Context) -> Result<AdminReply, ProtoError> {
+    let users = ctx.store.users().map_err(store_error)?;
+    Ok(AdminReply::Users(
+        users.into_iter().map(views::user).collect(),
+    ))
+}
+
+pub fn set_password(
+    ctx: &Context,
+    username: &str,
+    password: &Secret,
+) -> Result<AdminReply, ProtoError> {
+    let id = find_user(ctx, username)?.id;
+    let hash = checked_hash(ctx, password)?;
+    let now = ctx.clock.unix_now();
+    update_user(ctx, id, |user| {
+        user.password_hash = hash;
+        user.password_changed_at = now;
+        Ok(())
+    })?;
+    done(format!("password of {username} changed"))
+}
+
+pub fn set_disabled(
+    ctx: &Context,
+    username: &str,
+    disabled: bool,
+) -> Result<AdminReply, ProtoError> {
+    let id = find_user(ctx, username)?.id;
+    update_user(ctx, id, |user| {
+        user.disabled = disabled;
+        Ok(())
+    })?;
+    done(format!(
+        "{username} {}",
+        if disabled { "disabled" } else { "enabled" }
+    ))
+}
+
+pub fn delete_user(ctx: &Context, username: &str) -> Result<AdminReply, ProtoError> {
+    let id = find_user(ctx, username)?.id;
+    ctx.store.delete_user(id).map_err(store_error)?;
+    done(format!("user {username} deleted"))
+}
+
+pub fn grant_role(ctx: &Context, username: &str, role: &str) -> Result<AdminReply, ProtoError> {
+    let id = find_user(ctx, username)?.id;
+    update_user(ctx, id, |user| {
+        if !user.roles.insert(role.to_owned()) {
+            return Err(StoreError::Conflict(format!(
+                "{username} already has role `{role}`"
+            )));
+        }
+        Ok(())
+    })?;
+    done(format!("{username} now has role {role}"))
+}
+
+pub fn revoke_role(ctx: &Context, username: &str, role: &str) -> Result<AdminReply, ProtoError> {
+    let id = find_user(ctx, username)?.id;
+    update_user(ctx, id, |user| {
+        if !user.roles.remove(role) {
+            return Err(StoreError::NotFound(format!("role `{role}` on {username}")));
+        }
+        Ok(())
+    })?;
+    done(format!("{username} no longer has role {role}"))
+}
+
+pub fn set_role(
+    ctx: &Context,
+    name: &str,
+    require_mfa: Option<bool>,
+    api_access: Option<bool>,
+) -> Result<AdminReply, ProtoError> {
+    if require_mfa.is_none() && api_access.is_none() {
+        return Err(invalid(
+            "nothing to change: give --require-mfa and/or --api-access",
+        ));
+    }
+    let role = ctx
+        .store
+        .update_role(name, |role| {
+            role.require_mfa = require_mfa.unwrap_or(role.require_mfa);
+            role.api_access = api_access.unwrap_or(role.api_access);
+        })
+        .map_err(store_error)?;
+    let members = ctx.store.role_members(name).map_err(store_error)?.len() as u64;
+    Ok(AdminReply::Role(views::role(role, members)))
+}
+
+pub fn list_roles(ctx: &Context) -> Result<AdminReply, ProtoError> {
+    let mut roles = Vec::new();
+    for role in ctx.store.roles().map_err(store_error)? {
+        let members = ctx
+            .store
+            .role_members(&role.name)
+            .map_err(store_error)?
+            .len() as u64;
+        roles.push(views::role(role, members));
+    }
+    Ok(AdminReply::Roles(roles))
+}

@@ -1,0 +1,223 @@
+//! One function per admin request: validate, change the store, answer. Every request that
+//! changes something is audited (with its outcome) and flushed before the answer goes out.
+
+use super::peer::Caller;
+use super::views;
+use crate::audit::{AuditAction, AuditEvent, Outcome};
+use crate::context::Context;
+use crate::model::ValidationError;
+use crate::store::StoreError;
+use postern_proto::admin::{AdminReply, AdminRequest};
+use postern_proto::{ErrorCode, ProtoError};
+
+mod accounts;
+mod clients;
+mod site;
+
+/// Answers one request from an authorised administrator.
+pub fn handle(
+    ctx: &Context,
+    caller: &Caller,
+    request: AdminRequest,
+) -> Result<AdminReply, ProtoError> {
+    let audited = audit_entry(&request);
+    let result = dispatch(ctx, request);
+    if let Some((action, subject, detail)) = audited {
+        let (outcome, detail) = match &result {
+            Ok(_) => (Outcome::Success, detail),
+            Err(error) => (Outcome::Failure, Some(error.message.clone())),
+        };
+        let event = AuditEvent {
+            at: ctx.clock.unix_now(),
+            actor: format!("admin {caller}"),
+            action,
+            subject: Some(subject),
+            source: "admin socket".into(),
+            outcome,
+            detail,
+        };
+        // Not answering "done" for a change that is not durable, or not audited.
+        ctx.record(event)
+            .and_then(|()| ctx.store.flush())
+            .map_err(internal)?;
+    }
+    result
+}
+
+fn dispatch(ctx: &Context, request: AdminRequest) -> Result<AdminReply, ProtoError> {
+    match request {
+        AdminRequest::Status => Ok(AdminReply::Status(site::status(ctx))),
+        AdminRequest::UserAdd(new_user) => accounts::add_user(ctx, new_user),
+        AdminRequest::UserList => accounts::list_users(ctx),
+        AdminRequest::UserShow { username } => Ok(AdminReply::User(views::user(
+            accounts::find_user(ctx, &username)?,
+        ))),
+        AdminRequest::UserSetPassword { username, password } => {
+            accounts::set_password(ctx, &username, &password)
+        }
+        AdminRequest::UserSetDisabled { username, disabled } => {
+            accounts::set_disabled(ctx, &username, disabled)
+        }
+        AdminRequest::UserDelete { username } => accounts::delete_user(ctx, &username),
+        AdminRequest::UserAddRole { username, role } => accounts::grant_role(ctx, &username, &role),
+        AdminRequest::UserRemoveRole { username, role } => {
+            accounts::revoke_role(ctx, &username, &role)
+        }
+        AdminRequest::RoleAdd(spec) => accounts::add_role(ctx, spec),
+        AdminRequest::RoleSet {
+            name,
+            require_mfa,
+            api_access,
+        } => accounts::set_role(ctx, &name, require_mfa, api_access),
+        AdminRequest::RoleList => accounts::list_roles(ctx),
+        AdminRequest::RoleDelete { name } => {
+            ctx.store.delete_role(&name).map_err(store_error)?;
+            done(format!("role {name} deleted"))
+        }
+        AdminRequest::SiteShow => site::show(ctx),
+        AdminRequest::SiteSet { key, value } => site::set(ctx, &key, &value),
+        AdminRequest::Audit(query) => site::audit_events(ctx, query),
+        AdminRequest::AdvanceClock { seconds } => site::advance_clock(ctx, seconds),
+        AdminRequest::ClientAdd(spec) => clients::add(ctx, spec),
+        AdminRequest::ClientList => clients::list(ctx),
+        AdminRequest::ClientShow { name } => Ok(AdminReply::Client(views::client(clients::find(
+            ctx, &name,
+        )?))),
+        AdminRequest::ClientRotateSecret { name } => clients::rotate_secret(ctx, &name),
+        AdminRequest::ClientDelete { name } => clients::delete(ctx, &name),
+        AdminRequest::KeysList => clients::list_keys(ctx),
+        AdminRequest::KeysRotate => clients::rotate_keys(ctx),
+    }
+}
+
+/// Which audit action a request is, about whom, with what (non-secret) detail. `None` for
+/// requests that only read.
+fn audit_entry(request: &AdminRequest) -> Option<(AuditAction, String, Option<String>)> {
+    let entry = match request {
+        AdminRequest::Status
+        | AdminRequest::UserList
+        | AdminRequest::UserShow { .. }
+        | AdminRequest::RoleList
+        | AdminRequest::SiteShow
+        | AdminRequest::Audit(_)
+        | AdminRequest::ClientList
+        | AdminRequest::ClientShow { .. }
+        | AdminRequest::KeysList => return None,
+        AdminRequest::ClientAdd(spec) => (
+            AuditAction::ClientCreated,
+            spec.name.clone(),
+            Some(format!(
+                "{}; redirect URIs [{}]",
+                if spec.public {
+                    "public"
+                } else {
+                    "confidential"
+                },
+                spec.redirect_uris.join(", ")
+            )),
+        ),
+        AdminRequest::ClientRotateSecret { name } => {
+            (AuditAction::ClientSecretRotated, name.clone(), None)
+        }
+        AdminRequest::ClientDelete { name } => (AuditAction::ClientDeleted, name.clone(), None),
+        AdminRequest::KeysRotate => (AuditAction::KeysRotated, "signing keys".into(), None),
+        AdminRequest::AdvanceClock { seconds } => (
+            AuditAction::ClockAdvanced,
+            "clock".into(),
+            Some(format!("{seconds} s")),
+        ),
+        AdminRequest::UserAdd(new_user) => (
+            AuditAction::UserCreated,
+            new_user.username.clone(),
+            Some(format!(
+                "email {}; roles [{}]",
+                new_user.email,
+                new_user.roles.join(", ")
+            )),
+        ),
+        AdminRequest::UserSetPassword { username, .. } => {
+            (AuditAction::PasswordChanged, username.clone(), None)
+        }
+        AdminRequest::UserSetDisabled {
+            username,
+            disabled: true,
+        } => (AuditAction::UserDisabled, username.clone(), None),
+        AdminRequest::UserSetDisabled {
+            username,
+            disabled: false,
+        } => (AuditAction::UserEnabled, username.clone(), None),
+        AdminRequest::UserDelete { username } => (AuditAction::UserDeleted, username.clone(), None),
+        AdminRequest::UserAddRole { username, role } => (
+            AuditAction::RoleGranted,
+            username.clone(),
+            Some(format!("role {role}")),
+        ),
+        AdminRequest::UserRemoveRole { username, role } => (
+            AuditAction::RoleRevoked,
+            username.clone(),
+            Some(format!("role {role}")),
+        ),
+        AdminRequest::RoleAdd(spec) => (
+            AuditAction::RoleCreated,
+            spec.name.clone(),
+            Some(format!(
+                "require_mfa={} api_access={}",
+                spec.require_mfa, spec.api_access
+            )),
+        ),
+        AdminRequest::RoleSet {
+            name,
+            require_mfa,
+            api_access,
+        } => {
+            let mut changes = Vec::new();
+            if let Some(value) = require_mfa {
+                changes.push(format!("require_mfa={value}"));
+            }
+            if let Some(value) = api_access {
+                changes.push(format!("api_access={value}"));
+            }
+            (
+                AuditAction::RoleChanged,
+                name.clone(),
+                Some(changes.join(" ")),
+            )
+        }
+        AdminRequest::RoleDelete { name } => (AuditAction::RoleDeleted, name.clone(), None),
+        AdminRequest::SiteSet { key, value } => (
+            AuditAction::SiteSettingChanged,
+            key.clone(),
+            Some(format!("{key}={value}")),
+        ),
+    };
+    Some(entry)
+}
+
+fn done(message: String) -> Result<AdminReply, ProtoError> {
+    Ok(AdminReply::Done { message })
+}
+
+fn invalid(message: &str) -> ProtoError {
+    ProtoError::new(ErrorCode::InvalidInput, message)
+}
+
+fn validation(error: ValidationError) -> ProtoError {
+    ProtoError::new(ErrorCode::InvalidInput, error.to_string())
+}
+
+fn internal(error: StoreError) -> ProtoError {
+    tracing::error!(error = %error, "store failure while answering an admin request");
+    ProtoError::new(ErrorCode::Internal, "internal error; see the daemon's log")
+}
+
+/// Maps store errors to wire errors. Failures inside the store are logged, not sent.
+fn store_error(error: StoreError) -> ProtoError {
+    let code = match &error {
+        StoreError::AlreadyExists(_) => ErrorCode::AlreadyExists,
+        StoreError::NotFound(_) => ErrorCode::NotFound,
+        StoreError::Conflict(_) => ErrorCode::Conflict,
+        StoreError::Invalid(_) => ErrorCode::InvalidInput,
+        _ => return internal(error),
+    };
+    ProtoError::new(code, error.to_string())
+}

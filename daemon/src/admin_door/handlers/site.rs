@@ -1,0 +1,88 @@
+//! Daemon status, site settings and the audit trail.
+
+use super::{done, store_error};
+use crate::admin_door::views;
+use crate::context::Context;
+use crate::model;
+use postern_proto::admin::{AdminReply, AuditQuery, SiteSettingView, StatusView};
+use postern_proto::{ErrorCode, ProtoError};
+
+const AUDIT_DEFAULT_LIMIT: u32 = 100;
+const AUDIT_MAX_LIMIT: u32 = 10_000;
+
+pub fn status(ctx: &Context) -> StatusView {
+    let now = ctx.clock.unix_now();
+    StatusView {
+        version: env!("CARGO_PKG_VERSION").into(),
+        pid: std::process::id(),
+        started_at: ctx.started_at,
+        uptime_seconds: now.saturating_sub(ctx.started_at),
+        state_dir: ctx.config.state_dir.display().to_string(),
+        http_listen: ctx.http_addr.to_string(),
+        users: ctx.store.user_count(),
+        roles: ctx.store.role_count(),
+        audit_events: ctx.store.audit_count(),
+    }
+}
+
+pub fn audit_events(ctx: &Context, query: AuditQuery) -> Result<AdminReply, ProtoError> {
+    let limit = query
+        .limit
+        .unwrap_or(AUDIT_DEFAULT_LIMIT)
+        .clamp(1, AUDIT_MAX_LIMIT) as usize;
+    let wanted = query.username.map(|name| model::normalize_username(&name));
+    let events = ctx
+        .store
+        .audit_events(query.since.unwrap_or(0), limit, |event| match &wanted {
+            None => true,
+            Some(name) => {
+                event
+                    .subject
+                    .as_deref()
+                    .map(model::normalize_username)
+                    .as_ref()
+                    == Some(name)
+                    || model::normalize_username(&event.actor) == *name
+            }
+        })
+        .map_err(store_error)?;
+    Ok(AdminReply::Audit(
+        events.into_iter().map(views::audit).collect(),
+    ))
+}
+
+pub fn site_view(settings: &model::SiteSettings) -> Vec<SiteSettingView> {
+    settings
+        .describe()
+        .into_iter()
+        .map(|(key, value, description)| SiteSettingView {
+            key: key.into(),
+            value,
+            description: description.into(),
+        })
+        .collect()
+}
+
+pub fn show(ctx: &Context) -> Result<AdminReply, ProtoError> {
+    let settings = ctx.store.site_settings().map_err(store_error)?;
+    Ok(AdminReply::Site(site_view(&settings)))
+}
+
+pub fn set(ctx: &Context, key: &str, value: &str) -> Result<AdminReply, ProtoError> {
+    let settings = ctx
+        .store
+        .update_site_settings(|settings| Ok(settings.set(key, value)?))
+        .map_err(store_error)?;
+    Ok(AdminReply::Site(site_view(&settings)))
+}
+
+pub fn advance_clock(ctx: &Context, seconds: u64) -> Result<AdminReply, ProtoError> {
+    let Some(clock) = &ctx.test_clock else {
+        return Err(ProtoError::new(
+            ErrorCode::PermissionDenied,
+            "the clock can be moved only when testing.adjustable_clock is on",
+        ));
+    };
+    clock.advance(seconds);
+    done(format!("clock moved forward by {seconds} s"))
+}

@@ -1,0 +1,194 @@
+//! The configuration's shape and built-in defaults. Every key here is documented, with its
+//! default, in `config/postern.toml`; a test keeps the two in step.
+
+use super::HumanDuration;
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The OIDC issuer: the public base URL of this daemon, exactly as clients see it. Empty:
+    /// `http://` + the address the web door bound (loopback only; for development and tests).
+    pub issuer: String,
+    /// Where the database lives. Only this daemon opens it.
+    pub state_dir: PathBuf,
+    /// A directory whose templates replace the built-in ones of the same name. Empty: none.
+    pub templates_dir: PathBuf,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_grace: HumanDuration,
+    pub http: HttpConfig,
+    pub admin: AdminConfig,
+    pub secrets: SecretsConfig,
+    pub tokens: TokensConfig,
+    pub session: SessionConfig,
+    pub limits: LimitsConfig,
+    pub log: LogConfig,
+    pub testing: TestingConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// PEM certificate chain and private key; both set means HTTPS.
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub socket: PathBuf,
+    /// Members of this Unix group may use the admin socket, besides root and the daemon's own
+    /// user. Empty: nobody else.
+    pub group: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// The master key, kept outside `state_dir`; created (0600) on first start if absent.
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    pub access_token_lifetime: HumanDuration,
+    pub id_token_lifetime: HumanDuration,
+    pub refresh_token_lifetime: HumanDuration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// How long a sign-in lasts before the password is asked again.
+    pub lifetime: HumanDuration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub account_max_failures: u32,
+    pub account_window: HumanDuration,
+    pub account_lockout: HumanDuration,
+    pub address_max_failures: u32,
+    pub address_window: HumanDuration,
+    pub address_lockout: HumanDuration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter: "info", "debug", or per module, "info,postern_daemon::admin_door=debug".
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestingConfig {
+    /// Lets administrators move the daemon's clock forward, for tests of expiry. Never in
+    /// production: the daemon warns loudly at start when it is on.
+    pub adjustable_clock: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: String::new(),
+            state_dir: PathBuf::from("/var/lib/postern"),
+            templates_dir: PathBuf::new(),
+            shutdown_grace: HumanDuration::secs(10),
+            http: HttpConfig::default(),
+            admin: AdminConfig::default(),
+            secrets: SecretsConfig::default(),
+            tokens: TokensConfig::default(),
+            session: SessionConfig::default(),
+            limits: LimitsConfig::default(),
+            log: LogConfig::default(),
+            testing: TestingConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            socket: PathBuf::from("/run/postern/admin.sock"),
+            group: "postern-admin".into(),
+        }
+    }
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        Self {
+            key_file: PathBuf::from("/etc/postern/master.key"),
+        }
+    }
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        Self {
+            access_token_lifetime: HumanDuration::secs(10 * 60),
+            id_token_lifetime: HumanDuration::secs(10 * 60),
+            refresh_token_lifetime: HumanDuration::secs(30 * 24 * 3600),
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            lifetime: HumanDuration::secs(12 * 3600),
+        }
+    }
+}
+
+/// In the spirit of Authelia's regulation: a few failures within minutes lock the account for
+/// minutes; an address gets more room, since many users may share it.
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            account_max_failures: 5,
+            account_window: HumanDuration::secs(5 * 60),
+            account_lockout: HumanDuration::secs(10 * 60),
+            address_max_failures: 20,
+            address_window: HumanDuration::secs(5 * 60),
+            address_lockout: HumanDuration::secs(15 * 60),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}

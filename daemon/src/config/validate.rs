@@ -1,0 +1,220 @@
+//! Checks what types alone cannot: values that parse but cannot work, or cannot work together.
+//! Each error names the key and says how to fix it.
+
+use super::{Config, ConfigError};
+use std::time::Duration;
+
+impl Config {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_issuer()?;
+        self.validate_paths()?;
+        self.validate_durations()?;
+        if !self.admin.group.is_empty()
+            && nix::unistd::Group::from_name(&self.admin.group)
+                .ok()
+                .flatten()
+                .is_none()
+        {
+            return invalid(
+                "admin.group",
+                format!(
+                    "the group `{0}` does not exist; create it (groupadd {0}) or set admin.group = \"\" to allow only root and the daemon's user",
+                    self.admin.group
+                ),
+            );
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return invalid(
+                "log.level",
+                format!(
+                    "`{}` is not a log filter ({e}); use \"info\", \"debug\" or \"warn\"",
+                    self.log.level
+                ),
+            );
+        }
+        for (key, value) in [
+            (
+                "limits.account_max_failures",
+                self.limits.account_max_failures,
+            ),
+            (
+                "limits.address_max_failures",
+                self.limits.address_max_failures,
+            ),
+        ] {
+            if value == 0 {
+                return invalid(key, "must be at least 1".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The issuer is compared byte for byte by clients, so it must be a clean base URL; plain
+    /// HTTP is only for loopback, where no one can listen in.
+    fn validate_issuer(&self) -> Result<(), ConfigError> {
+        if self.issuer.is_empty() {
+            if !self.http.listen.ip().is_loopback() || !self.http.tls_cert.as_os_str().is_empty() {
+                return invalid(
+                    "issuer",
+                    "must be set to the public URL clients use (e.g. \"https://id.example.com\") unless http.listen is a loopback address serving plain HTTP".into(),
+                );
+            }
+            return Ok(());
+        }
+        let url = url::Url::parse(&self.issuer).map_err(|e| ConfigError::Invalid {
+            key: "issuer",
+            message: format!(
+                "`{}` is not a URL ({e}); write it like \"https://id.example.com\"",
+                self.issuer
+            ),
+        })?;
+        if url.query().is_some() || url.fragment().is_some() || self.issuer.ends_with('/') {
+            return invalid(
+                "issuer",
+                "must have no query, fragment or trailing slash".into(),
+            );
+        }
+        let loopback = match url.host() {
+            Some(url::Host::Domain(name)) => name == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        match url.scheme() {
+            "https" => Ok(()),
+            "http" if loopback => Ok(()),
+            "http" => invalid(
+                "issuer",
+                "plain http is allowed only on loopback; use https (set http.tls_cert and http.tls_key, or put a TLS proxy in front)".into(),
+            ),
+            other => invalid("issuer", format!("scheme `{other}` is not http or https")),
+        }
+    }
+
+    fn validate_paths(&self) -> Result<(), ConfigError> {
+        if self.state_dir.as_os_str().is_empty() {
+            return invalid(
+                "state_dir",
+                "must not be empty; set it to a directory such as \"/var/lib/postern\"".into(),
+            );
+        }
+        if self.admin.socket.file_name().is_none() {
+            return invalid(
+                "admin.socket",
+                "must be a file path such as \"/run/postern/admin.sock\"".into(),
+            );
+        }
+        if self.admin.socket.starts_with(&self.state_dir) {
+            return invalid(
+                "admin.socket",
+                format!(
+                    "must not be inside state_dir ({}); put sockets in a runtime directory such as /run/postern",
+                    self.state_dir.display()
+                ),
+            );
+        }
+        if self.secrets.key_file.file_name().is_none() {
+            return invalid(
+                "secrets.key_file",
+                "must be a file path such as \"/etc/postern/master.key\"".into(),
+            );
+        }
+        if self.secrets.key_file.starts_with(&self.state_dir) {
+            return invalid(
+                "secrets.key_file",
+                format!(
+                    "must not be inside state_dir ({}): a copy of the database must not carry the key that opens it",
+                    self.state_dir.display()
+                ),
+            );
+        }
+        let (cert, key) = (
+            self.http.tls_cert.as_os_str().is_empty(),
+            self.http.tls_key.as_os_str().is_empty(),
+        );
+        if cert != key {
+            return invalid(
+                "http.tls_cert",
+                "http.tls_cert and http.tls_key must be set together".into(),
+            );
+        }
+        if !cert && !self.issuer.starts_with("https://") {
+            return invalid(
+                "issuer",
+                "must start with https:// when the daemon serves TLS".into(),
+            );
+        }
+        Ok(())
+    }
+
+    fn validate_durations(&self) -> Result<(), ConfigError> {
+        let checks: [(&'static str, Duration, u64, u64); 9] = [
+            ("shutdown_grace", self.shutdown_grace.0, 1, 300),
+            (
+                "tokens.access_token_lifetime",
+                self.tokens.access_token_lifetime.0,
+                60,
+                24 * 3600,
+            ),
+            (
+                "tokens.id_token_lifetime",
+                self.tokens.id_token_lifetime.0,
+                60,
+                24 * 3600,
+            ),
+            (
+                "tokens.refresh_token_lifetime",
+                self.tokens.refresh_token_lifetime.0,
+                300,
+                365 * 24 * 3600,
+            ),
+            (
+                "session.lifetime",
+                self.session.lifetime.0,
+                60,
+                30 * 24 * 3600,
+            ),
+            (
+                "limits.account_window",
+                self.limits.account_window.0,
+                1,
+                24 * 3600,
+            ),
+            (
+                "limits.account_lockout",
+                self.limits.account_lockout.0,
+                1,
+                24 * 3600,
+            ),
+            (
+                "limits.address_window",
+                self.limits.address_window.0,
+                1,
+                24 * 3600,
+            ),
+            (
+                "limits.address_lockout",
+                self.limits.address_lockout.0,
+                1,
+                24 * 3600,
+            ),
+        ];
+        for (key, value, low, high) in checks {
+            if !(low..=high).contains(&value.as_secs()) {
+                return invalid(
+                    key,
+                    format!(
+                        "must be between {} and {}",
+                        humantime::format_duration(Duration::from_secs(low)),
+                        humantime::format_duration(Duration::from_secs(high))
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn invalid(key: &'static str, message: String) -> Result<(), ConfigError> {
+    Err(ConfigError::Invalid { key, message })
+}

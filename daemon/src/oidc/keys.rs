@@ -1,0 +1,393 @@
+//! Signing keys for ID tokens: one active key per algorithm (RS256 always, EdDSA and ES256 for
+//! clients that ask), generated on first start, stored sealed with the master key, and
+//! published in the JWKS. Rotation retires the active keys; a retired key stays published
+//! until every ID token it signed has expired.
+
+use crate::clock::UnixSeconds;
+use crate::model::SigningAlg;
+use crate::secrets::MasterKey;
+use crate::store::{Store, StoreError};
+use openidconnect::core::{
+    CoreEdDsaPrivateSigningKey, CoreJsonCurveType, CoreJsonWebKey, CoreJsonWebKeySet,
+    CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey,
+};
+use openidconnect::{JsonWebKeyId, PrivateSigningKey, SigningError};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// A signing key as stored: the private part sealed with the master key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub sealed_private: Vec<u8>,
+    pub created_at: UnixSeconds,
+    pub retired_at: Option<UnixSeconds>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("signing key {kid}: {message}")]
+    Load { kid: String, message: String },
+    #[error("cannot generate a signing key: {0}")]
+    Generate(String),
+    #[error("cannot sign: {0}")]
+    Sign(String),
+}
+
+/// A usable private key of one of the three kinds.
+pub enum LoadedKey {
+    Rsa(CoreRsaPrivateSigningKey),
+    EdDsa(CoreEdDsaPrivateSigningKey),
+    Es256(Es256Key),
+}
+
+// Private keys never print.
+impl std::fmt::Debug for LoadedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LoadedKey({:?})", self.jose_alg())
+    }
+}
+
+impl std::fmt::Debug for Es256Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Es256Key({})", self.kid.as_str())
+    }
+}
+
+impl LoadedKey {
+    pub fn jose_alg(&self) -> CoreJwsSigningAlgorithm {
+        match self {
+            Self::Rsa(_) => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            Self::EdDsa(_) => CoreJwsSigningAlgorithm::EdDsa,
+            Self::Es256(_) => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        }
+    }
+
+    fn verification_key(&self) -> CoreJsonWebKey {
+        match self {
+            Self::Rsa(key) => key.as_verification_key(),
+            Self::EdDsa(key) => key.as_verification_key(),
+            Self::Es256(key) => key.as_verification_key(),
+        }
+    }
+}
+
+/// ES256 over p256, which openidconnect verifies but does not sign with.
+pub struct Es256Key {
+    kid: JsonWebKeyId,
+    key: p256::ecdsa::SigningKey,
+}
+
+impl PrivateSigningKey for Es256Key {
+    type VerificationKey = CoreJsonWebKey;
+
+    fn sign(&self, alg: &CoreJwsSigningAlgorithm, message: &[u8]) -> Result<Vec<u8>, SigningError> {
+        use p256::ecdsa::signature::Signer;
+        if *alg != CoreJwsSigningAlgorithm::EcdsaP256Sha256 {
+            return Err(SigningError::UnsupportedAlg(format!("{alg:?}")));
+        }
+        let signature: p256::ecdsa::Signature = self.key.sign(message);
+        Ok(signature.to_bytes().to_vec())
+    }
+
+    fn as_verification_key(&self) -> CoreJsonWebKey {
+        let point = self.key.verifying_key().to_sec1_point(false);
+        let bytes = point.as_bytes();
+        // Uncompressed SEC1: 0x04, then 32 bytes of x and 32 of y.
+        let (x, y) = bytes
+            .get(1..)
+            .unwrap_or_default()
+            .split_at(32.min(bytes.len().saturating_sub(1)));
+        CoreJsonWebKey::new_ec(
+            x.to_vec(),
+            y.to_vec(),
+            CoreJsonCurveType::P256,
+            Some(self.kid.clone()),
+        )
+    }
+}
+
+/// What the web door needs: the active key per algorithm and the published key set.
+#[derive(Debug)]
+pub struct KeySet {
+    pub active: HashMap<SigningAlg, (String, Arc<LoadedKey>)>,
+    pub published: Vec<(String, Arc<LoadedKey>)>,
+    pub jwks_json: String,
+}
+
+impl KeySet {
+    /// The published key with this `kid`, for checking our own tokens (e.g. `id_token_hint`).
+    pub fn published_key(&self, kid: &str) -> Option<&Arc<LoadedKey>> {
+        self.published
+            .iter()
+            .find(|(id, _)| id == kid)
+            .map(|(_, key)| key)
+    }
+
+    pub fn jwks(&self) -> CoreJsonWebKeySet {
+        CoreJsonWebKeySet::new(
+            self.published
+                .iter()
+                .map(|(_, key)| key.verification_key())
+                .collect(),
+        )
+    }
+}
+
+/// The daemon's keys, reloaded after a rotation.
+pub struct KeyRing {
+    current: RwLock<Arc<KeySet>>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyRing")
+    }
+}
+
+impl KeyRing {
+    /// Loads the stored keys, generating an active key for any algorithm that has none.
+    pub fn load(
+        store: &Store,
+        master: &MasterKey,
+        now: UnixSeconds,
+        retain: u64,
+    ) -> Result<Self, KeyError> {
+        let records = store.signing_keys()?;
+        for alg in SigningAlg::ALL {
+            if !records
+                .iter()
+                .any(|r| r.alg == alg && r.retired_at.is_none())
+            {
+                store.put_signing_key(&generate(alg, master, now)?)?;
+                tracing::info!(alg = alg.as_str(), "generated a new signing key");
+            }
+        }
+        let ring = Self {
+            current: RwLock::new(Arc::new(KeySet {
+                active: HashMap::new(),
+                published: Vec::new(),
+                jwks_json: String::new(),
+            })),
+        };
+        ring.reload(store, master, now, retain)?;
+        Ok(ring)
+    }
+
+    pub fn current(&self) -> Arc<KeySet> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Retires the active keys and makes fresh ones active.
+    pub fn rotate(
+        &self,
+        store: &Store,
+        master: &MasterKey,
+        now: UnixSeconds,
+        retain: u64,
+    ) -> Result<(), KeyError> {
+        let fresh: Vec<SigningKeyRecord> = SigningAlg::ALL
+            .into_iter()
+            .map(|alg| generate(alg, master, now))
+            .collect::<Result<_, _>>()?;
+        for mut record in store.signing_keys()? {
+            if record.retired_at.is_none() {
+                record.retired_at = Some(now);
+                store.put_signing_key(&record)?;
+            }
+        }
+        for record in &fresh {
+            store.put_signing_key(record)?;
+        }
+        self.reload(store, master, now, retain)
+    }
+
+    /// Rebuilds the in-memory set from the store, dropping retired keys older than `retain`
+    /// seconds (the longest an ID token lives).
+    pub fn reload(
+        &self,
+        store: &Store,
+        master: &MasterKey,
+        now: UnixSeconds,
+        retain: u64,
+    ) -> Result<(), KeyError> {
+        let mut active = HashMap::new();
+        let mut published = Vec::new();
+        for record in store.signing_keys()? {
+            if let Some(retired) = record.retired_at {
+                if retired.saturating_add(retain) < now {
+                    store.delete_signing_key(&record.kid)?;
+                    continue;
+                }
+            }
+            let key = Arc::new(unseal(&record, master)?);
+            if record.retired_at.is_none() {
+                active.insert(record.alg, (record.kid.clone(), key.clone()));
+            }
+            published.push((record.kid.clone(), key));
+        }
+        let mut set = KeySet {
+            active,
+            published,
+            jwks_json: String::new(),
+        };
+        set.jwks_json =
+            serde_json::to_string(&set.jwks()).map_err(|e| KeyError::Sign(e.to_string()))?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+        Ok(())
+    }
+}
+
+fn generate(
+    alg: SigningAlg,
+    master: &MasterKey,
+    now: UnixSeconds,
+) -> Result<SigningKeyRecord, KeyError> {
+    let mut id = [0u8; 9];
+    rand::rng().fill_bytes(&mut id);
+    let kid = format!("{}-{}", alg.as_str().to_lowercase(), base64_url(&id));
+    let private: Vec<u8> = match alg {
+        SigningAlg::RS256 => {
+            use rsa::pkcs1::EncodeRsaPrivateKey;
+            let key = rsa::RsaPrivateKey::new(&mut rand08::rngs::OsRng, 2048)
+                .map_err(|e| KeyError::Generate(e.to_string()))?;
+            key.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF)
+                .map_err(|e| KeyError::Generate(e.to_string()))?
+                .as_bytes()
+                .to_vec()
+        }
+        SigningAlg::EdDSA => {
+            use ed25519_dalek::pkcs8::EncodePrivateKey;
+            let mut seed = [0u8; 32];
+            rand::rng().fill_bytes(&mut seed);
+            ed25519_dalek::SigningKey::from_bytes(&seed)
+                .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+                .map_err(|e| KeyError::Generate(e.to_string()))?
+                .as_bytes()
+                .to_vec()
+        }
+        SigningAlg::ES256 => loop {
+            let mut scalar = [0u8; 32];
+            rand::rng().fill_bytes(&mut scalar);
+            // A random 32-byte string is a valid scalar with overwhelming probability.
+            if p256::ecdsa::SigningKey::from_slice(&scalar).is_ok() {
+                break scalar.to_vec();
+            }
+        },
+    };
+    Ok(SigningKeyRecord {
+        sealed_private: master.seal(&seal_context(&kid), &private),
+        kid,
+        alg,
+        created_at: now,
+        retired_at: None,
+    })
+}
+
+fn unseal(record: &SigningKeyRecord, master: &MasterKey) -> Result<LoadedKey, KeyError> {
+    let fail = |message: String| KeyError::Load {
+        kid: record.kid.clone(),
+        message,
+    };
+    let private = master
+        .open(&seal_context(&record.kid), &record.sealed_private)
+        .map_err(|e| fail(e.to_string()))?;
+    let kid = Some(JsonWebKeyId::new(record.kid.clone()));
+    Ok(match record.alg {
+        SigningAlg::RS256 => {
+            let pem = String::from_utf8(private).map_err(|e| fail(e.to_string()))?;
+            LoadedKey::Rsa(CoreRsaPrivateSigningKey::from_pem(&pem, kid).map_err(fail)?)
+        }
+        SigningAlg::EdDSA => {
+            let pem = String::from_utf8(private).map_err(|e| fail(e.to_string()))?;
+            LoadedKey::EdDsa(CoreEdDsaPrivateSigningKey::from_ed25519_pem(&pem, kid).map_err(fail)?)
+        }
+        SigningAlg::ES256 => LoadedKey::Es256(Es256Key {
+            kid: JsonWebKeyId::new(record.kid.clone()),
+            key: p256::ecdsa::SigningKey::from_slice(&private).map_err(|e| fail(e.to_string()))?,
+        }),
+    })
+}
+
+fn seal_context(kid: &str) -> String {
+    format!("signing-key:{kid}")
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_generated_once_published_and_rotated_out_after_their_tokens_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let master = MasterKey::for_tests();
+        let ring = KeyRing::load(&store, &master, 1_000, 600).unwrap();
+        let first = ring.current();
+        assert_eq!(first.active.len(), 3);
+        let jwks: serde_json::Value = serde_json::from_str(&first.jwks_json).unwrap();
+        let kinds: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kty"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds.len(), 3);
+        for kty in ["RSA", "OKP", "EC"] {
+            assert!(kinds.contains(&kty), "{kinds:?}");
+        }
+        // A restart loads the same keys instead of making new ones.
+        let again = KeyRing::load(&store, &master, 1_001, 600).unwrap();
+        assert_eq!(
+            again.current().active[&SigningAlg::RS256].0,
+            first.active[&SigningAlg::RS256].0
+        );
+
+        ring.rotate(&store, &master, 2_000, 600).unwrap();
+        let rotated = ring.current();
+        assert_eq!(rotated.published.len(), 6, "retired keys stay published");
+        assert_ne!(
+            rotated.active[&SigningAlg::EdDSA].0,
+            first.active[&SigningAlg::EdDSA].0
+        );
+        ring.reload(&store, &master, 2_601, 600).unwrap();
+        assert_eq!(
+            ring.current().published.len(),
+            3,
+            "and leave once their tokens have expired"
+        );
+    }
+
+    #[test]
+    fn keys_are_sealed_with_the_master_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        KeyRing::load(&store, &MasterKey::for_tests(), 1, 600).unwrap();
+        for record in store.signing_keys().unwrap() {
+            assert!(!String::from_utf8_lossy(&record.sealed_private).contains("PRIVATE KEY"));
+        }
+    }
+}
