@@ -104,6 +104,8 @@ enum UserCommand {
     Enable { username: String },
     /// Delete a user for good.
     Delete { username: String },
+    /// Lift a lock set by too many failed sign-ins.
+    Unlock { username: String },
     /// Grant a role.
     AddRole { username: String, role: String },
     /// Take a role away.
@@ -238,6 +240,7 @@ fn request_for(command: Command) -> anyhow::Result<AdminRequest> {
                 disabled: false,
             },
             UserCommand::Delete { username } => AdminRequest::UserDelete { username },
+            UserCommand::Unlock { username } => AdminRequest::UserUnlock { username },
             UserCommand::AddRole { username, role } => AdminRequest::UserAddRole { username, role },
             UserCommand::RemoveRole { username, role } => {
                 AdminRequest::UserRemoveRole { username, role }
@@ -356,6 +359,12 @@ fn print_human(reply: AdminReply) {
             ("disabled", output::yes_no(u.disabled)),
             ("created", output::time(u.created_at)),
             ("last sign-in", output::optional_time(u.last_login_at)),
+            (
+                "locked",
+                u.locked_until
+                    .map(|t| format!("until {} (too many failed sign-ins)", output::time(t)))
+                    .unwrap_or_else(|| "no".into()),
+            ),
         ]),
         AdminReply::Users(users) => {
             let rows: Vec<Vec<String>> = users

@@ -26,6 +26,18 @@ pub enum AuditAction {
     ClientDeleted,
     KeysRotated,
     ClockAdvanced,
+    PasswordAccepted,
+    SignedIn,
+    SignInFailed,
+    AccountLocked,
+    AddressLocked,
+    SignedOut,
+    TokensIssued,
+    TokensRefreshed,
+    TokenRevoked,
+    CodeReused,
+    RefreshTokenReused,
+    UserUnlocked,
 }
 
 impl AuditAction {
@@ -50,6 +62,18 @@ impl AuditAction {
             Self::ClientDeleted => "client_deleted",
             Self::KeysRotated => "keys_rotated",
             Self::ClockAdvanced => "clock_advanced",
+            Self::PasswordAccepted => "password_accepted",
+            Self::SignedIn => "signed_in",
+            Self::SignInFailed => "sign_in_failed",
+            Self::AccountLocked => "account_locked",
+            Self::AddressLocked => "address_locked",
+            Self::SignedOut => "signed_out",
+            Self::TokensIssued => "tokens_issued",
+            Self::TokensRefreshed => "tokens_refreshed",
+            Self::TokenRevoked => "token_revoked",
+            Self::CodeReused => "code_reused",
+            Self::RefreshTokenReused => "refresh_token_reused",
+            Self::UserUnlocked => "user_unlocked",
         }
     }
 }

@@ -52,3 +52,8 @@ impl Clock for AdjustableClock {
             )
     }
 }
+
+/// RFC 3339 UTC, to the second, for messages and audit details.
+pub fn format_unix(seconds: UnixSeconds) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(seconds)).to_string()
+}

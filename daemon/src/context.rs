@@ -4,6 +4,7 @@
 use crate::audit::AuditEvent;
 use crate::clock::{AdjustableClock, Clock, UnixSeconds};
 use crate::config::Config;
+use crate::limits::Limiter;
 use crate::oidc::keys::KeyRing;
 use crate::secrets::MasterKey;
 use crate::store::{Store, StoreError};
@@ -19,6 +20,7 @@ pub struct Context {
     pub test_clock: Option<Arc<AdjustableClock>>,
     pub master_key: MasterKey,
     pub keys: KeyRing,
+    pub limiter: Limiter,
     pub started_at: UnixSeconds,
     /// The address the web door actually bound (the config may say port 0).
     pub http_addr: SocketAddr,
@@ -51,6 +53,7 @@ impl Context {
         let mut config = Config::default();
         config.admin.group = String::new();
         Self {
+            limiter: Limiter::new(&config.limits),
             clock: clock.clone(),
             test_clock: Some(clock),
             master_key,

@@ -32,6 +32,8 @@ pub enum ServeError {
     },
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),
+    #[error("{0}")]
+    Templates(String),
     #[error("web server failed: {0}")]
     Http(#[source] std::io::Error),
 }
@@ -76,6 +78,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         test_clock,
         master_key,
         keys,
+        limiter: crate::limits::Limiter::new(&config.limits),
         store,
         http_addr,
         issuer: config.issuer_for(http_addr),
@@ -99,14 +102,16 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         shutdown.clone(),
         tracker.clone(),
     ));
-    let app =
-        web::router(ctx.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let web_door = Arc::new(web::Web::new(ctx.clone()).map_err(ServeError::Templates)?);
+    let app = web::router(web_door).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let http_shutdown = shutdown.clone().cancelled_owned();
     let http = tokio::spawn(async move {
         axum::serve(http_listener, app)
             .with_graceful_shutdown(http_shutdown)
             .await
     });
+
+    tracker.spawn(sweep_expired(ctx.clone(), shutdown.clone()));
 
     wait_for_signal().await?;
     tracing::info!("shutting down");
@@ -133,6 +138,42 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     ctx.store.flush()?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Every minute, removes expired sessions, codes, tokens and flows, and retired signing keys
+/// whose tokens have all expired.
+async fn sweep_expired(ctx: Arc<Context>, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let sweep_ctx = ctx.clone();
+        let swept = tokio::task::spawn_blocking(move || {
+            let now = sweep_ctx.clock.unix_now();
+            sweep_ctx
+                .keys
+                .reload(
+                    &sweep_ctx.store,
+                    &sweep_ctx.master_key,
+                    now,
+                    sweep_ctx.key_retention(),
+                )
+                .map_err(|e| e.to_string())?;
+            sweep_ctx
+                .store
+                .sweep_expired(now)
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        match swept {
+            Ok(Ok(0)) => {}
+            Ok(Ok(removed)) => tracing::debug!(removed, "swept expired records"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "sweeping expired records failed"),
+            Err(e) => tracing::warn!(error = %e, "the sweeper task failed"),
+        }
+    }
 }
 
 async fn wait_for_signal() -> Result<(), ServeError> {

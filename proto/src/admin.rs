@@ -26,6 +26,10 @@ pub enum AdminRequest {
     UserDelete {
         username: String,
     },
+    /// Lifts a brute-force lock before it runs out.
+    UserUnlock {
+        username: String,
+    },
     UserAddRole {
         username: String,
         role: String,
@@ -179,6 +183,8 @@ pub struct UserView {
     pub disabled: bool,
     pub created_at: u64,
     pub last_login_at: Option<u64>,
+    /// Set while brute-force limits lock the account.
+    pub locked_until: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

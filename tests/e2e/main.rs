@@ -7,6 +7,8 @@ mod fixture;
 
 mod accounts;
 mod admin_socket;
+mod browser;
 mod clients;
 mod config;
 mod lifecycle;
+mod oidc;

@@ -5,8 +5,9 @@ use crate::model::{Client, Role, User};
 use crate::oidc::keys::SigningKeyRecord;
 use postern_proto::admin::{AuditView, ClientView, KeyView, RoleView, UserView};
 
-pub fn user(user: User) -> UserView {
+pub fn user(user: User, locked_until: Option<u64>) -> UserView {
     UserView {
+        locked_until,
         id: user.id.to_string(),
         username: user.username,
         email: user.email,

@@ -2,6 +2,7 @@
 //! names. Plain data with validation; storage lives in `store`, policy in the engine.
 
 mod client;
+pub mod grants;
 mod names;
 mod role;
 mod settings;

@@ -78,7 +78,7 @@ impl LoadedKey {
         }
     }
 
-    fn verification_key(&self) -> CoreJsonWebKey {
+    pub fn verification_key(&self) -> CoreJsonWebKey {
         match self {
             Self::Rsa(key) => key.as_verification_key(),
             Self::EdDsa(key) => key.as_verification_key(),

@@ -1,4 +1,39 @@
 //! The OpenID Connect provider: discovery, keys, authorization, tokens, userinfo, revocation,
 //! introspection and logout. Authorization code flow with PKCE only (OAuth 2.0 Security BCP).
 
+pub mod authorize;
+pub mod client_auth;
+mod discovery;
+pub mod error;
+pub mod grants;
+pub mod id_token;
 pub mod keys;
+mod logout;
+mod params;
+mod revocation;
+mod token;
+mod userinfo;
+
+use crate::web::Web;
+use axum::Router;
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+/// The endpoints, at the paths discovery advertises.
+pub fn routes() -> Router<Arc<Web>> {
+    Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::configuration),
+        )
+        .route("/jwks", get(discovery::jwks))
+        .route("/authorize", get(authorize::get).post(authorize::post))
+        .route("/token", post(token::token))
+        .route(
+            "/userinfo",
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
+        .route("/revoke", post(revocation::revoke))
+        .route("/introspect", post(revocation::introspect))
+        .route("/logout", get(logout::get).post(logout::post))
+}

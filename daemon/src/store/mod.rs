@@ -9,6 +9,7 @@
 mod audit;
 mod clients;
 mod codec;
+mod ephemeral;
 mod roles;
 mod settings;
 mod signing_keys;
@@ -17,6 +18,8 @@ mod users;
 use crate::model::ValidationError;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+pub use ephemeral::Records;
 
 /// The on-disk layout version. Bump it with a migration when trees or keys change shape.
 pub const FORMAT_VERSION: u32 = 1;
@@ -82,6 +85,7 @@ pub struct Store {
     clients: sled::Tree,
     client_names: sled::Tree,
     signing_keys: sled::Tree,
+    ephemeral: ephemeral::EphemeralTrees,
     /// Serialises check-then-write sequences (a role must exist to be granted, and must not be
     /// held to be deleted). Reads never take it.
     write_lock: Mutex<()>,
@@ -118,6 +122,7 @@ impl Store {
             clients: db.open_tree("clients")?,
             client_names: db.open_tree("client_names")?,
             signing_keys: db.open_tree("signing_keys")?,
+            ephemeral: ephemeral::EphemeralTrees::open(&db)?,
             db,
             write_lock: Mutex::new(()),
         })

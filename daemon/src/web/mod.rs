@@ -1,33 +1,135 @@
-//! The web door. For now it answers health checks; the OIDC provider and login pages join it.
+//! The web door: sign-in pages and the OIDC endpoints, over one axum router. Handlers turn HTTP
+//! into engine calls and engine results into pages, redirects or JSON; they decide no policy.
+
+mod client_addr;
+pub mod cookies;
+mod csrf;
+mod headers;
+mod login;
+mod pages;
+pub mod session;
+
+pub use client_addr::client_addr;
+pub use csrf::{FormGuard, check as check_csrf, guard as form_guard};
+pub use pages::Pages;
 
 use crate::context::Context;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Json, Router, middleware};
 use std::sync::Arc;
 
-pub fn router(ctx: Arc<Context>) -> Router {
+/// Forms and token requests are small; anything larger is refused before it is read.
+const MAX_BODY: usize = 64 * 1024;
+
+/// What the web handlers share.
+#[derive(Debug)]
+pub struct Web {
+    pub ctx: Arc<Context>,
+    pub pages: Pages,
+    csrf_key: [u8; 32],
+}
+
+impl Web {
+    pub fn new(ctx: Arc<Context>) -> Result<Self, String> {
+        let pages = Pages::load(&ctx.config.templates_dir)?;
+        let csrf_key = ctx.master_key.derive("csrf");
+        Ok(Self {
+            ctx,
+            pages,
+            csrf_key,
+        })
+    }
+
+    /// Renders a page; a template failure becomes a plain 500, and the detail goes to the log.
+    pub fn page(&self, status: StatusCode, name: &str, context: &tera::Context) -> Response {
+        match self.pages.render(name, context) {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, "page rendering failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+            }
+        }
+    }
+
+    pub fn error_page(&self, status: StatusCode, title: &str, message: &str) -> Response {
+        let mut context = tera::Context::new();
+        context.insert("title", title);
+        context.insert("message", message);
+        self.page(status, "error.html", &context)
+    }
+
+    /// For failures inside the daemon: a generic page; the detail goes to the log.
+    pub fn internal_error(&self, detail: impl std::fmt::Display) -> Response {
+        tracing::error!(error = %detail, "web request failed");
+        self.error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Postern could not complete this request. Please try again later.",
+        )
+    }
+}
+
+/// Adds `Set-Cookie` headers to a response.
+pub fn with_cookies(
+    mut response: Response,
+    cookies: impl IntoIterator<Item = HeaderValue>,
+) -> Response {
+    for cookie in cookies {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// Starts a sign-in for an OIDC request in this browser; returns the flow id for `/login`.
+pub fn login_flow(
+    web: &Web,
+    request: crate::model::grants::AuthorizationRequest,
+    browser: [u8; 32],
+) -> Result<String, crate::store::StoreError> {
+    login::start_flow(web, login::new_flow(web, Some(request), browser))
+}
+
+/// A 303 to `location` (after a POST, the browser follows with a GET).
+pub fn see_other(location: &str) -> Response {
+    Redirect::to(location).into_response()
+}
+
+pub fn router(web: Arc<Web>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .with_state(ctx)
+        .route("/static/postern.css", get(stylesheet))
+        .route("/", get(login::home))
+        .route("/login", get(login::show).post(login::submit))
+        .merge(crate::oidc::routes())
+        .layer(middleware::from_fn(headers::security_headers))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(web)
 }
 
 /// Healthy when the store answers a read. Says nothing else about the deployment.
-async fn healthz(State(ctx): State<Arc<Context>>) -> impl IntoResponse {
-    let (status, text) = match ctx.store.site_settings() {
+async fn healthz(State(web): State<Arc<Web>>) -> Response {
+    let (status, text) = match web.ctx.store.site_settings() {
         Ok(_) => (StatusCode::OK, "ok"),
         Err(e) => {
             tracing::error!(error = %e, "health check: store read failed");
             (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
         }
     };
+    (status, Json(serde_json::json!({ "status": text }))).into_response()
+}
+
+async fn stylesheet(State(web): State<Arc<Web>>) -> Response {
     (
-        status,
-        [(header::CACHE_CONTROL, "no-store")],
-        Json(serde_json::json!({ "status": text })),
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        web.pages.stylesheet.clone(),
     )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -37,15 +139,44 @@ mod tests {
     use axum::http::Request;
     use tower::ServiceExt;
 
-    #[tokio::test]
-    async fn healthz_answers_ok_when_the_store_reads() {
+    fn app() -> (tempfile::TempDir, Router) {
         let dir = tempfile::tempdir().unwrap();
         let ctx = Arc::new(Context::for_tests(dir.path()));
-        let response = router(ctx)
+        let web = Arc::new(Web::new(ctx).unwrap());
+        (dir, router(web))
+    }
+
+    #[tokio::test]
+    async fn healthz_answers_ok_with_security_headers() {
+        let (_dir, app) = app();
+        let response = app
             .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(response.headers()[header::X_FRAME_OPTIONS], "DENY");
+        assert!(
+            response.headers()[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_oversized_body_is_refused() {
+        let (_dir, app) = app();
+        let body = "x=".to_owned() + &"a".repeat(MAX_BODY + 1);
+        let response = app
+            .oneshot(
+                Request::post("/token")
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(Body::from(body))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert!(response.status().is_client_error(), "{}", response.status());
     }
 }

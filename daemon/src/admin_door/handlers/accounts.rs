@@ -49,7 +49,7 @@ pub fn add_user(ctx: &Context, new_user: NewUser) -> Result<AdminReply, ProtoErr
         last_login_at: None,
     };
     ctx.store.insert_user(&user).map_err(store_error)?;
-    Ok(AdminReply::User(views::user(user)))
+    Ok(AdminReply::User(user_view(ctx, user)))
 }
 
 pub fn add_role(ctx: &Context, spec: RoleSpec) -> Result<AdminReply, ProtoError> {
@@ -96,7 +96,7 @@ pub fn checked_hash(ctx: &Context, secret: &Secret) -> Result<String, ProtoError
 pub fn list_users(ctx: &Context) -> Result<AdminReply, ProtoError> {
     let users = ctx.store.users().map_err(store_error)?;
     Ok(AdminReply::Users(
-        users.into_iter().map(views::user).collect(),
+        users.into_iter().map(|u| user_view(ctx, u)).collect(),
     ))
 }
 
@@ -195,4 +195,18 @@ pub fn list_roles(ctx: &Context) -> Result<AdminReply, ProtoError> {
         roles.push(views::role(role, members));
     }
     Ok(AdminReply::Roles(roles))
+}
+
+/// A user as an administrator sees them, with any brute-force lock.
+pub fn user_view(ctx: &Context, user: User) -> postern_proto::admin::UserView {
+    let locked_until = ctx
+        .limiter
+        .account_locked_until(&user.username, ctx.clock.unix_now());
+    views::user(user, locked_until)
+}
+
+pub fn unlock(ctx: &Context, username: &str) -> Result<AdminReply, ProtoError> {
+    let user = find_user(ctx, username)?;
+    ctx.limiter.unlock_account(&user.username);
+    done(format!("{} unlocked", user.username))
 }

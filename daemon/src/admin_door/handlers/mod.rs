@@ -49,7 +49,8 @@ fn dispatch(ctx: &Context, request: AdminRequest) -> Result<AdminReply, ProtoErr
         AdminRequest::Status => Ok(AdminReply::Status(site::status(ctx))),
         AdminRequest::UserAdd(new_user) => accounts::add_user(ctx, new_user),
         AdminRequest::UserList => accounts::list_users(ctx),
-        AdminRequest::UserShow { username } => Ok(AdminReply::User(views::user(
+        AdminRequest::UserShow { username } => Ok(AdminReply::User(accounts::user_view(
+            ctx,
             accounts::find_user(ctx, &username)?,
         ))),
         AdminRequest::UserSetPassword { username, password } => {
@@ -59,6 +60,7 @@ fn dispatch(ctx: &Context, request: AdminRequest) -> Result<AdminReply, ProtoErr
             accounts::set_disabled(ctx, &username, disabled)
         }
         AdminRequest::UserDelete { username } => accounts::delete_user(ctx, &username),
+        AdminRequest::UserUnlock { username } => accounts::unlock(ctx, &username),
         AdminRequest::UserAddRole { username, role } => accounts::grant_role(ctx, &username, &role),
         AdminRequest::UserRemoveRole { username, role } => {
             accounts::revoke_role(ctx, &username, &role)
@@ -146,6 +148,9 @@ fn audit_entry(request: &AdminRequest) -> Option<(AuditAction, String, Option<St
             username,
             disabled: false,
         } => (AuditAction::UserEnabled, username.clone(), None),
+        AdminRequest::UserUnlock { username } => {
+            (AuditAction::UserUnlocked, username.clone(), None)
+        }
         AdminRequest::UserDelete { username } => (AuditAction::UserDeleted, username.clone(), None),
         AdminRequest::UserAddRole { username, role } => (
             AuditAction::RoleGranted,

@@ -1,0 +1,163 @@
+//! The login engine: one place that decides whether a sign-in succeeds, for every door.
+//!
+//! A sign-in is a state machine (`model::grants::LoginStep`): identify and check the password,
+//! then (with the MFA issue) a second factor or forced enrolment, then done, with the methods
+//! used (`amr`). The web pages and the PAM conversation only render these steps; brute-force
+//! limits, disabled accounts and the audit trail are handled here, never in a door.
+
+use crate::audit::{AuditAction, AuditEvent, Outcome};
+use crate::context::Context;
+use crate::factors::password;
+use crate::model::User;
+use crate::model::grants::Authentication;
+use crate::store::StoreError;
+use std::net::IpAddr;
+
+/// A username and password presented at a door.
+#[derive(Debug)]
+pub struct PasswordAttempt<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    pub address: Option<IpAddr>,
+    /// For the audit trail: "web 192.0.2.1", "pam sshd from 192.0.2.1".
+    pub source: String,
+}
+
+#[derive(Debug)]
+pub enum PasswordVerdict {
+    /// Right password, account usable. (With MFA, a second factor may still be needed.)
+    Accepted {
+        user: Box<User>,
+        authentication: Authentication,
+    },
+    /// Wrong password, unknown user, disabled or locked account: indistinguishable outside.
+    Rejected,
+}
+
+/// Checks a password. Costs one Argon2id hash whatever the outcome, so timing does not tell an
+/// unknown or locked account from a wrong password. Blocking: call it off the async runtime.
+pub fn check_password(
+    ctx: &Context,
+    attempt: &PasswordAttempt<'_>,
+) -> Result<PasswordVerdict, StoreError> {
+    let now = ctx.clock.unix_now();
+    let user = ctx.store.user_by_name(attempt.username)?;
+    let locked = ctx
+        .limiter
+        .is_locked(attempt.username, attempt.address, now);
+    let password_ok = match &user {
+        Some(user) => password::verify(attempt.password, &user.password_hash),
+        None => password::verify_against_nothing(attempt.password),
+    };
+    let reason = match &user {
+        _ if locked => Some("too many failures: locked"),
+        None => Some("unknown user"),
+        Some(_) if !password_ok => Some("wrong password"),
+        Some(user) if user.disabled => Some("account disabled"),
+        Some(_) => None,
+    };
+    let subject = user
+        .as_ref()
+        .map_or(attempt.username, |u| u.username.as_str())
+        .to_owned();
+
+    if let (None, Some(user)) = (reason, user) {
+        ctx.limiter.record_success(attempt.username);
+        let user = ctx.store.update_user(user.id, |u| {
+            u.last_login_at = Some(now);
+            Ok(())
+        })?;
+        record(
+            ctx,
+            AuditAction::PasswordAccepted,
+            &subject,
+            attempt,
+            Outcome::Success,
+            None,
+        )?;
+        let authentication = Authentication {
+            user_id: user.id,
+            auth_time: now,
+            amr: vec!["pwd".into()],
+        };
+        return Ok(PasswordVerdict::Accepted {
+            user: Box::new(user),
+            authentication,
+        });
+    }
+
+    let reason = reason.unwrap_or("rejected");
+    record(
+        ctx,
+        AuditAction::SignInFailed,
+        &subject,
+        attempt,
+        Outcome::Failure,
+        Some(reason.into()),
+    )?;
+    if !locked {
+        let locks = ctx
+            .limiter
+            .record_failure(attempt.username, attempt.address, now);
+        if let Some(until) = locks.account_until {
+            let detail = format!("account locked until {}", crate::clock::format_unix(until));
+            record(
+                ctx,
+                AuditAction::AccountLocked,
+                &subject,
+                attempt,
+                Outcome::Failure,
+                Some(detail),
+            )?;
+        }
+        if let Some(until) = locks.address_until {
+            let detail = format!("address locked until {}", crate::clock::format_unix(until));
+            record(
+                ctx,
+                AuditAction::AddressLocked,
+                &subject,
+                attempt,
+                Outcome::Failure,
+                Some(detail),
+            )?;
+        }
+    }
+    Ok(PasswordVerdict::Rejected)
+}
+
+/// Records that a sign-in completed (all factors done) and through which methods.
+pub fn record_sign_in(
+    ctx: &Context,
+    user: &User,
+    authentication: &Authentication,
+    source: String,
+) -> Result<(), StoreError> {
+    ctx.record(AuditEvent {
+        at: ctx.clock.unix_now(),
+        actor: user.username.clone(),
+        action: AuditAction::SignedIn,
+        subject: Some(user.username.clone()),
+        source,
+        outcome: Outcome::Success,
+        detail: Some(format!("amr {}", authentication.amr.join(","))),
+    })
+}
+
+fn record(
+    ctx: &Context,
+    action: AuditAction,
+    subject: &str,
+    attempt: &PasswordAttempt<'_>,
+    outcome: Outcome,
+    detail: Option<String>,
+) -> Result<(), StoreError> {
+    ctx.record(AuditEvent {
+        at: ctx.clock.unix_now(),
+        actor: subject.to_owned(),
+        action,
+        subject: Some(subject.to_owned()),
+        source: attempt.source.clone(),
+        outcome,
+        detail,
+    })
+}

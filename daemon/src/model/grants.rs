@@ -1,0 +1,143 @@
+//! Short-lived records of a sign-in and what it granted: login flows, browser sessions,
+//! authorization codes, access and refresh tokens, and the token families that tie a code to
+//! everything issued from it. Each expires; the sweeper removes expired ones.
+//!
+//! Every record is stored under the SHA-256 of its bearer value (the cookie, the code, the
+//! token), never the value itself.
+
+use super::{SigningAlg, UserId};
+use crate::clock::UnixSeconds;
+use serde::{Deserialize, Serialize};
+
+/// Anything with an expiry time, so the sweeper can remove it.
+pub trait Expiring {
+    fn expires_at(&self) -> UnixSeconds;
+}
+
+/// A validated OIDC authorization request, kept while the user signs in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scopes: Vec<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+    pub max_age: Option<u64>,
+    /// `prompt=login`: authenticate afresh even with a session.
+    pub force_login: bool,
+    pub acr_values: Vec<String>,
+    pub login_hint: Option<String>,
+}
+
+/// Where a sign-in stands. The web pages and (later) the PAM door render these same steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LoginStep {
+    /// Waiting for username and password.
+    Password,
+}
+
+/// A sign-in in progress, bound to one browser by the `postern_flow` cookie.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginFlow {
+    /// The OIDC request to answer when sign-in completes; `None` for Postern's own pages.
+    pub request: Option<AuthorizationRequest>,
+    pub step: LoginStep,
+    /// The browser the flow belongs to (hash of its CSRF cookie).
+    pub browser: [u8; 32],
+    pub created_at: UnixSeconds,
+    pub expires_at: UnixSeconds,
+}
+
+/// How a user proved who they are, for `amr`, `acr` and `auth_time`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authentication {
+    pub user_id: UserId,
+    pub auth_time: UnixSeconds,
+    /// RFC 8176 values: "pwd", "otp", "mfa".
+    pub amr: Vec<String>,
+}
+
+impl Authentication {
+    /// `acr`: whether a second factor was part of this authentication.
+    pub fn acr(&self) -> &'static str {
+        if self.amr.iter().any(|m| m == "mfa") {
+            ACR_MFA
+        } else {
+            ACR_PASSWORD
+        }
+    }
+}
+
+/// ACR values Postern issues and understands in `acr_values`.
+pub const ACR_PASSWORD: &str = "postern:pwd";
+pub const ACR_MFA: &str = "postern:mfa";
+
+/// A browser's single sign-on session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub authentication: Authentication,
+    pub created_at: UnixSeconds,
+    pub expires_at: UnixSeconds,
+}
+
+/// Everything issued from one authorization code shares a family, so that reuse of the code
+/// or of a rotated refresh token revokes all of it at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenFamily {
+    pub client_id: String,
+    pub user_id: UserId,
+    pub revoked: bool,
+    pub expires_at: UnixSeconds,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationCode {
+    pub request: AuthorizationRequest,
+    pub authentication: Authentication,
+    /// The key of this code's `TokenFamily`.
+    pub family: String,
+    pub signing_alg: SigningAlg,
+    pub used: bool,
+    pub expires_at: UnixSeconds,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessToken {
+    pub family: String,
+    pub client_id: String,
+    pub user_id: UserId,
+    pub scopes: Vec<String>,
+    pub issued_at: UnixSeconds,
+    pub expires_at: UnixSeconds,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshToken {
+    pub family: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub authentication: Authentication,
+    /// Set when the token has been exchanged; a second exchange is reuse.
+    pub used: bool,
+    pub expires_at: UnixSeconds,
+}
+
+macro_rules! expiring {
+    ($($kind:ty),*) => {$(
+        impl Expiring for $kind {
+            fn expires_at(&self) -> UnixSeconds {
+                self.expires_at
+            }
+        }
+    )*};
+}
+expiring!(
+    LoginFlow,
+    Session,
+    TokenFamily,
+    AuthorizationCode,
+    AccessToken,
+    RefreshToken
+);

@@ -1,0 +1,251 @@
+//! The authorization endpoint. Checks the client and redirect URI first (errors about those
+//! are shown as a page, never redirected); every later error goes back to the client's
+//! redirect URI (RFC 6749 §4.1.2.1). With a live session that satisfies the request, a code
+//! is issued at once (single sign-on); otherwise the browser is sent to sign in.
+
+use super::grants;
+use super::params::Params;
+use crate::model::Client;
+use crate::model::grants::{Authentication, AuthorizationRequest};
+use crate::web::{self, Web, form_guard, see_other, session, with_cookies};
+use axum::extract::rejection::FormRejection;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+pub async fn get(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Response {
+    authorize(&web, &headers, query.ok().map(|Query(q)| q))
+}
+
+pub async fn post(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Response {
+    authorize(&web, &headers, form.ok().map(|Form(f)| f))
+}
+
+fn authorize(web: &Web, headers: &HeaderMap, pairs: Option<Vec<(String, String)>>) -> Response {
+    let bad_request = |message: &str| {
+        web.error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in link is not valid",
+            message,
+        )
+    };
+    let mut params = match pairs.map(Params::from_pairs) {
+        Some(Ok(params)) => params,
+        Some(Err(message)) => return bad_request(&message),
+        None => return bad_request("The request's parameters could not be read."),
+    };
+    let Some(client_id) = params.take("client_id") else {
+        return bad_request("The application did not say who it is (no client_id).");
+    };
+    let client = match web.ctx.store.client(&client_id) {
+        Ok(Some(client)) => client,
+        Ok(None) => return bad_request("The application is not registered with Postern."),
+        Err(e) => return web.internal_error(e),
+    };
+    let Some(redirect_uri) = params.take("redirect_uri") else {
+        return bad_request("The application did not say where to return (no redirect_uri).");
+    };
+    if !client.redirect_uris.contains(&redirect_uri) {
+        return bad_request(
+            "The application asked to return to an address that is not registered for it.",
+        );
+    }
+    let state = params.take("state");
+    let fail = |error: &str, description: &str| {
+        error_redirect(web, &redirect_uri, error, description, state.as_deref())
+    };
+
+    if params.get("request").is_some() {
+        return fail("request_not_supported", "request objects are not supported");
+    }
+    if params.get("request_uri").is_some() {
+        return fail("request_uri_not_supported", "request_uri is not supported");
+    }
+    match params.get("response_mode") {
+        None | Some("query") => {}
+        Some(other) => {
+            return fail(
+                "invalid_request",
+                &format!("response_mode `{other}` is not supported; use query"),
+            );
+        }
+    }
+    match params.get("response_type") {
+        Some("code") => {}
+        None => return fail("invalid_request", "response_type is required"),
+        Some(_) => {
+            return fail(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            );
+        }
+    }
+    let scopes: Vec<String> = params
+        .get("scope")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if !scopes.iter().any(|s| s == "openid") {
+        return fail("invalid_scope", "scope must include openid");
+    }
+    let Some(code_challenge) = params.take("code_challenge") else {
+        return fail(
+            "invalid_request",
+            "PKCE is required: send code_challenge with code_challenge_method=S256",
+        );
+    };
+    if params.get("code_challenge_method") != Some("S256") {
+        return fail("invalid_request", "code_challenge_method must be S256");
+    }
+    if code_challenge.len() != 43
+        || !code_challenge
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return fail(
+            "invalid_request",
+            "code_challenge must be a base64url SHA-256 (43 characters)",
+        );
+    }
+    let prompts: Vec<String> = params
+        .get("prompt")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let prompt_none = prompts.iter().any(|p| p == "none");
+    if prompt_none && prompts.len() > 1 {
+        return fail(
+            "invalid_request",
+            "prompt=none cannot be combined with other values",
+        );
+    }
+    let max_age = match params.get("max_age").map(str::parse::<u64>) {
+        None => None,
+        Some(Ok(age)) => Some(age),
+        Some(Err(_)) => {
+            return fail(
+                "invalid_request",
+                "max_age must be a whole number of seconds",
+            );
+        }
+    };
+    let request = AuthorizationRequest {
+        client_id,
+        redirect_uri: redirect_uri.clone(),
+        scopes,
+        state: state.clone(),
+        nonce: params.take("nonce"),
+        code_challenge,
+        max_age,
+        force_login: prompts.iter().any(|p| p == "login"),
+        acr_values: params
+            .get("acr_values")
+            .unwrap_or("")
+            .split(' ')
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        login_hint: params.take("login_hint"),
+    };
+
+    let now = web.ctx.clock.unix_now();
+    let live_session = match session::current(web, headers) {
+        Ok(found) => found,
+        Err(e) => return web.internal_error(e),
+    };
+    if let Some((session, _)) = &live_session {
+        let fresh_enough = request
+            .max_age
+            .is_none_or(|age| now.saturating_sub(session.authentication.auth_time) <= age);
+        if fresh_enough && !request.force_login {
+            return respond_with_code(web, request, session.authentication.clone());
+        }
+    }
+    if prompt_none {
+        return fail("login_required", "the user is not signed in");
+    }
+    let guard = form_guard(web, headers);
+    match web::login_flow(web, request, guard.browser) {
+        Ok(flow_id) => with_cookies(
+            see_other(&format!("/login?flow={flow_id}")),
+            guard.set_cookie,
+        ),
+        Err(e) => web.internal_error(e),
+    }
+}
+
+/// Issues a code for a completed sign-in and sends the browser back to the client.
+pub fn respond_with_code(
+    web: &Web,
+    request: AuthorizationRequest,
+    authentication: Authentication,
+) -> Response {
+    let client: Client = match web.ctx.store.client(&request.client_id) {
+        Ok(Some(client)) => client,
+        Ok(None) => {
+            return web.error_page(
+                StatusCode::BAD_REQUEST,
+                "Application removed",
+                "The application you came from is no longer registered.",
+            );
+        }
+        Err(e) => return web.internal_error(e),
+    };
+    let redirect_uri = request.redirect_uri.clone();
+    let state = request.state.clone();
+    match grants::issue_code(&web.ctx, &client, request, authentication) {
+        Ok(code) => {
+            let mut pairs = vec![("code", code.as_str()), ("iss", web.ctx.issuer.as_str())];
+            if let Some(state) = state.as_deref() {
+                pairs.push(("state", state));
+            }
+            redirect_with(&redirect_uri, &pairs)
+        }
+        Err(e) => web.internal_error(e),
+    }
+}
+
+fn error_redirect(
+    web: &Web,
+    redirect_uri: &str,
+    error: &str,
+    description: &str,
+    state: Option<&str>,
+) -> Response {
+    let mut pairs = vec![
+        ("error", error),
+        ("error_description", description),
+        ("iss", web.ctx.issuer.as_str()),
+    ];
+    if let Some(state) = state {
+        pairs.push(("state", state));
+    }
+    redirect_with(redirect_uri, &pairs)
+}
+
+/// A 303 to a registered redirect URI with parameters added to its query.
+fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
+    let mut url = match url::Url::parse(redirect_uri) {
+        Ok(url) => url,
+        // Registered URIs were validated as URLs; this cannot happen for a stored client.
+        Err(_) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "invalid redirect URI").into_response();
+        }
+    };
+    url.query_pairs_mut().extend_pairs(pairs.iter().copied());
+    see_other(url.as_str())
+}

@@ -1,0 +1,181 @@
+//! Issuing and revoking what a sign-in grants: authorization codes, then access, refresh and
+//! ID tokens. All bearer values are random; only their hashes are stored.
+
+use super::id_token::{self, IdTokenInput};
+use crate::audit::{AuditAction, AuditEvent, Outcome};
+use crate::context::Context;
+use crate::model::grants::{
+    AccessToken, Authentication, AuthorizationCode, AuthorizationRequest, RefreshToken, TokenFamily,
+};
+use crate::model::{Client, User};
+use crate::secrets::{random_token, token_hash};
+use crate::store::StoreError;
+
+/// Authorization codes live 60 seconds (OAuth 2.0 Security BCP: short-lived, single use).
+pub const CODE_LIFETIME: u64 = 60;
+
+/// Creates a single-use code for `request` and a new token family for what it will grant.
+pub fn issue_code(
+    ctx: &Context,
+    client: &Client,
+    request: AuthorizationRequest,
+    authentication: Authentication,
+) -> Result<String, StoreError> {
+    let now = ctx.clock.unix_now();
+    let family = random_token();
+    ctx.store.token_families().put(
+        &token_hash(&family),
+        &TokenFamily {
+            client_id: client.id.clone(),
+            user_id: authentication.user_id,
+            revoked: false,
+            expires_at: now + ctx.config.tokens.refresh_token_lifetime.0.as_secs(),
+        },
+    )?;
+    let code = random_token();
+    ctx.store.authorization_codes().put(
+        &token_hash(&code),
+        &AuthorizationCode {
+            request,
+            authentication,
+            family,
+            signing_alg: client.signing_alg,
+            used: false,
+            expires_at: now + CODE_LIFETIME,
+        },
+    )?;
+    Ok(code)
+}
+
+/// The token endpoint's answer.
+#[derive(Debug, serde::Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub refresh_token: String,
+    pub id_token: String,
+    pub scope: String,
+}
+
+/// What to issue tokens for.
+#[derive(Debug)]
+pub struct Grant<'a> {
+    pub client: &'a Client,
+    pub user: &'a User,
+    pub family: &'a str,
+    pub scopes: &'a [String],
+    pub authentication: &'a Authentication,
+    pub nonce: Option<&'a str>,
+    pub code: Option<&'a str>,
+}
+
+pub fn issue_tokens(ctx: &Context, grant: &Grant<'_>) -> Result<TokenResponse, IssueError> {
+    let now = ctx.clock.unix_now();
+    let access_lifetime = ctx.config.tokens.access_token_lifetime.0.as_secs();
+    let refresh_lifetime = ctx.config.tokens.refresh_token_lifetime.0.as_secs();
+    let access_token = random_token();
+    let refresh_token = random_token();
+    ctx.store.access_tokens().put(
+        &token_hash(&access_token),
+        &AccessToken {
+            family: grant.family.to_owned(),
+            client_id: grant.client.id.clone(),
+            user_id: grant.user.id,
+            scopes: grant.scopes.to_vec(),
+            issued_at: now,
+            expires_at: now + access_lifetime,
+        },
+    )?;
+    ctx.store.refresh_tokens().put(
+        &token_hash(&refresh_token),
+        &RefreshToken {
+            family: grant.family.to_owned(),
+            client_id: grant.client.id.clone(),
+            scopes: grant.scopes.to_vec(),
+            authentication: grant.authentication.clone(),
+            used: false,
+            expires_at: now + refresh_lifetime,
+        },
+    )?;
+    // The family lives as long as its newest refresh token.
+    ctx.store
+        .token_families()
+        .update(&token_hash(grant.family), now, |family| {
+            let mut family = family.clone();
+            family.expires_at = family.expires_at.max(now + refresh_lifetime);
+            Some(family)
+        })?;
+    let id_token = id_token::sign(
+        ctx,
+        &IdTokenInput {
+            client: grant.client,
+            user: grant.user,
+            scopes: grant.scopes,
+            authentication: grant.authentication,
+            nonce: grant.nonce,
+            access_token: &access_token,
+            code: grant.code,
+        },
+    )
+    .map_err(IssueError::Signing)?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: access_lifetime,
+        refresh_token,
+        id_token,
+        scope: grant.scopes.join(" "),
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("ID token signing failed: {0}")]
+    Signing(String),
+}
+
+/// Revokes every token issued from one code (reuse of a code or of a rotated refresh token).
+pub fn revoke_family(ctx: &Context, family: &str) -> Result<(), StoreError> {
+    let now = ctx.clock.unix_now();
+    ctx.store
+        .token_families()
+        .update(&token_hash(family), now, |record| {
+            let mut record = record.clone();
+            record.revoked = true;
+            Some(record)
+        })?;
+    Ok(())
+}
+
+/// Whether tokens of `family` may still be used.
+pub fn family_is_live(ctx: &Context, family: &str) -> Result<bool, StoreError> {
+    let now = ctx.clock.unix_now();
+    Ok(ctx
+        .store
+        .token_families()
+        .get(&token_hash(family), now)?
+        .is_some_and(|f| !f.revoked))
+}
+
+/// Audit helper for token events, which name the client in the detail.
+pub fn audit(
+    ctx: &Context,
+    action: AuditAction,
+    user: &str,
+    client: &Client,
+    outcome: Outcome,
+    source: &str,
+) -> Result<(), StoreError> {
+    ctx.record(AuditEvent {
+        at: ctx.clock.unix_now(),
+        actor: format!("client {}", client.name),
+        action,
+        subject: Some(user.to_owned()),
+        source: source.to_owned(),
+        outcome,
+        detail: Some(format!("client {}", client.name)),
+    })
+}

@@ -1,0 +1,163 @@
+//! RP-initiated logout 1.0. With a valid `id_token_hint`, the session ends at once and the
+//! browser goes to the client's registered `post_logout_redirect_uri`; without one, the user
+//! confirms with a CSRF-protected form, so a link alone cannot sign anybody out.
+
+use super::id_token;
+use super::params::Params;
+use crate::audit::{AuditAction, AuditEvent, Outcome};
+use crate::web::{self, Web, see_other, session, with_cookies};
+use axum::extract::rejection::FormRejection;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use std::sync::Arc;
+
+pub async fn get(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Response {
+    let params = match query.ok().map(|Query(q)| Params::from_pairs(q)) {
+        Some(Ok(params)) => params,
+        _ => {
+            return web.error_page(
+                StatusCode::BAD_REQUEST,
+                "Cannot sign out",
+                "The sign-out request could not be read.",
+            );
+        }
+    };
+    let hinted = params
+        .get("id_token_hint")
+        .and_then(|hint| id_token::verify_own(&web.ctx, hint));
+    let client_id = hinted
+        .as_ref()
+        .map(|(aud, _)| aud.clone())
+        .or_else(|| params.get("client_id").map(str::to_owned));
+    let target = match redirect_target(
+        &web,
+        client_id.as_deref(),
+        params.get("post_logout_redirect_uri"),
+        params.get("state"),
+    ) {
+        Ok(target) => target,
+        Err(response) => return *response,
+    };
+    if hinted.is_some() {
+        return end_session(&web, &headers, target);
+    }
+    let guard = web::form_guard(&web, &headers);
+    let mut context = tera::Context::new();
+    context.insert("csrf", &guard.token);
+    context.insert(
+        "post_logout_redirect_uri",
+        &params.get("post_logout_redirect_uri"),
+    );
+    context.insert("client_id", &client_id);
+    context.insert("state", &params.get("state"));
+    with_cookies(
+        web.page(StatusCode::OK, "logout.html", &context),
+        guard.set_cookie,
+    )
+}
+
+pub async fn post(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Response {
+    let params = match form.ok().map(|Form(f)| Params::from_pairs(f)) {
+        Some(Ok(params)) => params,
+        _ => {
+            return web.error_page(
+                StatusCode::BAD_REQUEST,
+                "Cannot sign out",
+                "The sign-out request could not be read.",
+            );
+        }
+    };
+    if web::check_csrf(&web, &headers, params.get("csrf")).is_none() {
+        return web.error_page(
+            StatusCode::FORBIDDEN,
+            "Please try again",
+            "This form has expired or was not sent from this site. Go back, reload the page and try again.",
+        );
+    }
+    match redirect_target(
+        &web,
+        params.get("client_id"),
+        params.get("post_logout_redirect_uri"),
+        params.get("state"),
+    ) {
+        Ok(target) => end_session(&web, &headers, target),
+        Err(response) => *response,
+    }
+}
+
+/// Where to send the browser afterwards: a post-logout URI registered for the client, with
+/// `state`; or nowhere (the signed-out page). An unregistered URI is refused, never followed.
+fn redirect_target(
+    web: &Web,
+    client_id: Option<&str>,
+    uri: Option<&str>,
+    state: Option<&str>,
+) -> Result<Option<String>, Box<Response>> {
+    let Some(uri) = uri else {
+        return Ok(None);
+    };
+    let refuse = || {
+        Box::new(web.error_page(
+            StatusCode::BAD_REQUEST,
+            "Cannot sign out",
+            "The application asked to continue to an address that is not registered for it.",
+        ))
+    };
+    let client = match client_id.map(|id| web.ctx.store.client(id)) {
+        Some(Ok(Some(client))) => client,
+        Some(Err(e)) => return Err(Box::new(web.internal_error(e))),
+        _ => return Err(refuse()),
+    };
+    if !client
+        .post_logout_redirect_uris
+        .iter()
+        .any(|registered| registered == uri)
+    {
+        return Err(refuse());
+    }
+    let mut url = url::Url::parse(uri).map_err(|_| refuse())?;
+    if let Some(state) = state {
+        url.query_pairs_mut().append_pair("state", state);
+    }
+    Ok(Some(url.to_string()))
+}
+
+fn end_session(web: &Web, headers: &HeaderMap, target: Option<String>) -> Response {
+    let user = session::current(web, headers)
+        .ok()
+        .flatten()
+        .map(|(_, user)| user);
+    let cookie = match session::end(web, headers) {
+        Ok(cookie) => cookie,
+        Err(e) => return web.internal_error(e),
+    };
+    if let Some(user) = user {
+        let event = AuditEvent {
+            at: web.ctx.clock.unix_now(),
+            actor: user.username.clone(),
+            action: AuditAction::SignedOut,
+            subject: Some(user.username),
+            source: "web".into(),
+            outcome: Outcome::Success,
+            detail: None,
+        };
+        if let Err(e) = web.ctx.record(event) {
+            return web.internal_error(e);
+        }
+    }
+    let response = match target {
+        Some(location) => see_other(&location),
+        None => web.page(StatusCode::OK, "logged_out.html", &tera::Context::new()),
+    };
+    with_cookies(response, [cookie])
+}

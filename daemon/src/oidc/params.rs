@@ -1,0 +1,52 @@
+//! Request parameters, as OAuth wants them read: each at most once (RFC 6749 §3.1), empty
+//! values treated as absent.
+
+use std::collections::HashMap;
+
+#[derive(Debug, Default)]
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    /// Collects pairs; a repeated parameter is an error naming it.
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Result<Self, String> {
+        let mut map = HashMap::new();
+        for (key, value) in pairs {
+            if map.insert(key.clone(), value).is_some() {
+                return Err(format!("parameter `{key}` appears more than once"));
+            }
+        }
+        Ok(Self(map))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn take(&mut self, key: &str) -> Option<String> {
+        self.0.remove(key).filter(|v| !v.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_parameters_are_refused_and_empty_ones_are_absent() {
+        let pairs = |list: &[(&str, &str)]| {
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(
+            Params::from_pairs(pairs(&[("a", "1"), ("a", "2")]))
+                .unwrap_err()
+                .contains("`a`")
+        );
+        let params = Params::from_pairs(pairs(&[("a", ""), ("b", "x")])).unwrap();
+        assert_eq!((params.get("a"), params.get("b")), (None, Some("x")));
+    }
+}

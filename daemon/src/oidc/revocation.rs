@@ -1,0 +1,126 @@
+//! Token revocation (RFC 7009) and introspection (RFC 7662), both client-authenticated.
+
+use super::client_auth::{self, Credentials};
+use super::error::OAuthError;
+use super::grants;
+use super::params::Params;
+use super::userinfo::live_access_token;
+use crate::audit::{AuditAction, Outcome};
+use crate::secrets::token_hash;
+use crate::web::Web;
+use axum::Json;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+fn read(
+    web: &Web,
+    headers: &HeaderMap,
+    pairs: Option<Vec<(String, String)>>,
+) -> Result<(crate::model::Client, String), OAuthError> {
+    let pairs = pairs.ok_or_else(|| {
+        OAuthError::invalid_request("send the parameters as application/x-www-form-urlencoded")
+    })?;
+    let mut params = Params::from_pairs(pairs).map_err(OAuthError::invalid_request)?;
+    let client = client_auth::authenticate(
+        &web.ctx,
+        headers,
+        Credentials {
+            client_id: params.take("client_id"),
+            client_secret: params.take("client_secret"),
+        },
+    )?;
+    let token = params
+        .take("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    Ok((client, token))
+}
+
+/// Revokes an access token, or a refresh token with everything issued alongside it. Unknown
+/// tokens and tokens of other clients are answered 200 and left alone, as RFC 7009 says.
+pub async fn revoke(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Response {
+    let (client, token) = match read(&web, &headers, form.ok().map(|Form(f)| f)) {
+        Ok(found) => found,
+        Err(e) => return e.into_response(),
+    };
+    let ctx = &web.ctx;
+    let now = ctx.clock.unix_now();
+    let key = token_hash(&token);
+    let outcome = (|| -> Result<Option<crate::model::UserId>, OAuthError> {
+        if let Some(refresh) = ctx.store.refresh_tokens().get(&key, now)? {
+            if refresh.client_id == client.id {
+                grants::revoke_family(ctx, &refresh.family)?;
+                return Ok(Some(refresh.authentication.user_id));
+            }
+        }
+        if let Some(access) = ctx.store.access_tokens().get(&key, now)? {
+            if access.client_id == client.id {
+                ctx.store.access_tokens().remove(&key)?;
+                return Ok(Some(access.user_id));
+            }
+        }
+        Ok(None)
+    })();
+    match outcome {
+        Ok(Some(user_id)) => {
+            let username = ctx
+                .store
+                .user(user_id)
+                .ok()
+                .flatten()
+                .map(|u| u.username)
+                .unwrap_or_default();
+            if let Err(e) = grants::audit(
+                ctx,
+                AuditAction::TokenRevoked,
+                &username,
+                &client,
+                Outcome::Success,
+                "revocation endpoint",
+            ) {
+                return OAuthError::from(e).into_response();
+            }
+            StatusCode::OK.into_response()
+        }
+        Ok(None) => StatusCode::OK.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Says whether an access token is active, and for whom. Only confidential clients may ask.
+pub async fn introspect(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Response {
+    let (client, token) = match read(&web, &headers, form.ok().map(|Form(f)| f)) {
+        Ok(found) => found,
+        Err(e) => return e.into_response(),
+    };
+    if client.is_public() {
+        return OAuthError::invalid_client("public clients may not introspect tokens")
+            .into_response();
+    }
+    match live_access_token(&web, &token) {
+        Ok(Some((access, user))) => Json(serde_json::json!({
+            "active": true,
+            "scope": access.scopes.join(" "),
+            "client_id": access.client_id,
+            "username": user.username,
+            "token_type": "Bearer",
+            "exp": access.expires_at,
+            "iat": access.issued_at,
+            "sub": user.id.to_string(),
+            "iss": web.ctx.issuer,
+        }))
+        .into_response(),
+        Ok(None) => Json(serde_json::json!({ "active": false })).into_response(),
+        Err(e) => e.into_response(),
+    }
+}

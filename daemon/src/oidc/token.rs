@@ -1,0 +1,280 @@
+//! The token endpoint: `authorization_code` (with PKCE) and `refresh_token` grants.
+//!
+//! Codes are single use: a second use is refused and revokes everything the first issued.
+//! Refresh tokens rotate on every use: presenting a spent one revokes the whole family (RFC
+//! 9700 §4.14.2). A wrong PKCE verifier does not use up the code.
+
+use super::client_auth::{self, Credentials};
+use super::error::OAuthError;
+use super::grants::{self, Grant};
+use super::params::Params;
+use crate::audit::{AuditAction, Outcome};
+use crate::model::grants::{AuthorizationCode, RefreshToken};
+use crate::model::{Client, User, UserId};
+use crate::secrets::{constant_time_eq, token_hash};
+use crate::web::Web;
+use axum::Json;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{ConnectInfo, Form, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub async fn token(
+    State(web): State<Arc<Web>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Response {
+    let source = format!(
+        "token endpoint {}",
+        crate::web::client_addr(&web.ctx.config, peer, &headers)
+    );
+    match exchange(&web, &headers, form.ok().map(|Form(f)| f), &source) {
+        Ok(response) => {
+            let mut response = Json(response).into_response();
+            response
+                .headers_mut()
+                .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            response
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+fn exchange(
+    web: &Web,
+    headers: &HeaderMap,
+    pairs: Option<Vec<(String, String)>>,
+    source: &str,
+) -> Result<grants::TokenResponse, OAuthError> {
+    let pairs = pairs.ok_or_else(|| {
+        OAuthError::invalid_request("send the parameters as application/x-www-form-urlencoded")
+    })?;
+    let mut params = Params::from_pairs(pairs).map_err(OAuthError::invalid_request)?;
+    let client = client_auth::authenticate(
+        &web.ctx,
+        headers,
+        Credentials {
+            client_id: params.take("client_id"),
+            client_secret: params.take("client_secret"),
+        },
+    )?;
+    match params.get("grant_type") {
+        Some("authorization_code") => code_grant(web, &client, &mut params, source),
+        Some("refresh_token") => refresh_grant(web, &client, &mut params, source),
+        Some(other) => Err(OAuthError::unsupported_grant_type(format!(
+            "grant_type `{other}` is not supported"
+        ))),
+        None => Err(OAuthError::invalid_request("grant_type is required")),
+    }
+}
+
+fn code_grant(
+    web: &Web,
+    client: &Client,
+    params: &mut Params,
+    source: &str,
+) -> Result<grants::TokenResponse, OAuthError> {
+    let ctx = &web.ctx;
+    let now = ctx.clock.unix_now();
+    let code = params
+        .take("code")
+        .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let key = token_hash(&code);
+    let stored: AuthorizationCode = ctx
+        .store
+        .authorization_codes()
+        .get(&key, now)?
+        .ok_or_else(|| OAuthError::invalid_grant("the code is invalid or has expired"))?;
+    if stored.request.client_id != client.id {
+        return Err(OAuthError::invalid_grant(
+            "the code was issued to another client",
+        ));
+    }
+    if params.get("redirect_uri") != Some(stored.request.redirect_uri.as_str()) {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    let verifier = params
+        .take("code_verifier")
+        .ok_or_else(|| OAuthError::invalid_grant("code_verifier is required (PKCE)"))?;
+    if !pkce_matches(&verifier, &stored.request.code_challenge) {
+        return Err(OAuthError::invalid_grant(
+            "code_verifier does not match the code_challenge",
+        ));
+    }
+
+    // Mark used atomically: of two racing exchanges, only one sees it unused.
+    let seen = ctx.store.authorization_codes().update(&key, now, |code| {
+        let mut code = code.clone();
+        code.used = true;
+        Some(code)
+    })?;
+    let user = user_of(web, stored.authentication.user_id)?;
+    if seen.is_none_or(|code| code.used) {
+        grants::revoke_family(ctx, &stored.family)?;
+        if let Some(user) = &user {
+            grants::audit(
+                ctx,
+                AuditAction::CodeReused,
+                &user.username,
+                client,
+                Outcome::Failure,
+                source,
+            )?;
+        }
+        return Err(OAuthError::invalid_grant(
+            "the code was already used; the tokens it gave are revoked",
+        ));
+    }
+    let user = user.ok_or_else(|| OAuthError::invalid_grant("the user can no longer sign in"))?;
+    let response = grants::issue_tokens(
+        ctx,
+        &Grant {
+            client,
+            user: &user,
+            family: &stored.family,
+            scopes: &stored.request.scopes,
+            authentication: &stored.authentication,
+            nonce: stored.request.nonce.as_deref(),
+            code: Some(&code),
+        },
+    )
+    .map_err(OAuthError::server_error)?;
+    grants::audit(
+        ctx,
+        AuditAction::TokensIssued,
+        &user.username,
+        client,
+        Outcome::Success,
+        source,
+    )?;
+    Ok(response)
+}
+
+fn refresh_grant(
+    web: &Web,
+    client: &Client,
+    params: &mut Params,
+    source: &str,
+) -> Result<grants::TokenResponse, OAuthError> {
+    let ctx = &web.ctx;
+    let now = ctx.clock.unix_now();
+    let token = params
+        .take("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let key = token_hash(&token);
+    let stored: RefreshToken =
+        ctx.store.refresh_tokens().get(&key, now)?.ok_or_else(|| {
+            OAuthError::invalid_grant("the refresh token is invalid or has expired")
+        })?;
+    if stored.client_id != client.id {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    let scopes = match params.get("scope") {
+        None => stored.scopes.clone(),
+        Some(asked) => {
+            let asked: Vec<String> = asked
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if asked.iter().any(|s| !stored.scopes.contains(s)) {
+                return Err(OAuthError::invalid_scope(
+                    "a refresh cannot widen the granted scope",
+                ));
+            }
+            asked
+        }
+    };
+    let seen = ctx.store.refresh_tokens().update(&key, now, |token| {
+        let mut token = token.clone();
+        token.used = true;
+        Some(token)
+    })?;
+    let user = user_of(web, stored.authentication.user_id)?;
+    if seen.is_none_or(|token| token.used) {
+        grants::revoke_family(ctx, &stored.family)?;
+        if let Some(user) = &user {
+            grants::audit(
+                ctx,
+                AuditAction::RefreshTokenReused,
+                &user.username,
+                client,
+                Outcome::Failure,
+                source,
+            )?;
+        }
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was already used; its family is revoked",
+        ));
+    }
+    if !grants::family_is_live(ctx, &stored.family)? {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token has been revoked",
+        ));
+    }
+    let user = user.ok_or_else(|| OAuthError::invalid_grant("the user can no longer sign in"))?;
+    let response = grants::issue_tokens(
+        ctx,
+        &Grant {
+            client,
+            user: &user,
+            family: &stored.family,
+            scopes: &scopes,
+            authentication: &stored.authentication,
+            nonce: None,
+            code: None,
+        },
+    )
+    .map_err(OAuthError::server_error)?;
+    grants::audit(
+        ctx,
+        AuditAction::TokensRefreshed,
+        &user.username,
+        client,
+        Outcome::Success,
+        source,
+    )?;
+    Ok(response)
+}
+
+/// The user, if they still exist and are not disabled.
+fn user_of(web: &Web, id: UserId) -> Result<Option<User>, OAuthError> {
+    Ok(web.ctx.store.user(id)?.filter(|u| !u.disabled))
+}
+
+/// RFC 7636 S256: BASE64URL(SHA256(verifier)) == challenge, compared in constant time.
+fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'));
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(verifier.as_bytes()));
+    well_formed && constant_time_eq(computed.as_bytes(), challenge.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_follows_rfc_7636_appendix_b() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(pkce_matches(verifier, challenge));
+        assert!(!pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXK",
+            challenge
+        ));
+        assert!(!pkce_matches("short", challenge));
+    }
+}
