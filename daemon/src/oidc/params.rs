@@ -1,7 +1,26 @@
 //! Request parameters, as OAuth wants them read: each at most once (RFC 6749 §3.1), empty
 //! values treated as absent.
 
+use super::error::OAuthError;
+use axum::extract::Form;
+use axum::extract::rejection::FormRejection;
 use std::collections::HashMap;
+
+/// A form body as the OAuth endpoints extract it.
+pub type FormBody = Result<Form<Vec<(String, String)>>, FormRejection>;
+
+/// Reads an OAuth endpoint's form body. A body that cannot be read (wrong content type, too
+/// large, not UTF-8) or repeats a parameter is `invalid_request`, with the rejection's status.
+pub fn from_form(form: FormBody) -> Result<Params, OAuthError> {
+    match form {
+        Ok(Form(pairs)) => Params::from_pairs(pairs).map_err(OAuthError::invalid_request),
+        Err(rejection) => {
+            let mut error = OAuthError::invalid_request(rejection.body_text());
+            error.status = rejection.status();
+            Err(error)
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct Params(HashMap<String, String>);

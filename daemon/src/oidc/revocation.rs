@@ -3,14 +3,13 @@
 use super::client_auth::{self, Credentials};
 use super::error::OAuthError;
 use super::grants;
-use super::params::Params;
+use super::params::{FormBody, from_form};
 use super::userinfo::live_access_token;
 use crate::audit::{AuditAction, Outcome};
 use crate::secrets::token_hash;
 use crate::web::Web;
 use axum::Json;
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
@@ -18,12 +17,9 @@ use std::sync::Arc;
 fn read(
     web: &Web,
     headers: &HeaderMap,
-    pairs: Option<Vec<(String, String)>>,
+    form: FormBody,
 ) -> Result<(crate::model::Client, String), OAuthError> {
-    let pairs = pairs.ok_or_else(|| {
-        OAuthError::invalid_request("send the parameters as application/x-www-form-urlencoded")
-    })?;
-    let mut params = Params::from_pairs(pairs).map_err(OAuthError::invalid_request)?;
+    let mut params = from_form(form)?;
     let client = client_auth::authenticate(
         &web.ctx,
         headers,
@@ -40,12 +36,8 @@ fn read(
 
 /// Revokes an access token, or a refresh token with everything issued alongside it. Unknown
 /// tokens and tokens of other clients are answered 200 and left alone, as RFC 7009 says.
-pub async fn revoke(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    form: Result<Form<Vec<(String, String)>>, FormRejection>,
-) -> Response {
-    let (client, token) = match read(&web, &headers, form.ok().map(|Form(f)| f)) {
+pub async fn revoke(State(web): State<Arc<Web>>, headers: HeaderMap, form: FormBody) -> Response {
+    let (client, token) = match read(&web, &headers, form) {
         Ok(found) => found,
         Err(e) => return e.into_response(),
     };
@@ -97,9 +89,9 @@ pub async fn revoke(
 pub async fn introspect(
     State(web): State<Arc<Web>>,
     headers: HeaderMap,
-    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+    form: FormBody,
 ) -> Response {
-    let (client, token) = match read(&web, &headers, form.ok().map(|Form(f)| f)) {
+    let (client, token) = match read(&web, &headers, form) {
         Ok(found) => found,
         Err(e) => return e.into_response(),
     };

@@ -7,15 +7,14 @@
 use super::client_auth::{self, Credentials};
 use super::error::OAuthError;
 use super::grants::{self, Grant};
-use super::params::Params;
+use super::params::{FormBody, Params, from_form};
 use crate::audit::{AuditAction, Outcome};
 use crate::model::grants::{AuthorizationCode, RefreshToken};
 use crate::model::{Client, User, UserId};
 use crate::secrets::{constant_time_eq, token_hash};
 use crate::web::Web;
 use axum::Json;
-use axum::extract::rejection::FormRejection;
-use axum::extract::{ConnectInfo, Form, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -27,13 +26,13 @@ pub async fn token(
     State(web): State<Arc<Web>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+    form: FormBody,
 ) -> Response {
     let source = format!(
         "token endpoint {}",
         crate::web::client_addr(&web.ctx.config, peer, &headers)
     );
-    match exchange(&web, &headers, form.ok().map(|Form(f)| f), &source) {
+    match from_form(form).and_then(|params| exchange(&web, &headers, params, &source)) {
         Ok(response) => {
             let mut response = Json(response).into_response();
             response
@@ -48,13 +47,9 @@ pub async fn token(
 fn exchange(
     web: &Web,
     headers: &HeaderMap,
-    pairs: Option<Vec<(String, String)>>,
+    mut params: Params,
     source: &str,
 ) -> Result<grants::TokenResponse, OAuthError> {
-    let pairs = pairs.ok_or_else(|| {
-        OAuthError::invalid_request("send the parameters as application/x-www-form-urlencoded")
-    })?;
-    let mut params = Params::from_pairs(pairs).map_err(OAuthError::invalid_request)?;
     let client = client_auth::authenticate(
         &web.ctx,
         headers,
