@@ -32,8 +32,9 @@ pub enum ServeError {
     },
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),
+    /// Templates or TLS files that cannot be used.
     #[error("{0}")]
-    Templates(String),
+    Setup(String),
     #[error("web server failed: {0}")]
     Http(#[source] std::io::Error),
 }
@@ -67,6 +68,14 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             source,
         })?;
     let http_addr = http_listener.local_addr().map_err(ServeError::Http)?;
+    let tls = match (&config.http.tls_cert, &config.http.tls_key) {
+        (cert, key) if !cert.as_os_str().is_empty() => Some(
+            web::http_server::Tls::load(cert, key)
+                .await
+                .map_err(ServeError::Setup)?,
+        ),
+        _ => None,
+    };
     let admin_group = Some(config.admin.group.as_str()).filter(|g| !g.is_empty());
     let admin_mode = if admin_group.is_some() { 0o660 } else { 0o600 };
     let admin_listener = unix_socket::bind(&config.admin.socket, admin_mode, admin_group)
@@ -102,14 +111,14 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         shutdown.clone(),
         tracker.clone(),
     ));
-    let web_door = Arc::new(web::Web::new(ctx.clone()).map_err(ServeError::Templates)?);
-    let app = web::router(web_door).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let http_shutdown = shutdown.clone().cancelled_owned();
-    let http = tokio::spawn(async move {
-        axum::serve(http_listener, app)
-            .with_graceful_shutdown(http_shutdown)
-            .await
-    });
+    let web_door = Arc::new(web::Web::new(ctx.clone()).map_err(ServeError::Setup)?);
+    let http = tokio::spawn(web::http_server::serve(
+        http_listener,
+        web::router(web_door),
+        tls,
+        shutdown.clone(),
+        ctx.config.shutdown_grace.0,
+    ));
 
     tracker.spawn(sweep_expired(ctx.clone(), shutdown.clone()));
 

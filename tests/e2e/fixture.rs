@@ -38,13 +38,18 @@ impl Site {
         Self::with_config("")
     }
 
-    /// A site whose config file has `extra` appended (top-level keys only).
+    /// A site whose config file has `extra` added at the top (top-level keys only).
     pub fn with_config(extra: &str) -> Self {
+        Self::with_sections(extra, "listen = \"127.0.0.1:0\"")
+    }
+
+    /// A site with extra top-level keys and its own `[http]` section.
+    pub fn with_sections(extra: &str, http: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let socket = dir.path().join("run/admin.sock");
         let config = dir.path().join("postern.toml");
         let text = format!(
-            "{extra}\nstate_dir = \"{state}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[admin]\nsocket = \"{socket}\"\ngroup = \"\"\n\n[secrets]\nkey_file = \"{key}\"\n\n[log]\nlevel = \"info,postern_daemon=debug\"\n\n[testing]\nadjustable_clock = true\n",
+            "{extra}\nstate_dir = \"{state}\"\n\n[http]\n{http}\n\n[admin]\nsocket = \"{socket}\"\ngroup = \"\"\n\n[secrets]\nkey_file = \"{key}\"\n\n[log]\nlevel = \"info,postern_daemon=debug\"\n\n[testing]\nadjustable_clock = true\n",
             state = dir.path().join("state").display(),
             socket = socket.display(),
             key = dir.path().join("master.key").display(),

@@ -12,3 +12,4 @@ mod clients;
 mod config;
 mod lifecycle;
 mod oidc;
+mod tls;

@@ -5,6 +5,7 @@ mod client_addr;
 pub mod cookies;
 mod csrf;
 mod headers;
+pub mod http_server;
 mod login;
 mod pages;
 pub mod session;
