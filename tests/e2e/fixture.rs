@@ -45,6 +45,8 @@ impl Site {
 
     /// A site with extra top-level keys and its own `[http]` section.
     pub fn with_sections(extra: &str, http: &str) -> Self {
+        // The test clients use rustls without a built-in provider, like the daemon: ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().expect("temp dir");
         let socket = dir.path().join("run/admin.sock");
         let config = dir.path().join("postern.toml");

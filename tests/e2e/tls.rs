@@ -4,7 +4,6 @@ use crate::fixture::Site;
 
 #[test]
 fn the_daemon_serves_https_with_secure_cookies() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
