@@ -74,12 +74,7 @@ impl Config {
                 "must have no query, fragment or trailing slash".into(),
             );
         }
-        let loopback = match url.host() {
-            Some(url::Host::Domain(name)) => name == "localhost",
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        };
+        let loopback = crate::model::is_loopback_host(&url);
         match url.scheme() {
             "https" => Ok(()),
             "http" if loopback => Ok(()),

@@ -77,12 +77,7 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), super::ValidationError> {
     if url.fragment().is_some() {
         return error(format!("`{uri}` must not have a #fragment"));
     }
-    let loopback = match url.host() {
-        Some(url::Host::Domain(name)) => name == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
+    let loopback = is_loopback_host(&url);
     match url.scheme() {
         "https" => Ok(()),
         "http" if loopback => Ok(()),
@@ -93,6 +88,16 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), super::ValidationError> {
         scheme => error(format!(
             "`{uri}`: scheme `{scheme}` is neither https nor a private-use scheme like com.example.app"
         )),
+    }
+}
+
+/// Whether a URL points at this machine: `localhost`, 127.0.0.0/8 or ::1.
+pub fn is_loopback_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 

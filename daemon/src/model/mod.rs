@@ -8,7 +8,7 @@ mod role;
 mod settings;
 mod user;
 
-pub use client::{Client, SigningAlg, validate_redirect_uri};
+pub use client::{Client, SigningAlg, is_loopback_host, validate_redirect_uri};
 pub use names::{
     ValidationError, normalize_username, validate_display_name, validate_email, validate_role_name,
     validate_username,

@@ -18,15 +18,9 @@ pub async fn get(
     headers: HeaderMap,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
-    let params = match query.ok().map(|Query(q)| Params::from_pairs(q)) {
-        Some(Ok(params)) => params,
-        _ => {
-            return web.error_page(
-                StatusCode::BAD_REQUEST,
-                "Cannot sign out",
-                "The sign-out request could not be read.",
-            );
-        }
+    let params = match read(&web, query.ok().map(|Query(q)| q)) {
+        Ok(params) => params,
+        Err(response) => return *response,
     };
     let hinted = params
         .get("id_token_hint")
@@ -67,15 +61,9 @@ pub async fn post(
     headers: HeaderMap,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Response {
-    let params = match form.ok().map(|Form(f)| Params::from_pairs(f)) {
-        Some(Ok(params)) => params,
-        _ => {
-            return web.error_page(
-                StatusCode::BAD_REQUEST,
-                "Cannot sign out",
-                "The sign-out request could not be read.",
-            );
-        }
+    let params = match read(&web, form.ok().map(|Form(f)| f)) {
+        Ok(params) => params,
+        Err(response) => return *response,
     };
     if web::check_csrf(&web, &headers, params.get("csrf")).is_none() {
         return web.error_page(
@@ -92,6 +80,17 @@ pub async fn post(
     ) {
         Ok(target) => end_session(&web, &headers, target),
         Err(response) => *response,
+    }
+}
+
+fn read(web: &Web, pairs: Option<Vec<(String, String)>>) -> Result<Params, Box<Response>> {
+    match pairs.map(Params::from_pairs) {
+        Some(Ok(params)) => Ok(params),
+        _ => Err(Box::new(web.error_page(
+            StatusCode::BAD_REQUEST,
+            "Cannot sign out",
+            "The sign-out request could not be read.",
+        ))),
     }
 }
 

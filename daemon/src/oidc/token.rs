@@ -9,6 +9,7 @@ use super::error::OAuthError;
 use super::grants::{self, Grant};
 use super::params::{FormBody, Params, from_form};
 use crate::audit::{AuditAction, Outcome};
+use crate::context::Context;
 use crate::model::grants::{AuthorizationCode, RefreshToken};
 use crate::model::{Client, User, UserId};
 use crate::secrets::{constant_time_eq, token_hash};
@@ -105,28 +106,24 @@ fn code_grant(
     }
 
     // Mark used atomically: of two racing exchanges, only one sees it unused.
-    let seen = ctx.store.authorization_codes().update(&key, now, |code| {
+    let was_used = ctx.store.authorization_codes().update(&key, now, |code| {
         let mut code = code.clone();
         code.used = true;
         Some(code)
     })?;
     let user = user_of(web, stored.authentication.user_id)?;
-    if seen.is_none_or(|code| code.used) {
-        grants::revoke_family(ctx, &stored.family)?;
-        if let Some(user) = &user {
-            grants::audit(
-                ctx,
-                AuditAction::CodeReused,
-                &user.username,
-                client,
-                Outcome::Failure,
-                source,
-            )?;
-        }
-        return Err(OAuthError::invalid_grant(
-            "the code was already used; the tokens it gave are revoked",
-        ));
-    }
+    let reuse = Reuse {
+        ctx,
+        family: &stored.family,
+        user: user.as_ref(),
+        client,
+        source,
+    };
+    reuse.check(
+        was_used.map(|code| code.used),
+        AuditAction::CodeReused,
+        "the code was already used; the tokens it gave are revoked",
+    )?;
     let user = user.ok_or_else(|| OAuthError::invalid_grant("the user can no longer sign in"))?;
     let response = grants::issue_tokens(
         ctx,
@@ -189,28 +186,24 @@ fn refresh_grant(
             asked
         }
     };
-    let seen = ctx.store.refresh_tokens().update(&key, now, |token| {
+    let was_used = ctx.store.refresh_tokens().update(&key, now, |token| {
         let mut token = token.clone();
         token.used = true;
         Some(token)
     })?;
     let user = user_of(web, stored.authentication.user_id)?;
-    if seen.is_none_or(|token| token.used) {
-        grants::revoke_family(ctx, &stored.family)?;
-        if let Some(user) = &user {
-            grants::audit(
-                ctx,
-                AuditAction::RefreshTokenReused,
-                &user.username,
-                client,
-                Outcome::Failure,
-                source,
-            )?;
-        }
-        return Err(OAuthError::invalid_grant(
-            "the refresh token was already used; its family is revoked",
-        ));
-    }
+    let reuse = Reuse {
+        ctx,
+        family: &stored.family,
+        user: user.as_ref(),
+        client,
+        source,
+    };
+    reuse.check(
+        was_used.map(|token| token.used),
+        AuditAction::RefreshTokenReused,
+        "the refresh token was already used; its family is revoked",
+    )?;
     if !grants::family_is_live(ctx, &stored.family)? {
         return Err(OAuthError::invalid_grant(
             "the refresh token has been revoked",
@@ -239,6 +232,42 @@ fn refresh_grant(
         source,
     )?;
     Ok(response)
+}
+
+/// What to revoke and report when a single-use code or refresh token turns up a second time.
+struct Reuse<'a> {
+    ctx: &'a Context,
+    family: &'a str,
+    user: Option<&'a User>,
+    client: &'a Client,
+    source: &'a str,
+}
+
+impl Reuse<'_> {
+    /// `was_used` is what marking the record spent found: `Some(false)` is the first use.
+    /// Anything else (spent already, or gone in between) revokes the family and is refused.
+    fn check(
+        &self,
+        was_used: Option<bool>,
+        action: AuditAction,
+        message: &str,
+    ) -> Result<(), OAuthError> {
+        if was_used == Some(false) {
+            return Ok(());
+        }
+        grants::revoke_family(self.ctx, self.family)?;
+        if let Some(user) = self.user {
+            grants::audit(
+                self.ctx,
+                action,
+                &user.username,
+                self.client,
+                Outcome::Failure,
+                self.source,
+            )?;
+        }
+        Err(OAuthError::invalid_grant(message))
+    }
 }
 
 /// The user, if they still exist and are not disabled.
