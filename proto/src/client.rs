@@ -58,7 +58,14 @@ impl Connection {
 
     /// Sends one admin request and returns the daemon's reply, or its refusal as an error.
     pub fn admin(&mut self, request: &AdminRequest) -> Result<AdminReply, ClientError> {
-        self.send(request)?;
+        if let Err(sending) = self.send(request) {
+            // The daemon may have refused the connection (and closed it) before the request
+            // arrived; its refusal is then waiting to be read, and says more than "broken pipe".
+            return match self.receive() {
+                Ok(AdminResponse::Err(error)) => Err(ClientError::Refused(error)),
+                _ => Err(sending),
+            };
+        }
         match self.receive()? {
             AdminResponse::Ok(reply) => Ok(reply),
             AdminResponse::Err(error) => Err(ClientError::Refused(error)),
