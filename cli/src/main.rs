@@ -54,6 +54,9 @@ enum Command {
     /// Manage OpenID Connect clients (the applications that sign users in).
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Second factors: the lost-phone reset, a user's method, the report.
+    #[command(subcommand)]
+    Mfa(MfaCommand),
     /// List or rotate the ID token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -167,6 +170,24 @@ enum ClientCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum MfaCommand {
+    /// Lost phone: turn the user's MFA off; they enrol again at next sign-in.
+    Reset { username: String },
+    /// Change a user's method; switching to totp makes them enrol an app at next sign-in.
+    SetMethod {
+        username: String,
+        #[arg(value_parser = ["totp", "email"])]
+        method: String,
+    },
+    /// Every user with roles, MFA state and method, whether a role requires it, last sign-in.
+    Report {
+        /// Comma-separated values instead of a table.
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// List signing keys, active and retired.
     List,
@@ -194,6 +215,8 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let report_as_csv = matches!(cli.command, Command::Mfa(MfaCommand::Report { csv: true }));
+    let is_report = matches!(cli.command, Command::Mfa(MfaCommand::Report { .. }));
     let request = request_for(cli.command)?;
     let mut connection = Connection::connect(&cli.socket, Duration::from_secs(60))
         .context("is posternd running? (set --socket or POSTERN_ADMIN_SOCKET)")?;
@@ -201,7 +224,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.json {
         return print_json(reply);
     }
-    print_human(reply);
+    match reply {
+        AdminReply::Users(users) if is_report => output::mfa_report(&users, report_as_csv),
+        reply => print_human(reply),
+    }
     Ok(())
 }
 
@@ -287,6 +313,11 @@ fn request_for(command: Command) -> anyhow::Result<AdminRequest> {
             ClientCommand::RotateSecret { name } => AdminRequest::ClientRotateSecret { name },
             ClientCommand::Delete { name } => AdminRequest::ClientDelete { name },
         },
+        Command::Mfa(MfaCommand::Reset { username }) => AdminRequest::MfaReset { username },
+        Command::Mfa(MfaCommand::SetMethod { username, method }) => {
+            AdminRequest::MfaSetMethod { username, method }
+        }
+        Command::Mfa(MfaCommand::Report { .. }) => AdminRequest::MfaReport,
         Command::Keys(KeysCommand::List) => AdminRequest::KeysList,
         Command::Keys(KeysCommand::Rotate) => AdminRequest::KeysRotate,
         Command::Site(SiteCommand::Show) => AdminRequest::SiteShow,
@@ -340,6 +371,7 @@ fn print_human(reply: AdminReply) {
             ("version", s.version),
             ("pid", s.pid.to_string()),
             ("started", output::time(s.started_at)),
+            ("clock", output::time(s.clock)),
             (
                 "uptime",
                 humantime::format_duration(Duration::from_secs(s.uptime_seconds)).to_string(),
@@ -359,6 +391,11 @@ fn print_human(reply: AdminReply) {
             ("disabled", output::yes_no(u.disabled)),
             ("created", output::time(u.created_at)),
             ("last sign-in", output::optional_time(u.last_login_at)),
+            ("mfa", output::mfa_state(&u.mfa)),
+            (
+                "recovery codes",
+                format!("{} left", u.mfa.recovery_codes_left),
+            ),
             (
                 "locked",
                 u.locked_until

@@ -38,6 +38,11 @@ pub enum AuditAction {
     CodeReused,
     RefreshTokenReused,
     UserUnlocked,
+    SecondFactorAccepted,
+    SecondFactorFailed,
+    MfaEnrolled,
+    MfaReset,
+    MfaMethodChanged,
 }
 
 impl AuditAction {
@@ -74,6 +79,11 @@ impl AuditAction {
             Self::CodeReused => "code_reused",
             Self::RefreshTokenReused => "refresh_token_reused",
             Self::UserUnlocked => "user_unlocked",
+            Self::SecondFactorAccepted => "second_factor_accepted",
+            Self::SecondFactorFailed => "second_factor_failed",
+            Self::MfaEnrolled => "mfa_enrolled",
+            Self::MfaReset => "mfa_reset",
+            Self::MfaMethodChanged => "mfa_method_changed",
         }
     }
 }

@@ -138,6 +138,18 @@ impl MasterKey {
     }
 }
 
+impl MasterKey {
+    /// A keyed hash for low-entropy secrets (recovery codes, emailed codes): without the key
+    /// file, a copy of the database cannot be used to guess them offline.
+    pub fn keyed_hash(&self, purpose: &str, value: &[u8]) -> [u8; 32] {
+        let key = self.derive(purpose);
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(value);
+        mac.finalize().into_bytes().into()
+    }
+}
+
 /// A random bearer token: 32 bytes from the OS, base64url without padding (43 characters).
 pub fn random_token() -> String {
     let mut bytes = [0u8; 32];

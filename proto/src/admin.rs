@@ -67,6 +67,18 @@ pub enum AdminRequest {
     },
     KeysList,
     KeysRotate,
+    /// The lost-phone path: turns the user's MFA off, forgets their recovery codes; they enrol
+    /// again at next sign-in (forced if a role requires it).
+    MfaReset {
+        username: String,
+    },
+    /// Changes the user's method; switching to TOTP makes them enrol an app at next sign-in.
+    MfaSetMethod {
+        username: String,
+        method: String,
+    },
+    /// Every user with their MFA state.
+    MfaReport,
     /// Moves the daemon's clock forward; refused unless `testing.adjustable_clock` is on.
     AdvanceClock {
         seconds: u64,
@@ -166,6 +178,8 @@ pub struct StatusView {
     pub pid: u32,
     pub started_at: u64,
     pub uptime_seconds: u64,
+    /// The daemon's clock now (Unix seconds), to compare with other machines'.
+    pub clock: u64,
     pub state_dir: String,
     pub http_listen: String,
     pub users: u64,
@@ -185,6 +199,18 @@ pub struct UserView {
     pub last_login_at: Option<u64>,
     /// Set while brute-force limits lock the account.
     pub locked_until: Option<u64>,
+    pub mfa: MfaView,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MfaView {
+    /// Whether the user has a usable second factor.
+    pub enabled: bool,
+    /// "totp" or "email", when a method is set (even one still to enrol).
+    pub method: Option<String>,
+    /// Whether a role of theirs requires MFA.
+    pub required: bool,
+    pub recovery_codes_left: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -237,3 +237,10 @@ pub fn advance_clock(site: &Site, seconds: u64) {
         .admin(&AdminRequest::AdvanceClock { seconds })
         .expect("advance the clock");
 }
+
+/// The daemon's clock (it may have been moved forward), as Unix seconds.
+pub fn daemon_clock(site: &Site) -> u64 {
+    let status: serde_json::Value =
+        serde_json::from_str(&site.ok(&["--json", "status"])).expect("status JSON");
+    status["clock"].as_u64().expect("clock")
+}

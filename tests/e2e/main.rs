@@ -11,5 +11,6 @@ mod browser;
 mod clients;
 mod config;
 mod lifecycle;
+mod mfa;
 mod oidc;
 mod tls;

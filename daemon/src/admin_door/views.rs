@@ -3,11 +3,12 @@
 use crate::audit::AuditEvent;
 use crate::model::{Client, Role, User};
 use crate::oidc::keys::SigningKeyRecord;
-use postern_proto::admin::{AuditView, ClientView, KeyView, RoleView, UserView};
+use postern_proto::admin::{AuditView, ClientView, KeyView, MfaView, RoleView, UserView};
 
-pub fn user(user: User, locked_until: Option<u64>) -> UserView {
+pub fn user(user: User, locked_until: Option<u64>, mfa: MfaView) -> UserView {
     UserView {
         locked_until,
+        mfa,
         id: user.id.to_string(),
         username: user.username,
         email: user.email,

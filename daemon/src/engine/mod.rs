@@ -13,6 +13,12 @@ use crate::model::grants::Authentication;
 use crate::store::StoreError;
 use std::net::IpAddr;
 
+mod second_factor;
+pub use second_factor::{
+    CodeVerdict, EngineError, Progress, after_password, check_code, confirm_totp_enrolment,
+    enrolment_material,
+};
+
 /// A username and password presented at a door.
 #[derive(Debug)]
 pub struct PasswordAttempt<'a> {
@@ -67,7 +73,7 @@ pub fn check_password(
             u.last_login_at = Some(now);
             Ok(())
         })?;
-        record(
+        record_attempt(
             ctx,
             AuditAction::PasswordAccepted,
             &subject,
@@ -87,7 +93,7 @@ pub fn check_password(
     }
 
     let reason = reason.unwrap_or("rejected");
-    record(
+    record_attempt(
         ctx,
         AuditAction::SignInFailed,
         &subject,
@@ -96,31 +102,7 @@ pub fn check_password(
         Some(reason.into()),
     )?;
     if !locked {
-        let locks = ctx
-            .limiter
-            .record_failure(attempt.username, attempt.address, now);
-        if let Some(until) = locks.account_until {
-            let detail = format!("account locked until {}", crate::clock::format_unix(until));
-            record(
-                ctx,
-                AuditAction::AccountLocked,
-                &subject,
-                attempt,
-                Outcome::Failure,
-                Some(detail),
-            )?;
-        }
-        if let Some(until) = locks.address_until {
-            let detail = format!("address locked until {}", crate::clock::format_unix(until));
-            record(
-                ctx,
-                AuditAction::AddressLocked,
-                &subject,
-                attempt,
-                Outcome::Failure,
-                Some(detail),
-            )?;
-        }
+        count_failure(ctx, &subject, attempt, now)?;
     }
     Ok(PasswordVerdict::Rejected)
 }
@@ -143,7 +125,42 @@ pub fn record_sign_in(
     })
 }
 
-fn record(
+/// Counts a failure toward the brute-force limits and audits any lock it causes.
+fn count_failure(
+    ctx: &Context,
+    subject: &str,
+    attempt: &PasswordAttempt<'_>,
+    now: u64,
+) -> Result<(), StoreError> {
+    let locks = ctx
+        .limiter
+        .record_failure(attempt.username, attempt.address, now);
+    if let Some(until) = locks.account_until {
+        let detail = format!("account locked until {}", crate::clock::format_unix(until));
+        record_attempt(
+            ctx,
+            AuditAction::AccountLocked,
+            subject,
+            attempt,
+            Outcome::Failure,
+            Some(detail),
+        )?;
+    }
+    if let Some(until) = locks.address_until {
+        let detail = format!("address locked until {}", crate::clock::format_unix(until));
+        record_attempt(
+            ctx,
+            AuditAction::AddressLocked,
+            subject,
+            attempt,
+            Outcome::Failure,
+            Some(detail),
+        )?;
+    }
+    Ok(())
+}
+
+fn record_attempt(
     ctx: &Context,
     action: AuditAction,
     subject: &str,

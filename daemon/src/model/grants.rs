@@ -36,6 +36,16 @@ pub struct AuthorizationRequest {
 pub enum LoginStep {
     /// Waiting for username and password.
     Password,
+    /// Password accepted; waiting for the second factor (or a recovery code).
+    SecondFactor { authentication: Authentication },
+    /// Password accepted; the user must enrol an authenticator app before going on. The seed
+    /// offered is sealed with the master key.
+    EnrolTotp {
+        authentication: Authentication,
+        sealed_seed: Vec<u8>,
+    },
+    /// Enrolled just now and shown the recovery codes; continuing finishes the sign-in.
+    Enrolled { authentication: Authentication },
 }
 
 /// A sign-in in progress, bound to one browser by the `postern_flow` cookie.
@@ -60,6 +70,17 @@ pub struct Authentication {
 }
 
 impl Authentication {
+    /// With a second factor done now: RFC 8176 `otp` and `mfa` join `pwd`.
+    pub fn with_second_factor(mut self, at: UnixSeconds) -> Self {
+        for method in ["otp", "mfa"] {
+            if !self.amr.iter().any(|m| m == method) {
+                self.amr.push(method.into());
+            }
+        }
+        self.auth_time = at;
+        self
+    }
+
     /// `acr`: whether a second factor was part of this authentication.
     pub fn acr(&self) -> &'static str {
         if self.amr.iter().any(|m| m == "mfa") {
@@ -67,6 +88,13 @@ impl Authentication {
         } else {
             ACR_PASSWORD
         }
+    }
+}
+
+impl AuthorizationRequest {
+    /// Whether the relying party asked for multi-factor authentication (`acr_values`).
+    pub fn wants_mfa(&self) -> bool {
+        self.acr_values.iter().any(|v| v == ACR_MFA)
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod client;
 pub mod grants;
+pub mod mfa;
 mod names;
 mod role;
 mod settings;

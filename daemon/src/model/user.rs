@@ -37,6 +37,9 @@ pub struct User {
     pub created_at: UnixSeconds,
     pub password_changed_at: UnixSeconds,
     pub last_login_at: Option<UnixSeconds>,
+    /// The second factor, once enrolled (or when an administrator set a method to enrol).
+    #[serde(default)]
+    pub mfa: Option<super::mfa::MfaEnrolment>,
 }
 
 // Hand-written so the password hash never reaches a log line.
@@ -68,6 +71,7 @@ mod tests {
             created_at: 0,
             password_changed_at: 0,
             last_login_at: None,
+            mfa: None,
         };
         assert!(!format!("{user:?}").contains("argon2id"));
     }

@@ -171,7 +171,9 @@ fn authorize(web: &Web, headers: &HeaderMap, pairs: Option<Vec<(String, String)>
         let fresh_enough = request
             .max_age
             .is_none_or(|age| now.saturating_sub(session.authentication.auth_time) <= age);
-        if fresh_enough && !request.force_login {
+        let strong_enough =
+            !request.wants_mfa() || session.authentication.acr() == crate::model::grants::ACR_MFA;
+        if fresh_enough && strong_enough && !request.force_login {
             return respond_with_code(web, request, session.authentication.clone());
         }
     }

@@ -16,6 +16,7 @@ fn user(name: &str, roles: &[&str]) -> User {
         created_at: 1,
         password_changed_at: 1,
         last_login_at: None,
+        mfa: None,
     }
 }
 

@@ -2,8 +2,8 @@
 //! `/` shows who is signed in.
 
 use super::{Web, client_addr, csrf, see_other, session, with_cookies};
-use crate::engine::{self, PasswordAttempt, PasswordVerdict};
-use crate::model::grants::{LoginFlow, LoginStep};
+use crate::engine::{self, CodeVerdict, EngineError, PasswordAttempt, PasswordVerdict, Progress};
+use crate::model::grants::{Authentication, LoginFlow, LoginStep};
 use crate::secrets::{random_token, token_hash};
 use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -72,7 +72,7 @@ pub async fn show(
         .as_ref()
         .and_then(|r| r.login_hint.clone())
         .unwrap_or_default();
-    let response = render_login(
+    let response = render_step(
         &web,
         &guard.token,
         &flow_id,
@@ -90,14 +90,92 @@ pub struct LoginForm {
     flow: Option<String>,
     username: Option<String>,
     password: Option<String>,
+    code: Option<String>,
 }
 
-// Hand-written so the password never reaches a log line.
+// Hand-written so the password and code never reach a log line.
 impl std::fmt::Debug for LoginForm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoginForm")
             .field("username", &self.username)
             .finish_non_exhaustive()
+    }
+}
+
+/// One submitted step of a sign-in, with what every step needs.
+struct Submission<'a> {
+    web: &'a Arc<Web>,
+    headers: &'a HeaderMap,
+    flow_id: String,
+    flow: LoginFlow,
+    csrf_token: String,
+    address: std::net::IpAddr,
+}
+
+impl Submission<'_> {
+    fn render(&self, username: &str, error: Option<&str>, status: StatusCode) -> Response {
+        render_step(
+            self.web,
+            &self.csrf_token,
+            &self.flow_id,
+            &self.flow,
+            username,
+            error,
+            status,
+        )
+    }
+
+    /// Moves the flow to its next step and shows it.
+    fn advance(mut self, step: LoginStep) -> Response {
+        self.flow.step = step;
+        if let Err(e) = self
+            .web
+            .ctx
+            .store
+            .login_flows()
+            .put(&token_hash(&self.flow_id), &self.flow)
+        {
+            return self.web.internal_error(e);
+        }
+        self.render("", None, StatusCode::OK)
+    }
+
+    /// All steps done: the flow is spent, the browser gets a fresh session, and the sign-in
+    /// goes back to the application (or to Postern's own page).
+    fn finish(self, authentication: Authentication) -> Response {
+        let web = self.web;
+        if let Err(e) = web
+            .ctx
+            .store
+            .login_flows()
+            .remove(&token_hash(&self.flow_id))
+        {
+            return web.internal_error(e);
+        }
+        let user = match web.ctx.store.user(authentication.user_id) {
+            Ok(Some(user)) => user,
+            Ok(None) => return web.internal_error("the user vanished during sign-in"),
+            Err(e) => return web.internal_error(e),
+        };
+        let cookie = match session::start(web, self.headers, authentication.clone()) {
+            Ok(cookie) => cookie,
+            Err(e) => return web.internal_error(e),
+        };
+        if let Err(e) = engine::record_sign_in(
+            &web.ctx,
+            &user,
+            &authentication,
+            format!("web {}", self.address),
+        ) {
+            return web.internal_error(e);
+        }
+        let response = match self.flow.request {
+            Some(request) => {
+                crate::oidc::authorize::respond_with_code(web, request, authentication)
+            }
+            None => see_other("/"),
+        };
+        with_cookies(response, [cookie])
     }
 }
 
@@ -114,81 +192,192 @@ pub async fn submit(
             "This form has expired or was not sent from this site. Go back, reload the page and sign in again.",
         );
     };
-    let flow_id = form.flow.unwrap_or_default();
+    let flow_id = form.flow.clone().unwrap_or_default();
     let flow = match load_flow(&web, &flow_id, &browser) {
         Ok(flow) => flow,
         Err(response) => return *response,
     };
-    let token = csrf::guard(&web, &headers).token;
+    let submission = Submission {
+        web: &web,
+        headers: &headers,
+        csrf_token: csrf::guard(&web, &headers).token,
+        address: client_addr(&web.ctx.config, peer, &headers),
+        flow_id,
+        flow,
+    };
+    match submission.flow.step.clone() {
+        LoginStep::Password => submit_password(submission, form).await,
+        LoginStep::SecondFactor { authentication } => {
+            submit_code(submission, form.code.unwrap_or_default(), authentication).await
+        }
+        LoginStep::EnrolTotp {
+            authentication,
+            sealed_seed,
+        } => {
+            submit_enrolment(
+                submission,
+                form.code.unwrap_or_default(),
+                authentication,
+                sealed_seed,
+            )
+            .await
+        }
+        LoginStep::Enrolled { authentication } => submission.finish(authentication),
+    }
+}
+
+async fn submit_password(submission: Submission<'_>, form: LoginForm) -> Response {
     let username = form.username.unwrap_or_default().trim().to_owned();
     let password = form.password.unwrap_or_default();
     if username.is_empty() || password.is_empty() || username.len() > 256 || password.len() > 1024 {
-        let message = "Enter your username and password.";
-        return render_login(
-            &web,
-            &token,
-            &flow_id,
-            &flow,
+        return submission.render(
             &username,
-            Some(message),
+            Some("Enter your username and password."),
             StatusCode::BAD_REQUEST,
         );
     }
-
-    let address = client_addr(&web.ctx.config, peer, &headers);
-    let ctx = web.ctx.clone();
+    let ctx = submission.web.ctx.clone();
     let attempt_username = username.clone();
-    let verdict = tokio::task::spawn_blocking(move || {
-        engine::check_password(
-            &ctx,
-            &PasswordAttempt {
-                username: &attempt_username,
-                password: &password,
-                address: Some(address),
-                source: format!("web {address}"),
-            },
-        )
+    let address = submission.address;
+    let wants_mfa = submission
+        .flow
+        .request
+        .as_ref()
+        .is_some_and(|r| r.wants_mfa());
+    let outcome = tokio::task::spawn_blocking(move || {
+        let attempt = PasswordAttempt {
+            username: &attempt_username,
+            password: &password,
+            address: Some(address),
+            source: format!("web {address}"),
+        };
+        match engine::check_password(&ctx, &attempt)? {
+            PasswordVerdict::Accepted {
+                user,
+                authentication,
+            } => engine::after_password(&ctx, &user, authentication, wants_mfa).map(Some),
+            PasswordVerdict::Rejected => Ok(None),
+        }
     })
     .await;
-    let (user, authentication) = match verdict {
-        Ok(Ok(PasswordVerdict::Accepted {
-            user,
-            authentication,
-        })) => (user, authentication),
-        Ok(Ok(PasswordVerdict::Rejected)) => {
-            let message = "Wrong username or password.";
-            return render_login(
-                &web,
-                &token,
-                &flow_id,
-                &flow,
-                &username,
-                Some(message),
-                StatusCode::UNAUTHORIZED,
-            );
-        }
-        Ok(Err(e)) => return web.internal_error(e),
-        Err(e) => return web.internal_error(e),
-    };
+    match outcome {
+        Ok(Ok(Some(Progress::Done(authentication)))) => submission.finish(authentication),
+        Ok(Ok(Some(Progress::Next(step)))) => submission.advance(step),
+        Ok(Ok(None)) => submission.render(
+            &username,
+            Some("Wrong username or password."),
+            StatusCode::UNAUTHORIZED,
+        ),
+        Ok(Err(EngineError::CannotEnrol(message))) => submission.web.error_page(
+            StatusCode::FORBIDDEN,
+            "Two-step verification required",
+            &message,
+        ),
+        Ok(Err(e)) => submission.web.internal_error(e),
+        Err(e) => submission.web.internal_error(e),
+    }
+}
 
-    // Signed in: the flow is spent, the browser gets a fresh session.
-    if let Err(e) = web.ctx.store.login_flows().remove(&token_hash(&flow_id)) {
-        return web.internal_error(e);
+async fn submit_code(
+    submission: Submission<'_>,
+    code: String,
+    authentication: Authentication,
+) -> Response {
+    if code.trim().is_empty() || code.len() > 64 {
+        return submission.render("", Some("Enter the code."), StatusCode::BAD_REQUEST);
     }
-    let cookie = match session::start(&web, &headers, authentication.clone()) {
-        Ok(cookie) => cookie,
-        Err(e) => return web.internal_error(e),
-    };
-    if let Err(e) =
-        engine::record_sign_in(&web.ctx, &user, &authentication, format!("web {address}"))
-    {
-        return web.internal_error(e);
+    let ctx = submission.web.ctx.clone();
+    let username = username_of(&submission, &authentication);
+    let address = submission.address;
+    let verdict = tokio::task::spawn_blocking(move || {
+        let attempt = PasswordAttempt {
+            username: &username,
+            password: "",
+            address: Some(address),
+            source: format!("web {address}"),
+        };
+        engine::check_code(&ctx, &authentication, &code, &attempt)
+    })
+    .await;
+    match verdict {
+        Ok(Ok(CodeVerdict::Accepted(authentication))) => submission.finish(authentication),
+        Ok(Ok(CodeVerdict::Rejected)) => submission.render(
+            "",
+            Some("That code is not right, or was already used. Try the newest code."),
+            StatusCode::UNAUTHORIZED,
+        ),
+        Ok(Err(e)) => submission.web.internal_error(e),
+        Err(e) => submission.web.internal_error(e),
     }
-    let response = match flow.request {
-        Some(request) => crate::oidc::authorize::respond_with_code(&web, request, authentication),
-        None => see_other("/"),
-    };
-    with_cookies(response, [cookie])
+}
+
+async fn submit_enrolment(
+    submission: Submission<'_>,
+    code: String,
+    authentication: Authentication,
+    sealed_seed: Vec<u8>,
+) -> Response {
+    if code.trim().is_empty() || code.len() > 64 {
+        return submission.render(
+            "",
+            Some("Enter the code your app shows."),
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    let ctx = submission.web.ctx.clone();
+    let username = username_of(&submission, &authentication);
+    let address = submission.address;
+    let confirmed = tokio::task::spawn_blocking(move || {
+        let attempt = PasswordAttempt {
+            username: &username,
+            password: "",
+            address: Some(address),
+            source: format!("web {address}"),
+        };
+        engine::confirm_totp_enrolment(&ctx, &authentication, &sealed_seed, &code, &attempt)
+    })
+    .await;
+    match confirmed {
+        Ok(Ok(Some((authentication, codes)))) => {
+            let mut submission = submission;
+            submission.flow.step = LoginStep::Enrolled { authentication };
+            if let Err(e) = submission
+                .web
+                .ctx
+                .store
+                .login_flows()
+                .put(&token_hash(&submission.flow_id), &submission.flow)
+            {
+                return submission.web.internal_error(e);
+            }
+            let mut context = tera::Context::new();
+            context.insert("csrf", &submission.csrf_token);
+            context.insert("flow", &submission.flow_id);
+            context.insert("codes", &codes);
+            submission
+                .web
+                .page(StatusCode::OK, "recovery_codes.html", &context)
+        }
+        Ok(Ok(None)) => submission.render(
+            "",
+            Some("That code is not right. Check the app and try the newest code."),
+            StatusCode::UNAUTHORIZED,
+        ),
+        Ok(Err(e)) => submission.web.internal_error(e),
+        Err(e) => submission.web.internal_error(e),
+    }
+}
+
+fn username_of(submission: &Submission<'_>, authentication: &Authentication) -> String {
+    submission
+        .web
+        .ctx
+        .store
+        .user(authentication.user_id)
+        .ok()
+        .flatten()
+        .map(|u| u.username)
+        .unwrap_or_default()
 }
 
 pub async fn home(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
@@ -227,7 +416,8 @@ fn load_flow(web: &Web, flow_id: &str, browser: &[u8; 32]) -> Result<LoginFlow, 
     }
 }
 
-fn render_login(
+/// Shows the page for the flow's current step.
+fn render_step(
     web: &Web,
     csrf_token: &str,
     flow_id: &str,
@@ -247,5 +437,32 @@ fn render_login(
     context.insert("username", username);
     context.insert("client_name", &client_name);
     context.insert("error", &error);
-    web.page(status, "login.html", &context)
+    let template = match &flow.step {
+        LoginStep::Password => "login.html",
+        LoginStep::SecondFactor { .. } => "second_factor.html",
+        LoginStep::EnrolTotp {
+            authentication,
+            sealed_seed,
+        } => {
+            let user = match web.ctx.store.user(authentication.user_id) {
+                Ok(Some(user)) => user,
+                Ok(None) => return web.internal_error("the user vanished during enrolment"),
+                Err(e) => return web.internal_error(e),
+            };
+            match engine::enrolment_material(&web.ctx, &user, sealed_seed) {
+                Ok((manual_key, qr_svg)) => {
+                    context.insert("manual_key", &manual_key);
+                    context.insert("qr_svg", &qr_svg);
+                }
+                Err(e) => return web.internal_error(e),
+            }
+            "enrol.html"
+        }
+        // Reloading after enrolment: the codes were shown once; offer to continue.
+        LoginStep::Enrolled { .. } => {
+            context.insert("codes", &Vec::<String>::new());
+            "recovery_codes.html"
+        }
+    };
+    web.page(status, template, &context)
 }

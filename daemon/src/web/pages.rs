@@ -19,6 +19,15 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../../templates/logged_out.html"),
     ),
     ("error.html", include_str!("../../../templates/error.html")),
+    (
+        "second_factor.html",
+        include_str!("../../../templates/second_factor.html"),
+    ),
+    ("enrol.html", include_str!("../../../templates/enrol.html")),
+    (
+        "recovery_codes.html",
+        include_str!("../../../templates/recovery_codes.html"),
+    ),
 ];
 const STYLESHEET: &str = include_str!("../../../templates/postern.css");
 

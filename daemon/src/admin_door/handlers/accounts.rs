@@ -47,6 +47,7 @@ pub fn add_user(ctx: &Context, new_user: NewUser) -> Result<AdminReply, ProtoErr
         created_at: now,
         password_changed_at: now,
         last_login_at: None,
+        mfa: None,
     };
     ctx.store.insert_user(&user).map_err(store_error)?;
     Ok(AdminReply::User(user_view(ctx, user)))
@@ -197,12 +198,27 @@ pub fn list_roles(ctx: &Context) -> Result<AdminReply, ProtoError> {
     Ok(AdminReply::Roles(roles))
 }
 
-/// A user as an administrator sees them, with any brute-force lock.
+/// A user as an administrator sees them, with any brute-force lock and their MFA state.
 pub fn user_view(ctx: &Context, user: User) -> postern_proto::admin::UserView {
     let locked_until = ctx
         .limiter
         .account_locked_until(&user.username, ctx.clock.unix_now());
-    views::user(user, locked_until)
+    let settings = ctx.store.site_settings().unwrap_or_default();
+    let roles: Vec<model::Role> = user
+        .roles
+        .iter()
+        .filter_map(|r| ctx.store.role(r).ok().flatten())
+        .collect();
+    let mfa = postern_proto::admin::MfaView {
+        enabled: user.mfa.as_ref().is_some_and(|m| m.is_usable(&settings)),
+        method: user.mfa.as_ref().map(|m| m.method.to_string()),
+        required: model::mfa::mfa_required(&roles),
+        recovery_codes_left: user
+            .mfa
+            .as_ref()
+            .map_or(0, |m| m.recovery_codes.len() as u32),
+    };
+    views::user(user, locked_until, mfa)
 }
 
 pub fn unlock(ctx: &Context, username: &str) -> Result<AdminReply, ProtoError> {

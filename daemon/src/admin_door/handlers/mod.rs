@@ -12,6 +12,7 @@ use postern_proto::{ErrorCode, ProtoError};
 
 mod accounts;
 mod clients;
+mod mfa;
 mod site;
 
 /// Answers one request from an authorised administrator.
@@ -88,6 +89,9 @@ fn dispatch(ctx: &Context, request: AdminRequest) -> Result<AdminReply, ProtoErr
         AdminRequest::ClientRotateSecret { name } => clients::rotate_secret(ctx, &name),
         AdminRequest::ClientDelete { name } => clients::delete(ctx, &name),
         AdminRequest::KeysList => clients::list_keys(ctx),
+        AdminRequest::MfaReset { username } => mfa::reset(ctx, &username),
+        AdminRequest::MfaSetMethod { username, method } => mfa::set_method(ctx, &username, &method),
+        AdminRequest::MfaReport => mfa::report(ctx),
         AdminRequest::KeysRotate => clients::rotate_keys(ctx),
     }
 }
@@ -104,7 +108,14 @@ fn audit_entry(request: &AdminRequest) -> Option<(AuditAction, String, Option<St
         | AdminRequest::Audit(_)
         | AdminRequest::ClientList
         | AdminRequest::ClientShow { .. }
-        | AdminRequest::KeysList => return None,
+        | AdminRequest::KeysList
+        | AdminRequest::MfaReport => return None,
+        AdminRequest::MfaReset { username } => (AuditAction::MfaReset, username.clone(), None),
+        AdminRequest::MfaSetMethod { username, method } => (
+            AuditAction::MfaMethodChanged,
+            username.clone(),
+            Some(format!("method {method}")),
+        ),
         AdminRequest::ClientAdd(spec) => (
             AuditAction::ClientCreated,
             spec.name.clone(),

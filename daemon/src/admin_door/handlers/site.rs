@@ -17,6 +17,7 @@ pub fn status(ctx: &Context) -> StatusView {
         pid: std::process::id(),
         started_at: ctx.started_at,
         uptime_seconds: now.saturating_sub(ctx.started_at),
+        clock: now,
         state_dir: ctx.config.state_dir.display().to_string(),
         http_listen: ctx.http_addr.to_string(),
         users: ctx.store.user_count(),

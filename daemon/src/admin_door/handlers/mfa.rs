@@ -1,0 +1,60 @@
+//! Administrators' MFA commands: the lost-phone reset, changing a method, the report.
+
+use super::accounts::{find_user, list_users, update_user};
+use super::done;
+use crate::context::Context;
+use crate::model::MfaMethod;
+use crate::model::mfa::MfaEnrolment;
+use postern_proto::admin::AdminReply;
+use postern_proto::{ErrorCode, ProtoError};
+
+pub fn reset(ctx: &Context, username: &str) -> Result<AdminReply, ProtoError> {
+    let user = find_user(ctx, username)?;
+    update_user(ctx, user.id, |u| {
+        u.mfa = None;
+        Ok(())
+    })?;
+    done(format!(
+        "MFA of {} is off and their recovery codes are void; they enrol again at their next sign-in",
+        user.username
+    ))
+}
+
+pub fn set_method(ctx: &Context, username: &str, method: &str) -> Result<AdminReply, ProtoError> {
+    let method = match method {
+        "totp" => MfaMethod::Totp,
+        "email" => {
+            return Err(ProtoError::new(
+                ErrorCode::InvalidInput,
+                "email codes are not available yet in this version of Postern; use totp",
+            ));
+        }
+        other => {
+            return Err(ProtoError::new(
+                ErrorCode::InvalidInput,
+                format!("`{other}` is not a method; use totp or email"),
+            ));
+        }
+    };
+    let user = find_user(ctx, username)?;
+    let now = ctx.clock.unix_now();
+    update_user(ctx, user.id, |u| {
+        let recovery_codes = u.mfa.take().map(|m| m.recovery_codes).unwrap_or_default();
+        // A new app must be enrolled: the old seed goes.
+        u.mfa = Some(MfaEnrolment {
+            method,
+            totp: None,
+            recovery_codes,
+            enrolled_at: now,
+        });
+        Ok(())
+    })?;
+    done(format!(
+        "{} will enrol an authenticator app at their next sign-in",
+        user.username
+    ))
+}
+
+pub fn report(ctx: &Context) -> Result<AdminReply, ProtoError> {
+    list_users(ctx)
+}

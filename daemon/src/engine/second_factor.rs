@@ -1,0 +1,250 @@
+//! The steps after a correct password: ask for the second factor, or make the user enrol one
+//! when a role (or the relying party) requires it. Wrong codes count toward the same
+//! brute-force limits as wrong passwords.
+
+use super::{PasswordAttempt, record_attempt};
+use crate::audit::{AuditAction, Outcome};
+use crate::context::Context;
+use crate::factors::{recovery, totp};
+use crate::model::grants::{Authentication, LoginStep};
+use crate::model::mfa::{MfaEnrolment, TotpSeed, mfa_required, totp_seal_context};
+use crate::model::{MfaMethod, User};
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The user must enrol, but no method they could enrol during sign-in is offered.
+    #[error("{0}")]
+    CannotEnrol(String),
+    #[error("a sealed secret could not be opened: {0}")]
+    Secrets(#[from] crate::secrets::SecretsError),
+}
+
+/// Where a sign-in goes after the password.
+#[derive(Debug)]
+pub enum Progress {
+    Done(Authentication),
+    Next(LoginStep),
+}
+
+/// Decides what a correct password leads to. `rp_wants_mfa`: the relying party asked for it.
+pub fn after_password(
+    ctx: &Context,
+    user: &User,
+    authentication: Authentication,
+    rp_wants_mfa: bool,
+) -> Result<Progress, EngineError> {
+    let settings = ctx.store.site_settings()?;
+    if user
+        .mfa
+        .as_ref()
+        .is_some_and(|mfa| mfa.is_usable(&settings))
+    {
+        return Ok(Progress::Next(LoginStep::SecondFactor { authentication }));
+    }
+    let mut roles = Vec::new();
+    for name in &user.roles {
+        roles.extend(ctx.store.role(name)?);
+    }
+    // An enrolment that cannot be used (an administrator switched the method to TOTP, or the
+    // site stopped offering it) means the user wants MFA: they enrol again.
+    if !(mfa_required(&roles) || rp_wants_mfa || user.mfa.is_some()) {
+        return Ok(Progress::Done(authentication));
+    }
+    if !settings.mfa_methods.contains(&MfaMethod::Totp) {
+        return Err(EngineError::CannotEnrol(
+            "A second factor is required, but this site offers only email codes, which Postern cannot send yet. Ask your administrator."
+                .into(),
+        ));
+    }
+    let seed = totp::new_seed();
+    Ok(Progress::Next(LoginStep::EnrolTotp {
+        authentication,
+        sealed_seed: ctx.master_key.seal(&enrolment_context(&user.id), &seed),
+    }))
+}
+
+/// The result of a code.
+#[derive(Debug)]
+pub enum CodeVerdict {
+    Accepted(Authentication),
+    Rejected,
+}
+
+/// Checks a TOTP or recovery code for the user of `authentication`.
+pub fn check_code(
+    ctx: &Context,
+    authentication: &Authentication,
+    code: &str,
+    attempt: &PasswordAttempt<'_>,
+) -> Result<CodeVerdict, EngineError> {
+    let now = ctx.clock.unix_now();
+    let Some(user) = ctx.store.user(authentication.user_id)? else {
+        return Ok(CodeVerdict::Rejected);
+    };
+    let settings = ctx.store.site_settings()?;
+    let window = totp::Window {
+        step_seconds: settings.totp_step_seconds,
+        skew_steps: settings.totp_skew_steps,
+    };
+    let locked = ctx.limiter.is_locked(&user.username, attempt.address, now);
+    let mut used = None;
+    if let (false, Some(mfa)) = (locked || user.disabled, &user.mfa) {
+        if let Some(seed) = &mfa.totp {
+            let plain = ctx
+                .master_key
+                .open(&totp_seal_context(&user.id), &seed.sealed)?;
+            used = totp::verify(&plain, code, now, window, seed.last_step).map(Used::TotpStep);
+        }
+        if used.is_none() {
+            used =
+                recovery::find(&ctx.master_key, &mfa.recovery_codes, code).map(Used::RecoveryCode);
+        }
+    }
+    let Some(used) = used else {
+        record_attempt(
+            ctx,
+            AuditAction::SecondFactorFailed,
+            &user.username,
+            attempt,
+            Outcome::Failure,
+            None,
+        )?;
+        if !locked {
+            super::count_failure(ctx, &user.username, attempt, now)?;
+        }
+        return Ok(CodeVerdict::Rejected);
+    };
+    // Spend what was used, so it never works again; flushed, so a crash cannot undo it.
+    ctx.store.update_user(user.id, |u| {
+        if let Some(mfa) = u.mfa.as_mut() {
+            match used {
+                Used::TotpStep(step) => {
+                    if let Some(seed) = mfa.totp.as_mut() {
+                        seed.last_step = Some(step);
+                    }
+                }
+                Used::RecoveryCode(index) if index < mfa.recovery_codes.len() => {
+                    mfa.recovery_codes.remove(index);
+                }
+                Used::RecoveryCode(_) => {}
+            }
+        }
+        Ok(())
+    })?;
+    ctx.store.flush()?;
+    ctx.limiter.record_success(&user.username);
+    let detail = match used {
+        Used::TotpStep(_) => "authenticator app",
+        Used::RecoveryCode(_) => "recovery code",
+    };
+    record_attempt(
+        ctx,
+        AuditAction::SecondFactorAccepted,
+        &user.username,
+        attempt,
+        Outcome::Success,
+        Some(detail.into()),
+    )?;
+    Ok(CodeVerdict::Accepted(
+        authentication.clone().with_second_factor(now),
+    ))
+}
+
+enum Used {
+    TotpStep(u64),
+    RecoveryCode(usize),
+}
+
+/// Confirms a TOTP enrolment with a code from the new app. On success the user is enrolled
+/// (replacing any earlier enrolment) and gets fresh recovery codes, returned here once.
+pub fn confirm_totp_enrolment(
+    ctx: &Context,
+    authentication: &Authentication,
+    sealed_seed: &[u8],
+    code: &str,
+    attempt: &PasswordAttempt<'_>,
+) -> Result<Option<(Authentication, Vec<String>)>, EngineError> {
+    let now = ctx.clock.unix_now();
+    let Some(user) = ctx.store.user(authentication.user_id)? else {
+        return Ok(None);
+    };
+    let seed = ctx
+        .master_key
+        .open(&enrolment_context(&user.id), sealed_seed)?;
+    let settings = ctx.store.site_settings()?;
+    let window = totp::Window {
+        step_seconds: settings.totp_step_seconds,
+        skew_steps: settings.totp_skew_steps,
+    };
+    let Some(step) = totp::verify(&seed, code, now, window, None) else {
+        record_attempt(
+            ctx,
+            AuditAction::SecondFactorFailed,
+            &user.username,
+            attempt,
+            Outcome::Failure,
+            Some("enrolment code".into()),
+        )?;
+        super::count_failure(ctx, &user.username, attempt, now)?;
+        return Ok(None);
+    };
+    let codes = recovery::generate();
+    let enrolment = MfaEnrolment {
+        method: MfaMethod::Totp,
+        totp: Some(TotpSeed {
+            sealed: ctx.master_key.seal(&totp_seal_context(&user.id), &seed),
+            last_step: Some(step),
+        }),
+        recovery_codes: codes
+            .iter()
+            .map(|c| recovery::hash(&ctx.master_key, c))
+            .collect(),
+        enrolled_at: now,
+    };
+    ctx.store.update_user(user.id, |u| {
+        u.mfa = Some(enrolment);
+        Ok(())
+    })?;
+    ctx.store.flush()?;
+    record_attempt(
+        ctx,
+        AuditAction::MfaEnrolled,
+        &user.username,
+        attempt,
+        Outcome::Success,
+        Some("method totp".into()),
+    )?;
+    Ok(Some((
+        authentication.clone().with_second_factor(now),
+        codes,
+    )))
+}
+
+/// The key material the enrolment page shows, from the sealed seed of an `EnrolTotp` step.
+pub fn enrolment_material(
+    ctx: &Context,
+    user: &User,
+    sealed_seed: &[u8],
+) -> Result<(String, String), EngineError> {
+    let seed = ctx
+        .master_key
+        .open(&enrolment_context(&user.id), sealed_seed)?;
+    let settings = ctx.store.site_settings()?;
+    let window = totp::Window {
+        step_seconds: settings.totp_step_seconds,
+        skew_steps: settings.totp_skew_steps,
+    };
+    let label = url::Url::parse(&ctx.issuer)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "Postern".into());
+    let uri = totp::otpauth_uri(&seed, &format!("Postern {label}"), &user.username, window);
+    Ok((totp::manual_key(&seed), totp::qr_svg(&uri)))
+}
+
+fn enrolment_context(user_id: &crate::model::UserId) -> String {
+    format!("totp-enrolment:{user_id}")
+}

@@ -1,0 +1,316 @@
+//! Multi-factor sign-in: forced TOTP enrolment, codes computed independently with totp-rs,
+//! replay and window rules, recovery codes, exemptions, relying-party demands, admin resets.
+
+use crate::browser::*;
+use crate::fixture::{Daemon, Site, advance_clock, daemon_clock};
+use totp_rs::{Algorithm, Secret, Totp};
+
+/// A site where `staff` requires MFA and `alice` holds it.
+fn site_requiring_mfa() -> (Site, Daemon, RelyingParty) {
+    let site = Site::new();
+    let daemon = site.start();
+    site.ok(&["role", "add", "staff", "--require-mfa"]);
+    site.add_user("alice", &["staff"]);
+    let rp = RelyingParty::register(&site, &daemon, "app", &[]);
+    (site, daemon, rp)
+}
+
+/// An authenticator app holding the key read from the enrolment page.
+struct App(Totp);
+
+impl App {
+    fn from_page(body: &str) -> Self {
+        let start = body
+            .find("id=\"manual-key\">")
+            .expect("manual key on the page")
+            + "id=\"manual-key\">".len();
+        let key: String = body[start..]
+            .split('<')
+            .next()
+            .unwrap()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let seed = Secret::try_from_base32(&key)
+            .expect("base32 key")
+            .as_bytes()
+            .to_vec();
+        let totp = totp_rs::Builder::new()
+            .with_algorithm(Algorithm::SHA1)
+            .with_digits(6)
+            .with_secret(seed)
+            .build()
+            .unwrap();
+        Self(totp)
+    }
+
+    fn code(&self, at: u64) -> String {
+        self.0.generate(at).to_string()
+    }
+}
+
+fn submit_code(browser: &Browser, page: &Landing, code: &str) -> Landing {
+    let body = page_body(page);
+    browser.submit(
+        "/login",
+        &[
+            ("csrf", &hidden(&body, "csrf")),
+            ("flow", &hidden(&body, "flow")),
+            ("code", code),
+        ],
+    )
+}
+
+fn id_token_claims(tokens: &openidconnect::core::CoreTokenResponse) -> serde_json::Value {
+    let id_token = openidconnect::TokenResponse::id_token(tokens)
+        .unwrap()
+        .to_string();
+    let payload = id_token.split('.').nth(1).unwrap();
+    let bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// Signs alice in for the first time: password, forced enrolment, recovery codes, back to the app.
+fn enrol(
+    site: &Site,
+    browser: &Browser,
+    rp: &RelyingParty,
+) -> (App, Vec<String>, serde_json::Value) {
+    let request = rp.request(&[]);
+    let enrol_page = browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
+    let body = page_body(&enrol_page);
+    assert!(
+        body.contains("Set up two-step verification") && body.contains("<svg"),
+        "{body}"
+    );
+    let app = App::from_page(&body);
+
+    let wrong = submit_code(browser, &enrol_page, "000000");
+    assert_eq!(page_status(&wrong), 401);
+    let codes_page = submit_code(browser, &wrong, &app.code(daemon_clock(site)));
+    let body = page_body(&codes_page);
+    let list = &body[body.find("id=\"recovery-codes\">").expect("recovery codes")..];
+    let codes: Vec<String> = list
+        .split("<li>")
+        .skip(1)
+        .map(|item| item.split('<').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    let back = away(browser.submit(
+        "/login",
+        &[
+            ("csrf", &hidden(&body, "csrf")),
+            ("flow", &hidden(&body, "flow")),
+        ],
+    ));
+    let tokens = rp
+        .exchange(&query(&back, "code").unwrap(), request)
+        .unwrap();
+    (app, codes, id_token_claims(&tokens))
+}
+
+/// Signs alice in on a fresh browser up to the code page.
+fn code_page(daemon: &Daemon, rp: &RelyingParty) -> (Browser, Landing, Request) {
+    let browser = Browser::new(daemon);
+    let request = rp.request(&[]);
+    let page = browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
+    assert!(
+        page_body(&page).contains("Two-step verification"),
+        "{}",
+        page_body(&page)
+    );
+    (browser, page, request)
+}
+
+#[test]
+fn a_required_role_forces_enrolment_and_the_tokens_say_mfa() {
+    let (site, daemon, rp) = site_requiring_mfa();
+    let (_, _, claims) = enrol(&site, &Browser::new(&daemon), &rp);
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    assert_eq!(claims["acr"], "postern:mfa");
+    let shown = site.ok(&["user", "show", "alice"]);
+    assert!(
+        shown.contains("totp (required by a role)") && shown.contains("10 left"),
+        "{shown}"
+    );
+    assert!(
+        site.ok(&["audit", "--user", "alice"])
+            .contains("mfa_enrolled")
+    );
+}
+
+#[test]
+fn totp_codes_work_once_and_only_within_one_step() {
+    let (site, daemon, rp) = site_requiring_mfa();
+    let (app, _, _) = enrol(&site, &Browser::new(&daemon), &rp);
+
+    // The code just used for enrolment is spent.
+    let (browser, page, _) = code_page(&daemon, &rp);
+    let replay = submit_code(&browser, &page, &app.code(daemon_clock(&site)));
+    assert_eq!(page_status(&replay), 401, "a code is never accepted twice");
+
+    // One step old is still good.
+    advance_clock(&site, 90);
+    let (browser, page, request) = code_page(&daemon, &rp);
+    let back = away(submit_code(
+        &browser,
+        &page,
+        &app.code(daemon_clock(&site) - 30),
+    ));
+    rp.exchange(&query(&back, "code").unwrap(), request)
+        .unwrap();
+
+    // Two steps old is not.
+    advance_clock(&site, 90);
+    let (browser, page, _) = code_page(&daemon, &rp);
+    let late = submit_code(&browser, &page, &app.code(daemon_clock(&site) - 60));
+    assert_eq!(page_status(&late), 401);
+    let fresh = submit_code(&browser, &late, &app.code(daemon_clock(&site)));
+    away(fresh);
+}
+
+#[test]
+fn a_recovery_code_signs_in_once() {
+    let (site, daemon, rp) = site_requiring_mfa();
+    let (_, codes, _) = enrol(&site, &Browser::new(&daemon), &rp);
+    let (browser, page, _) = code_page(&daemon, &rp);
+    away(submit_code(&browser, &page, &codes[0].to_uppercase()));
+    let (browser, page, _) = code_page(&daemon, &rp);
+    assert_eq!(page_status(&submit_code(&browser, &page, &codes[0])), 401);
+    assert!(site.ok(&["user", "show", "alice"]).contains("9 left"));
+}
+
+#[test]
+fn wrong_codes_count_toward_the_lockout() {
+    let (site, daemon, rp) = site_requiring_mfa();
+    let (app, _, _) = enrol(&site, &Browser::new(&daemon), &rp);
+    advance_clock(&site, 30);
+    let (browser, mut page, _) = code_page(&daemon, &rp);
+    for _ in 0..5 {
+        page = submit_code(&browser, &page, "123456");
+    }
+    let refused = submit_code(&browser, &page, &app.code(daemon_clock(&site)));
+    assert_eq!(
+        page_status(&refused),
+        401,
+        "locked: even the right code is refused"
+    );
+    assert!(
+        site.ok(&["user", "show", "alice"])
+            .contains("too many failed sign-ins")
+    );
+}
+
+#[test]
+fn an_api_access_role_is_exempt() {
+    let site = Site::new();
+    let daemon = site.start();
+    site.ok(&["role", "add", "staff", "--require-mfa"]);
+    site.ok(&["role", "add", "robots", "--api-access"]);
+    site.add_user("alice", &["staff", "robots"]);
+    let rp = RelyingParty::register(&site, &daemon, "app", &[]);
+    let browser = Browser::new(&daemon);
+    let (code, request) = sign_in_and_get_code(&browser, &rp, "alice");
+    let claims = id_token_claims(&rp.exchange(&code, request).unwrap());
+    assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
+}
+
+#[test]
+fn acr_values_make_an_unrequired_user_enrol_and_a_password_session_is_not_enough() {
+    let site = Site::new();
+    let daemon = site.start();
+    site.add_user("alice", &[]);
+    let rp = RelyingParty::register(&site, &daemon, "app", &[]);
+    let browser = Browser::new(&daemon);
+    sign_in_and_get_code(&browser, &rp, "alice");
+
+    // Signed in with a password only; the application now asks for MFA.
+    let request = rp.request(&[("acr_values", "postern:mfa")]);
+    let page = browser.visit(&request.url);
+    assert!(
+        page_body(&page).contains("name=\"password\""),
+        "a password-only session does not satisfy acr_values"
+    );
+    let enrol_page = browser.sign_in(page, "alice", PASSWORD);
+    assert!(page_body(&enrol_page).contains("Set up two-step verification"));
+}
+
+#[test]
+fn prompt_login_asks_for_the_second_factor_again() {
+    let (site, daemon, rp) = site_requiring_mfa();
+    let browser = Browser::new(&daemon);
+    enrol(&site, &browser, &rp);
+    let request = rp.request(&[("prompt", "login")]);
+    let page = browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
+    assert!(page_body(&page).contains("Two-step verification"));
+}
+
+#[test]
+fn an_admin_reset_makes_the_user_enrol_again() {
+    let (site, daemon, rp) = site_requiring_mfa();
+    let (old_app, _, _) = enrol(&site, &Browser::new(&daemon), &rp);
+    site.ok(&["mfa", "reset", "alice"]);
+    let shown = site.ok(&["user", "show", "alice"]);
+    assert!(
+        shown.contains("off (required by a role)") && shown.contains("0 left"),
+        "{shown}"
+    );
+
+    advance_clock(&site, 30);
+    let (_, _, claims) = enrol(&site, &Browser::new(&daemon), &rp);
+    assert_eq!(claims["acr"], "postern:mfa");
+    let (browser, page, _) = code_page(&daemon, &rp);
+    advance_clock(&site, 30);
+    assert_eq!(
+        page_status(&submit_code(
+            &browser,
+            &page,
+            &old_app.code(daemon_clock(&site))
+        )),
+        401,
+        "the old app is void"
+    );
+    assert!(site.ok(&["audit", "--user", "alice"]).contains("mfa_reset"));
+}
+
+#[test]
+fn set_method_totp_makes_the_user_enrol_a_new_app_and_email_is_refused_for_now() {
+    let site = Site::new();
+    let daemon = site.start();
+    site.add_user("alice", &[]);
+    let rp = RelyingParty::register(&site, &daemon, "app", &[]);
+    site.ok(&["mfa", "set-method", "alice", "totp"]);
+    let browser = Browser::new(&daemon);
+    let request = rp.request(&[]);
+    let page = browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
+    assert!(page_body(&page).contains("Set up two-step verification"));
+    let email = site.cli(&["mfa", "set-method", "alice", "email"]);
+    assert_eq!(email.status.code(), Some(1));
+    assert!(crate::fixture::stderr(&email).contains("not available yet"));
+}
+
+#[test]
+fn the_report_lists_every_user_with_their_mfa_state() {
+    let (site, daemon, rp) = site_requiring_mfa();
+    site.add_user("bob", &[]);
+    enrol(&site, &Browser::new(&daemon), &rp);
+    let report: serde_json::Value =
+        serde_json::from_str(&site.ok(&["--json", "mfa", "report"])).unwrap();
+    let rows = report.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["username"], "alice");
+    assert_eq!(
+        rows[0]["mfa"],
+        serde_json::json!({"enabled": true, "method": "totp", "required": true, "recovery_codes_left": 10})
+    );
+    assert_eq!(rows[1]["mfa"]["enabled"], false);
+    let csv = site.ok(&["mfa", "report", "--csv"]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "username,roles,mfa_enabled,method,required,last_sign-in"
+    );
+    assert!(lines[1].starts_with("alice,staff,yes,totp,yes,"), "{csv}");
+    assert!(lines[2].starts_with("bob,,no,-,no,never"), "{csv}");
+}
