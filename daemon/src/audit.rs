@@ -43,6 +43,7 @@ pub enum AuditAction {
     MfaEnrolled,
     MfaReset,
     MfaMethodChanged,
+    RememberedDeviceUsed,
 }
 
 impl AuditAction {
@@ -84,6 +85,7 @@ impl AuditAction {
             Self::MfaEnrolled => "mfa_enrolled",
             Self::MfaReset => "mfa_reset",
             Self::MfaMethodChanged => "mfa_method_changed",
+            Self::RememberedDeviceUsed => "remembered_device_used",
         }
     }
 }

@@ -314,3 +314,82 @@ fn the_report_lists_every_user_with_their_mfa_state() {
     assert!(lines[1].starts_with("alice,staff,yes,totp,yes,"), "{csv}");
     assert!(lines[2].starts_with("bob,,no,-,no,never"), "{csv}");
 }
+
+/// Signs out of Postern in this browser (the remembered-device cookie stays).
+fn sign_out(browser: &Browser) {
+    let confirm = browser.visit(&format!("{}/logout", browser.issuer));
+    let csrf = hidden(&page_body(&confirm), "csrf");
+    assert!(
+        page_body(&browser.submit("/logout", &[("csrf", &csrf)])).contains("You are signed out")
+    );
+}
+
+#[test]
+fn a_remembered_browser_skips_the_code_for_a_day_and_only_that_browser() {
+    let (site, daemon, rp) = site_requiring_mfa();
+    let browser = Browser::new(&daemon);
+    enrol(&site, &browser, &rp);
+    sign_out(&browser);
+
+    // Same browser, within 24 hours: password only, and the tokens still say MFA.
+    advance_clock(&site, 23 * 3600);
+    let request = rp.request(&[]);
+    let back = away(browser.sign_in(browser.visit(&request.url), "alice", PASSWORD));
+    let claims = id_token_claims(
+        &rp.exchange(&query(&back, "code").unwrap(), request)
+            .unwrap(),
+    );
+    assert_eq!(claims["acr"], "postern:mfa");
+    assert!(
+        site.ok(&["audit", "--user", "alice"])
+            .contains("remembered_device_used")
+    );
+    sign_out(&browser);
+
+    // Another browser (another cookie jar) is another device.
+    code_page(&daemon, &rp);
+
+    // prompt=login asks for a fresh code even here.
+    let request = rp.request(&[("prompt", "login")]);
+    let page = browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
+    assert!(page_body(&page).contains("Two-step verification"));
+
+    // 24 hours after the last successful sign-in in this browser, it is forgotten.
+    advance_clock(&site, 24 * 3600 + 1);
+    let request = rp.request(&[]);
+    let page = browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
+    assert!(page_body(&page).contains("Two-step verification"));
+}
+
+#[test]
+fn a_password_change_forgets_remembered_browsers_and_window_zero_remembers_none() {
+    let (site, daemon, rp) = site_requiring_mfa();
+    let browser = Browser::new(&daemon);
+    let (app, _, _) = enrol(&site, &browser, &rp);
+    sign_out(&browser);
+    site.ok_with_stdin(
+        &["user", "set-password", "alice", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    let request = rp.request(&[]);
+    let page = browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
+    assert!(
+        page_body(&page).contains("Two-step verification"),
+        "forgotten after the password change"
+    );
+
+    // With the window at 0, a code sign-in remembers nothing.
+    site.ok(&["site", "set", "remember_device.window", "0"]);
+    advance_clock(&site, 30);
+    let browser = Browser::new(&daemon);
+    let request = rp.request(&[]);
+    let page = browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
+    away(submit_code(&browser, &page, &app.code(daemon_clock(&site))));
+    sign_out(&browser);
+    let request = rp.request(&[]);
+    let page = browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
+    assert!(
+        page_body(&page).contains("Two-step verification"),
+        "nothing was remembered"
+    );
+}

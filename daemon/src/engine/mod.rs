@@ -13,10 +13,11 @@ use crate::model::grants::Authentication;
 use crate::store::StoreError;
 use std::net::IpAddr;
 
+pub mod devices;
 mod second_factor;
 pub use second_factor::{
-    CodeVerdict, EngineError, Progress, after_password, check_code, confirm_totp_enrolment,
-    enrolment_material,
+    CodeVerdict, Demands, EngineError, Progress, after_password, check_code,
+    confirm_totp_enrolment, enrolment_material,
 };
 
 /// A username and password presented at a door.

@@ -22,10 +22,29 @@ pub enum EngineError {
     Secrets(#[from] crate::secrets::SecretsError),
 }
 
+/// What a sign-in asks beyond the password, besides what the user's roles require.
+#[derive(Debug)]
+pub struct Demands<'a> {
+    /// The relying party asked for MFA (`acr_values`).
+    pub rp_wants_mfa: bool,
+    /// `prompt=login` or `max_age`: a fresh second factor, even on a remembered device.
+    pub fresh_factor: bool,
+    /// The browser's remembered-device cookie, if it sent one.
+    pub device_cookie: Option<&'a str>,
+    /// For the audit trail.
+    pub source: &'a str,
+}
+
 /// Where a sign-in goes after the password.
 #[derive(Debug)]
 pub enum Progress {
     Done(Authentication),
+    /// Done without asking for the second factor: this browser is remembered for the user.
+    /// The device's window now runs `window` seconds from now.
+    Remembered {
+        authentication: Authentication,
+        window: u64,
+    },
     Next(LoginStep),
 }
 
@@ -34,7 +53,7 @@ pub fn after_password(
     ctx: &Context,
     user: &User,
     authentication: Authentication,
-    rp_wants_mfa: bool,
+    demands: &Demands<'_>,
 ) -> Result<Progress, EngineError> {
     let settings = ctx.store.site_settings()?;
     if user
@@ -42,6 +61,25 @@ pub fn after_password(
         .as_ref()
         .is_some_and(|mfa| mfa.is_usable(&settings))
     {
+        if !demands.fresh_factor {
+            if let Some(window) = super::devices::recognise(ctx, user.id, demands.device_cookie)? {
+                let mut authentication = authentication;
+                authentication.amr.push("mfa".into());
+                ctx.record(crate::audit::AuditEvent {
+                    at: ctx.clock.unix_now(),
+                    actor: user.username.clone(),
+                    action: AuditAction::RememberedDeviceUsed,
+                    subject: Some(user.username.clone()),
+                    source: demands.source.to_owned(),
+                    outcome: Outcome::Success,
+                    detail: None,
+                })?;
+                return Ok(Progress::Remembered {
+                    authentication,
+                    window,
+                });
+            }
+        }
         return Ok(Progress::Next(LoginStep::SecondFactor { authentication }));
     }
     let mut roles = Vec::new();
@@ -50,7 +88,7 @@ pub fn after_password(
     }
     // An enrolment that cannot be used (an administrator switched the method to TOTP, or the
     // site stopped offering it) means the user wants MFA: they enrol again.
-    if !(mfa_required(&roles) || rp_wants_mfa || user.mfa.is_some()) {
+    if !(mfa_required(&roles) || demands.rp_wants_mfa || user.mfa.is_some()) {
         return Ok(Progress::Done(authentication));
     }
     if !settings.mfa_methods.contains(&MfaMethod::Totp) {

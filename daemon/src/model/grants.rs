@@ -102,6 +102,18 @@ impl AuthorizationRequest {
 pub const ACR_PASSWORD: &str = "postern:pwd";
 pub const ACR_MFA: &str = "postern:mfa";
 
+/// A browser that passed the second factor for a user: for the site's remember window after
+/// its last successful sign-in, the second factor is not asked again there. Keyed by the user's
+/// id followed by the SHA-256 of the browser's random cookie.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RememberedDevice {
+    /// A short description of the browser, from its User-Agent, to recognise it in a list.
+    pub label: String,
+    pub created_at: UnixSeconds,
+    pub last_used_at: UnixSeconds,
+    pub expires_at: UnixSeconds,
+}
+
 /// A browser's single sign-on session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -163,6 +175,7 @@ macro_rules! expiring {
 }
 expiring!(
     LoginFlow,
+    RememberedDevice,
     Session,
     TokenFamily,
     AuthorizationCode,

@@ -6,7 +6,8 @@ use super::codec::{Record, decode, encode};
 use super::{Store, StoreError};
 use crate::clock::UnixSeconds;
 use crate::model::grants::{
-    AccessToken, AuthorizationCode, Expiring, LoginFlow, RefreshToken, Session, TokenFamily,
+    AccessToken, AuthorizationCode, Expiring, LoginFlow, RefreshToken, RememberedDevice, Session,
+    TokenFamily,
 };
 use std::marker::PhantomData;
 
@@ -68,6 +69,33 @@ impl<T: Record + Expiring> Records<'_, T> {
         }
     }
 
+    /// Unexpired records whose key starts with `prefix`, with their keys.
+    pub fn with_prefix(
+        &self,
+        prefix: &[u8],
+        now: UnixSeconds,
+    ) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+        let mut found = Vec::new();
+        for entry in self.tree.scan_prefix(prefix) {
+            let (key, bytes) = entry?;
+            let record: T = decode(&bytes)?;
+            if record.expires_at() > now {
+                found.push((key.to_vec(), record));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Deletes every record whose key starts with `prefix`; returns how many.
+    pub fn remove_prefix(&self, prefix: &[u8]) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for key in self.tree.scan_prefix(prefix).keys() {
+            self.tree.remove(key?)?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// Deletes every expired record; returns how many.
     pub fn sweep(&self, now: UnixSeconds) -> Result<usize, StoreError> {
         let mut removed = 0;
@@ -125,4 +153,5 @@ record_trees! {
     authorization_codes: AuthorizationCode = "authorization code",
     access_tokens: AccessToken = "access token",
     refresh_tokens: RefreshToken = "refresh token",
+    remembered_devices: RememberedDevice = "remembered device",
 }

@@ -5,6 +5,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 
 pub const SESSION: &str = "postern_session";
 pub const CSRF: &str = "postern_csrf";
+pub const DEVICE: &str = "postern_device";
 
 pub fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers

@@ -1,8 +1,10 @@
 //! The sign-in pages: `/login` renders the engine's current step and submits answers to it;
 //! `/` shows who is signed in.
 
-use super::{Web, client_addr, csrf, see_other, session, with_cookies};
-use crate::engine::{self, CodeVerdict, EngineError, PasswordAttempt, PasswordVerdict, Progress};
+use super::{Web, client_addr, cookies, csrf, see_other, session, with_cookies};
+use crate::engine::{
+    self, CodeVerdict, Demands, EngineError, PasswordAttempt, PasswordVerdict, Progress,
+};
 use crate::model::grants::{Authentication, LoginFlow, LoginStep};
 use crate::secrets::{random_token, token_hash};
 use axum::extract::{ConnectInfo, Form, Query, State};
@@ -142,6 +144,28 @@ impl Submission<'_> {
 
     /// All steps done: the flow is spent, the browser gets a fresh session, and the sign-in
     /// goes back to the application (or to Postern's own page).
+    /// After a second factor: remember this browser for the user (when the site allows it).
+    fn remember_device(&self, authentication: &Authentication) -> Option<axum::http::HeaderValue> {
+        let user_agent = self
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("unknown browser");
+        match engine::devices::remember(&self.web.ctx, authentication.user_id, user_agent) {
+            Ok(Some((value, window))) => Some(cookies::set(
+                cookies::DEVICE,
+                &value,
+                Some(window),
+                self.web.ctx.config.secure_cookies(),
+            )),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "could not remember a device");
+                None
+            }
+        }
+    }
+
     fn finish(self, authentication: Authentication) -> Response {
         let web = self.web;
         if let Err(e) = web
@@ -239,11 +263,10 @@ async fn submit_password(submission: Submission<'_>, form: LoginForm) -> Respons
     let ctx = submission.web.ctx.clone();
     let attempt_username = username.clone();
     let address = submission.address;
-    let wants_mfa = submission
-        .flow
-        .request
-        .as_ref()
-        .is_some_and(|r| r.wants_mfa());
+    let request = submission.flow.request.as_ref();
+    let rp_wants_mfa = request.is_some_and(|r| r.wants_mfa());
+    let fresh_factor = request.is_some_and(|r| r.force_login || r.max_age.is_some());
+    let device_cookie = cookies::get(submission.headers, cookies::DEVICE).map(str::to_owned);
     let outcome = tokio::task::spawn_blocking(move || {
         let attempt = PasswordAttempt {
             username: &attempt_username,
@@ -255,13 +278,36 @@ async fn submit_password(submission: Submission<'_>, form: LoginForm) -> Respons
             PasswordVerdict::Accepted {
                 user,
                 authentication,
-            } => engine::after_password(&ctx, &user, authentication, wants_mfa).map(Some),
+            } => {
+                let demands = Demands {
+                    rp_wants_mfa,
+                    fresh_factor,
+                    device_cookie: device_cookie.as_deref(),
+                    source: &attempt.source,
+                };
+                engine::after_password(&ctx, &user, authentication, &demands).map(Some)
+            }
             PasswordVerdict::Rejected => Ok(None),
         }
     })
     .await;
     match outcome {
         Ok(Ok(Some(Progress::Done(authentication)))) => submission.finish(authentication),
+        Ok(Ok(Some(Progress::Remembered {
+            authentication,
+            window,
+        }))) => {
+            // The window slid: the cookie lives as long again.
+            let device = cookies::get(submission.headers, cookies::DEVICE)
+                .unwrap_or_default()
+                .to_owned();
+            let secure = submission.web.ctx.config.secure_cookies();
+            let response = submission.finish(authentication);
+            with_cookies(
+                response,
+                [cookies::set(cookies::DEVICE, &device, Some(window), secure)],
+            )
+        }
         Ok(Ok(Some(Progress::Next(step)))) => submission.advance(step),
         Ok(Ok(None)) => submission.render(
             &username,
@@ -300,7 +346,10 @@ async fn submit_code(
     })
     .await;
     match verdict {
-        Ok(Ok(CodeVerdict::Accepted(authentication))) => submission.finish(authentication),
+        Ok(Ok(CodeVerdict::Accepted(authentication))) => {
+            let device = submission.remember_device(&authentication);
+            with_cookies(submission.finish(authentication), device)
+        }
         Ok(Ok(CodeVerdict::Rejected)) => submission.render(
             "",
             Some("That code is not right, or was already used. Try the newest code."),
@@ -340,6 +389,7 @@ async fn submit_enrolment(
     match confirmed {
         Ok(Ok(Some((authentication, codes)))) => {
             let mut submission = submission;
+            let authentication_for_device = authentication.clone();
             submission.flow.step = LoginStep::Enrolled { authentication };
             if let Err(e) = submission
                 .web
@@ -354,9 +404,13 @@ async fn submit_enrolment(
             context.insert("csrf", &submission.csrf_token);
             context.insert("flow", &submission.flow_id);
             context.insert("codes", &codes);
-            submission
-                .web
-                .page(StatusCode::OK, "recovery_codes.html", &context)
+            let device = submission.remember_device(&authentication_for_device);
+            with_cookies(
+                submission
+                    .web
+                    .page(StatusCode::OK, "recovery_codes.html", &context),
+                device,
+            )
         }
         Ok(Ok(None)) => submission.render(
             "",

@@ -114,6 +114,8 @@ pub fn set_password(
         user.password_changed_at = now;
         Ok(())
     })?;
+    // A new password means every remembered browser proves itself again.
+    crate::engine::devices::forget_all(ctx, id).map_err(store_error)?;
     done(format!("password of {username} changed"))
 }
 
@@ -136,6 +138,7 @@ pub fn set_disabled(
 pub fn delete_user(ctx: &Context, username: &str) -> Result<AdminReply, ProtoError> {
     let id = find_user(ctx, username)?.id;
     ctx.store.delete_user(id).map_err(store_error)?;
+    crate::engine::devices::forget_all(ctx, id).map_err(store_error)?;
     done(format!("user {username} deleted"))
 }
 

@@ -1,7 +1,7 @@
 //! Administrators' MFA commands: the lost-phone reset, changing a method, the report.
 
 use super::accounts::{find_user, list_users, update_user};
-use super::done;
+use super::{done, store_error};
 use crate::context::Context;
 use crate::model::MfaMethod;
 use crate::model::mfa::MfaEnrolment;
@@ -14,8 +14,9 @@ pub fn reset(ctx: &Context, username: &str) -> Result<AdminReply, ProtoError> {
         u.mfa = None;
         Ok(())
     })?;
+    crate::engine::devices::forget_all(ctx, user.id).map_err(store_error)?;
     done(format!(
-        "MFA of {} is off and their recovery codes are void; they enrol again at their next sign-in",
+        "MFA of {} is off, their recovery codes and remembered devices are void; they enrol again at their next sign-in",
         user.username
     ))
 }

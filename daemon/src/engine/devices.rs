@@ -1,0 +1,181 @@
+//! Remembered devices: after a second factor, the browser gets a random cookie; for the site's
+//! window after its last successful sign-in there, the second factor is not asked again. Only a
+//! hash is kept, under the user's id, so all of a user's devices can be listed and forgotten
+//! (password change, MFA reset). Another browser or a private window is another device.
+
+use crate::context::Context;
+use crate::model::UserId;
+use crate::model::grants::RememberedDevice;
+use crate::secrets::{random_token, token_hash};
+use crate::store::StoreError;
+
+/// The cookie value: `<user id>.<random token>`.
+pub fn cookie_value(user_id: UserId, token: &str) -> String {
+    format!("{user_id}.{token}")
+}
+
+fn key(user_id: UserId, token: &str) -> Vec<u8> {
+    [user_id.0.as_bytes().as_slice(), &token_hash(token)].concat()
+}
+
+/// Remembers this browser for `user_id`; returns the cookie value and its lifetime, or `None`
+/// when the site's window is 0 (remembering is off).
+pub fn remember(
+    ctx: &Context,
+    user_id: UserId,
+    label: &str,
+) -> Result<Option<(String, u64)>, StoreError> {
+    let window = ctx.store.site_settings()?.remember_device_seconds;
+    if window == 0 {
+        return Ok(None);
+    }
+    let now = ctx.clock.unix_now();
+    let token = random_token();
+    ctx.store.remembered_devices().put(
+        &key(user_id, &token),
+        &RememberedDevice {
+            label: short_label(label),
+            created_at: now,
+            last_used_at: now,
+            expires_at: now + window,
+        },
+    )?;
+    Ok(Some((cookie_value(user_id, &token), window)))
+}
+
+/// Whether `cookie` remembers this browser for `user_id` now. On success the window slides
+/// (it counts from the last successful sign-in) and the new lifetime is returned.
+pub fn recognise(
+    ctx: &Context,
+    user_id: UserId,
+    cookie: Option<&str>,
+) -> Result<Option<u64>, StoreError> {
+    let Some((id, token)) = cookie.and_then(|c| c.split_once('.')) else {
+        return Ok(None);
+    };
+    if id != user_id.to_string() {
+        return Ok(None);
+    }
+    let window = ctx.store.site_settings()?.remember_device_seconds;
+    let now = ctx.clock.unix_now();
+    let seen = ctx
+        .store
+        .remembered_devices()
+        .update(&key(user_id, token), now, |device| {
+            // The site's window may have shrunk since the device was remembered.
+            (device.last_used_at + window > now).then(|| RememberedDevice {
+                last_used_at: now,
+                expires_at: now + window,
+                ..device.clone()
+            })
+        })?;
+    Ok(seen
+        .filter(|device| window > 0 && device.last_used_at + window > now)
+        .map(|_| window))
+}
+
+/// A user's remembered devices, newest use first, with an id usable for `forget_one`.
+pub fn list(ctx: &Context, user_id: UserId) -> Result<Vec<(String, RememberedDevice)>, StoreError> {
+    let now = ctx.clock.unix_now();
+    let mut devices: Vec<(String, RememberedDevice)> = ctx
+        .store
+        .remembered_devices()
+        .with_prefix(user_id.0.as_bytes(), now)?
+        .into_iter()
+        .map(|(key, device)| (hex(&key[16..22]), device))
+        .collect();
+    devices.sort_by_key(|(_, device)| std::cmp::Reverse(device.last_used_at));
+    Ok(devices)
+}
+
+/// Forgets every device of a user: after a password change or an MFA reset.
+pub fn forget_all(ctx: &Context, user_id: UserId) -> Result<usize, StoreError> {
+    ctx.store
+        .remembered_devices()
+        .remove_prefix(user_id.0.as_bytes())
+}
+
+/// "Firefox on Linux", "Chrome on Android", or the first words of an unknown User-Agent.
+fn short_label(user_agent: &str) -> String {
+    let browser = ["Edg/", "Firefox/", "Chrome/", "Safari/"]
+        .iter()
+        .find(|marker| user_agent.contains(*marker))
+        .map(|marker| match *marker {
+            "Edg/" => "Edge",
+            "Firefox/" => "Firefox",
+            "Chrome/" => "Chrome",
+            _ => "Safari",
+        });
+    let system = ["Android", "iPhone", "iPad", "Windows", "Mac OS X", "Linux"]
+        .iter()
+        .find(|marker| user_agent.contains(*marker))
+        .map(|marker| {
+            if *marker == "Mac OS X" {
+                "macOS"
+            } else {
+                marker
+            }
+        });
+    match (browser, system) {
+        (Some(browser), Some(system)) => format!("{browser} on {system}"),
+        (Some(browser), None) => browser.to_owned(),
+        _ => user_agent
+            .chars()
+            .take(40)
+            .collect::<String>()
+            .trim()
+            .to_owned(),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_short_and_readable() {
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        assert_eq!(short_label(firefox), "Firefox on Linux");
+        let chrome = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126 Mobile Safari/537.36";
+        assert_eq!(short_label(chrome), "Chrome on Android");
+        assert_eq!(short_label("curl/8.5"), "curl/8.5");
+    }
+
+    #[test]
+    fn a_device_is_recognised_for_its_user_within_the_window_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context::for_tests(dir.path());
+        let alice = UserId::random();
+        let (cookie, window) = remember(&ctx, alice, "Firefox/1 Linux").unwrap().unwrap();
+        assert_eq!(window, 86_400);
+        assert_eq!(recognise(&ctx, alice, Some(&cookie)).unwrap(), Some(86_400));
+        assert_eq!(
+            recognise(&ctx, UserId::random(), Some(&cookie)).unwrap(),
+            None,
+            "another user"
+        );
+        assert_eq!(recognise(&ctx, alice, Some("garbage")).unwrap(), None);
+        assert_eq!(list(&ctx, alice).unwrap().len(), 1);
+
+        ctx.test_clock.as_ref().unwrap().advance(86_399);
+        assert!(
+            recognise(&ctx, alice, Some(&cookie)).unwrap().is_some(),
+            "used again: the window slides"
+        );
+        ctx.test_clock.as_ref().unwrap().advance(86_400);
+        assert_eq!(
+            recognise(&ctx, alice, Some(&cookie)).unwrap(),
+            None,
+            "24 h after its last use"
+        );
+
+        let (cookie, _) = remember(&ctx, alice, "x").unwrap().unwrap();
+        assert!(forget_all(&ctx, alice).unwrap() >= 1);
+        assert_eq!(recognise(&ctx, alice, Some(&cookie)).unwrap(), None);
+        assert!(list(&ctx, alice).unwrap().is_empty());
+    }
+}
