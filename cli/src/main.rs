@@ -57,6 +57,9 @@ enum Command {
     /// Second factors: the lost-phone reset, a user's method, the report.
     #[command(subcommand)]
     Mfa(MfaCommand),
+    /// The sent-mail log: was a code sent, and did it go out?
+    #[command(subcommand)]
+    Mail(MailCommand),
     /// List or rotate the ID token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -184,6 +187,21 @@ enum MfaCommand {
         /// Comma-separated values instead of a table.
         #[arg(long, conflicts_with = "json")]
         csv: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MailCommand {
+    /// Messages sent or failed, newest first.
+    Log {
+        /// Only mail to this user.
+        #[arg(long = "to", value_name = "USER")]
+        username: Option<String>,
+        /// Only mail whose subject contains this text, e.g. "code".
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
     },
 }
 
@@ -318,6 +336,15 @@ fn request_for(command: Command) -> anyhow::Result<AdminRequest> {
             AdminRequest::MfaSetMethod { username, method }
         }
         Command::Mfa(MfaCommand::Report { .. }) => AdminRequest::MfaReport,
+        Command::Mail(MailCommand::Log {
+            username,
+            subject,
+            limit,
+        }) => AdminRequest::MailLog {
+            username,
+            subject,
+            limit: Some(limit),
+        },
         Command::Keys(KeysCommand::List) => AdminRequest::KeysList,
         Command::Keys(KeysCommand::Rotate) => AdminRequest::KeysRotate,
         Command::Site(SiteCommand::Show) => AdminRequest::SiteShow,
@@ -361,6 +388,7 @@ fn print_json(reply: AdminReply) -> anyhow::Result<()> {
             "client_secret": client_secret.as_ref().map(|s| s.expose()),
         })),
         AdminReply::Keys(keys) => output::json(&keys),
+        AdminReply::Mail(mail) => output::json(&mail),
         AdminReply::Done { message } => output::json(&serde_json::json!({ "message": message })),
     }
 }
@@ -506,6 +534,21 @@ fn print_human(reply: AdminReply) {
                 })
                 .collect();
             output::table(&["KID", "ALG", "CREATED", "STATE"], &rows);
+        }
+        AdminReply::Mail(mail) => {
+            let rows: Vec<Vec<String>> = mail
+                .into_iter()
+                .map(|m| {
+                    vec![
+                        output::time(m.at),
+                        m.to,
+                        m.subject,
+                        m.status,
+                        m.error.unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            output::table(&["TIME", "TO", "SUBJECT", "STATUS", "ERROR"], &rows);
         }
         AdminReply::Done { message } => println!("{message}"),
     }

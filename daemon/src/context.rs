@@ -21,6 +21,7 @@ pub struct Context {
     pub master_key: MasterKey,
     pub keys: KeyRing,
     pub limiter: Limiter,
+    pub mailer: crate::mail::Mailer,
     pub started_at: UnixSeconds,
     /// The address the web door actually bound (the config may say port 0).
     pub http_addr: SocketAddr,
@@ -52,7 +53,9 @@ impl Context {
         let keys = KeyRing::load(&store, &master_key, clock.unix_now(), 600).expect("test keys");
         let mut config = Config::default();
         config.admin.group = String::new();
+        config.mail.outbox_dir = dir.join("outbox");
         Self {
+            mailer: crate::mail::Mailer::new(&config.mail).expect("test outbox"),
             limiter: Limiter::new(&config.limits),
             clock: clock.clone(),
             test_clock: Some(clock),

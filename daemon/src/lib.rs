@@ -12,6 +12,7 @@ pub mod context;
 pub mod engine;
 pub mod factors;
 pub mod limits;
+pub mod mail;
 pub mod model;
 pub mod oidc;
 pub mod secrets;

@@ -88,6 +88,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         master_key,
         keys,
         limiter: crate::limits::Limiter::new(&config.limits),
+        mailer: crate::mail::Mailer::new(&config.mail).map_err(ServeError::Setup)?,
         store,
         http_addr,
         issuer: config.issuer_for(http_addr),

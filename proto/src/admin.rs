@@ -79,6 +79,14 @@ pub enum AdminRequest {
     },
     /// Every user with their MFA state.
     MfaReport,
+    /// The sent-mail log, newest first.
+    MailLog {
+        /// Only mail to this user.
+        username: Option<String>,
+        /// Only mail whose subject contains this text (without regard to case).
+        subject: Option<String>,
+        limit: Option<u32>,
+    },
     /// Moves the daemon's clock forward; refused unless `testing.adjustable_clock` is on.
     AdvanceClock {
         seconds: u64,
@@ -147,6 +155,7 @@ pub enum AdminReply {
         client_secret: Option<Secret>,
     },
     Keys(Vec<KeyView>),
+    Mail(Vec<MailView>),
     Done {
         message: String,
     },
@@ -161,6 +170,17 @@ pub struct ClientView {
     pub post_logout_redirect_uris: Vec<String>,
     pub signing_alg: String,
     pub created_at: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MailView {
+    pub at: u64,
+    pub to: String,
+    pub username: String,
+    pub subject: String,
+    /// "sent" or "failed".
+    pub status: String,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -275,7 +275,7 @@ fn an_admin_reset_makes_the_user_enrol_again() {
 }
 
 #[test]
-fn set_method_totp_makes_the_user_enrol_a_new_app_and_email_is_refused_for_now() {
+fn set_method_totp_makes_the_user_enrol_a_new_app() {
     let site = Site::new();
     let daemon = site.start();
     site.add_user("alice", &[]);
@@ -285,9 +285,144 @@ fn set_method_totp_makes_the_user_enrol_a_new_app_and_email_is_refused_for_now()
     let request = rp.request(&[]);
     let page = browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
     assert!(page_body(&page).contains("Set up two-step verification"));
-    let email = site.cli(&["mfa", "set-method", "alice", "email"]);
-    assert_eq!(email.status.code(), Some(1));
-    assert!(crate::fixture::stderr(&email).contains("not available yet"));
+}
+
+/// The code in the newest message of the outbox, and the message's text.
+fn last_mailed_code(site: &Site) -> (String, String) {
+    let mut files: Vec<_> = std::fs::read_dir(site.dir.path().join("outbox"))
+        .expect("outbox")
+        .map(|e| e.unwrap())
+        .collect();
+    files.sort_by_key(|f| f.metadata().unwrap().modified().unwrap());
+    let text = std::fs::read_to_string(files.last().expect("a message").path()).unwrap();
+    let code = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 6 && l.chars().all(|c| c.is_ascii_digit()))
+        .expect("a code in the message")
+        .to_owned();
+    (code, text)
+}
+
+#[test]
+fn email_codes_enrol_and_sign_in_through_the_outbox() {
+    let (site, daemon, rp) = site_requiring_mfa();
+    let browser = Browser::new(&daemon);
+    let request = rp.request(&[]);
+    let enrol_page = browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
+    let body = page_body(&enrol_page);
+    let email_page = browser.submit(
+        "/login",
+        &[
+            ("csrf", &hidden(&body, "csrf")),
+            ("flow", &hidden(&body, "flow")),
+            ("choose", "email"),
+        ],
+    );
+    assert!(
+        page_body(&email_page).contains("a•••@example.com"),
+        "{}",
+        page_body(&email_page)
+    );
+    let (code, message) = last_mailed_code(&site);
+    assert!(
+        !message.contains("http://") && !message.contains("https://"),
+        "no link in the mail:\n{message}"
+    );
+    assert!(
+        message.contains("Subject: Your Postern verification code"),
+        "{message}"
+    );
+    let codes_page = submit_code(&browser, &email_page, &code);
+    let body = page_body(&codes_page);
+    let back = away(browser.submit(
+        "/login",
+        &[
+            ("csrf", &hidden(&body, "csrf")),
+            ("flow", &hidden(&body, "flow")),
+        ],
+    ));
+    let claims = id_token_claims(
+        &rp.exchange(&query(&back, "code").unwrap(), request)
+            .unwrap(),
+    );
+    assert_eq!(claims["acr"], "postern:mfa");
+    assert!(
+        site.ok(&["user", "show", "alice"])
+            .contains("email (required by a role)")
+    );
+
+    // Next sign-in, another browser: a code is mailed on the way.
+    let fresh = Browser::new(&daemon);
+    let request = rp.request(&[]);
+    let page = fresh.sign_in(fresh.visit(&request.url), "alice", PASSWORD);
+    assert!(
+        page_body(&page).contains("We sent a 6-digit code to <strong>a•••@example.com</strong>")
+    );
+    let (code, message) = last_mailed_code(&site);
+    assert!(
+        message.contains("Subject: Your Postern sign-in code"),
+        "{message}"
+    );
+    let back = away(submit_code(&fresh, &page, &code));
+    rp.exchange(&query(&back, "code").unwrap(), request)
+        .unwrap();
+
+    let log: serde_json::Value = serde_json::from_str(&site.ok(&[
+        "--json",
+        "mail",
+        "log",
+        "--to",
+        "alice",
+        "--subject",
+        "code",
+    ]))
+    .unwrap();
+    let rows = log.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[0]["status"].as_str(), rows[0]["to"].as_str()),
+        (Some("sent"), Some("alice@example.com"))
+    );
+    assert!(
+        site.ok(&["mail", "log"])
+            .contains("Your Postern sign-in code")
+    );
+}
+
+#[test]
+fn an_email_code_expires_and_new_ones_are_throttled() {
+    let site = Site::new();
+    let daemon = site.start();
+    site.add_user("alice", &[]);
+    site.ok(&["mfa", "set-method", "alice", "email"]);
+    let rp = RelyingParty::register(&site, &daemon, "app", &[]);
+    let browser = Browser::new(&daemon);
+    let request = rp.request(&[]);
+    let page = browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
+    let (code, _) = last_mailed_code(&site);
+
+    let body = page_body(&page);
+    let resend = [
+        ("csrf", hidden(&body, "csrf")),
+        ("flow", hidden(&body, "flow")),
+        ("resend", "1".into()),
+    ];
+    let resend: Vec<(&str, &str)> = resend.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let throttled = browser.submit("/login", &resend);
+    assert!(
+        page_body(&throttled).contains("less than a minute ago"),
+        "{}",
+        page_body(&throttled)
+    );
+
+    advance_clock(&site, 15 * 60 + 1);
+    let expired = submit_code(&browser, &throttled, &code);
+    assert_eq!(page_status(&expired), 401, "refused after 15 minutes");
+    let renewed = browser.submit("/login", &resend);
+    assert!(page_body(&renewed).contains("We sent a new code"));
+    let (code, _) = last_mailed_code(&site);
+    away(submit_code(&browser, &renewed, &code));
 }
 
 #[test]

@@ -24,6 +24,7 @@ pub struct Config {
     pub tokens: TokensConfig,
     pub session: SessionConfig,
     pub limits: LimitsConfig,
+    pub mail: MailConfig,
     pub log: LogConfig,
     pub testing: TestingConfig,
 }
@@ -83,6 +84,70 @@ pub struct LimitsConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// The sender of codes, e.g. "Postern <postern@example.com>".
+    pub from: String,
+    pub transport: MailTransport,
+    /// With the outbox transport: one `.eml` file a message is written here.
+    pub outbox_dir: PathBuf,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_tls: SmtpTls,
+    pub smtp_username: String,
+    pub smtp_password: SecretString,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// Write messages as files (development and tests).
+    Outbox,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// STARTTLS, required (usually port 587).
+    Starttls,
+    /// TLS from the first byte (usually port 465).
+    Implicit,
+    /// No TLS: only for a relay on this machine.
+    None,
+}
+
+/// A configured secret: `Debug` never shows it.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(pub String);
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            from: "Postern <postern@localhost>".into(),
+            transport: MailTransport::Outbox,
+            outbox_dir: PathBuf::from("/var/spool/postern/outbox"),
+            smtp_host: String::new(),
+            smtp_port: 587,
+            smtp_tls: SmtpTls::Starttls,
+            smtp_username: String::new(),
+            smtp_password: SecretString::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// A tracing filter: "info", "debug", or per module, "info,postern_daemon::admin_door=debug".
     pub level: String,
@@ -117,6 +182,7 @@ impl Default for Config {
             tokens: TokensConfig::default(),
             session: SessionConfig::default(),
             limits: LimitsConfig::default(),
+            mail: MailConfig::default(),
             log: LogConfig::default(),
             testing: TestingConfig::default(),
         }

@@ -32,6 +32,7 @@ impl Config {
                 ),
             );
         }
+        self.validate_mail()?;
         for (key, value) in [
             (
                 "limits.account_max_failures",
@@ -83,6 +84,39 @@ impl Config {
                 "plain http is allowed only on loopback; use https (set http.tls_cert and http.tls_key, or put a TLS proxy in front)".into(),
             ),
             other => invalid("issuer", format!("scheme `{other}` is not http or https")),
+        }
+    }
+
+    fn validate_mail(&self) -> Result<(), ConfigError> {
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return invalid(
+                "mail.from",
+                format!(
+                    "`{}` is not an address; write it like \"Postern <postern@example.com>\"",
+                    self.mail.from
+                ),
+            );
+        }
+        match self.mail.transport {
+            super::MailTransport::Outbox if self.mail.outbox_dir.as_os_str().is_empty() => {
+                invalid("mail.outbox_dir", "must be set when mail.transport = \"outbox\"".into())
+            }
+            super::MailTransport::Smtp if self.mail.smtp_host.is_empty() => {
+                invalid("mail.smtp_host", "must be set when mail.transport = \"smtp\"".into())
+            }
+            super::MailTransport::Smtp
+                if self.mail.smtp_tls == super::SmtpTls::None
+                    && !matches!(self.mail.smtp_host.as_str(), "localhost" | "127.0.0.1" | "::1") =>
+            {
+                invalid(
+                    "mail.smtp_tls",
+                    "\"none\" sends codes in clear; it is allowed only for a relay on this machine (localhost)".into(),
+                )
+            }
+            super::MailTransport::Smtp if self.mail.smtp_username.is_empty() != self.mail.smtp_password.0.is_empty() => {
+                invalid("mail.smtp_username", "mail.smtp_username and mail.smtp_password go together".into())
+            }
+            _ => Ok(()),
         }
     }
 

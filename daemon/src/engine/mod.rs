@@ -14,10 +14,11 @@ use crate::store::StoreError;
 use std::net::IpAddr;
 
 pub mod devices;
+pub mod email_code;
 mod second_factor;
 pub use second_factor::{
-    CodeVerdict, Demands, EngineError, Progress, after_password, check_code,
-    confirm_totp_enrolment, enrolment_material,
+    CodeVerdict, Demands, EngineError, Progress, after_password, check_code, choose_email,
+    confirm_email_enrolment, confirm_totp_enrolment, enrolment_material,
 };
 
 /// A username and password presented at a door.

@@ -6,7 +6,7 @@ use super::{PasswordAttempt, record_attempt};
 use crate::audit::{AuditAction, Outcome};
 use crate::context::Context;
 use crate::factors::{recovery, totp};
-use crate::model::grants::{Authentication, LoginStep};
+use crate::model::grants::{Authentication, CodePurpose, LoginStep};
 use crate::model::mfa::{MfaEnrolment, TotpSeed, mfa_required, totp_seal_context};
 use crate::model::{MfaMethod, User};
 use crate::store::StoreError;
@@ -80,6 +80,14 @@ pub fn after_password(
                 });
             }
         }
+        if user
+            .mfa
+            .as_ref()
+            .is_some_and(|mfa| mfa.method == MfaMethod::Email)
+        {
+            // The page offers to send another if this one is throttled or fails.
+            super::email_code::send(ctx, user, CodePurpose::SignIn)?;
+        }
         return Ok(Progress::Next(LoginStep::SecondFactor { authentication }));
     }
     let mut roles = Vec::new();
@@ -91,11 +99,12 @@ pub fn after_password(
     if !(mfa_required(&roles) || demands.rp_wants_mfa || user.mfa.is_some()) {
         return Ok(Progress::Done(authentication));
     }
-    if !settings.mfa_methods.contains(&MfaMethod::Totp) {
-        return Err(EngineError::CannotEnrol(
-            "A second factor is required, but this site offers only email codes, which Postern cannot send yet. Ask your administrator."
-                .into(),
-        ));
+    let wants_email = user
+        .mfa
+        .as_ref()
+        .is_some_and(|mfa| mfa.method == MfaMethod::Email);
+    if wants_email || !settings.mfa_methods.contains(&MfaMethod::Totp) {
+        return choose_email(ctx, user, authentication).map(Progress::Next);
     }
     let seed = totp::new_seed();
     Ok(Progress::Next(LoginStep::EnrolTotp {
@@ -130,7 +139,11 @@ pub fn check_code(
     let locked = ctx.limiter.is_locked(&user.username, attempt.address, now);
     let mut used = None;
     if let (false, Some(mfa)) = (locked || user.disabled, &user.mfa) {
-        if let Some(seed) = &mfa.totp {
+        if mfa.method == MfaMethod::Email
+            && super::email_code::verify(ctx, &user, CodePurpose::SignIn, code)?
+        {
+            used = Some(Used::EmailCode);
+        } else if let Some(seed) = mfa.totp.as_ref().filter(|_| mfa.method == MfaMethod::Totp) {
             let plain = ctx
                 .master_key
                 .open(&totp_seal_context(&user.id), &seed.sealed)?;
@@ -167,7 +180,7 @@ pub fn check_code(
                 Used::RecoveryCode(index) if index < mfa.recovery_codes.len() => {
                     mfa.recovery_codes.remove(index);
                 }
-                Used::RecoveryCode(_) => {}
+                Used::RecoveryCode(_) | Used::EmailCode => {}
             }
         }
         Ok(())
@@ -177,6 +190,7 @@ pub fn check_code(
     let detail = match used {
         Used::TotpStep(_) => "authenticator app",
         Used::RecoveryCode(_) => "recovery code",
+        Used::EmailCode => "email code",
     };
     record_attempt(
         ctx,
@@ -194,6 +208,7 @@ pub fn check_code(
 enum Used {
     TotpStep(u64),
     RecoveryCode(usize),
+    EmailCode,
 }
 
 /// Confirms a TOTP enrolment with a code from the new app. On success the user is enrolled
@@ -229,13 +244,77 @@ pub fn confirm_totp_enrolment(
         super::count_failure(ctx, &user.username, attempt, now)?;
         return Ok(None);
     };
+    let seed = TotpSeed {
+        sealed: ctx.master_key.seal(&totp_seal_context(&user.id), &seed),
+        last_step: Some(step),
+    };
+    enrol(
+        ctx,
+        &user,
+        authentication,
+        MfaMethod::Totp,
+        Some(seed),
+        attempt,
+    )
+    .map(Some)
+}
+
+/// Switches a sign-in to enrolling email codes, and sends the first code.
+pub fn choose_email(
+    ctx: &Context,
+    user: &User,
+    authentication: Authentication,
+) -> Result<LoginStep, EngineError> {
+    let settings = ctx.store.site_settings()?;
+    if !settings.mfa_methods.contains(&MfaMethod::Email) {
+        return Err(EngineError::CannotEnrol(
+            "This site does not offer email codes.".into(),
+        ));
+    }
+    super::email_code::send(ctx, user, CodePurpose::Enrolment)?;
+    Ok(LoginStep::EnrolEmail { authentication })
+}
+
+/// Confirms an email enrolment with the code that was mailed.
+pub fn confirm_email_enrolment(
+    ctx: &Context,
+    authentication: &Authentication,
+    code: &str,
+    attempt: &PasswordAttempt<'_>,
+) -> Result<Option<(Authentication, Vec<String>)>, EngineError> {
+    let Some(user) = ctx.store.user(authentication.user_id)? else {
+        return Ok(None);
+    };
+    if !super::email_code::verify(ctx, &user, CodePurpose::Enrolment, code)? {
+        let detail = Some("enrolment code".into());
+        record_attempt(
+            ctx,
+            AuditAction::SecondFactorFailed,
+            &user.username,
+            attempt,
+            Outcome::Failure,
+            detail,
+        )?;
+        super::count_failure(ctx, &user.username, attempt, ctx.clock.unix_now())?;
+        return Ok(None);
+    }
+    enrol(ctx, &user, authentication, MfaMethod::Email, None, attempt).map(Some)
+}
+
+/// Records a completed enrolment with fresh recovery codes, returned here once.
+fn enrol(
+    ctx: &Context,
+    user: &User,
+    authentication: &Authentication,
+    method: MfaMethod,
+    totp: Option<TotpSeed>,
+    attempt: &PasswordAttempt<'_>,
+) -> Result<(Authentication, Vec<String>), EngineError> {
+    let now = ctx.clock.unix_now();
     let codes = recovery::generate();
     let enrolment = MfaEnrolment {
-        method: MfaMethod::Totp,
-        totp: Some(TotpSeed {
-            sealed: ctx.master_key.seal(&totp_seal_context(&user.id), &seed),
-            last_step: Some(step),
-        }),
+        method,
+        totp,
         recovery_codes: codes
             .iter()
             .map(|c| recovery::hash(&ctx.master_key, c))
@@ -247,18 +326,16 @@ pub fn confirm_totp_enrolment(
         Ok(())
     })?;
     ctx.store.flush()?;
+    let detail = format!("method {method}");
     record_attempt(
         ctx,
         AuditAction::MfaEnrolled,
         &user.username,
         attempt,
         Outcome::Success,
-        Some("method totp".into()),
+        Some(detail),
     )?;
-    Ok(Some((
-        authentication.clone().with_second_factor(now),
-        codes,
-    )))
+    Ok((authentication.clone().with_second_factor(now), codes))
 }
 
 /// The key material the enrolment page shows, from the sealed seed of an `EnrolTotp` step.

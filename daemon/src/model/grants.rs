@@ -44,6 +44,8 @@ pub enum LoginStep {
         authentication: Authentication,
         sealed_seed: Vec<u8>,
     },
+    /// Password accepted; the user is enrolling email codes and was sent one to type.
+    EnrolEmail { authentication: Authentication },
     /// Enrolled just now and shown the recovery codes; continuing finishes the sign-in.
     Enrolled { authentication: Authentication },
 }
@@ -114,6 +116,23 @@ pub struct RememberedDevice {
     pub expires_at: UnixSeconds,
 }
 
+/// What an emailed code is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CodePurpose {
+    SignIn,
+    Enrolment,
+}
+
+/// An emailed one-time code, stored as a keyed hash under the user's id (one live code a user).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailCode {
+    pub purpose: CodePurpose,
+    pub mac: [u8; 32],
+    pub wrong_tries: u32,
+    pub sent_at: UnixSeconds,
+    pub expires_at: UnixSeconds,
+}
+
 /// A browser's single sign-on session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -174,6 +193,7 @@ macro_rules! expiring {
     )*};
 }
 expiring!(
+    EmailCode,
     LoginFlow,
     RememberedDevice,
     Session,

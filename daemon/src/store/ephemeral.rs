@@ -6,8 +6,8 @@ use super::codec::{Record, decode, encode};
 use super::{Store, StoreError};
 use crate::clock::UnixSeconds;
 use crate::model::grants::{
-    AccessToken, AuthorizationCode, Expiring, LoginFlow, RefreshToken, RememberedDevice, Session,
-    TokenFamily,
+    AccessToken, AuthorizationCode, EmailCode, Expiring, LoginFlow, RefreshToken, RememberedDevice,
+    Session, TokenFamily,
 };
 use std::marker::PhantomData;
 
@@ -154,4 +154,5 @@ record_trees! {
     access_tokens: AccessToken = "access token",
     refresh_tokens: RefreshToken = "refresh token",
     remembered_devices: RememberedDevice = "remembered device",
+    email_codes: EmailCode = "email code",
 }

@@ -10,6 +10,7 @@ mod audit;
 mod clients;
 mod codec;
 mod ephemeral;
+mod mail_log;
 mod roles;
 mod settings;
 mod signing_keys;
@@ -85,6 +86,7 @@ pub struct Store {
     clients: sled::Tree,
     client_names: sled::Tree,
     signing_keys: sled::Tree,
+    mail_log: sled::Tree,
     ephemeral: ephemeral::EphemeralTrees,
     /// Serialises check-then-write sequences (a role must exist to be granted, and must not be
     /// held to be deleted). Reads never take it.
@@ -122,6 +124,7 @@ impl Store {
             clients: db.open_tree("clients")?,
             client_names: db.open_tree("client_names")?,
             signing_keys: db.open_tree("signing_keys")?,
+            mail_log: db.open_tree("mail_log")?,
             ephemeral: ephemeral::EphemeralTrees::open(&db)?,
             db,
             write_lock: Mutex::new(()),

@@ -2,10 +2,11 @@
 //! `/` shows who is signed in.
 
 use super::{Web, client_addr, cookies, csrf, see_other, session, with_cookies};
+use crate::engine::email_code::Sent;
 use crate::engine::{
     self, CodeVerdict, Demands, EngineError, PasswordAttempt, PasswordVerdict, Progress,
 };
-use crate::model::grants::{Authentication, LoginFlow, LoginStep};
+use crate::model::grants::{Authentication, CodePurpose, LoginFlow, LoginStep};
 use crate::secrets::{random_token, token_hash};
 use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -14,8 +15,9 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// A sign-in must be finished within this time after it starts.
-const FLOW_LIFETIME: u64 = 15 * 60;
+/// A sign-in must be finished within this time after it starts: longer than an emailed code
+/// lives (15 minutes by default), so a slow email does not also expire the page.
+const FLOW_LIFETIME: u64 = 30 * 60;
 
 /// Creates a sign-in flow for this browser; returns its id (the only place it exists in clear).
 pub fn start_flow(web: &Web, flow: LoginFlow) -> Result<String, crate::store::StoreError> {
@@ -80,7 +82,7 @@ pub async fn show(
         &flow_id,
         &flow,
         &username,
-        None,
+        Messages::default(),
         StatusCode::OK,
     );
     with_cookies(response, guard.set_cookie)
@@ -93,6 +95,10 @@ pub struct LoginForm {
     username: Option<String>,
     password: Option<String>,
     code: Option<String>,
+    /// "Send a new code" on an email step.
+    resend: Option<String>,
+    /// "email" on the TOTP enrolment page: enrol email codes instead.
+    choose: Option<String>,
 }
 
 // Hand-written so the password and code never reach a log line.
@@ -116,15 +122,48 @@ struct Submission<'a> {
 
 impl Submission<'_> {
     fn render(&self, username: &str, error: Option<&str>, status: StatusCode) -> Response {
+        self.render_with(username, error, None, status)
+    }
+
+    fn render_with(
+        &self,
+        username: &str,
+        error: Option<&str>,
+        notice: Option<&str>,
+        status: StatusCode,
+    ) -> Response {
+        let messages = Messages { error, notice };
         render_step(
             self.web,
             &self.csrf_token,
             &self.flow_id,
             &self.flow,
             username,
-            error,
+            messages,
             status,
         )
+    }
+
+    /// "Send a new code": another emailed code, unless one went out less than a minute ago.
+    fn resend(&self, authentication: &Authentication, purpose: CodePurpose) -> Response {
+        let user = match self.web.ctx.store.user(authentication.user_id) {
+            Ok(Some(user)) => user,
+            Ok(None) => return self.web.internal_error("the user vanished during sign-in"),
+            Err(e) => return self.web.internal_error(e),
+        };
+        let notice = match engine::email_code::send(&self.web.ctx, &user, purpose) {
+            Ok(Sent::To(address)) => format!("We sent a new code to {address}."),
+            Ok(Sent::TooSoon(seconds)) => {
+                format!(
+                    "A code was sent less than a minute ago. You can ask for another in {seconds} seconds."
+                )
+            }
+            Ok(Sent::Failed) => {
+                "The email could not be sent. Try again later, or ask your administrator.".into()
+            }
+            Err(e) => return self.web.internal_error(e),
+        };
+        self.render_with("", None, Some(&notice), StatusCode::OK)
     }
 
     /// Moves the flow to its next step and shows it.
@@ -229,22 +268,43 @@ pub async fn submit(
         flow_id,
         flow,
     };
+    let code = form.code.clone().unwrap_or_default();
+    let resend = form.resend.is_some();
     match submission.flow.step.clone() {
         LoginStep::Password => submit_password(submission, form).await,
+        LoginStep::SecondFactor { authentication } if resend => {
+            submission.resend(&authentication, CodePurpose::SignIn)
+        }
         LoginStep::SecondFactor { authentication } => {
-            submit_code(submission, form.code.unwrap_or_default(), authentication).await
+            submit_code(submission, code, authentication).await
+        }
+        LoginStep::EnrolTotp { authentication, .. } if form.choose.as_deref() == Some("email") => {
+            let user = match submission.web.ctx.store.user(authentication.user_id) {
+                Ok(Some(user)) => user,
+                Ok(None) => {
+                    return submission
+                        .web
+                        .internal_error("the user vanished during enrolment");
+                }
+                Err(e) => return submission.web.internal_error(e),
+            };
+            match engine::choose_email(&submission.web.ctx, &user, authentication) {
+                Ok(step) => submission.advance(step),
+                Err(EngineError::CannotEnrol(message)) => {
+                    submission.render_with("", Some(&message), None, StatusCode::BAD_REQUEST)
+                }
+                Err(e) => submission.web.internal_error(e),
+            }
         }
         LoginStep::EnrolTotp {
             authentication,
             sealed_seed,
-        } => {
-            submit_enrolment(
-                submission,
-                form.code.unwrap_or_default(),
-                authentication,
-                sealed_seed,
-            )
-            .await
+        } => submit_enrolment(submission, code, authentication, Some(sealed_seed)).await,
+        LoginStep::EnrolEmail { authentication } if resend => {
+            submission.resend(&authentication, CodePurpose::Enrolment)
+        }
+        LoginStep::EnrolEmail { authentication } => {
+            submit_enrolment(submission, code, authentication, None).await
         }
         LoginStep::Enrolled { authentication } => submission.finish(authentication),
     }
@@ -364,14 +424,10 @@ async fn submit_enrolment(
     submission: Submission<'_>,
     code: String,
     authentication: Authentication,
-    sealed_seed: Vec<u8>,
+    sealed_seed: Option<Vec<u8>>,
 ) -> Response {
     if code.trim().is_empty() || code.len() > 64 {
-        return submission.render(
-            "",
-            Some("Enter the code your app shows."),
-            StatusCode::BAD_REQUEST,
-        );
+        return submission.render("", Some("Enter the code."), StatusCode::BAD_REQUEST);
     }
     let ctx = submission.web.ctx.clone();
     let username = username_of(&submission, &authentication);
@@ -383,7 +439,12 @@ async fn submit_enrolment(
             address: Some(address),
             source: format!("web {address}"),
         };
-        engine::confirm_totp_enrolment(&ctx, &authentication, &sealed_seed, &code, &attempt)
+        match sealed_seed {
+            Some(seed) => {
+                engine::confirm_totp_enrolment(&ctx, &authentication, &seed, &code, &attempt)
+            }
+            None => engine::confirm_email_enrolment(&ctx, &authentication, &code, &attempt),
+        }
     })
     .await;
     match confirmed {
@@ -414,7 +475,7 @@ async fn submit_enrolment(
         }
         Ok(Ok(None)) => submission.render(
             "",
-            Some("That code is not right. Check the app and try the newest code."),
+            Some("That code is not right. Check it and try again, or ask for a new one."),
             StatusCode::UNAUTHORIZED,
         ),
         Ok(Err(e)) => submission.web.internal_error(e),
@@ -470,6 +531,21 @@ fn load_flow(web: &Web, flow_id: &str, browser: &[u8; 32]) -> Result<LoginFlow, 
     }
 }
 
+/// What to tell the user above a step's form.
+#[derive(Debug, Default, Clone, Copy)]
+struct Messages<'a> {
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+}
+
+fn code_lifetime_minutes(web: &Web) -> u64 {
+    web.ctx
+        .store
+        .site_settings()
+        .map(|s| s.email_code_lifetime_seconds.div_ceil(60))
+        .unwrap_or(15)
+}
+
 /// Shows the page for the flow's current step.
 fn render_step(
     web: &Web,
@@ -477,7 +553,7 @@ fn render_step(
     flow_id: &str,
     flow: &LoginFlow,
     username: &str,
-    error: Option<&str>,
+    messages: Messages<'_>,
     status: StatusCode,
 ) -> Response {
     let client_name = flow
@@ -490,10 +566,31 @@ fn render_step(
     context.insert("flow", flow_id);
     context.insert("username", username);
     context.insert("client_name", &client_name);
-    context.insert("error", &error);
+    context.insert("error", &messages.error);
+    context.insert("notice", &messages.notice);
     let template = match &flow.step {
         LoginStep::Password => "login.html",
-        LoginStep::SecondFactor { .. } => "second_factor.html",
+        LoginStep::SecondFactor { authentication } => {
+            let Ok(Some(user)) = web.ctx.store.user(authentication.user_id) else {
+                return web.internal_error("the user vanished during sign-in");
+            };
+            let method = user
+                .mfa
+                .as_ref()
+                .map(|m| m.method.to_string())
+                .unwrap_or_default();
+            context.insert("method", &method);
+            context.insert("sent_to", &crate::mail::mask_address(&user.email));
+            context.insert("lifetime_minutes", &code_lifetime_minutes(web));
+            "second_factor.html"
+        }
+        LoginStep::EnrolEmail { authentication } => {
+            let Ok(Some(user)) = web.ctx.store.user(authentication.user_id) else {
+                return web.internal_error("the user vanished during enrolment");
+            };
+            context.insert("sent_to", &crate::mail::mask_address(&user.email));
+            "email_enrol.html"
+        }
         LoginStep::EnrolTotp {
             authentication,
             sealed_seed,
@@ -507,6 +604,16 @@ fn render_step(
                 Ok((manual_key, qr_svg)) => {
                     context.insert("manual_key", &manual_key);
                     context.insert("qr_svg", &qr_svg);
+                    let offered = web
+                        .ctx
+                        .store
+                        .site_settings()
+                        .map(|s| s.mfa_methods)
+                        .unwrap_or_default();
+                    context.insert(
+                        "email_offered",
+                        &offered.contains(&crate::model::MfaMethod::Email),
+                    );
                 }
                 Err(e) => return web.internal_error(e),
             }

@@ -25,6 +25,10 @@ const BUILT_IN: &[(&str, &str)] = &[
     ),
     ("enrol.html", include_str!("../../../templates/enrol.html")),
     (
+        "email_enrol.html",
+        include_str!("../../../templates/email_enrol.html"),
+    ),
+    (
         "recovery_codes.html",
         include_str!("../../../templates/recovery_codes.html"),
     ),

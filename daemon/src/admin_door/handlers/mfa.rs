@@ -24,12 +24,7 @@ pub fn reset(ctx: &Context, username: &str) -> Result<AdminReply, ProtoError> {
 pub fn set_method(ctx: &Context, username: &str, method: &str) -> Result<AdminReply, ProtoError> {
     let method = match method {
         "totp" => MfaMethod::Totp,
-        "email" => {
-            return Err(ProtoError::new(
-                ErrorCode::InvalidInput,
-                "email codes are not available yet in this version of Postern; use totp",
-            ));
-        }
+        "email" => MfaMethod::Email,
         other => {
             return Err(ProtoError::new(
                 ErrorCode::InvalidInput,
@@ -41,7 +36,7 @@ pub fn set_method(ctx: &Context, username: &str, method: &str) -> Result<AdminRe
     let now = ctx.clock.unix_now();
     update_user(ctx, user.id, |u| {
         let recovery_codes = u.mfa.take().map(|m| m.recovery_codes).unwrap_or_default();
-        // A new app must be enrolled: the old seed goes.
+        // A change of method drops the old app's seed: switching to TOTP means enrolling anew.
         u.mfa = Some(MfaEnrolment {
             method,
             totp: None,

@@ -92,6 +92,11 @@ fn dispatch(ctx: &Context, request: AdminRequest) -> Result<AdminReply, ProtoErr
         AdminRequest::MfaReset { username } => mfa::reset(ctx, &username),
         AdminRequest::MfaSetMethod { username, method } => mfa::set_method(ctx, &username, &method),
         AdminRequest::MfaReport => mfa::report(ctx),
+        AdminRequest::MailLog {
+            username,
+            subject,
+            limit,
+        } => site::mail_log(ctx, username, subject, limit),
         AdminRequest::KeysRotate => clients::rotate_keys(ctx),
     }
 }
@@ -109,7 +114,8 @@ fn audit_entry(request: &AdminRequest) -> Option<(AuditAction, String, Option<St
         | AdminRequest::ClientList
         | AdminRequest::ClientShow { .. }
         | AdminRequest::KeysList
-        | AdminRequest::MfaReport => return None,
+        | AdminRequest::MfaReport
+        | AdminRequest::MailLog { .. } => return None,
         AdminRequest::MfaReset { username } => (AuditAction::MfaReset, username.clone(), None),
         AdminRequest::MfaSetMethod { username, method } => (
             AuditAction::MfaMethodChanged,

@@ -87,3 +87,40 @@ pub fn advance_clock(ctx: &Context, seconds: u64) -> Result<AdminReply, ProtoErr
     clock.advance(seconds);
     done(format!("clock moved forward by {seconds} s"))
 }
+
+pub fn mail_log(
+    ctx: &Context,
+    username: Option<String>,
+    subject: Option<String>,
+    limit: Option<u32>,
+) -> Result<AdminReply, ProtoError> {
+    let limit = limit
+        .unwrap_or(AUDIT_DEFAULT_LIMIT)
+        .clamp(1, AUDIT_MAX_LIMIT) as usize;
+    let username = username.map(|u| model::normalize_username(&u));
+    let subject = subject.map(|s| s.to_lowercase());
+    let records = ctx
+        .store
+        .mail_records(0, limit, |record| {
+            username
+                .as_ref()
+                .is_none_or(|u| model::normalize_username(&record.username) == *u)
+                && subject
+                    .as_ref()
+                    .is_none_or(|s| record.subject.to_lowercase().contains(s.as_str()))
+        })
+        .map_err(store_error)?;
+    Ok(AdminReply::Mail(
+        records
+            .into_iter()
+            .map(|r| postern_proto::admin::MailView {
+                at: r.at,
+                to: r.to,
+                username: r.username,
+                subject: r.subject,
+                status: if r.delivered { "sent" } else { "failed" }.into(),
+                error: r.error,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,193 @@
+//! Emailed one-time codes: 6 digits, valid for the site's lifetime (15 minutes by default),
+//! single use, void after 5 wrong tries, at most one sent a minute. The mail says what the code
+//! is for and carries no link: link scanners would open, and use up, a one-time link.
+
+use crate::context::Context;
+use crate::mail;
+use crate::model::User;
+use crate::model::grants::{CodePurpose, EmailCode};
+use crate::secrets::constant_time_eq;
+use crate::store::StoreError;
+use rand::Rng;
+
+pub const MAX_WRONG_TRIES: u32 = 5;
+/// The shortest wait between two codes for one user.
+pub const RESEND_AFTER: u64 = 60;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// Sent to this (masked) address.
+    To(String),
+    /// A code went out less than a minute ago; ask again in this many seconds.
+    TooSoon(u64),
+    /// Delivery failed; the sent-mail log says why.
+    Failed,
+}
+
+/// Sends a fresh code for `purpose`, replacing any earlier one.
+pub fn send(ctx: &Context, user: &User, purpose: CodePurpose) -> Result<Sent, StoreError> {
+    let now = ctx.clock.unix_now();
+    let key = user.id.0.as_bytes();
+    if let Some(previous) = ctx.store.email_codes().get(key, now)? {
+        if previous.sent_at + RESEND_AFTER > now {
+            return Ok(Sent::TooSoon(previous.sent_at + RESEND_AFTER - now));
+        }
+    }
+    let lifetime = ctx.store.site_settings()?.email_code_lifetime_seconds;
+    let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
+    ctx.store.email_codes().put(
+        key,
+        &EmailCode {
+            purpose,
+            mac: mac(ctx, user, &code),
+            wrong_tries: 0,
+            sent_at: now,
+            expires_at: now + lifetime,
+        },
+    )?;
+    let minutes = lifetime.div_ceil(60);
+    let (subject, why) = match purpose {
+        CodePurpose::SignIn => ("Your Postern sign-in code", "to finish signing in"),
+        CodePurpose::Enrolment => (
+            "Your Postern verification code",
+            "to turn on two-step verification with email codes",
+        ),
+    };
+    let body = format!(
+        "Hello {name},\n\n\
+         Your verification code {why} is:\n\n    {code}\n\n\
+         Type it on the page that asked for it. It expires in {minutes} minutes and works once.\n\n\
+         If you did not just try to sign in, someone may know your password: change it, and tell\n\
+         your administrator. This message has no link on purpose; never follow a link that claims\n\
+         to sign you in.\n",
+        name = user.display_name.as_deref().unwrap_or(&user.username),
+    );
+    if mail::send(ctx, &user.username, &user.email, subject, body)? {
+        Ok(Sent::To(mail::mask_address(&user.email)))
+    } else {
+        ctx.store.email_codes().remove(key)?;
+        Ok(Sent::Failed)
+    }
+}
+
+/// Checks a code for `purpose`. Right: the code is spent. Wrong: counted, and the fifth wrong
+/// try voids it. Expired or absent: false.
+pub fn verify(
+    ctx: &Context,
+    user: &User,
+    purpose: CodePurpose,
+    code: &str,
+) -> Result<bool, StoreError> {
+    let now = ctx.clock.unix_now();
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    let given = mac(ctx, user, &code);
+    let mut right = false;
+    ctx.store
+        .email_codes()
+        .update(user.id.0.as_bytes(), now, |stored| {
+            right = stored.purpose == purpose && constant_time_eq(&stored.mac, &given);
+            if right {
+                return None;
+            }
+            let wrong_tries = stored.wrong_tries + 1;
+            (wrong_tries < MAX_WRONG_TRIES).then(|| EmailCode {
+                wrong_tries,
+                ..stored.clone()
+            })
+        })?;
+    Ok(right)
+}
+
+/// Codes are guessable (a million values), so they are stored keyed, and bound to the user.
+fn mac(ctx: &Context, user: &User, code: &str) -> [u8; 32] {
+    ctx.master_key
+        .keyed_hash("email-code", format!("{}:{code}", user.id).as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::UserId;
+
+    fn alice() -> User {
+        User {
+            id: UserId::random(),
+            username: "alice".into(),
+            email: "alice@example.com".into(),
+            display_name: None,
+            password_hash: String::new(),
+            roles: Default::default(),
+            disabled: false,
+            created_at: 0,
+            password_changed_at: 0,
+            last_login_at: None,
+            mfa: None,
+        }
+    }
+
+    /// The code in the newest outbox message.
+    fn last_code(dir: &std::path::Path) -> String {
+        let mut files: Vec<_> = std::fs::read_dir(dir.join("outbox"))
+            .unwrap()
+            .map(|e| e.unwrap())
+            .collect();
+        files.sort_by_key(|f| f.metadata().unwrap().modified().unwrap());
+        let text = std::fs::read_to_string(files.last().unwrap().path()).unwrap();
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.len() == 6 && l.chars().all(|c| c.is_ascii_digit()))
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn a_code_works_once_for_its_purpose_and_not_after_it_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context::for_tests(dir.path());
+        let user = alice();
+        assert_eq!(
+            send(&ctx, &user, CodePurpose::SignIn).unwrap(),
+            Sent::To("a•••@example.com".into())
+        );
+        assert!(matches!(
+            send(&ctx, &user, CodePurpose::SignIn).unwrap(),
+            Sent::TooSoon(60)
+        ));
+        let code = last_code(dir.path());
+        assert!(
+            !verify(&ctx, &user, CodePurpose::Enrolment, &code).unwrap(),
+            "wrong purpose"
+        );
+        assert!(verify(&ctx, &user, CodePurpose::SignIn, &code).unwrap());
+        assert!(
+            !verify(&ctx, &user, CodePurpose::SignIn, &code).unwrap(),
+            "single use"
+        );
+
+        ctx.test_clock.as_ref().unwrap().advance(61);
+        send(&ctx, &user, CodePurpose::SignIn).unwrap();
+        let code = last_code(dir.path());
+        ctx.test_clock.as_ref().unwrap().advance(15 * 60);
+        assert!(
+            !verify(&ctx, &user, CodePurpose::SignIn, &code).unwrap(),
+            "expired after 15 minutes"
+        );
+    }
+
+    #[test]
+    fn five_wrong_tries_void_the_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context::for_tests(dir.path());
+        let user = alice();
+        send(&ctx, &user, CodePurpose::SignIn).unwrap();
+        let code = last_code(dir.path());
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        for _ in 0..MAX_WRONG_TRIES {
+            assert!(!verify(&ctx, &user, CodePurpose::SignIn, wrong).unwrap());
+        }
+        assert!(
+            !verify(&ctx, &user, CodePurpose::SignIn, &code).unwrap(),
+            "void after five wrong tries"
+        );
+    }
+}

@@ -1,0 +1,173 @@
+//! Sending mail (emailed sign-in codes) and keeping the sent-mail log, so an administrator can
+//! check whether a message went out. Delivery is through SMTP over rustls, or, for development
+//! and tests, an outbox directory with one `.eml` file a message.
+
+use crate::clock::UnixSeconds;
+use crate::config::{MailConfig, MailTransport, SmtpTls};
+use crate::context::Context;
+use crate::store::StoreError;
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{FileTransport, Message, SmtpTransport, Transport};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// One line of the sent-mail log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailRecord {
+    pub at: UnixSeconds,
+    pub to: String,
+    pub username: String,
+    pub subject: String,
+    pub delivered: bool,
+    /// Why delivery failed; never the message body (it holds a code).
+    pub error: Option<String>,
+}
+
+pub enum Mailer {
+    Outbox(FileTransport, std::path::PathBuf),
+    Smtp(Box<SmtpTransport>),
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Outbox(_, dir) => write!(f, "Mailer::Outbox({})", dir.display()),
+            Self::Smtp(_) => f.write_str("Mailer::Smtp"),
+        }
+    }
+}
+
+impl Mailer {
+    pub fn new(config: &MailConfig) -> Result<Self, String> {
+        match config.transport {
+            MailTransport::Outbox => {
+                std::fs::create_dir_all(&config.outbox_dir)
+                    .map_err(|e| format!("mail.outbox_dir {}: {e}", config.outbox_dir.display()))?;
+                Ok(Self::Outbox(
+                    FileTransport::new(&config.outbox_dir),
+                    config.outbox_dir.clone(),
+                ))
+            }
+            MailTransport::Smtp => {
+                let host = &config.smtp_host;
+                let builder = match config.smtp_tls {
+                    SmtpTls::Starttls => SmtpTransport::starttls_relay(host),
+                    SmtpTls::Implicit => SmtpTransport::relay(host),
+                    SmtpTls::None => Ok(SmtpTransport::builder_dangerous(host)),
+                }
+                .map_err(|e| format!("mail.smtp_host {host}: {e}"))?;
+                let mut builder = builder
+                    .port(config.smtp_port)
+                    .timeout(Some(Duration::from_secs(20)));
+                if !config.smtp_username.is_empty() {
+                    builder = builder.credentials(Credentials::new(
+                        config.smtp_username.clone(),
+                        config.smtp_password.0.clone(),
+                    ));
+                }
+                Ok(Self::Smtp(Box::new(builder.build())))
+            }
+        }
+    }
+
+    fn deliver(&self, message: &Message) -> Result<(), String> {
+        match self {
+            Self::Outbox(transport, _) => transport
+                .send(message)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Self::Smtp(transport) => transport
+                .send(message)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// Sends a plain-text message and records the attempt in the sent-mail log. Returns whether
+/// it was delivered (to the SMTP server, or the outbox).
+pub fn send(
+    ctx: &Context,
+    username: &str,
+    to: &str,
+    subject: &str,
+    body: String,
+) -> Result<bool, StoreError> {
+    let outcome = compose(&ctx.config.mail, to, subject, body)
+        .and_then(|message| ctx.mailer.deliver(&message));
+    if let Err(error) = &outcome {
+        tracing::warn!(to, subject, %error, "mail delivery failed");
+    }
+    ctx.store.append_mail_record(&MailRecord {
+        at: ctx.clock.unix_now(),
+        to: to.to_owned(),
+        username: username.to_owned(),
+        subject: subject.to_owned(),
+        delivered: outcome.is_ok(),
+        error: outcome.as_ref().err().cloned(),
+    })?;
+    Ok(outcome.is_ok())
+}
+
+fn compose(config: &MailConfig, to: &str, subject: &str, body: String) -> Result<Message, String> {
+    let from: Mailbox = config.from.parse().map_err(|e| format!("mail.from: {e}"))?;
+    let to: Mailbox = to.parse().map_err(|e| format!("recipient {to}: {e}"))?;
+    Message::builder()
+        .from(from)
+        .to(to)
+        .subject(subject)
+        .header(ContentType::TEXT_PLAIN)
+        .body(body)
+        .map_err(|e| e.to_string())
+}
+
+/// "a•••@example.com": enough to recognise one's own address, not to learn someone else's.
+pub fn mask_address(address: &str) -> String {
+    match address.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}•••@{domain}")
+        }
+        None => "•••".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_masked_but_recognisable() {
+        assert_eq!(mask_address("alice@example.com"), "a•••@example.com");
+        assert_eq!(mask_address("nonsense"), "•••");
+    }
+
+    #[test]
+    fn the_outbox_receives_a_message_and_the_log_records_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context::for_tests(dir.path());
+        assert!(
+            send(
+                &ctx,
+                "alice",
+                "alice@example.com",
+                "Your code",
+                "123456".into()
+            )
+            .unwrap()
+        );
+        let files: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
+            .unwrap()
+            .collect();
+        assert_eq!(files.len(), 1);
+        let log = ctx.store.mail_records(0, 10, |_| true).unwrap();
+        assert_eq!(
+            (log[0].to.as_str(), log[0].delivered),
+            ("alice@example.com", true)
+        );
+        assert!(!send(&ctx, "bob", "not an address", "Your code", "1".into()).unwrap());
+        let log = ctx.store.mail_records(0, 10, |_| true).unwrap();
+        assert!(!log[0].delivered && log[0].error.is_some(), "{log:?}");
+    }
+}
