@@ -44,6 +44,9 @@ pub enum AuditAction {
     MfaReset,
     MfaMethodChanged,
     RememberedDeviceUsed,
+    RememberedDeviceForgotten,
+    MfaDisabled,
+    RecoveryCodesRenewed,
 }
 
 impl AuditAction {
@@ -86,6 +89,9 @@ impl AuditAction {
             Self::MfaReset => "mfa_reset",
             Self::MfaMethodChanged => "mfa_method_changed",
             Self::RememberedDeviceUsed => "remembered_device_used",
+            Self::RememberedDeviceForgotten => "remembered_device_forgotten",
+            Self::MfaDisabled => "mfa_disabled",
+            Self::RecoveryCodesRenewed => "recovery_codes_renewed",
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod fixture;
 
+mod account;
 mod accounts;
 mod admin_socket;
 mod browser;

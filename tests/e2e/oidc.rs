@@ -438,7 +438,7 @@ fn logout_without_a_hint_asks_first() {
     let browser = Browser::new(&daemon);
     let login = browser.visit(&format!("{}/login", browser.issuer));
     let home = browser.sign_in(login, "alice", PASSWORD);
-    assert!(page_body(&home).contains("You are signed in"));
+    assert!(page_body(&home).contains("Your account"));
     let confirm = browser.visit(&format!("{}/logout", browser.issuer));
     assert!(page_body(&confirm).contains("Sign out?"));
     let csrf = hidden(&page_body(&confirm), "csrf");

@@ -88,6 +88,22 @@ pub fn list(ctx: &Context, user_id: UserId) -> Result<Vec<(String, RememberedDev
     Ok(devices)
 }
 
+/// Forgets one device, by the id `list` gave it; false if there is none such.
+pub fn forget_one(ctx: &Context, user_id: UserId, device_id: &str) -> Result<bool, StoreError> {
+    let now = ctx.clock.unix_now();
+    for (key, _) in ctx
+        .store
+        .remembered_devices()
+        .with_prefix(user_id.0.as_bytes(), now)?
+    {
+        if hex(&key[16..22]) == device_id {
+            ctx.store.remembered_devices().remove(&key)?;
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Forgets every device of a user: after a password change or an MFA reset.
 pub fn forget_all(ctx: &Context, user_id: UserId) -> Result<usize, StoreError> {
     ctx.store

@@ -13,6 +13,7 @@ use crate::model::grants::Authentication;
 use crate::store::StoreError;
 use std::net::IpAddr;
 
+pub mod account;
 pub mod devices;
 pub mod email_code;
 mod second_factor;

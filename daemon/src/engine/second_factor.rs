@@ -360,6 +360,6 @@ pub fn enrolment_material(
     Ok((totp::manual_key(&seed), totp::qr_svg(&uri)))
 }
 
-fn enrolment_context(user_id: &crate::model::UserId) -> String {
+pub(super) fn enrolment_context(user_id: &crate::model::UserId) -> String {
     format!("totp-enrolment:{user_id}")
 }

@@ -57,7 +57,7 @@ pub async fn show(
         None => {
             // Postern's own sign-in page: with a session there is nothing to do.
             match session::current(&web, &headers) {
-                Ok(Some(_)) => return see_other("/"),
+                Ok(Some(_)) => return see_other("/account"),
                 Ok(None) => {}
                 Err(e) => return web.internal_error(e),
             }
@@ -236,7 +236,7 @@ impl Submission<'_> {
             Some(request) => {
                 crate::oidc::authorize::respond_with_code(web, request, authentication)
             }
-            None => see_other("/"),
+            None => see_other("/account"),
         };
         with_cookies(response, [cookie])
     }
@@ -495,21 +495,9 @@ fn username_of(submission: &Submission<'_>, authentication: &Authentication) -> 
         .unwrap_or_default()
 }
 
-pub async fn home(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    let (_, user) = match session::current(&web, &headers) {
-        Ok(Some(found)) => found,
-        Ok(None) => return see_other("/login"),
-        Err(e) => return web.internal_error(e),
-    };
-    let guard = csrf::guard(&web, &headers);
-    let mut context = tera::Context::new();
-    context.insert("username", &user.username);
-    context.insert("display_name", &user.display_name);
-    context.insert("csrf", &guard.token);
-    with_cookies(
-        web.page(StatusCode::OK, "signed_in.html", &context),
-        guard.set_cookie,
-    )
+/// The signed-in landing page is the account page.
+pub async fn home() -> Response {
+    see_other("/account")
 }
 
 /// The flow with this id, if it exists and belongs to this browser; otherwise an error page.

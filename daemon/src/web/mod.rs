@@ -1,6 +1,7 @@
 //! The web door: sign-in pages and the OIDC endpoints, over one axum router. Handlers turn HTTP
 //! into engine calls and engine results into pages, redirects or JSON; they decide no policy.
 
+mod account;
 mod client_addr;
 pub mod cookies;
 mod csrf;
@@ -104,6 +105,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/static/postern.css", get(stylesheet))
         .route("/", get(login::home))
         .route("/login", get(login::show).post(login::submit))
+        .route("/account", get(account::show).post(account::submit))
         .merge(crate::oidc::routes())
         .layer(middleware::from_fn(headers::security_headers))
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -3,35 +3,25 @@
 
 use std::path::Path;
 
-const BUILT_IN: &[(&str, &str)] = &[
-    ("base.html", include_str!("../../../templates/base.html")),
-    ("login.html", include_str!("../../../templates/login.html")),
-    (
-        "signed_in.html",
-        include_str!("../../../templates/signed_in.html"),
-    ),
-    (
-        "logout.html",
-        include_str!("../../../templates/logout.html"),
-    ),
-    (
-        "logged_out.html",
-        include_str!("../../../templates/logged_out.html"),
-    ),
-    ("error.html", include_str!("../../../templates/error.html")),
-    (
-        "second_factor.html",
-        include_str!("../../../templates/second_factor.html"),
-    ),
-    ("enrol.html", include_str!("../../../templates/enrol.html")),
-    (
-        "email_enrol.html",
-        include_str!("../../../templates/email_enrol.html"),
-    ),
-    (
-        "recovery_codes.html",
-        include_str!("../../../templates/recovery_codes.html"),
-    ),
+/// Each built-in template, by file name, compiled in from `templates/`.
+macro_rules! built_in {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../../templates/", $name)))),*]
+    };
+}
+
+const BUILT_IN: &[(&str, &str)] = built_in![
+    "base.html",
+    "login.html",
+    "logout.html",
+    "logged_out.html",
+    "error.html",
+    "second_factor.html",
+    "enrol.html",
+    "email_enrol.html",
+    "recovery_codes.html",
+    "account.html",
+    "account_enrol.html",
 ];
 const STYLESHEET: &str = include_str!("../../../templates/postern.css");
 
@@ -92,6 +82,35 @@ mod tests {
         let html = pages.render("login.html", &context).unwrap();
         assert!(html.contains("to continue to <strong>Wiki</strong>"));
         assert!(!html.contains("<script>alert(1)"), "{html}");
+    }
+
+    #[test]
+    fn the_account_page_renders() {
+        let pages = Pages::load(Path::new("")).unwrap();
+        let mut context = tera::Context::new();
+        context.insert("csrf", "t");
+        context.insert("username", "alice");
+        context.insert("mfa_enabled", &true);
+        context.insert("mfa_method_label", &Some("email codes"));
+        context.insert("mfa_required", &false);
+        context.insert("recovery_codes_left", &3);
+        context.insert(
+            "offered",
+            &vec![serde_json::json!({"id": "totp", "label": "an app"})],
+        );
+        context.insert(
+            "devices",
+            &vec![serde_json::json!({"id": "ab", "label": "Firefox", "last_used": "today"})],
+        );
+        context.insert("remember_window", "1day");
+        context.insert("error", &None::<String>);
+        context.insert("notice", &None::<String>);
+        context.insert("new_codes", &Vec::<String>::new());
+        let html = pages.render("account.html", &context).unwrap();
+        assert!(
+            html.contains("Switch to an app") && html.contains("Firefox"),
+            "{html}"
+        );
     }
 
     #[test]

@@ -1,0 +1,136 @@
+//! What users do for themselves on the account page: enrol or change their second factor,
+//! turn it off (unless a role requires it), renew recovery codes, forget remembered devices,
+//! change their password. The same rules as sign-in apply, and every change is audited.
+
+use super::{EngineError, PasswordAttempt, devices, record_attempt};
+use crate::audit::{AuditAction, Outcome};
+use crate::context::Context;
+use crate::factors::{password, recovery, totp};
+use crate::model::User;
+use crate::model::mfa::mfa_required;
+use crate::store::StoreError;
+
+/// Why a self-service change was refused, in words for the user.
+#[derive(Debug)]
+pub struct Refusal(pub String);
+
+/// A fresh TOTP seed for enrolment from the account page, sealed for this user.
+pub fn new_totp_seed(ctx: &Context, user: &User) -> Vec<u8> {
+    ctx.master_key.seal(
+        &super::second_factor::enrolment_context(&user.id),
+        &totp::new_seed(),
+    )
+}
+
+/// Turns MFA off, unless a role of the user's requires it.
+pub fn disable_mfa(
+    ctx: &Context,
+    user: &User,
+    attempt: &PasswordAttempt<'_>,
+) -> Result<Result<(), Refusal>, StoreError> {
+    let mut roles = Vec::new();
+    for name in &user.roles {
+        roles.extend(ctx.store.role(name)?);
+    }
+    if mfa_required(&roles) {
+        return Ok(Err(Refusal(
+            "A role of yours requires two-step verification, so it cannot be turned off. You can change the method instead.".into(),
+        )));
+    }
+    ctx.store.update_user(user.id, |u| {
+        u.mfa = None;
+        Ok(())
+    })?;
+    devices::forget_all(ctx, user.id)?;
+    ctx.store.flush()?;
+    record_attempt(
+        ctx,
+        AuditAction::MfaDisabled,
+        &user.username,
+        attempt,
+        Outcome::Success,
+        None,
+    )?;
+    Ok(Ok(()))
+}
+
+/// Replaces the user's recovery codes; returns the new ones, to show once.
+pub fn renew_recovery_codes(
+    ctx: &Context,
+    user: &User,
+    attempt: &PasswordAttempt<'_>,
+) -> Result<Option<Vec<String>>, StoreError> {
+    if user.mfa.is_none() {
+        return Ok(None);
+    }
+    let codes = recovery::generate();
+    let hashes: Vec<[u8; 32]> = codes
+        .iter()
+        .map(|c| recovery::hash(&ctx.master_key, c))
+        .collect();
+    ctx.store.update_user(user.id, |u| {
+        if let Some(mfa) = u.mfa.as_mut() {
+            mfa.recovery_codes = hashes;
+        }
+        Ok(())
+    })?;
+    ctx.store.flush()?;
+    record_attempt(
+        ctx,
+        AuditAction::RecoveryCodesRenewed,
+        &user.username,
+        attempt,
+        Outcome::Success,
+        None,
+    )?;
+    Ok(Some(codes))
+}
+
+/// Changes the password after checking the current one; forgets remembered devices.
+pub fn change_password(
+    ctx: &Context,
+    user: &User,
+    current: &str,
+    new: &str,
+    attempt: &PasswordAttempt<'_>,
+) -> Result<Result<(), Refusal>, EngineError> {
+    let now = ctx.clock.unix_now();
+    if ctx.limiter.is_locked(&user.username, attempt.address, now)
+        || !password::verify(current, &user.password_hash)
+    {
+        record_attempt(
+            ctx,
+            AuditAction::PasswordChanged,
+            &user.username,
+            attempt,
+            Outcome::Failure,
+            Some("wrong current password".into()),
+        )?;
+        super::count_failure(ctx, &user.username, attempt, now)?;
+        return Ok(Err(Refusal("Your current password is not right.".into())));
+    }
+    let settings = ctx.store.site_settings()?;
+    if let Err(problem) = password::check_policy(new, settings.password_min_length) {
+        return Ok(Err(Refusal(format!(
+            "The new password {}.",
+            problem.message
+        ))));
+    }
+    let hash = password::hash(new).map_err(|e| EngineError::CannotEnrol(e.to_string()))?;
+    ctx.store.update_user(user.id, |u| {
+        u.password_hash = hash;
+        u.password_changed_at = now;
+        Ok(())
+    })?;
+    devices::forget_all(ctx, user.id)?;
+    ctx.store.flush()?;
+    record_attempt(
+        ctx,
+        AuditAction::PasswordChanged,
+        &user.username,
+        attempt,
+        Outcome::Success,
+        Some("by the user".into()),
+    )?;
+    Ok(Ok(()))
+}

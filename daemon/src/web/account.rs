@@ -1,0 +1,369 @@
+//! The account page (`/account`): a signed-in user's second factor, recovery codes, remembered
+//! browsers and password. Every form is CSRF-protected; every rule is the engine's.
+
+use super::{Web, client_addr, csrf, see_other, session, with_cookies};
+use crate::engine::account::{self, Refusal};
+use crate::engine::email_code::{self, Sent};
+use crate::engine::{self, PasswordAttempt, devices};
+use crate::model::grants::{Authentication, CodePurpose, Session};
+use crate::model::{MfaMethod, User};
+use axum::extract::{ConnectInfo, Form, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use base64::Engine;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub async fn show(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
+    let (_, user) = match session::current(&web, &headers) {
+        Ok(Some(found)) => found,
+        Ok(None) => return see_other("/login"),
+        Err(e) => return web.internal_error(e),
+    };
+    let guard = csrf::guard(&web, &headers);
+    with_cookies(
+        page(&web, &guard.token, &user, Note::default()),
+        guard.set_cookie,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct AccountForm {
+    csrf: Option<String>,
+    action: Option<String>,
+    code: Option<String>,
+    seed: Option<String>,
+    device: Option<String>,
+    current: Option<String>,
+    new: Option<String>,
+    repeat: Option<String>,
+}
+
+// Hand-written so passwords and codes never reach a log line.
+impl std::fmt::Debug for AccountForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountForm")
+            .field("action", &self.action)
+            .finish_non_exhaustive()
+    }
+}
+
+pub async fn submit(
+    State(web): State<Arc<Web>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<AccountForm>,
+) -> Response {
+    if csrf::check(&web, &headers, form.csrf.as_deref()).is_none() {
+        return web.error_page(
+            StatusCode::FORBIDDEN,
+            "Please try again",
+            "This form has expired or was not sent from this site. Go back, reload the page and try again.",
+        );
+    }
+    let (session, user) = match session::current(&web, &headers) {
+        Ok(Some(found)) => found,
+        Ok(None) => return see_other("/login"),
+        Err(e) => return web.internal_error(e),
+    };
+    let token = csrf::guard(&web, &headers).token;
+    let address = client_addr(&web.ctx.config, peer, &headers);
+    let web_for_task = web.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let request = Request {
+            web: &web_for_task,
+            token: &token,
+            user: &user,
+            session: &session,
+            attempt: PasswordAttempt {
+                username: &user.username,
+                password: "",
+                address: Some(address),
+                source: format!("account page {address}"),
+            },
+        };
+        request.handle(form)
+    })
+    .await;
+    outcome.unwrap_or_else(|e| web.internal_error(e))
+}
+
+struct Request<'a> {
+    web: &'a Web,
+    token: &'a str,
+    user: &'a User,
+    session: &'a Session,
+    attempt: PasswordAttempt<'a>,
+}
+
+impl Request<'_> {
+    fn handle(&self, form: AccountForm) -> Response {
+        let ctx = &self.web.ctx;
+        let offered = ctx
+            .store
+            .site_settings()
+            .map(|s| s.mfa_methods)
+            .unwrap_or_default();
+        match form.action.as_deref().unwrap_or_default() {
+            "enrol_totp" if offered.contains(&MfaMethod::Totp) => {
+                let seed = account::new_totp_seed(ctx, self.user);
+                self.enrol_page("totp", Some(&seed), Note::default())
+            }
+            "confirm_totp" => {
+                let Some(seed) = form.seed.and_then(|s| {
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .decode(s)
+                        .ok()
+                }) else {
+                    return self.main(Note::error("That enrolment expired. Start again."));
+                };
+                let code = form.code.unwrap_or_default();
+                match engine::confirm_totp_enrolment(
+                    ctx,
+                    &self.authentication(),
+                    &seed,
+                    &code,
+                    &self.attempt,
+                ) {
+                    Ok(Some((_, codes))) => self.main(Note::codes(
+                        "Two-step verification is on, with your authenticator app.",
+                        codes,
+                    )),
+                    Ok(None) => self.enrol_page(
+                        "totp",
+                        Some(&seed),
+                        Note::error("That code is not right. Try the newest code."),
+                    ),
+                    Err(e) => self.web.internal_error(e),
+                }
+            }
+            "enrol_email" if offered.contains(&MfaMethod::Email) => {
+                match email_code::send(ctx, self.user, CodePurpose::Enrolment) {
+                    Ok(Sent::To(_)) => self.enrol_page("email", None, Note::default()),
+                    Ok(Sent::TooSoon(seconds)) => self.enrol_page(
+                        "email",
+                        None,
+                        Note::notice(&format!("A code was sent less than a minute ago; a new one can go out in {seconds} seconds.")),
+                    ),
+                    Ok(Sent::Failed) => self.main(Note::error("The email could not be sent. Try again later.")),
+                    Err(e) => self.web.internal_error(e),
+                }
+            }
+            "confirm_email" => {
+                let code = form.code.unwrap_or_default();
+                match engine::confirm_email_enrolment(
+                    ctx,
+                    &self.authentication(),
+                    &code,
+                    &self.attempt,
+                ) {
+                    Ok(Some((_, codes))) => self.main(Note::codes(
+                        "Two-step verification is on, with email codes.",
+                        codes,
+                    )),
+                    Ok(None) => self.enrol_page(
+                        "email",
+                        None,
+                        Note::error("That code is not right, or has expired."),
+                    ),
+                    Err(e) => self.web.internal_error(e),
+                }
+            }
+            "disable" => match account::disable_mfa(ctx, self.user, &self.attempt) {
+                Ok(Ok(())) => self.main(Note::notice("Two-step verification is off.")),
+                Ok(Err(Refusal(reason))) => self.main(Note::error(&reason)),
+                Err(e) => self.web.internal_error(e),
+            },
+            "recovery_codes" => {
+                match account::renew_recovery_codes(ctx, self.user, &self.attempt) {
+                    Ok(Some(codes)) => {
+                        self.main(Note::codes("New recovery codes are ready.", codes))
+                    }
+                    Ok(None) => self.main(Note::error("Turn on two-step verification first.")),
+                    Err(e) => self.web.internal_error(e),
+                }
+            }
+            "forget_device" => match devices::forget_one(
+                ctx,
+                self.user.id,
+                form.device.as_deref().unwrap_or_default(),
+            ) {
+                Ok(true) => self.main(Note::notice(
+                    "That browser will be asked for the second step again.",
+                )),
+                Ok(false) => self.main(Note::error("That browser was already forgotten.")),
+                Err(e) => self.web.internal_error(e),
+            },
+            "password" => {
+                let (current, new) = (
+                    form.current.unwrap_or_default(),
+                    form.new.unwrap_or_default(),
+                );
+                if new != form.repeat.unwrap_or_default() {
+                    return self.main(Note::error("The two new passwords differ."));
+                }
+                match account::change_password(ctx, self.user, &current, &new, &self.attempt) {
+                    Ok(Ok(())) => self.main(Note::notice(
+                        "Your password is changed. Remembered browsers were forgotten.",
+                    )),
+                    Ok(Err(Refusal(reason))) => self.main(Note::error(&reason)),
+                    Err(e) => self.web.internal_error(e),
+                }
+            }
+            _ => self.main(Note::error("That action is not available.")),
+        }
+    }
+
+    /// The session's authentication, for enrolments made while signed in.
+    fn authentication(&self) -> Authentication {
+        self.session.authentication.clone()
+    }
+
+    fn main(&self, note: Note) -> Response {
+        // Re-read the user: the action may have changed them.
+        match self.web.ctx.store.user(self.user.id) {
+            Ok(Some(user)) => page(self.web, self.token, &user, note),
+            Ok(None) => see_other("/login"),
+            Err(e) => self.web.internal_error(e),
+        }
+    }
+
+    fn enrol_page(&self, method: &str, sealed_seed: Option<&[u8]>, note: Note) -> Response {
+        let mut context = tera::Context::new();
+        context.insert("csrf", self.token);
+        context.insert("method", method);
+        context.insert("sent_to", &crate::mail::mask_address(&self.user.email));
+        context.insert("error", &note.error);
+        context.insert("notice", &note.notice);
+        if let Some(seed) = sealed_seed {
+            match engine::enrolment_material(&self.web.ctx, self.user, seed) {
+                Ok((manual_key, qr_svg)) => {
+                    context.insert("manual_key", &manual_key);
+                    context.insert("qr_svg", &qr_svg);
+                    context.insert(
+                        "seed",
+                        &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(seed),
+                    );
+                }
+                Err(e) => return self.web.internal_error(e),
+            }
+        }
+        self.web
+            .page(StatusCode::OK, "account_enrol.html", &context)
+    }
+}
+
+/// What to tell the user at the top of the page.
+#[derive(Debug, Default)]
+struct Note {
+    error: Option<String>,
+    notice: Option<String>,
+    codes: Vec<String>,
+}
+
+impl Note {
+    fn error(text: &str) -> Self {
+        Self {
+            error: Some(text.into()),
+            ..Self::default()
+        }
+    }
+
+    fn notice(text: &str) -> Self {
+        Self {
+            notice: Some(text.into()),
+            ..Self::default()
+        }
+    }
+
+    fn codes(text: &str, codes: Vec<String>) -> Self {
+        Self {
+            notice: Some(text.into()),
+            codes,
+            ..Self::default()
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct MethodOption {
+    id: &'static str,
+    label: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct DeviceRow {
+    id: String,
+    label: String,
+    last_used: String,
+}
+
+fn page(web: &Web, token: &str, user: &User, note: Note) -> Response {
+    let ctx = &web.ctx;
+    let settings = ctx.store.site_settings().unwrap_or_default();
+    let roles: Vec<_> = user
+        .roles
+        .iter()
+        .filter_map(|r| ctx.store.role(r).ok().flatten())
+        .collect();
+    let current = user.mfa.as_ref().filter(|m| m.is_usable(&settings));
+    let offered: Vec<MethodOption> = settings
+        .mfa_methods
+        .iter()
+        .filter(|m| current.is_none_or(|c| c.method != **m))
+        .map(|m| match m {
+            MfaMethod::Totp => MethodOption {
+                id: "totp",
+                label: "an authenticator app",
+            },
+            MfaMethod::Email => MethodOption {
+                id: "email",
+                label: "email codes",
+            },
+        })
+        .collect();
+    let devices: Vec<DeviceRow> = devices::list(ctx, user.id)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(id, device)| DeviceRow {
+            id,
+            label: device.label,
+            last_used: crate::clock::format_unix(device.last_used_at)
+                .replace('T', " ")
+                .replace('Z', " UTC"),
+        })
+        .collect();
+    let mut context = tera::Context::new();
+    context.insert("csrf", token);
+    context.insert("username", &user.username);
+    context.insert("mfa_enabled", &current.is_some());
+    context.insert(
+        "mfa_method_label",
+        &current.map(|m| {
+            if m.method == MfaMethod::Totp {
+                "an authenticator app"
+            } else {
+                "email codes"
+            }
+        }),
+    );
+    context.insert("mfa_required", &crate::model::mfa::mfa_required(&roles));
+    context.insert(
+        "recovery_codes_left",
+        &current.map_or(0, |m| m.recovery_codes.len()),
+    );
+    context.insert("offered", &offered);
+    context.insert("devices", &devices);
+    context.insert(
+        "remember_window",
+        &humantime::format_duration(std::time::Duration::from_secs(
+            settings.remember_device_seconds,
+        ))
+        .to_string(),
+    );
+    context.insert("error", &note.error);
+    context.insert("notice", &note.notice);
+    context.insert("new_codes", &note.codes);
+    web.page(StatusCode::OK, "account.html", &context)
+}
