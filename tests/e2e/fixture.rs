@@ -9,6 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The test clients use rustls without a built-in provider, like the daemon: ring. Every HTTP
+/// client needs it installed first.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Where cargo put the binaries: the test executable lives in `target/<profile>/deps/`.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
@@ -45,8 +51,7 @@ impl Site {
 
     /// A site with extra top-level keys and its own `[http]` section.
     pub fn with_sections(extra: &str, http: &str) -> Self {
-        // The test clients use rustls without a built-in provider, like the daemon: ring.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_crypto_provider();
         let dir = tempfile::tempdir().expect("temp dir");
         let socket = dir.path().join("run/admin.sock");
         let config = dir.path().join("postern.toml");

@@ -1,0 +1,87 @@
+//! One journey in a real browser (headless Chromium through chromedriver): sign in, enrol an
+//! authenticator app from the account page reading the key off the page, sign out, and sign in
+//! again with a fresh code. Screenshots of each page go to target/test-artifacts/browser/.
+
+use crate::browser::PASSWORD;
+use crate::fixture::{Site, advance_clock, daemon_clock};
+use crate::webdriver::Chromium;
+use totp_rs::{Algorithm, Secret};
+
+fn code(key: &str, at: u64) -> String {
+    let key: String = key.chars().filter(|c| !c.is_whitespace()).collect();
+    let seed = Secret::try_from_base32(&key).unwrap().as_bytes().to_vec();
+    let totp = totp_rs::Builder::new()
+        .with_algorithm(Algorithm::SHA1)
+        .with_digits(6)
+        .with_secret(seed)
+        .build()
+        .unwrap();
+    totp.generate(at).to_string()
+}
+
+#[test]
+fn a_person_enrols_an_app_and_signs_in_again_in_chromium() {
+    let chromium = match Chromium::start() {
+        Ok(chromium) => chromium,
+        // CI installs Chromium (tests/run); elsewhere a missing browser is reported, not hidden.
+        Err(reason) if std::env::var_os("CI").is_none() => {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+        Err(reason) => panic!("{reason}"),
+    };
+    let site = Site::new();
+    let daemon = site.start();
+    site.add_user("alice", &[]);
+    let issuer = format!("http://{}", daemon.http);
+    let shots =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts/browser");
+
+    chromium.open(&format!("{issuer}/login"));
+    chromium.screenshot(&shots, "1-sign-in");
+    chromium.type_into("#username", "alice");
+    chromium.type_into("#password", PASSWORD);
+    chromium.click("button[type=submit]");
+    assert!(
+        chromium.page_text().contains("Your account"),
+        "{}",
+        chromium.page_text()
+    );
+    chromium.screenshot(&shots, "2-account");
+
+    chromium.click("form input[value=enrol_totp] ~ button");
+    let key = chromium.text("#manual-key");
+    chromium.screenshot(&shots, "3-enrol-app");
+    chromium.type_into("#code", &code(&key, daemon_clock(&site)));
+    chromium.click("form input[value=confirm_totp] ~ button");
+    let page = chromium.page_text();
+    assert!(page.contains("Two-step verification is on"), "{page}");
+    assert_eq!(chromium.text("#recovery-codes").lines().count(), 10);
+    chromium.screenshot(&shots, "4-recovery-codes");
+
+    chromium.click("form[action='/logout'] button");
+    assert!(chromium.page_text().contains("You are signed out"));
+    chromium.screenshot(&shots, "5-signed-out");
+
+    advance_clock(&site, 30);
+    chromium.open(&format!("{issuer}/login"));
+    chromium.type_into("#username", "alice");
+    chromium.type_into("#password", PASSWORD);
+    chromium.click("button[type=submit]");
+    assert!(
+        chromium.page_text().contains("Two-step verification"),
+        "{}",
+        chromium.page_text()
+    );
+    chromium.screenshot(&shots, "6-code");
+    chromium.type_into("#code", &code(&key, daemon_clock(&site)));
+    chromium.click("button[type=submit]");
+    assert!(
+        chromium
+            .page_text()
+            .contains("On, with an authenticator app"),
+        "{}",
+        chromium.page_text()
+    );
+    chromium.screenshot(&shots, "7-signed-in-again");
+}
