@@ -3,7 +3,6 @@
 
 use crate::browser::*;
 use crate::fixture::{Site, daemon_clock};
-use totp_rs::{Algorithm, Secret};
 
 fn signed_in(site: &Site, roles: &[&str]) -> (crate::fixture::Daemon, Browser) {
     let daemon = site.start();
@@ -34,22 +33,7 @@ fn act(browser: &Browser, fields: &[(&str, &str)]) -> String {
 }
 
 fn code_from(body: &str, at: u64) -> String {
-    let start = body.find("id=\"manual-key\">").unwrap() + "id=\"manual-key\">".len();
-    let key: String = body[start..]
-        .split('<')
-        .next()
-        .unwrap()
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    let seed = Secret::try_from_base32(&key).unwrap().as_bytes().to_vec();
-    let totp = totp_rs::Builder::new()
-        .with_algorithm(Algorithm::SHA1)
-        .with_digits(6)
-        .with_secret(seed)
-        .build()
-        .unwrap();
-    totp.generate(at).to_string()
+    totp_code(&manual_key(body), at)
 }
 
 #[test]

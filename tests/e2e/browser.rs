@@ -314,3 +314,33 @@ pub fn refresh_token(response: &CoreTokenResponse) -> String {
         .secret()
         .clone()
 }
+
+/// The manual-entry key shown on an enrolment page, without its spaces.
+pub fn manual_key(body: &str) -> String {
+    let marker = "id=\"manual-key\">";
+    let start = body.find(marker).expect("a manual key on the page") + marker.len();
+    body[start..]
+        .split('<')
+        .next()
+        .unwrap()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect()
+}
+
+/// What an authenticator app holding `key` (base32) shows at time `at`, computed with
+/// totp-rs, independently of Postern.
+pub fn totp_code(key: &str, at: u64) -> String {
+    let key: String = key.chars().filter(|c| !c.is_whitespace()).collect();
+    let seed = totp_rs::Secret::try_from_base32(&key)
+        .expect("a base32 key")
+        .as_bytes()
+        .to_vec();
+    let totp = totp_rs::Builder::new()
+        .with_algorithm(totp_rs::Algorithm::SHA1)
+        .with_digits(6)
+        .with_secret(seed)
+        .build()
+        .unwrap();
+    totp.generate(at).to_string()
+}

@@ -2,22 +2,9 @@
 //! authenticator app from the account page reading the key off the page, sign out, and sign in
 //! again with a fresh code. Screenshots of each page go to target/test-artifacts/browser/.
 
-use crate::browser::PASSWORD;
+use crate::browser::{PASSWORD, totp_code};
 use crate::fixture::{Site, advance_clock, daemon_clock};
 use crate::webdriver::Chromium;
-use totp_rs::{Algorithm, Secret};
-
-fn code(key: &str, at: u64) -> String {
-    let key: String = key.chars().filter(|c| !c.is_whitespace()).collect();
-    let seed = Secret::try_from_base32(&key).unwrap().as_bytes().to_vec();
-    let totp = totp_rs::Builder::new()
-        .with_algorithm(Algorithm::SHA1)
-        .with_digits(6)
-        .with_secret(seed)
-        .build()
-        .unwrap();
-    totp.generate(at).to_string()
-}
 
 #[test]
 fn a_person_enrols_an_app_and_signs_in_again_in_chromium() {
@@ -52,7 +39,7 @@ fn a_person_enrols_an_app_and_signs_in_again_in_chromium() {
     chromium.click("form input[value=enrol_totp] ~ button");
     let key = chromium.text("#manual-key");
     chromium.screenshot(&shots, "3-enrol-app");
-    chromium.type_into("#code", &code(&key, daemon_clock(&site)));
+    chromium.type_into("#code", &totp_code(&key, daemon_clock(&site)));
     chromium.click("form input[value=confirm_totp] ~ button");
     let page = chromium.page_text();
     assert!(page.contains("Two-step verification is on"), "{page}");
@@ -74,7 +61,7 @@ fn a_person_enrols_an_app_and_signs_in_again_in_chromium() {
         chromium.page_text()
     );
     chromium.screenshot(&shots, "6-code");
-    chromium.type_into("#code", &code(&key, daemon_clock(&site)));
+    chromium.type_into("#code", &totp_code(&key, daemon_clock(&site)));
     chromium.click("button[type=submit]");
     assert!(
         chromium

@@ -3,7 +3,6 @@
 
 use crate::browser::*;
 use crate::fixture::{Daemon, Site, advance_clock, daemon_clock};
-use totp_rs::{Algorithm, Secret, Totp};
 
 /// A site where `staff` requires MFA and `alice` holds it.
 fn site_requiring_mfa() -> (Site, Daemon, RelyingParty) {
@@ -16,36 +15,15 @@ fn site_requiring_mfa() -> (Site, Daemon, RelyingParty) {
 }
 
 /// An authenticator app holding the key read from the enrolment page.
-struct App(Totp);
+struct App(String);
 
 impl App {
     fn from_page(body: &str) -> Self {
-        let start = body
-            .find("id=\"manual-key\">")
-            .expect("manual key on the page")
-            + "id=\"manual-key\">".len();
-        let key: String = body[start..]
-            .split('<')
-            .next()
-            .unwrap()
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
-        let seed = Secret::try_from_base32(&key)
-            .expect("base32 key")
-            .as_bytes()
-            .to_vec();
-        let totp = totp_rs::Builder::new()
-            .with_algorithm(Algorithm::SHA1)
-            .with_digits(6)
-            .with_secret(seed)
-            .build()
-            .unwrap();
-        Self(totp)
+        Self(manual_key(body))
     }
 
     fn code(&self, at: u64) -> String {
-        self.0.generate(at).to_string()
+        totp_code(&self.0, at)
     }
 }
 

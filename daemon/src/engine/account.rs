@@ -28,10 +28,7 @@ pub fn disable_mfa(
     user: &User,
     attempt: &PasswordAttempt<'_>,
 ) -> Result<Result<(), Refusal>, StoreError> {
-    let mut roles = Vec::new();
-    for name in &user.roles {
-        roles.extend(ctx.store.role(name)?);
-    }
+    let roles = ctx.store.roles_of(user)?;
     if mfa_required(&roles) {
         return Ok(Err(Refusal(
             "A role of yours requires two-step verification, so it cannot be turned off. You can change the method instead.".into(),

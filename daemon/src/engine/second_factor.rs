@@ -90,10 +90,7 @@ pub fn after_password(
         }
         return Ok(Progress::Next(LoginStep::SecondFactor { authentication }));
     }
-    let mut roles = Vec::new();
-    for name in &user.roles {
-        roles.extend(ctx.store.role(name)?);
-    }
+    let roles = ctx.store.roles_of(user)?;
     // An enrolment that cannot be used (an administrator switched the method to TOTP, or the
     // site stopped offering it) means the user wants MFA: they enrol again.
     if !(mfa_required(&roles) || demands.rp_wants_mfa || user.mfa.is_some()) {
@@ -132,10 +129,7 @@ pub fn check_code(
         return Ok(CodeVerdict::Rejected);
     };
     let settings = ctx.store.site_settings()?;
-    let window = totp::Window {
-        step_seconds: settings.totp_step_seconds,
-        skew_steps: settings.totp_skew_steps,
-    };
+    let window = totp::Window::from(&settings);
     let locked = ctx.limiter.is_locked(&user.username, attempt.address, now);
     let mut used = None;
     if let (false, Some(mfa)) = (locked || user.disabled, &user.mfa) {
@@ -228,10 +222,7 @@ pub fn confirm_totp_enrolment(
         .master_key
         .open(&enrolment_context(&user.id), sealed_seed)?;
     let settings = ctx.store.site_settings()?;
-    let window = totp::Window {
-        step_seconds: settings.totp_step_seconds,
-        skew_steps: settings.totp_skew_steps,
-    };
+    let window = totp::Window::from(&settings);
     let Some(step) = totp::verify(&seed, code, now, window, None) else {
         record_attempt(
             ctx,
@@ -348,10 +339,7 @@ pub fn enrolment_material(
         .master_key
         .open(&enrolment_context(&user.id), sealed_seed)?;
     let settings = ctx.store.site_settings()?;
-    let window = totp::Window {
-        step_seconds: settings.totp_step_seconds,
-        skew_steps: settings.totp_skew_steps,
-    };
+    let window = totp::Window::from(&settings);
     let label = url::Url::parse(&ctx.issuer)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))

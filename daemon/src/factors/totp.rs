@@ -17,6 +17,15 @@ pub struct Window {
     pub skew_steps: u8,
 }
 
+impl From<&crate::model::SiteSettings> for Window {
+    fn from(settings: &crate::model::SiteSettings) -> Self {
+        Self {
+            step_seconds: settings.totp_step_seconds,
+            skew_steps: settings.totp_skew_steps,
+        }
+    }
+}
+
 pub fn new_seed() -> Vec<u8> {
     let mut seed = vec![0u8; SEED_BYTES];
     rand::rng().fill_bytes(&mut seed);

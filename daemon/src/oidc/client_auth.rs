@@ -64,6 +64,20 @@ pub fn authenticate(
     }
 }
 
+/// Authenticates the client of a request whose credentials are in `params` (taken out of them)
+/// or in the Authorization header.
+pub fn authenticate_request(
+    ctx: &Context,
+    headers: &HeaderMap,
+    params: &mut super::params::Params,
+) -> Result<Client, OAuthError> {
+    let credentials = Credentials {
+        client_id: params.take("client_id"),
+        client_secret: params.take("client_secret"),
+    };
+    authenticate(ctx, headers, credentials)
+}
+
 /// `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
 fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {

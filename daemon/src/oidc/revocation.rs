@@ -1,6 +1,6 @@
 //! Token revocation (RFC 7009) and introspection (RFC 7662), both client-authenticated.
 
-use super::client_auth::{self, Credentials};
+use super::client_auth;
 use super::error::OAuthError;
 use super::grants;
 use super::params::{FormBody, from_form};
@@ -20,14 +20,7 @@ fn read(
     form: FormBody,
 ) -> Result<(crate::model::Client, String), OAuthError> {
     let mut params = from_form(form)?;
-    let client = client_auth::authenticate(
-        &web.ctx,
-        headers,
-        Credentials {
-            client_id: params.take("client_id"),
-            client_secret: params.take("client_secret"),
-        },
-    )?;
+    let client = client_auth::authenticate_request(&web.ctx, headers, &mut params)?;
     let token = params
         .take("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;

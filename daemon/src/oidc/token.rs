@@ -4,7 +4,7 @@
 //! Refresh tokens rotate on every use: presenting a spent one revokes the whole family (RFC
 //! 9700 §4.14.2). A wrong PKCE verifier does not use up the code.
 
-use super::client_auth::{self, Credentials};
+use super::client_auth;
 use super::error::OAuthError;
 use super::grants::{self, Grant};
 use super::params::{FormBody, Params, from_form};
@@ -51,14 +51,7 @@ fn exchange(
     mut params: Params,
     source: &str,
 ) -> Result<grants::TokenResponse, OAuthError> {
-    let client = client_auth::authenticate(
-        &web.ctx,
-        headers,
-        Credentials {
-            client_id: params.take("client_id"),
-            client_secret: params.take("client_secret"),
-        },
-    )?;
+    let client = client_auth::authenticate_request(&web.ctx, headers, &mut params)?;
     match params.get("grant_type") {
         Some("authorization_code") => code_grant(web, &client, &mut params, source),
         Some("refresh_token") => refresh_grant(web, &client, &mut params, source),

@@ -32,6 +32,15 @@ impl Store {
             .collect()
     }
 
+    /// The roles a user holds (a role deleted meanwhile is skipped).
+    pub fn roles_of(&self, user: &crate::model::User) -> Result<Vec<Role>, StoreError> {
+        let mut roles = Vec::new();
+        for name in &user.roles {
+            roles.extend(self.role(name)?);
+        }
+        Ok(roles)
+    }
+
     pub fn role_count(&self) -> u64 {
         self.roles.len() as u64
     }

@@ -302,11 +302,7 @@ struct DeviceRow {
 fn page(web: &Web, token: &str, user: &User, note: Note) -> Response {
     let ctx = &web.ctx;
     let settings = ctx.store.site_settings().unwrap_or_default();
-    let roles: Vec<_> = user
-        .roles
-        .iter()
-        .filter_map(|r| ctx.store.role(r).ok().flatten())
-        .collect();
+    let roles = ctx.store.roles_of(user).unwrap_or_default();
     let current = user.mfa.as_ref().filter(|m| m.is_usable(&settings));
     let offered: Vec<MethodOption> = settings
         .mfa_methods

@@ -166,6 +166,28 @@ impl Submission<'_> {
         self.render_with("", None, Some(&notice), StatusCode::OK)
     }
 
+    /// Runs engine work for the user signing in, off the async runtime, with the attempt (who,
+    /// from where) the engine counts and audits.
+    async fn in_engine<T: Send + 'static>(
+        &self,
+        authentication: &Authentication,
+        work: impl FnOnce(&crate::context::Context, &PasswordAttempt<'_>) -> T + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
+        let ctx = self.web.ctx.clone();
+        let username = username_of(self, authentication);
+        let address = self.address;
+        tokio::task::spawn_blocking(move || {
+            let attempt = PasswordAttempt {
+                username: &username,
+                password: "",
+                address: Some(address),
+                source: format!("web {address}"),
+            };
+            work(&ctx, &attempt)
+        })
+        .await
+    }
+
     /// Moves the flow to its next step and shows it.
     fn advance(mut self, step: LoginStep) -> Response {
         self.flow.step = step;
@@ -392,19 +414,12 @@ async fn submit_code(
     if code.trim().is_empty() || code.len() > 64 {
         return submission.render("", Some("Enter the code."), StatusCode::BAD_REQUEST);
     }
-    let ctx = submission.web.ctx.clone();
-    let username = username_of(&submission, &authentication);
-    let address = submission.address;
-    let verdict = tokio::task::spawn_blocking(move || {
-        let attempt = PasswordAttempt {
-            username: &username,
-            password: "",
-            address: Some(address),
-            source: format!("web {address}"),
-        };
-        engine::check_code(&ctx, &authentication, &code, &attempt)
-    })
-    .await;
+    let checked = authentication.clone();
+    let verdict = submission
+        .in_engine(&authentication, move |ctx, attempt| {
+            engine::check_code(ctx, &checked, &code, attempt)
+        })
+        .await;
     match verdict {
         Ok(Ok(CodeVerdict::Accepted(authentication))) => {
             let device = submission.remember_device(&authentication);
@@ -429,24 +444,13 @@ async fn submit_enrolment(
     if code.trim().is_empty() || code.len() > 64 {
         return submission.render("", Some("Enter the code."), StatusCode::BAD_REQUEST);
     }
-    let ctx = submission.web.ctx.clone();
-    let username = username_of(&submission, &authentication);
-    let address = submission.address;
-    let confirmed = tokio::task::spawn_blocking(move || {
-        let attempt = PasswordAttempt {
-            username: &username,
-            password: "",
-            address: Some(address),
-            source: format!("web {address}"),
-        };
-        match sealed_seed {
-            Some(seed) => {
-                engine::confirm_totp_enrolment(&ctx, &authentication, &seed, &code, &attempt)
-            }
-            None => engine::confirm_email_enrolment(&ctx, &authentication, &code, &attempt),
-        }
-    })
-    .await;
+    let enrolling = authentication.clone();
+    let confirmed = submission
+        .in_engine(&authentication, move |ctx, attempt| match sealed_seed {
+            Some(seed) => engine::confirm_totp_enrolment(ctx, &enrolling, &seed, &code, attempt),
+            None => engine::confirm_email_enrolment(ctx, &enrolling, &code, attempt),
+        })
+        .await;
     match confirmed {
         Ok(Ok(Some((authentication, codes)))) => {
             let mut submission = submission;

@@ -207,11 +207,7 @@ pub fn user_view(ctx: &Context, user: User) -> postern_proto::admin::UserView {
         .limiter
         .account_locked_until(&user.username, ctx.clock.unix_now());
     let settings = ctx.store.site_settings().unwrap_or_default();
-    let roles: Vec<model::Role> = user
-        .roles
-        .iter()
-        .filter_map(|r| ctx.store.role(r).ok().flatten())
-        .collect();
+    let roles = ctx.store.roles_of(&user).unwrap_or_default();
     let mfa = postern_proto::admin::MfaView {
         enabled: user.mfa.as_ref().is_some_and(|m| m.is_usable(&settings)),
         method: user.mfa.as_ref().map(|m| m.method.to_string()),
