@@ -15,5 +15,6 @@ mod config;
 mod lifecycle;
 mod mfa;
 mod oidc;
+mod smtp;
 mod tls;
 mod webdriver;

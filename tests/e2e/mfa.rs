@@ -506,3 +506,23 @@ fn a_password_change_forgets_remembered_browsers_and_window_zero_remembers_none(
         "nothing was remembered"
     );
 }
+
+#[test]
+fn five_wrong_email_codes_void_the_code_even_after_an_unlock() {
+    let site = Site::new();
+    let daemon = site.start();
+    site.add_user("alice", &[]);
+    site.ok(&["mfa", "set-method", "alice", "email"]);
+    let rp = RelyingParty::register(&site, &daemon, "app", &[]);
+    let browser = Browser::new(&daemon);
+    let request = rp.request(&[]);
+    let mut page = browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
+    let (code, _) = last_mailed_code(&site);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        page = submit_code(&browser, &page, wrong);
+    }
+    // Five failures also lock the account; lift that, and the code is still void.
+    site.ok(&["user", "unlock", "alice"]);
+    assert_eq!(page_status(&submit_code(&browser, &page, &code)), 401);
+}
