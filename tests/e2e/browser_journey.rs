@@ -29,11 +29,7 @@ fn a_person_enrols_an_app_and_signs_in_again_in_chromium() {
     chromium.type_into("#username", "alice");
     chromium.type_into("#password", PASSWORD);
     chromium.click("button[type=submit]");
-    assert!(
-        chromium.page_text().contains("Your account"),
-        "{}",
-        chromium.page_text()
-    );
+    chromium.wait_for("Your account");
     chromium.screenshot(&shots, "2-account");
 
     chromium.click("form input[value=enrol_totp] ~ button");
@@ -41,13 +37,12 @@ fn a_person_enrols_an_app_and_signs_in_again_in_chromium() {
     chromium.screenshot(&shots, "3-enrol-app");
     chromium.type_into("#code", &totp_code(&key, daemon_clock(&site)));
     chromium.click("form input[value=confirm_totp] ~ button");
-    let page = chromium.page_text();
-    assert!(page.contains("Two-step verification is on"), "{page}");
+    chromium.wait_for("Two-step verification is on");
     assert_eq!(chromium.text("#recovery-codes").lines().count(), 10);
     chromium.screenshot(&shots, "4-recovery-codes");
 
     chromium.click("form[action='/logout'] button");
-    assert!(chromium.page_text().contains("You are signed out"));
+    chromium.wait_for("You are signed out");
     chromium.screenshot(&shots, "5-signed-out");
 
     advance_clock(&site, 30);
@@ -55,20 +50,10 @@ fn a_person_enrols_an_app_and_signs_in_again_in_chromium() {
     chromium.type_into("#username", "alice");
     chromium.type_into("#password", PASSWORD);
     chromium.click("button[type=submit]");
-    assert!(
-        chromium.page_text().contains("Two-step verification"),
-        "{}",
-        chromium.page_text()
-    );
+    chromium.wait_for("Two-step verification");
     chromium.screenshot(&shots, "6-code");
     chromium.type_into("#code", &totp_code(&key, daemon_clock(&site)));
     chromium.click("button[type=submit]");
-    assert!(
-        chromium
-            .page_text()
-            .contains("On, with an authenticator app"),
-        "{}",
-        chromium.page_text()
-    );
+    chromium.wait_for("On, with an authenticator app");
     chromium.screenshot(&shots, "7-signed-in-again");
 }

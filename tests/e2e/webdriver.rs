@@ -78,6 +78,12 @@ impl Chromium {
             .ok_or("no session id")?
             .to_owned();
         chromium.base = format!("{}/session/{id}", chromium.base);
+        // Elements that are not there yet (a page still loading) are waited for.
+        chromium.call(
+            "POST",
+            "/timeouts",
+            json!({ "implicit": 10_000, "pageLoad": 30_000 }),
+        )?;
         Ok(chromium)
     }
 
@@ -138,8 +144,38 @@ impl Chromium {
             .to_owned()
     }
 
-    pub fn page_text(&self) -> String {
-        self.text("body")
+    /// Waits (up to 15 s) until the page's text contains `needle`, and returns the text: a click
+    /// that submits a form returns before the next page has loaded.
+    pub fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut text = String::new();
+        while Instant::now() < deadline {
+            let body = self.call(
+                "POST",
+                "/element",
+                json!({ "using": "css selector", "value": "body" }),
+            );
+            let id = body.ok().and_then(|found| {
+                found
+                    .as_object()
+                    .and_then(|r| r.values().next())
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
+            if let Some(id) = id {
+                if let Ok(value) = self.call("GET", &format!("/element/{id}/text"), Value::Null) {
+                    text = value.as_str().unwrap_or_default().to_owned();
+                    if text.contains(needle) {
+                        return text;
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "the page never said {needle:?}; it says:\n{text}\nat {}",
+            self.url()
+        );
     }
 
     pub fn type_into(&self, css: &str, text: &str) {
