@@ -15,6 +15,7 @@ pub mod limits;
 pub mod mail;
 pub mod model;
 pub mod oidc;
+pub mod pam_door;
 pub mod secrets;
 pub mod serve;
 pub mod store;

@@ -23,6 +23,8 @@ pub enum ServeError {
     Secrets(#[from] SecretsError),
     #[error(transparent)]
     Keys(#[from] KeyError),
+    #[error("PAM socket: {0}")]
+    PamSocket(#[source] SocketError),
     #[error("admin socket: {0}")]
     AdminSocket(#[source] SocketError),
     #[error("cannot listen on http.listen = {addr}: {source}")]
@@ -78,6 +80,8 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     };
     let admin_group = Some(config.admin.group.as_str()).filter(|g| !g.is_empty());
     let admin_mode = if admin_group.is_some() { 0o660 } else { 0o600 };
+    let pam_listener =
+        unix_socket::bind(&config.pam.socket, 0o600, None).map_err(ServeError::PamSocket)?;
     let admin_listener = unix_socket::bind(&config.admin.socket, admin_mode, admin_group)
         .map_err(ServeError::AdminSocket)?;
 
@@ -121,12 +125,19 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         ctx.config.shutdown_grace.0,
     ));
 
+    tracker.spawn(crate::pam_door::serve(
+        pam_listener,
+        ctx.clone(),
+        shutdown.clone(),
+        tracker.clone(),
+    ));
     tracker.spawn(sweep_expired(ctx.clone(), shutdown.clone()));
 
     wait_for_signal().await?;
     tracing::info!("shutting down");
     shutdown.cancel();
     unix_socket::remove(&ctx.config.admin.socket);
+    unix_socket::remove(&ctx.config.pam.socket);
 
     let grace = ctx.config.shutdown_grace.0;
     tracker.close();

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod client;
 pub mod error;
 pub mod frame;
+pub mod pam;
 pub mod secret;
 
 pub use error::{ErrorCode, ProtoError};

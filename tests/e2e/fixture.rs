@@ -40,6 +40,13 @@ pub struct Site {
 }
 
 impl Site {
+    /// The daemon's PAM socket, beside the admin socket.
+    pub fn pam_socket(&self) -> PathBuf {
+        self.dir.path().join("run/pam.sock")
+    }
+}
+
+impl Site {
     pub fn new() -> Self {
         Self::with_config("")
     }
@@ -56,11 +63,12 @@ impl Site {
         let socket = dir.path().join("run/admin.sock");
         let config = dir.path().join("postern.toml");
         let text = format!(
-            "{extra}\nstate_dir = \"{state}\"\n\n[http]\n{http}\n\n[admin]\nsocket = \"{socket}\"\ngroup = \"\"\n\n[secrets]\nkey_file = \"{key}\"\n\n[mail]\ntransport = \"outbox\"\noutbox_dir = \"{outbox}\"\n\n[log]\nlevel = \"info,postern_daemon=debug\"\n\n[testing]\nadjustable_clock = true\n",
+            "{extra}\nstate_dir = \"{state}\"\n\n[http]\n{http}\n\n[admin]\nsocket = \"{socket}\"\ngroup = \"\"\n\n[pam]\nsocket = \"{pam}\"\n\n[secrets]\nkey_file = \"{key}\"\n\n[mail]\ntransport = \"outbox\"\noutbox_dir = \"{outbox}\"\n\n[log]\nlevel = \"info,postern_daemon=debug\"\n\n[testing]\nadjustable_clock = true\n",
             state = dir.path().join("state").display(),
             socket = socket.display(),
             key = dir.path().join("master.key").display(),
             outbox = dir.path().join("outbox").display(),
+            pam = dir.path().join("run/pam.sock").display(),
         );
         std::fs::write(&config, text).expect("write config");
         Self {

@@ -15,6 +15,7 @@ mod config;
 mod lifecycle;
 mod mfa;
 mod oidc;
+mod pam_door;
 mod smtp;
 mod tls;
 mod webdriver;

@@ -20,6 +20,7 @@ pub struct Config {
     pub shutdown_grace: HumanDuration,
     pub http: HttpConfig,
     pub admin: AdminConfig,
+    pub pam: PamConfig,
     pub secrets: SecretsConfig,
     pub tokens: TokensConfig,
     pub session: SessionConfig,
@@ -47,6 +48,24 @@ pub struct AdminConfig {
     /// Members of this Unix group may use the admin socket, besides root and the daemon's own
     /// user. Empty: nobody else.
     pub group: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PamConfig {
+    /// The socket `pam_postern.so` connects to; only root may use it.
+    pub socket: PathBuf,
+    /// How long one login conversation may take, answers included.
+    pub conversation_timeout: HumanDuration,
+}
+
+impl Default for PamConfig {
+    fn default() -> Self {
+        Self {
+            socket: PathBuf::from("/run/postern/pam.sock"),
+            conversation_timeout: HumanDuration::secs(120),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -178,6 +197,7 @@ impl Default for Config {
             shutdown_grace: HumanDuration::secs(10),
             http: HttpConfig::default(),
             admin: AdminConfig::default(),
+            pam: PamConfig::default(),
             secrets: SecretsConfig::default(),
             tokens: TokensConfig::default(),
             session: SessionConfig::default(),

@@ -142,6 +142,15 @@ impl Config {
                 ),
             );
         }
+        if self.pam.socket.file_name().is_none() || self.pam.socket.starts_with(&self.state_dir) {
+            return invalid(
+                "pam.socket",
+                "must be a file path outside state_dir, such as \"/run/postern/pam.sock\"".into(),
+            );
+        }
+        if self.pam.socket == self.admin.socket {
+            return invalid("pam.socket", "must differ from admin.socket".into());
+        }
         if self.secrets.key_file.file_name().is_none() {
             return invalid(
                 "secrets.key_file",
@@ -177,8 +186,14 @@ impl Config {
     }
 
     fn validate_durations(&self) -> Result<(), ConfigError> {
-        let checks: [(&'static str, Duration, u64, u64); 9] = [
+        let checks: [(&'static str, Duration, u64, u64); 10] = [
             ("shutdown_grace", self.shutdown_grace.0, 1, 300),
+            (
+                "pam.conversation_timeout",
+                self.pam.conversation_timeout.0,
+                10,
+                600,
+            ),
             (
                 "tokens.access_token_lifetime",
                 self.tokens.access_token_lifetime.0,

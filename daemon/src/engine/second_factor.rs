@@ -31,6 +31,8 @@ pub struct Demands<'a> {
     pub fresh_factor: bool,
     /// The browser's remembered-device cookie, if it sent one.
     pub device_cookie: Option<&'a str>,
+    /// Whether this door can take the user through enrolment (the web can; PAM cannot).
+    pub can_enrol: bool,
     /// For the audit trail.
     pub source: &'a str,
 }
@@ -46,6 +48,8 @@ pub enum Progress {
         window: u64,
     },
     Next(LoginStep),
+    /// A second factor is required but the user has none, and this door cannot enrol them.
+    MustEnrol,
 }
 
 /// Decides what a correct password leads to. `rp_wants_mfa`: the relying party asked for it.
@@ -95,6 +99,9 @@ pub fn after_password(
     // site stopped offering it) means the user wants MFA: they enrol again.
     if !(mfa_required(&roles) || demands.rp_wants_mfa || user.mfa.is_some()) {
         return Ok(Progress::Done(authentication));
+    }
+    if !demands.can_enrol {
+        return Ok(Progress::MustEnrol);
     }
     let wants_email = user
         .mfa

@@ -365,6 +365,7 @@ async fn submit_password(submission: Submission<'_>, form: LoginForm) -> Respons
                     rp_wants_mfa,
                     fresh_factor,
                     device_cookie: device_cookie.as_deref(),
+                    can_enrol: true,
                     source: &attempt.source,
                 };
                 engine::after_password(&ctx, &user, authentication, &demands).map(Some)
@@ -391,6 +392,9 @@ async fn submit_password(submission: Submission<'_>, form: LoginForm) -> Respons
             )
         }
         Ok(Ok(Some(Progress::Next(step)))) => submission.advance(step),
+        Ok(Ok(Some(Progress::MustEnrol))) => {
+            submission.web.internal_error("the web door always enrols")
+        }
         Ok(Ok(None)) => submission.render(
             &username,
             Some("Wrong username or password."),
