@@ -16,6 +16,7 @@ mod lifecycle;
 mod mfa;
 mod oidc;
 mod pam_door;
+mod pam_module;
 mod smtp;
 mod tls;
 mod webdriver;

@@ -1,0 +1,201 @@
+//! The real pam_postern.so under pamtester, with a private /etc/pam.d (bubblewrap), against
+//! the real daemon. Needs root (bwrap) and the Debian packages pamtester and bubblewrap, which
+//! tests/run installs.
+
+use crate::browser::*;
+use crate::fixture::{Daemon, Site, advance_clock, daemon_clock};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+/// A PAM service file for the module, in a directory that bwrap mounts over /etc/pam.d.
+struct PamService {
+    dir: tempfile::TempDir,
+}
+
+impl PamService {
+    fn new(site: &Site, socket: &std::path::Path, module_args: &str) -> Self {
+        let module = crate::fixture::bin("libpam_postern.so");
+        let dir = tempfile::tempdir().unwrap();
+        let _ = site;
+        std::fs::write(
+            dir.path().join("postern-test"),
+            format!(
+                "auth required {m} socket={s} timeout=10 {module_args}\naccount required {m} socket={s} timeout=10 {module_args}\n",
+                m = module.display(),
+                s = socket.display()
+            ),
+        )
+        .unwrap();
+        Self { dir }
+    }
+
+    /// Runs `pamtester postern-test USER OPERATION` with `answers` on its standard input.
+    fn run(&self, user: &str, operation: &str, answers: &[&str]) -> Output {
+        let mut child = Command::new("bwrap")
+            .args(["--bind", "/", "/", "--bind"])
+            .arg(self.dir.path())
+            .args([
+                "/etc/pam.d",
+                "--dev",
+                "/dev",
+                "pamtester",
+                "-v",
+                "postern-test",
+                user,
+                operation,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("bwrap and pamtester (Debian packages bubblewrap, pamtester)");
+        let mut input = answers.join("\n");
+        input.push('\n');
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
+fn available() -> bool {
+    let present = ["/usr/bin/pamtester", "/usr/bin/bwrap"]
+        .iter()
+        .all(|p| std::path::Path::new(p).exists())
+        && nix::unistd::Uid::effective().is_root();
+    if !present && std::env::var_os("CI").is_some() {
+        panic!("pamtester, bubblewrap and root are needed for the PAM module tests");
+    }
+    if !present {
+        eprintln!("skipped: needs root, pamtester and bubblewrap");
+    }
+    present
+}
+
+fn output_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn enrolled_site() -> (Site, Daemon, String) {
+    let site = Site::new();
+    let daemon = site.start();
+    site.ok(&["role", "add", "staff", "--require-mfa"]);
+    site.add_user("alice", &["staff"]);
+    let browser = Browser::new(&daemon);
+    let page = browser.sign_in(
+        browser.visit(&format!("{}/login", browser.issuer)),
+        "alice",
+        PASSWORD,
+    );
+    let body = page_body(&page);
+    let key = manual_key(&body);
+    let code = totp_code(&key, daemon_clock(&site));
+    browser.submit(
+        "/login",
+        &[
+            ("csrf", &hidden(&body, "csrf")),
+            ("flow", &hidden(&body, "flow")),
+            ("code", &code),
+        ],
+    );
+    advance_clock(&site, 30);
+    (site, daemon, key)
+}
+
+#[test]
+fn pamtester_logs_in_with_password_and_code_and_not_with_a_wrong_code() {
+    if !available() {
+        return;
+    }
+    let (site, _daemon, key) = enrolled_site();
+    let service = PamService::new(&site, &site.pam_socket(), "mode=full");
+    let code = totp_code(&key, daemon_clock(&site));
+    let out = service.run("alice", "authenticate", &[PASSWORD, &code]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("successfully authenticated"),
+        "{}",
+        output_text(&out)
+    );
+
+    advance_clock(&site, 30);
+    let out = service.run("alice", "authenticate", &[PASSWORD, "000000"]);
+    assert!(!out.status.success(), "{}", output_text(&out));
+    assert!(
+        site.ok(&["audit", "--user", "alice"])
+            .contains("pam postern-test")
+    );
+}
+
+#[test]
+fn pamtester_second_factor_mode_and_account_checks() {
+    if !available() {
+        return;
+    }
+    let (site, _daemon, key) = enrolled_site();
+    let service = PamService::new(&site, &site.pam_socket(), "mode=second_factor");
+    let out = service.run(
+        "alice",
+        "authenticate",
+        &[&totp_code(&key, daemon_clock(&site))],
+    );
+    assert!(out.status.success(), "{}", output_text(&out));
+    let out = service.run("alice", "acct_mgmt", &[]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    site.ok(&["user", "disable", "alice"]);
+    let out = service.run("alice", "acct_mgmt", &[]);
+    assert!(!out.status.success(), "{}", output_text(&out));
+}
+
+#[test]
+fn a_user_who_must_enrol_is_told_where() {
+    if !available() {
+        return;
+    }
+    let site = Site::new();
+    let _daemon = site.start();
+    site.ok(&["role", "add", "staff", "--require-mfa"]);
+    site.add_user("alice", &["staff"]);
+    let service = PamService::new(&site, &site.pam_socket(), "");
+    let out = service.run("alice", "authenticate", &[PASSWORD]);
+    assert!(!out.status.success());
+    assert!(
+        output_text(&out).contains("/account"),
+        "{}",
+        output_text(&out)
+    );
+}
+
+#[test]
+fn a_stopped_daemon_is_refused_promptly_or_ignored_when_configured() {
+    if !available() {
+        return;
+    }
+    let site = Site::new();
+    let missing = site.dir.path().join("no-daemon.sock");
+    let denying = PamService::new(&site, &missing, "");
+    let started = std::time::Instant::now();
+    let out = denying.run("alice", "authenticate", &[PASSWORD]);
+    assert!(!out.status.success(), "{}", output_text(&out));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "refused promptly"
+    );
+
+    // With unreachable=ignore the module steps aside; pam_permit then decides.
+    let ignoring = PamService::new(&site, &missing, "unreachable=ignore");
+    let file = ignoring.dir.path().join("postern-test");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("auth required", "auth sufficient");
+    std::fs::write(&file, format!("{text}auth required pam_permit.so\n")).unwrap();
+    let out = ignoring.run("alice", "authenticate", &[]);
+    assert!(out.status.success(), "{}", output_text(&out));
+}
