@@ -18,5 +18,6 @@ mod oidc;
 mod pam_door;
 mod pam_module;
 mod smtp;
+mod sshd;
 mod tls;
 mod webdriver;
