@@ -236,3 +236,56 @@ fn garbage_on_the_pam_socket_is_refused_and_the_daemon_stays_up() {
     assert!(daemon.is_running());
     site.ok(&["status"]);
 }
+
+#[test]
+fn a_remembered_host_skips_the_code_for_its_window_when_configured() {
+    let site = Site::new();
+    let config = std::fs::read_to_string(&site.config)
+        .unwrap()
+        .replace("[pam]\n", "[pam]\nremember = \"8h\"\n");
+    std::fs::write(&site.config, config).unwrap();
+    let daemon = site.start();
+    site.ok(&["role", "add", "staff", "--require-mfa"]);
+    site.add_user("alice", &["staff"]);
+    let key = enrol_app(&site, &daemon);
+
+    let code = totp_code(&key, daemon_clock(&site));
+    let (_, outcome, _) = converse(&site, PamMode::Full, "alice", vec![PASSWORD.into(), code]);
+    assert_eq!(outcome, PamOutcome::Success);
+    let (shown, outcome, _) = converse(&site, PamMode::Full, "alice", vec![PASSWORD.into()]);
+    assert_eq!(
+        (shown, outcome),
+        (vec!["Password: ".to_owned()], PamOutcome::Success),
+        "same host: no code"
+    );
+
+    let mut elsewhere = context("alice", PamMode::Full);
+    elsewhere.remote_host = Some("198.51.100.1".into());
+    let mut connection = Connection::connect(&site.pam_socket(), Duration::from_secs(10)).unwrap();
+    connection.send(&PamRequest::Begin(elsewhere)).unwrap();
+    let _password_prompt: PamReply = connection.receive().unwrap();
+    connection
+        .send(&PamRequest::Answer {
+            text: Secret::new(PASSWORD),
+        })
+        .unwrap();
+    match connection.receive::<PamReply>().unwrap() {
+        PamReply::Prompt { text, .. } => {
+            assert_eq!(text, "Verification code: ", "another host is asked")
+        }
+        other => panic!("{other:?}"),
+    }
+
+    advance_clock(&site, 8 * 3600 + 1);
+    let (shown, _, _) = converse(
+        &site,
+        PamMode::Full,
+        "alice",
+        vec![PASSWORD.into(), "000000".into()],
+    );
+    assert_eq!(
+        shown,
+        vec!["Password: ", "Verification code: "],
+        "asked again after the window"
+    );
+}

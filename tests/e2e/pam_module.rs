@@ -83,7 +83,13 @@ fn output_text(out: &Output) -> String {
     )
 }
 
+/// Signs alice up with an app on the web; returns the app's key and her recovery codes.
 fn enrolled_site() -> (Site, Daemon, String) {
+    let (site, daemon, key, _) = enrolled_site_with_codes();
+    (site, daemon, key)
+}
+
+fn enrolled_site_with_codes() -> (Site, Daemon, String, Vec<String>) {
     let site = Site::new();
     let daemon = site.start();
     site.ok(&["role", "add", "staff", "--require-mfa"]);
@@ -97,16 +103,24 @@ fn enrolled_site() -> (Site, Daemon, String) {
     let body = page_body(&page);
     let key = manual_key(&body);
     let code = totp_code(&key, daemon_clock(&site));
-    browser.submit(
+    let codes_page = page_body(&browser.submit(
         "/login",
         &[
             ("csrf", &hidden(&body, "csrf")),
             ("flow", &hidden(&body, "flow")),
             ("code", &code),
         ],
-    );
+    ));
+    let list = &codes_page[codes_page
+        .find("id=\"recovery-codes\">")
+        .expect("recovery codes")..];
+    let codes = list
+        .split("<li>")
+        .skip(1)
+        .map(|item| item.split('<').next().unwrap_or_default().to_owned())
+        .collect();
     advance_clock(&site, 30);
-    (site, daemon, key)
+    (site, daemon, key, codes)
 }
 
 #[test]
@@ -198,4 +212,42 @@ fn a_stopped_daemon_is_refused_promptly_or_ignored_when_configured() {
     std::fs::write(&file, format!("{text}auth required pam_permit.so\n")).unwrap();
     let out = ignoring.run("alice", "authenticate", &[]);
     assert!(out.status.success(), "{}", output_text(&out));
+}
+
+#[test]
+fn pamtester_accepts_a_recovery_code_once() {
+    if !available() {
+        return;
+    }
+    let (site, _daemon, _key, codes) = enrolled_site_with_codes();
+    let service = PamService::new(&site, &site.pam_socket(), "mode=full");
+    let out = service.run("alice", "authenticate", &[PASSWORD, &codes[0]]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    let out = service.run("alice", "authenticate", &[PASSWORD, &codes[0]]);
+    assert!(!out.status.success(), "a recovery code works once");
+}
+
+#[test]
+fn garbage_from_a_fake_daemon_is_refused_without_a_crash() {
+    if !available() {
+        return;
+    }
+    let site = Site::new();
+    let socket = site.dir.path().join("fake.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(1) {
+            let mut stream = stream.unwrap();
+            let _ = stream.write_all(&[0, 0, 0, 9]);
+            let _ = stream.write_all(b"not json!");
+        }
+    });
+    let service = PamService::new(&site, &socket, "");
+    let out = service.run("alice", "authenticate", &[PASSWORD]);
+    assert!(!out.status.success(), "{}", output_text(&out));
+    let text = output_text(&out);
+    assert!(
+        !text.contains("panicked") && !text.contains("Aborted"),
+        "{text}"
+    );
 }

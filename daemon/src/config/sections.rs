@@ -57,6 +57,9 @@ pub struct PamConfig {
     pub socket: PathBuf,
     /// How long one login conversation may take, answers included.
     pub conversation_timeout: HumanDuration,
+    /// After a second factor, the same user logging in to the same service from the same
+    /// host is not asked for it again for this long. "0": always ask.
+    pub remember: HumanDuration,
 }
 
 impl Default for PamConfig {
@@ -64,6 +67,7 @@ impl Default for PamConfig {
         Self {
             socket: PathBuf::from("/run/postern/pam.sock"),
             conversation_timeout: HumanDuration::secs(120),
+            remember: HumanDuration::secs(0),
         }
     }
 }

@@ -148,6 +148,12 @@ impl Config {
                 "must be a file path outside state_dir, such as \"/run/postern/pam.sock\"".into(),
             );
         }
+        if self.pam.remember.0.as_secs() > 30 * 24 * 3600 {
+            return invalid(
+                "pam.remember",
+                "must be at most 30days (\"0\" always asks)".into(),
+            );
+        }
         if self.pam.socket == self.admin.socket {
             return invalid("pam.socket", "must differ from admin.socket".into());
         }

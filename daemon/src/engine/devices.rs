@@ -104,11 +104,15 @@ pub fn forget_one(ctx: &Context, user_id: UserId, device_id: &str) -> Result<boo
     Ok(false)
 }
 
-/// Forgets every device of a user: after a password change or an MFA reset.
+/// Forgets every device (and PAM remembered host) of a user: after a password change or an
+/// MFA reset.
 pub fn forget_all(ctx: &Context, user_id: UserId) -> Result<usize, StoreError> {
-    ctx.store
-        .remembered_devices()
-        .remove_prefix(user_id.0.as_bytes())
+    let hosts = hosts::forget_all(ctx, user_id)?;
+    Ok(hosts
+        + ctx
+            .store
+            .remembered_devices()
+            .remove_prefix(user_id.0.as_bytes())?)
 }
 
 /// "Firefox on Linux", "Chrome on Android", or the first words of an unknown User-Agent.
@@ -193,5 +197,64 @@ mod tests {
         assert!(forget_all(&ctx, alice).unwrap() >= 1);
         assert_eq!(recognise(&ctx, alice, Some(&cookie)).unwrap(), None);
         assert!(list(&ctx, alice).unwrap().is_empty());
+    }
+}
+
+/// PAM's remembered hosts (`[pam] remember`): a user who passed the second factor for a service
+/// from a host is not asked again there for that long. Off (0) by default.
+pub mod hosts {
+    use crate::context::Context;
+    use crate::model::UserId;
+    use crate::model::grants::RememberedHost;
+    use crate::secrets::token_hash;
+    use crate::store::StoreError;
+
+    fn key(user_id: UserId, service: &str, host: &str) -> Vec<u8> {
+        [
+            user_id.0.as_bytes().as_slice(),
+            &token_hash(&format!("{service}\0{host}")),
+        ]
+        .concat()
+    }
+
+    /// Whether this (user, service, host) passed the second factor recently enough.
+    pub fn recognise(
+        ctx: &Context,
+        user_id: UserId,
+        service: &str,
+        host: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let (Some(host), false) = (host, ctx.config.pam.remember.0.is_zero()) else {
+            return Ok(false);
+        };
+        let now = ctx.clock.unix_now();
+        Ok(ctx
+            .store
+            .remembered_hosts()
+            .get(&key(user_id, service, host), now)?
+            .is_some())
+    }
+
+    pub fn remember(
+        ctx: &Context,
+        user_id: UserId,
+        service: &str,
+        host: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let window = ctx.config.pam.remember.0.as_secs();
+        let Some(host) = host.filter(|_| window > 0) else {
+            return Ok(());
+        };
+        let expires_at = ctx.clock.unix_now() + window;
+        ctx.store
+            .remembered_hosts()
+            .put(&key(user_id, service, host), &RememberedHost { expires_at })
+    }
+
+    /// Forgets them all for a user (password change, MFA reset).
+    pub fn forget_all(ctx: &Context, user_id: UserId) -> Result<usize, StoreError> {
+        ctx.store
+            .remembered_hosts()
+            .remove_prefix(user_id.0.as_bytes())
     }
 }

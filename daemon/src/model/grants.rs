@@ -116,6 +116,13 @@ pub struct RememberedDevice {
     pub expires_at: UnixSeconds,
 }
 
+/// A (user, PAM service, remote host) that passed the second factor, keyed by the user's id
+/// and a hash of the service and host; only with `[pam] remember` set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RememberedHost {
+    pub expires_at: UnixSeconds,
+}
+
 /// What an emailed code is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CodePurpose {
@@ -194,6 +201,7 @@ macro_rules! expiring {
 }
 expiring!(
     EmailCode,
+    RememberedHost,
     LoginFlow,
     RememberedDevice,
     Session,

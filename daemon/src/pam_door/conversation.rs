@@ -157,6 +157,19 @@ impl Conversation<'_> {
                 );
                 return Ok((PamOutcome::MustEnrol, Some(message)));
             }
+            Progress::Next(LoginStep::SecondFactor { authentication })
+                if engine::devices::hosts::recognise(
+                    &self.ctx,
+                    user.id,
+                    &context.service,
+                    context.remote_host.as_deref(),
+                )
+                .unwrap_or(false) =>
+            {
+                let mut authentication = authentication;
+                authentication.amr.push("mfa".into());
+                authentication
+            }
             Progress::Next(LoginStep::SecondFactor { authentication }) => {
                 if user
                     .mfa
@@ -183,7 +196,18 @@ impl Conversation<'_> {
                 })
                 .await;
                 match checked {
-                    Ok(Ok(CodeVerdict::Accepted(authentication))) => authentication,
+                    Ok(Ok(CodeVerdict::Accepted(authentication))) => {
+                        let host = context.remote_host.as_deref();
+                        if let Err(e) = engine::devices::hosts::remember(
+                            &self.ctx,
+                            user.id,
+                            &context.service,
+                            host,
+                        ) {
+                            tracing::warn!(error = %e, "could not remember a PAM host");
+                        }
+                        authentication
+                    }
                     Ok(Ok(CodeVerdict::Rejected)) => return Ok((PamOutcome::Denied, None)),
                     _ => return Ok((PamOutcome::Unavailable, None)),
                 }

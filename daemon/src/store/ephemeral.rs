@@ -7,7 +7,7 @@ use super::{Store, StoreError};
 use crate::clock::UnixSeconds;
 use crate::model::grants::{
     AccessToken, AuthorizationCode, EmailCode, Expiring, LoginFlow, RefreshToken, RememberedDevice,
-    Session, TokenFamily,
+    RememberedHost, Session, TokenFamily,
 };
 use std::marker::PhantomData;
 
@@ -155,4 +155,5 @@ record_trees! {
     refresh_tokens: RefreshToken = "refresh token",
     remembered_devices: RememberedDevice = "remembered device",
     email_codes: EmailCode = "email code",
+    remembered_hosts: RememberedHost = "remembered host",
 }
