@@ -251,3 +251,42 @@ fn garbage_from_a_fake_daemon_is_refused_without_a_crash() {
         "{text}"
     );
 }
+
+#[test]
+fn pamtester_with_an_emailed_code_read_from_the_outbox() {
+    if !available() || !std::path::Path::new("/usr/bin/expect").exists() {
+        assert!(std::env::var_os("CI").is_none(), "CI needs expect");
+        return;
+    }
+    let site = Site::new();
+    let _daemon = site.start();
+    site.add_user("alice", &[]);
+    site.ok(&["mfa", "set-method", "alice", "email"]);
+    let service = PamService::new(&site, &site.pam_socket(), "mode=full");
+    // The code exists only once the password is in, so answer through a pty with expect and
+    // read the code from the newest message in the outbox at that moment.
+    let outbox = site.dir.path().join("outbox");
+    let script = format!(
+        r#"set timeout 20
+spawn bwrap --bind / / --bind {pam} /etc/pam.d --dev /dev pamtester -v postern-test alice authenticate
+expect "Password:" {{ send "{PASSWORD}\r" }} timeout {{ exit 2 }}
+expect "A code was sent to a•••@example.com" {{}} timeout {{ exit 3 }}
+expect "Verification code:" {{}} timeout {{ exit 4 }}
+set code [exec sh -c {{grep -hoE '^ +[0-9]{{6}}' {outbox}/*.eml | tr -d ' \r' | tail -n 1}}]
+send "$code\r"
+expect {{
+  "successfully authenticated" {{ exit 0 }}
+  timeout {{ exit 5 }}
+  eof {{ exit 1 }}
+}}
+"#,
+        pam = service.dir.path().display(),
+        outbox = outbox.display(),
+    );
+    let out = Command::new("expect")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", output_text(&out));
+}
