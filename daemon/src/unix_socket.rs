@@ -83,3 +83,32 @@ pub fn remove(path: &Path) {
         }
     }
 }
+
+/// Accepts connections until `shutdown` is cancelled, running `handle` for each as a task on
+/// `tracker`, so the caller can wait for conversations in flight to finish.
+pub async fn accept_until<F, Fut>(
+    listener: tokio::net::UnixListener,
+    name: &'static str,
+    shutdown: tokio_util::sync::CancellationToken,
+    tracker: tokio_util::task::TaskTracker,
+    mut handle: F,
+) where
+    F: FnMut(tokio::net::UnixStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tracker.spawn(handle(stream));
+                }
+                Err(e) => {
+                    // Out of file descriptors, usually: back off instead of spinning.
+                    tracing::warn!(socket = name, error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+}

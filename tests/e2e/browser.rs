@@ -344,3 +344,48 @@ pub fn totp_code(key: &str, at: u64) -> String {
         .unwrap();
     totp.generate(at).to_string()
 }
+
+/// Signs `username` in on Postern's own sign-in page and enrols an authenticator app (a role
+/// of theirs must require MFA, so enrolment is offered); returns the app's key and the
+/// recovery codes shown.
+pub fn enrol_app_on_web(
+    site: &crate::fixture::Site,
+    daemon: &Daemon,
+    username: &str,
+) -> (String, Vec<String>) {
+    let browser = Browser::new(daemon);
+    let page = browser.sign_in(
+        browser.visit(&format!("{}/login", browser.issuer)),
+        username,
+        PASSWORD,
+    );
+    let body = page_body(&page);
+    let key = manual_key(&body);
+    let code = totp_code(&key, crate::fixture::daemon_clock(site));
+    let codes_page = page_body(&browser.submit(
+        "/login",
+        &[
+            ("csrf", &hidden(&body, "csrf")),
+            ("flow", &hidden(&body, "flow")),
+            ("code", &code),
+        ],
+    ));
+    let list = &codes_page[codes_page
+        .find("id=\"recovery-codes\">")
+        .expect("recovery codes")..];
+    let codes = list
+        .split("<li>")
+        .skip(1)
+        .map(|item| item.split('<').next().unwrap_or_default().to_owned())
+        .collect();
+    (key, codes)
+}
+
+/// The 6-digit code on a line of its own in a mail's text.
+pub fn six_digit_code(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .find(|line| line.len() == 6 && line.chars().all(|c| c.is_ascii_digit()))
+        .expect("a 6-digit code in the message")
+        .to_owned()
+}

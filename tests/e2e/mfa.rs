@@ -273,12 +273,7 @@ fn last_mailed_code(site: &Site) -> (String, String) {
         .collect();
     files.sort_by_key(|f| f.metadata().unwrap().modified().unwrap());
     let text = std::fs::read_to_string(files.last().expect("a message").path()).unwrap();
-    let code = text
-        .lines()
-        .map(str::trim)
-        .find(|l| l.len() == 6 && l.chars().all(|c| c.is_ascii_digit()))
-        .expect("a code in the message")
-        .to_owned();
+    let code = six_digit_code(&text);
     (code, text)
 }
 

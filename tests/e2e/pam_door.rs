@@ -54,28 +54,7 @@ fn converse(
 
 /// Enrols alice's authenticator app through the web, as she would; returns the key.
 fn enrol_app(site: &Site, daemon: &Daemon) -> String {
-    let browser = Browser::new(daemon);
-    let page = browser.sign_in(
-        browser.visit(&format!("{}/login", browser.issuer)),
-        "alice",
-        PASSWORD,
-    );
-    let body = page_body(&page);
-    let key = manual_key(&body);
-    let code = totp_code(&key, daemon_clock(site));
-    let done = browser.submit(
-        "/login",
-        &[
-            ("csrf", &hidden(&body, "csrf")),
-            ("flow", &hidden(&body, "flow")),
-            ("code", &code),
-        ],
-    );
-    assert!(
-        page_body(&done).contains("recovery"),
-        "{}",
-        page_body(&done)
-    );
+    let (key, _) = enrol_app_on_web(site, daemon, "alice");
     advance_clock(site, 30);
     key
 }
@@ -169,11 +148,7 @@ fn an_emailed_code_is_announced_and_accepted() {
         .unwrap()
         .path();
     let text = std::fs::read_to_string(message).unwrap();
-    let code = text
-        .lines()
-        .map(str::trim)
-        .find(|l| l.len() == 6 && l.chars().all(|c| c.is_ascii_digit()))
-        .unwrap();
+    let code = six_digit_code(&text);
     connection
         .send(&PamRequest::Answer {
             text: Secret::new(code),

@@ -94,31 +94,7 @@ fn enrolled_site_with_codes() -> (Site, Daemon, String, Vec<String>) {
     let daemon = site.start();
     site.ok(&["role", "add", "staff", "--require-mfa"]);
     site.add_user("alice", &["staff"]);
-    let browser = Browser::new(&daemon);
-    let page = browser.sign_in(
-        browser.visit(&format!("{}/login", browser.issuer)),
-        "alice",
-        PASSWORD,
-    );
-    let body = page_body(&page);
-    let key = manual_key(&body);
-    let code = totp_code(&key, daemon_clock(&site));
-    let codes_page = page_body(&browser.submit(
-        "/login",
-        &[
-            ("csrf", &hidden(&body, "csrf")),
-            ("flow", &hidden(&body, "flow")),
-            ("code", &code),
-        ],
-    ));
-    let list = &codes_page[codes_page
-        .find("id=\"recovery-codes\">")
-        .expect("recovery codes")..];
-    let codes = list
-        .split("<li>")
-        .skip(1)
-        .map(|item| item.split('<').next().unwrap_or_default().to_owned())
-        .collect();
+    let (key, codes) = enrol_app_on_web(&site, &daemon, "alice");
     advance_clock(&site, 30);
     (site, daemon, key, codes)
 }

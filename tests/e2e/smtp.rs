@@ -79,18 +79,14 @@ fn codes_go_out_through_smtp() {
             && message.contains("To: alice@example.com"),
         "{message}"
     );
-    let code = message
-        .lines()
-        .map(str::trim)
-        .find(|l| l.len() == 6 && l.chars().all(|c| c.is_ascii_digit()))
-        .expect("a code");
+    let code = six_digit_code(&message);
     let body = page_body(&page);
     let back = browser.submit(
         "/login",
         &[
             ("csrf", &hidden(&body, "csrf")),
             ("flow", &hidden(&body, "flow")),
-            ("code", code),
+            ("code", &code),
         ],
     );
     away(back);

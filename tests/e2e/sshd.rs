@@ -173,23 +173,7 @@ fn ssh_logs_in_with_password_and_code_and_refuses_a_wrong_code() {
     site.ok(&["role", "add", "staff", "--require-mfa"]);
     site.add_user(&account.0, &["staff"]);
     // Enrol the app on the web, as the user would.
-    let browser = Browser::new(&daemon);
-    let page = browser.sign_in(
-        browser.visit(&format!("{}/login", browser.issuer)),
-        &account.0,
-        PASSWORD,
-    );
-    let body = page_body(&page);
-    let key = manual_key(&body);
-    let code = totp_code(&key, daemon_clock(&site));
-    browser.submit(
-        "/login",
-        &[
-            ("csrf", &hidden(&body, "csrf")),
-            ("flow", &hidden(&body, "flow")),
-            ("code", &code),
-        ],
-    );
+    let (key, _) = enrol_app_on_web(&site, &daemon, &account.0);
 
     let sshd = Sshd::start(&site.pam_socket());
     advance_clock(&site, 30);

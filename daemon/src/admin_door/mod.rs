@@ -31,21 +31,11 @@ pub async fn serve(
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    tracker.spawn(connection(stream, ctx.clone(), shutdown.clone()));
-                }
-                Err(e) => {
-                    // Out of file descriptors, usually: back off instead of spinning.
-                    tracing::warn!(error = %e, "admin socket accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-        }
-    }
+    let connections = shutdown.clone();
+    crate::unix_socket::accept_until(listener, "admin", shutdown, tracker, |stream| {
+        connection(stream, ctx.clone(), connections.clone())
+    })
+    .await;
 }
 
 async fn connection(mut stream: UnixStream, ctx: Arc<Context>, shutdown: CancellationToken) {

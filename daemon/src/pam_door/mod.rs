@@ -8,7 +8,6 @@ use crate::context::Context;
 use postern_proto::frame::{self, FrameError, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME};
 use postern_proto::pam::{PamOutcome, PamReply, PamRequest};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
@@ -20,28 +19,20 @@ pub async fn serve(
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let ctx = ctx.clone();
-                    tracker.spawn(async move {
-                        let deadline = ctx.config.pam.conversation_timeout.0;
-                        let mut stream = stream;
-                        if tokio::time::timeout(deadline, connection(&mut stream, ctx)).await.is_err() {
-                            let verdict = verdict(PamOutcome::Denied, Some("The login took too long."));
-                            let _ = send(&mut stream, &verdict).await;
-                        }
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "PAM socket accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
+    crate::unix_socket::accept_until(listener, "pam", shutdown, tracker, |mut stream| {
+        let ctx = ctx.clone();
+        async move {
+            let deadline = ctx.config.pam.conversation_timeout.0;
+            if tokio::time::timeout(deadline, connection(&mut stream, ctx))
+                .await
+                .is_err()
+            {
+                let verdict = verdict(PamOutcome::Denied, Some("The login took too long."));
+                let _ = send(&mut stream, &verdict).await;
+            }
         }
-    }
+    })
+    .await;
 }
 
 async fn connection(stream: &mut UnixStream, ctx: Arc<Context>) {
