@@ -156,17 +156,7 @@ pub fn check_code(
         }
     }
     let Some(used) = used else {
-        record_attempt(
-            ctx,
-            AuditAction::SecondFactorFailed,
-            &user.username,
-            attempt,
-            Outcome::Failure,
-            None,
-        )?;
-        if !locked {
-            super::count_failure(ctx, &user.username, attempt, now)?;
-        }
+        wrong_code(ctx, &user, attempt, None, !locked)?;
         return Ok(CodeVerdict::Rejected);
     };
     // Spend what was used, so it never works again; flushed, so a crash cannot undo it.
@@ -231,15 +221,7 @@ pub fn confirm_totp_enrolment(
     let settings = ctx.store.site_settings()?;
     let window = totp::Window::from(&settings);
     let Some(step) = totp::verify(&seed, code, now, window, None) else {
-        record_attempt(
-            ctx,
-            AuditAction::SecondFactorFailed,
-            &user.username,
-            attempt,
-            Outcome::Failure,
-            Some("enrolment code".into()),
-        )?;
-        super::count_failure(ctx, &user.username, attempt, now)?;
+        wrong_code(ctx, &user, attempt, Some("enrolment code".into()), true)?;
         return Ok(None);
     };
     let seed = TotpSeed {
@@ -284,19 +266,33 @@ pub fn confirm_email_enrolment(
         return Ok(None);
     };
     if !super::email_code::verify(ctx, &user, CodePurpose::Enrolment, code)? {
-        let detail = Some("enrolment code".into());
-        record_attempt(
-            ctx,
-            AuditAction::SecondFactorFailed,
-            &user.username,
-            attempt,
-            Outcome::Failure,
-            detail,
-        )?;
-        super::count_failure(ctx, &user.username, attempt, ctx.clock.unix_now())?;
+        wrong_code(ctx, &user, attempt, Some("enrolment code".into()), true)?;
         return Ok(None);
     }
     enrol(ctx, &user, authentication, MfaMethod::Email, None, attempt).map(Some)
+}
+
+/// A wrong code: audited, and counted toward the brute-force limits like a wrong password
+/// (`count` is false when the account was already locked, so a lock does not extend itself).
+fn wrong_code(
+    ctx: &Context,
+    user: &User,
+    attempt: &PasswordAttempt<'_>,
+    detail: Option<String>,
+    count: bool,
+) -> Result<(), StoreError> {
+    record_attempt(
+        ctx,
+        AuditAction::SecondFactorFailed,
+        &user.username,
+        attempt,
+        Outcome::Failure,
+        detail,
+    )?;
+    if count {
+        super::count_failure(ctx, &user.username, attempt, ctx.clock.unix_now())?;
+    }
+    Ok(())
 }
 
 /// Records a completed enrolment with fresh recovery codes, returned here once.
