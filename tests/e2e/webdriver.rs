@@ -28,20 +28,23 @@ impl Chromium {
             .local_addr()
             .unwrap()
             .port();
+        // Everything that could fail before the driver runs does so first, so no failure here
+        // leaves a chromedriver behind (once spawned, Drop stops it).
+        let profile = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| e.to_string())?;
         let driver = Command::new(driver_path)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start chromedriver: {e}"))?;
-        let profile = tempfile::tempdir().unwrap();
         let mut chromium = Self {
             driver,
             base: format!("http://127.0.0.1:{port}"),
-            http: reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
+            http,
             _profile: profile,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
