@@ -389,3 +389,14 @@ pub fn six_digit_code(text: &str) -> String {
         .expect("a 6-digit code in the message")
         .to_owned()
 }
+
+/// Makes `alice` (already added) use emailed codes, and signs her in from an application up to
+/// the code page; a code is mailed on the way. Returns the page and the browser on it.
+pub fn email_code_page(site: &crate::fixture::Site, daemon: &Daemon) -> (Browser, Landing) {
+    site.ok(&["mfa", "set-method", "alice", "email"]);
+    let rp = RelyingParty::register(site, daemon, "app", &[]);
+    let browser = Browser::new(daemon);
+    let request = rp.request(&[]);
+    let page = browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
+    (browser, page)
+}

@@ -368,11 +368,7 @@ fn an_email_code_expires_and_new_ones_are_throttled() {
     let site = Site::new();
     let daemon = site.start();
     site.add_user("alice", &[]);
-    site.ok(&["mfa", "set-method", "alice", "email"]);
-    let rp = RelyingParty::register(&site, &daemon, "app", &[]);
-    let browser = Browser::new(&daemon);
-    let request = rp.request(&[]);
-    let page = browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
+    let (browser, page) = email_code_page(&site, &daemon);
     let (code, _) = last_mailed_code(&site);
 
     let body = page_body(&page);
@@ -507,11 +503,7 @@ fn five_wrong_email_codes_void_the_code_even_after_an_unlock() {
     let site = Site::new();
     let daemon = site.start();
     site.add_user("alice", &[]);
-    site.ok(&["mfa", "set-method", "alice", "email"]);
-    let rp = RelyingParty::register(&site, &daemon, "app", &[]);
-    let browser = Browser::new(&daemon);
-    let request = rp.request(&[]);
-    let mut page = browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
+    let (browser, mut page) = email_code_page(&site, &daemon);
     let (code, _) = last_mailed_code(&site);
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for _ in 0..5 {

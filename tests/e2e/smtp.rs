@@ -66,11 +66,7 @@ fn codes_go_out_through_smtp() {
     let site = site_with_smtp(port);
     let daemon = site.start();
     site.add_user("alice", &[]);
-    site.ok(&["mfa", "set-method", "alice", "email"]);
-    let rp = RelyingParty::register(&site, &daemon, "app", &[]);
-    let browser = Browser::new(&daemon);
-    let request = rp.request(&[]);
-    let page = browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
+    let (browser, page) = email_code_page(&site, &daemon);
     let message = received
         .recv_timeout(std::time::Duration::from_secs(20))
         .expect("a message over SMTP");
@@ -102,11 +98,7 @@ fn an_unreachable_smtp_server_is_logged_as_a_failure() {
     let site = site_with_smtp(port);
     let daemon = site.start();
     site.add_user("alice", &[]);
-    site.ok(&["mfa", "set-method", "alice", "email"]);
-    let rp = RelyingParty::register(&site, &daemon, "app", &[]);
-    let browser = Browser::new(&daemon);
-    let request = rp.request(&[]);
-    browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
+    email_code_page(&site, &daemon);
     let log: serde_json::Value =
         serde_json::from_str(&site.ok(&["--json", "mail", "log", "--to", "alice"])).unwrap();
     assert_eq!(log[0]["status"], "failed", "{log}");
