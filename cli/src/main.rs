@@ -3,6 +3,7 @@
 //!
 //! Exit codes: 0 success, 1 refused or failed (the reason on stderr), 2 usage error.
 
+mod backup;
 mod output;
 mod password;
 
@@ -74,6 +75,14 @@ enum Command {
         /// At most this many events.
         #[arg(long, default_value_t = 100)]
         limit: u32,
+    },
+    /// Write a consistent backup of the whole store to FILE while the daemon runs. Secrets stay
+    /// hashed or sealed; keep the daemon's key file with it (stored apart) to restore it.
+    Backup {
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -235,9 +244,20 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let report_as_csv = matches!(cli.command, Command::Mfa(MfaCommand::Report { csv: true }));
     let is_report = matches!(cli.command, Command::Mfa(MfaCommand::Report { .. }));
+    let connect = || {
+        Connection::connect(&cli.socket, Duration::from_secs(60))
+            .context("is posternd running? (set --socket or POSTERN_ADMIN_SOCKET)")
+    };
+    if let Command::Backup { file, force } = &cli.command {
+        let message = backup::run(&mut connect()?, file, *force)?;
+        if cli.json {
+            return output::json(&serde_json::json!({ "message": message }));
+        }
+        println!("{message}");
+        return Ok(());
+    }
     let request = request_for(cli.command)?;
-    let mut connection = Connection::connect(&cli.socket, Duration::from_secs(60))
-        .context("is posternd running? (set --socket or POSTERN_ADMIN_SOCKET)")?;
+    let mut connection = connect()?;
     let reply = connection.admin(&request)?;
     if cli.json {
         return print_json(reply);
@@ -358,6 +378,7 @@ fn request_for(command: Command) -> anyhow::Result<AdminRequest> {
             since: since.map(|ago| now_unix().saturating_sub(ago.as_secs())),
             limit: Some(limit),
         }),
+        Command::Backup { .. } => AdminRequest::Backup,
     })
 }
 
@@ -390,6 +411,7 @@ fn print_json(reply: AdminReply) -> anyhow::Result<()> {
         AdminReply::Keys(keys) => output::json(&keys),
         AdminReply::Mail(mail) => output::json(&mail),
         AdminReply::Done { message } => output::json(&serde_json::json!({ "message": message })),
+        AdminReply::BackupFollows { .. } => anyhow::bail!("a backup is not an answer to print"),
     }
 }
 
@@ -551,6 +573,7 @@ fn print_human(reply: AdminReply) {
             output::table(&["TIME", "TO", "SUBJECT", "STATUS", "ERROR"], &rows);
         }
         AdminReply::Done { message } => println!("{message}"),
+        AdminReply::BackupFollows { .. } => {}
     }
 }
 

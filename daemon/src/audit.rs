@@ -47,6 +47,7 @@ pub enum AuditAction {
     RememberedDeviceForgotten,
     MfaDisabled,
     RecoveryCodesRenewed,
+    BackupTaken,
 }
 
 impl AuditAction {
@@ -92,6 +93,7 @@ impl AuditAction {
             Self::RememberedDeviceForgotten => "remembered_device_forgotten",
             Self::MfaDisabled => "mfa_disabled",
             Self::RecoveryCodesRenewed => "recovery_codes_renewed",
+            Self::BackupTaken => "backup_taken",
         }
     }
 }

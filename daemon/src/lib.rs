@@ -16,6 +16,7 @@ pub mod mail;
 pub mod model;
 pub mod oidc;
 pub mod pam_door;
+pub mod restore;
 pub mod secrets;
 pub mod serve;
 pub mod store;

@@ -1,4 +1,5 @@
-//! The `posternd` binary: parse arguments, load and check the configuration, run.
+//! The `posternd` binary: parse arguments, load and check the configuration, then run the
+//! daemon or restore a backup.
 
 use clap::Parser;
 use postern_daemon::config::{Config, LogFormat};
@@ -10,11 +11,25 @@ use std::process::ExitCode;
 #[command(name = "posternd", version, about)]
 struct Args {
     /// Configuration file (TOML). Without it, built-in defaults apply.
-    #[arg(long, short = 'c', value_name = "FILE")]
+    #[arg(long, short = 'c', value_name = "FILE", global = true)]
     config: Option<PathBuf>,
     /// Check the configuration, print the verdict, and exit 0 (valid) or 1 (invalid).
     #[arg(long)]
     check: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Load a backup made by `postern backup` into the configured state directory, which must
+    /// be empty. Run it with the daemon stopped, as the user the daemon runs as; the key file
+    /// kept with the backup must already be at `secrets.key_file`.
+    Restore {
+        /// The backup file.
+        #[arg(value_name = "BACKUP")]
+        backup: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -31,6 +46,9 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(&config);
+    if let Some(Command::Restore { backup }) = args.command {
+        return restore(&config, &backup);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -46,6 +64,27 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("posternd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn restore(config: &Config, backup: &std::path::Path) -> ExitCode {
+    use postern_daemon::clock::{Clock, SystemClock};
+    match postern_daemon::restore::run(config, backup, SystemClock.unix_now()) {
+        Ok(summary) => {
+            println!(
+                "restored {} records (store format {}, made by posternd {} at {}) into {}",
+                summary.records,
+                summary.header.store_format,
+                summary.header.posternd_version,
+                postern_daemon::clock::format_unix(summary.header.created_at),
+                config.state_dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("posternd: restore: {e}");
             ExitCode::FAILURE
         }
     }

@@ -91,6 +91,9 @@ pub enum AdminRequest {
     AdvanceClock {
         seconds: u64,
     },
+    /// A consistent copy of the store. Answered with [`AdminReply::BackupFollows`], after which
+    /// the backup's bytes come raw on the connection (a backup can be larger than a frame).
+    Backup,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -158,6 +161,12 @@ pub enum AdminReply {
     Mail(Vec<MailView>),
     Done {
         message: String,
+    },
+    /// `bytes` bytes of backup follow this frame on the connection.
+    BackupFollows {
+        bytes: u64,
+        records: u64,
+        store_format: u32,
     },
 }
 

@@ -4,6 +4,7 @@ use crate::ProtoError;
 use crate::admin::{AdminReply, AdminRequest, AdminResponse};
 use crate::frame::{self, FrameError, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME};
 use serde::{Serialize, de::DeserializeOwned};
+use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,6 +19,8 @@ pub enum ClientError {
     },
     #[error("{0}")]
     Frame(#[from] FrameError),
+    #[error("cannot write what the daemon sent: {0}")]
+    Output(#[source] std::io::Error),
     /// The daemon answered with an error.
     #[error("{0}")]
     Refused(ProtoError),
@@ -54,6 +57,32 @@ impl Connection {
 
     pub fn receive<A: DeserializeOwned>(&mut self) -> Result<A, ClientError> {
         Ok(frame::read_frame(&mut self.stream, MAX_RESPONSE_FRAME)?)
+    }
+
+    /// Asks for a backup and copies its bytes to `out`. Returns the daemon's description of it
+    /// once every byte has arrived.
+    pub fn backup(&mut self, out: &mut impl Write) -> Result<AdminReply, ClientError> {
+        let reply = self.admin(&AdminRequest::Backup)?;
+        let AdminReply::BackupFollows { bytes, .. } = reply else {
+            return Err(ClientError::Frame(FrameError::Io(std::io::Error::other(
+                "the daemon answered a backup request with something else",
+            ))));
+        };
+        let mut left = bytes;
+        let mut chunk = vec![0u8; 256 * 1024];
+        while left > 0 {
+            let want = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let read = self
+                .stream
+                .read(&mut chunk[..want])
+                .map_err(FrameError::Io)?;
+            if read == 0 {
+                return Err(ClientError::Frame(FrameError::Truncated));
+            }
+            out.write_all(&chunk[..read]).map_err(ClientError::Output)?;
+            left -= read as u64;
+        }
+        Ok(reply)
     }
 
     /// Sends one admin request and returns the daemon's reply, or its refusal as an error.

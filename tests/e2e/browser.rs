@@ -195,6 +195,18 @@ impl RelyingParty {
             "ES256" => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
             _ => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
         };
+        Self::configure(daemon, client_id, secret, alg, redirect_uri)
+    }
+
+    /// An application already registered (say, in a restored store), configured anew from the
+    /// daemon's discovery document.
+    pub fn configure(
+        daemon: &Daemon,
+        client_id: String,
+        secret: Option<String>,
+        alg: CoreJwsSigningAlgorithm,
+        redirect_uri: String,
+    ) -> Self {
         let http = Client::builder().redirect(Policy::none()).build().unwrap();
         let issuer = IssuerUrl::new(format!("http://{}", daemon.http)).unwrap();
         let metadata = CoreProviderMetadata::discover(&issuer, &http).expect("discovery");

@@ -15,6 +15,7 @@ mod config;
 mod lifecycle;
 mod mfa;
 mod oidc;
+mod operations;
 mod pam_door;
 mod pam_module;
 mod smtp;

@@ -4,6 +4,7 @@
 //! A malformed, oversized or truncated frame gets an error frame and the connection is closed;
 //! other connections are unaffected. Idle connections are closed after a timeout.
 
+mod backup;
 mod handlers;
 mod peer;
 mod views;
@@ -89,6 +90,13 @@ async fn connection(mut stream: UnixStream, ctx: Arc<Context>, shutdown: Cancell
             }
         };
         tracing::debug!(%caller, ?request, "admin request");
+        if matches!(request, AdminRequest::Backup) {
+            if let Err(e) = backup::answer(&mut stream, &ctx, &caller).await {
+                tracing::warn!(error = %e, "could not send the backup to the admin client");
+                return;
+            }
+            continue;
+        }
         let handler_ctx = ctx.clone();
         let handler_caller = caller.clone();
         let answered = tokio::task::spawn_blocking(move || {

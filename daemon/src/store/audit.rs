@@ -7,7 +7,9 @@ use crate::audit::AuditEvent;
 impl Store {
     /// Appends an event. Events are never changed or removed through this API.
     pub fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        let id = self.db.generate_id()?;
+        let id = self
+            .next_audit_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.audit.insert(id.to_be_bytes(), encode(event)?)?;
         Ok(())
     }

@@ -10,7 +10,9 @@ impl Record for MailRecord {
 
 impl Store {
     pub fn append_mail_record(&self, record: &MailRecord) -> Result<(), StoreError> {
-        let id = self.db.generate_id()?;
+        let id = self
+            .next_mail_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.mail_log.insert(id.to_be_bytes(), encode(record)?)?;
         Ok(())
     }

@@ -7,10 +7,13 @@
 //! [`Store::flush`] before answering, so an acknowledged change survives a crash.
 
 mod audit;
+pub mod backup;
 mod clients;
 mod codec;
+mod counters;
 mod ephemeral;
 mod mail_log;
+mod migrate;
 mod roles;
 mod settings;
 mod signing_keys;
@@ -19,11 +22,12 @@ mod users;
 use crate::model::ValidationError;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 
 pub use ephemeral::Records;
 
 /// The on-disk layout version. Bump it with a migration when trees or keys change shape.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const FORMAT_KEY: &[u8] = b"format_version";
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +91,11 @@ pub struct Store {
     client_names: sled::Tree,
     signing_keys: sled::Tree,
     mail_log: sled::Tree,
+    counters: sled::Tree,
+    /// The next keys of the append-only logs, taken from their last keys at open (so a
+    /// restored store goes on after its restored entries).
+    next_audit_id: AtomicU64,
+    next_mail_id: AtomicU64,
     ephemeral: ephemeral::EphemeralTrees,
     /// Serialises check-then-write sequences (a role must exist to be granted, and must not be
     /// held to be deleted). Reads never take it.
@@ -113,18 +122,23 @@ impl Store {
                 }
                 other => StoreError::Db(other),
             })?;
-        check_format(&db)?;
+        prepare_format(&db)?;
+        let audit = db.open_tree("audit")?;
+        let mail_log = db.open_tree("mail_log")?;
         Ok(Self {
+            next_audit_id: AtomicU64::new(next_id(&audit)?),
+            next_mail_id: AtomicU64::new(next_id(&mail_log)?),
+            audit,
+            mail_log,
             users: db.open_tree("users")?,
             usernames: db.open_tree("usernames")?,
             role_members: db.open_tree("role_members")?,
             roles: db.open_tree("roles")?,
             settings: db.open_tree("settings")?,
-            audit: db.open_tree("audit")?,
             clients: db.open_tree("clients")?,
             client_names: db.open_tree("client_names")?,
             signing_keys: db.open_tree("signing_keys")?,
-            mail_log: db.open_tree("mail_log")?,
+            counters: db.open_tree("counters")?,
             ephemeral: ephemeral::EphemeralTrees::open(&db)?,
             db,
             write_lock: Mutex::new(()),
@@ -146,6 +160,22 @@ impl Store {
     }
 }
 
+/// One past the last big-endian id key of an append-only tree.
+fn next_id(tree: &sled::Tree) -> Result<u64, StoreError> {
+    Ok(match tree.last()? {
+        Some((key, _)) => {
+            let last = <[u8; 8]>::try_from(key.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    kind: "log key",
+                    message: format!("{} bytes instead of 8", key.len()),
+                })?;
+            last + 1
+        }
+        None => 0,
+    })
+}
+
 fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
@@ -158,8 +188,9 @@ fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
         })
 }
 
-/// Records the format of a new store, and refuses one written by a newer daemon.
-fn check_format(db: &sled::Db) -> Result<(), StoreError> {
+/// Records the format of a new store, migrates an older one, and refuses one written by a
+/// newer daemon.
+fn prepare_format(db: &sled::Db) -> Result<(), StoreError> {
     match db.get(FORMAT_KEY)? {
         None => {
             db.insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())?;
@@ -179,7 +210,7 @@ fn check_format(db: &sled::Db) -> Result<(), StoreError> {
                     supported: FORMAT_VERSION,
                 });
             }
-            Ok(())
+            migrate::upgrade(db, found)
         }
     }
 }

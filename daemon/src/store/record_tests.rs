@@ -39,7 +39,7 @@ fn usernames_are_unique_without_regard_to_case() {
         store.user_by_name("ALICE").unwrap().unwrap().username,
         "Alice"
     );
-    assert_eq!(store.user_count(), 1);
+    assert_eq!(store.user_count().unwrap(), 1);
 }
 
 #[test]
@@ -143,4 +143,170 @@ fn everything_survives_a_reopen() {
     assert_eq!(store.users().unwrap().len(), 1);
     assert_eq!(store.roles().unwrap(), vec![role("staff")]);
     assert_eq!(store.site_settings().unwrap().totp_skew_steps, 2);
+}
+
+#[test]
+fn the_user_count_follows_inserts_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let alice = user("alice", &[]);
+    store.insert_user(&alice).unwrap();
+    store.insert_user(&user("bob", &[])).unwrap();
+    assert!(store.insert_user(&user("BOB", &[])).is_err());
+    assert_eq!(store.user_count().unwrap(), 2);
+    store.delete_user(alice.id).unwrap();
+    assert_eq!(store.user_count().unwrap(), 1);
+}
+
+/// A store as format 1 wrote it: users without the `counters` tree.
+fn write_format_1_store(dir: &std::path::Path, users: &[User]) {
+    let db = sled::open(dir.join("db")).unwrap();
+    db.insert(super::FORMAT_KEY, &1u32.to_be_bytes()).unwrap();
+    let (tree, names) = (
+        db.open_tree("users").unwrap(),
+        db.open_tree("usernames").unwrap(),
+    );
+    for user in users {
+        tree.insert(user.id.0.as_bytes(), super::codec::encode(user).unwrap())
+            .unwrap();
+        names
+            .insert(user.username.as_bytes(), user.id.0.as_bytes())
+            .unwrap();
+    }
+    db.flush().unwrap();
+}
+
+#[test]
+fn a_format_1_store_is_migrated_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    write_format_1_store(dir.path(), &[user("alice", &[]), user("bob", &[])]);
+    {
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.user_count().unwrap(), 2);
+        assert!(store.user_by_name("alice").unwrap().is_some());
+        store.insert_user(&user("carol", &[])).unwrap();
+        assert_eq!(store.user_count().unwrap(), 3);
+        store.flush().unwrap();
+    }
+    let db = sled::open(dir.path().join("db")).unwrap();
+    assert_eq!(
+        db.get(super::FORMAT_KEY).unwrap().unwrap().as_ref(),
+        super::FORMAT_VERSION.to_be_bytes()
+    );
+}
+
+mod backups {
+    use super::*;
+    use crate::store::backup::{self, BackupError};
+
+    fn backed_up_store(dir: &std::path::Path) -> (std::path::PathBuf, User) {
+        let store = Store::open(&dir.join("state")).unwrap();
+        store.insert_role(&role("staff")).unwrap();
+        let alice = user("alice", &["staff"]);
+        store.insert_user(&alice).unwrap();
+        let file = dir.join("backup");
+        let summary = store
+            .write_backup(std::fs::File::create(&file).unwrap(), 42)
+            .unwrap();
+        assert_eq!(summary.header.created_at, 42);
+        (file, alice)
+    }
+
+    #[test]
+    fn a_backup_restores_users_roles_and_counts_into_an_empty_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, alice) = backed_up_store(dir.path());
+        let restored = dir.path().join("restored");
+        let summary = backup::restore(&restored, &file).unwrap();
+        assert!(summary.records >= 4, "{summary:?}");
+        let store = Store::open(&restored).unwrap();
+        assert_eq!(store.user_by_name("alice").unwrap().unwrap(), alice);
+        assert_eq!(store.role_members("staff").unwrap().len(), 1);
+        assert_eq!(store.user_count().unwrap(), 1);
+    }
+
+    #[test]
+    fn a_restore_refuses_a_directory_that_is_not_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, _) = backed_up_store(dir.path());
+        let err = backup::restore(&dir.path().join("state"), &file).unwrap_err();
+        assert!(matches!(err, BackupError::NotEmpty(_)), "{err}");
+    }
+
+    #[test]
+    fn damaged_truncated_and_foreign_files_are_refused_and_write_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, _) = backed_up_store(dir.path());
+        let good = std::fs::read(&file).unwrap();
+        let mut flipped = good.clone();
+        let middle = flipped.len() / 2;
+        flipped[middle] ^= 0x40;
+        let mut longer = good.clone();
+        longer.push(0);
+        let cases: [(&str, &[u8]); 5] = [
+            ("flipped", &flipped),
+            ("truncated", &good[..good.len() - 10]),
+            ("longer", &longer),
+            ("foreign", b"#!/bin/sh\necho not a backup\n"),
+            ("empty", b""),
+        ];
+        for (name, bytes) in cases {
+            let bad = dir.path().join(name);
+            std::fs::write(&bad, bytes).unwrap();
+            let target = dir.path().join(format!("{name}-state"));
+            let err = backup::restore(&target, &bad).unwrap_err();
+            assert!(matches!(err, BackupError::Damaged(_)), "{name}: {err}");
+            assert!(!target.exists(), "{name}: restore wrote something");
+        }
+    }
+
+    #[test]
+    fn a_backup_of_a_newer_store_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, _) = backed_up_store(dir.path());
+        let bytes = std::fs::read(&file).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        let from = format!("\"store_format\":{}", super::super::FORMAT_VERSION);
+        assert!(text.contains(&from));
+        // Same length, so the header length stays right; the checksum is checked later.
+        let newer = text.replacen(&from, "\"store_format\":9", 1);
+        let bad = dir.path().join("newer");
+        std::fs::write(&bad, newer.as_bytes()).unwrap();
+        let err = backup::restore(&dir.path().join("target"), &bad).unwrap_err();
+        assert!(
+            matches!(err, BackupError::StoreTooNew { found: 9, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn audit_ids_go_on_after_restored_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state")).unwrap();
+        let event = |detail: &str| crate::audit::AuditEvent {
+            at: 1,
+            actor: "test".into(),
+            action: crate::audit::AuditAction::DaemonStarted,
+            subject: None,
+            source: "test".into(),
+            outcome: crate::audit::Outcome::Success,
+            detail: Some(detail.into()),
+        };
+        store.append_audit(&event("before")).unwrap();
+        let file = dir.path().join("backup");
+        store
+            .write_backup(std::fs::File::create(&file).unwrap(), 1)
+            .unwrap();
+        let restored = dir.path().join("restored");
+        backup::restore(&restored, &file).unwrap();
+        let store = Store::open(&restored).unwrap();
+        store.append_audit(&event("after")).unwrap();
+        let details: Vec<_> = store
+            .audit_events(0, 10, |_| true)
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| e.detail)
+            .collect();
+        assert_eq!(details, ["after", "before"]);
+    }
 }

@@ -14,8 +14,13 @@ impl Store {
         self.check_roles_exist(user)?;
         let name_key = normalize_username(&user.username);
         let value = encode(user)?;
-        (&self.users, &self.usernames, &self.role_members)
-            .transaction(|(users, usernames, members)| -> TxResult<()> {
+        (
+            &self.users,
+            &self.usernames,
+            &self.role_members,
+            &self.counters,
+        )
+            .transaction(|(users, usernames, members, counters)| -> TxResult<()> {
                 if usernames.get(name_key.as_bytes())?.is_some() {
                     return abort(StoreError::AlreadyExists(format!(
                         "user `{}`",
@@ -27,7 +32,7 @@ impl Store {
                 for role in &user.roles {
                     members.insert(member_key(role, user.id), &[])?;
                 }
-                Ok(())
+                super::counters::add(counters, super::counters::USERS, 1)
             })
             .map_err(from_tx)
     }
@@ -60,10 +65,6 @@ impl Store {
             }
         }
         Ok(users)
-    }
-
-    pub fn user_count(&self) -> u64 {
-        self.users.len() as u64
     }
 
     /// Applies `change` to the stored user and writes the result, keeping the indexes in step.
@@ -117,14 +118,19 @@ impl Store {
             .user(id)?
             .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
         let name_key = normalize_username(&user.username);
-        (&self.users, &self.usernames, &self.role_members)
-            .transaction(|(users, usernames, members)| -> TxResult<()> {
+        (
+            &self.users,
+            &self.usernames,
+            &self.role_members,
+            &self.counters,
+        )
+            .transaction(|(users, usernames, members, counters)| -> TxResult<()> {
                 users.remove(user.id.0.as_bytes())?;
                 usernames.remove(name_key.as_bytes())?;
                 for role in &user.roles {
                     members.remove(member_key(role, user.id))?;
                 }
-                Ok(())
+                super::counters::add(counters, super::counters::USERS, -1)
             })
             .map_err(from_tx)?;
         Ok(user)

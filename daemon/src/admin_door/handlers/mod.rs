@@ -98,6 +98,11 @@ fn dispatch(ctx: &Context, request: AdminRequest) -> Result<AdminReply, ProtoErr
             limit,
         } => site::mail_log(ctx, username, subject, limit),
         AdminRequest::KeysRotate => clients::rotate_keys(ctx),
+        // Streamed by the connection (see `admin_door::backup`), never answered in one frame.
+        AdminRequest::Backup => Err(ProtoError::new(
+            ErrorCode::Internal,
+            "a backup is answered by the connection, not a handler",
+        )),
     }
 }
 
@@ -115,7 +120,8 @@ fn audit_entry(request: &AdminRequest) -> Option<(AuditAction, String, Option<St
         | AdminRequest::ClientShow { .. }
         | AdminRequest::KeysList
         | AdminRequest::MfaReport
-        | AdminRequest::MailLog { .. } => return None,
+        | AdminRequest::MailLog { .. }
+        | AdminRequest::Backup => return None,
         AdminRequest::MfaReset { username } => (AuditAction::MfaReset, username.clone(), None),
         AdminRequest::MfaSetMethod { username, method } => (
             AuditAction::MfaMethodChanged,

@@ -20,7 +20,10 @@ pub fn status(ctx: &Context) -> StatusView {
         clock: now,
         state_dir: ctx.config.state_dir.display().to_string(),
         http_listen: ctx.http_addr.to_string(),
-        users: ctx.store.user_count(),
+        users: ctx.store.user_count().unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot read the user count");
+            0
+        }),
         roles: ctx.store.role_count(),
         audit_events: ctx.store.audit_count(),
     }
