@@ -428,6 +428,12 @@ fn print_human(reply: AdminReply) {
             ),
             ("state dir", s.state_dir),
             ("http", format!("http://{}", s.http_listen)),
+            (
+                "metrics",
+                s.metrics_listen
+                    .map(|addr| format!("http://{addr}/metrics"))
+                    .unwrap_or_else(|| "off".into()),
+            ),
             ("users", s.users.to_string()),
             ("roles", s.roles.to_string()),
             ("audit events", s.audit_events.to_string()),

@@ -22,9 +22,12 @@ pub struct Context {
     pub keys: KeyRing,
     pub limiter: Limiter,
     pub mailer: crate::mail::Mailer,
+    pub metrics: crate::metrics::Metrics,
     pub started_at: UnixSeconds,
     /// The address the web door actually bound (the config may say port 0).
     pub http_addr: SocketAddr,
+    /// Where `/metrics` is served, if it is.
+    pub metrics_addr: Option<SocketAddr>,
     /// The OIDC issuer, resolved against `http_addr` when the config leaves it empty.
     pub issuer: String,
 }
@@ -39,6 +42,7 @@ impl Context {
     /// action that cannot be audited should not be reported as done.
     pub fn record(&self, event: AuditEvent) -> Result<(), StoreError> {
         event.log();
+        self.metrics.observe(&event);
         self.store.append_audit(&event)
     }
 }
@@ -57,6 +61,7 @@ impl Context {
         Self {
             mailer: crate::mail::Mailer::new(&config.mail).expect("test outbox"),
             limiter: Limiter::new(&config.limits),
+            metrics: crate::metrics::Metrics::new(),
             clock: clock.clone(),
             test_clock: Some(clock),
             master_key,
@@ -64,6 +69,7 @@ impl Context {
             store,
             started_at: 0,
             http_addr: "127.0.0.1:8080".parse().expect("address"),
+            metrics_addr: None,
             issuer: "http://127.0.0.1:8080".into(),
             config,
         }

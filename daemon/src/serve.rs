@@ -32,6 +32,11 @@ pub enum ServeError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot listen on metrics.listen = {addr}: {source}")]
+    MetricsBind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),
     /// Templates or TLS files that cannot be used.
@@ -78,6 +83,21 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         ),
         _ => None,
     };
+    let metrics_listener = match config.metrics.enabled {
+        true => Some(
+            tokio::net::TcpListener::bind(config.metrics.listen)
+                .await
+                .map_err(|source| ServeError::MetricsBind {
+                    addr: config.metrics.listen,
+                    source,
+                })?,
+        ),
+        false => None,
+    };
+    let metrics_addr = match &metrics_listener {
+        Some(listener) => Some(listener.local_addr().map_err(ServeError::Http)?),
+        None => None,
+    };
     let admin_group = Some(config.admin.group.as_str()).filter(|g| !g.is_empty());
     let admin_mode = if admin_group.is_some() { 0o660 } else { 0o600 };
     let pam_listener =
@@ -93,8 +113,10 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         keys,
         limiter: crate::limits::Limiter::new(&config.limits),
         mailer: crate::mail::Mailer::new(&config.mail).map_err(ServeError::Setup)?,
+        metrics: crate::metrics::Metrics::new(),
         store,
         http_addr,
+        metrics_addr,
         issuer: config.issuer_for(http_addr),
         config,
     });
@@ -132,9 +154,18 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         tracker.clone(),
     ));
     tracker.spawn(sweep_expired(ctx.clone(), shutdown.clone()));
+    if let Some(listener) = metrics_listener {
+        tracker.spawn(web::metrics_endpoint::serve(
+            listener,
+            ctx.clone(),
+            shutdown.clone(),
+        ));
+    }
+    crate::systemd::notify("READY=1");
 
     wait_for_signal().await?;
     tracing::info!("shutting down");
+    crate::systemd::notify("STOPPING=1");
     shutdown.cancel();
     unix_socket::remove(&ctx.config.admin.socket);
     unix_socket::remove(&ctx.config.pam.socket);

@@ -211,6 +211,8 @@ pub struct StatusView {
     pub clock: u64,
     pub state_dir: String,
     pub http_listen: String,
+    /// Where `/metrics` is served; `None` when metrics are off.
+    pub metrics_listen: Option<String>,
     pub users: u64,
     pub roles: u64,
     pub audit_events: u64,

@@ -63,7 +63,7 @@ impl Site {
         let socket = dir.path().join("run/admin.sock");
         let config = dir.path().join("postern.toml");
         let text = format!(
-            "{extra}\nstate_dir = \"{state}\"\n\n[http]\n{http}\n\n[admin]\nsocket = \"{socket}\"\ngroup = \"\"\n\n[pam]\nsocket = \"{pam}\"\n\n[secrets]\nkey_file = \"{key}\"\n\n[mail]\ntransport = \"outbox\"\noutbox_dir = \"{outbox}\"\n\n[log]\nlevel = \"info,postern_daemon=debug\"\n\n[testing]\nadjustable_clock = true\n",
+            "{extra}\nstate_dir = \"{state}\"\n\n[http]\n{http}\n\n[admin]\nsocket = \"{socket}\"\ngroup = \"\"\n\n[pam]\nsocket = \"{pam}\"\n\n[secrets]\nkey_file = \"{key}\"\n\n[mail]\ntransport = \"outbox\"\noutbox_dir = \"{outbox}\"\n\n[log]\nlevel = \"info,postern_daemon=debug\"\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n\n[testing]\nadjustable_clock = true\n",
             state = dir.path().join("state").display(),
             socket = socket.display(),
             key = dir.path().join("master.key").display(),

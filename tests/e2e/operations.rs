@@ -163,3 +163,98 @@ fn a_store_written_by_format_1_is_migrated_and_its_user_signs_in() {
     assert_eq!(status["users"], 1, "the migration counted the users");
     signs_in_with_password_and_app(&site, &daemon, key.trim());
 }
+
+/// Parses Prometheus/OpenMetrics text into `series → value`, failing on any malformed line.
+fn parse_metrics(text: &str) -> std::collections::BTreeMap<String, f64> {
+    let mut series = std::collections::BTreeMap::new();
+    assert!(
+        text.ends_with("# EOF\n"),
+        "OpenMetrics text ends with # EOF"
+    );
+    for line in text.lines() {
+        if let Some(comment) = line.strip_prefix("# ") {
+            let kind = comment.split_whitespace().next().unwrap_or_default();
+            assert!(
+                ["HELP", "TYPE", "UNIT", "EOF"].contains(&kind),
+                "bad comment line: {line}"
+            );
+            continue;
+        }
+        let (name_and_labels, value) = line.rsplit_once(' ').expect("a value");
+        let name_end = name_and_labels.find('{').unwrap_or(name_and_labels.len());
+        let name = &name_and_labels[..name_end];
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name in: {line}"
+        );
+        if name_end < name_and_labels.len() {
+            let labels = &name_and_labels[name_end..];
+            assert!(labels.starts_with('{') && labels.ends_with('}'), "{line}");
+            for pair in labels[1..labels.len() - 1].split(',') {
+                let (key, quoted) = pair.split_once('=').expect("label=value");
+                assert!(!key.is_empty() && quoted.starts_with('"') && quoted.ends_with('"'));
+            }
+        }
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value: {line}"));
+        series.insert(name_and_labels.to_owned(), value);
+    }
+    series
+}
+
+fn scrape(site: &Site) -> (String, std::collections::BTreeMap<String, f64>) {
+    let status: serde_json::Value = serde_json::from_str(&site.ok(&["--json", "status"])).unwrap();
+    let addr = status["metrics_listen"].as_str().expect("metrics are on");
+    let response = reqwest::blocking::get(format!("http://{addr}/metrics")).unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let text = response.text().unwrap();
+    let parsed = parse_metrics(&text);
+    (text, parsed)
+}
+
+#[test]
+fn metrics_parse_and_move_after_sign_ins_without_naming_anyone() {
+    let site = Site::new();
+    let daemon = site.start();
+    site.add_user("alice", &[]);
+    let (_, before) = scrape(&site);
+    let success = r#"postern_sign_ins_total{door="web",factor="password",outcome="success"}"#;
+    let failure = r#"postern_sign_ins_total{door="web",factor="password",outcome="failure"}"#;
+    assert_eq!(before.get(success), None);
+    assert_eq!(before["postern_users"], 1.0);
+
+    let browser = Browser::new(&daemon);
+    let login = format!("{}/login", browser.issuer);
+    browser.sign_in(browser.visit(&login), "alice", "wrong password");
+    let page = browser.sign_in(browser.visit(&login), "alice", PASSWORD);
+    assert_eq!(page_status(&page), 200);
+
+    let (text, after) = scrape(&site);
+    assert_eq!(after[success], 1.0, "{text}");
+    assert_eq!(after[failure], 1.0, "{text}");
+    let login_posts = after
+        .iter()
+        .filter(|(k, _)| {
+            k.starts_with("postern_http_request_duration_seconds_count")
+                && k.contains(r#"route="/login""#)
+        })
+        .map(|(_, v)| v)
+        .sum::<f64>();
+    assert!(login_posts >= 4.0, "{text}");
+    assert!(
+        !text.contains("alice") && !text.contains("127.0.0.1"),
+        "no personal data in metrics: {text}"
+    );
+}

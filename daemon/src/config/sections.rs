@@ -27,7 +27,26 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub mail: MailConfig,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
     pub testing: TestingConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve Prometheus metrics at `http://<listen>/metrics`.
+    pub enabled: bool,
+    /// Apart from the web door, so that metrics stay off the public address.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -208,6 +227,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             mail: MailConfig::default(),
             log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
             testing: TestingConfig::default(),
         }
     }

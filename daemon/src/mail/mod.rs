@@ -99,6 +99,7 @@ pub fn send(
     if let Err(error) = &outcome {
         tracing::warn!(to, subject, %error, "mail delivery failed");
     }
+    ctx.metrics.mail(outcome.is_ok());
     ctx.store.append_mail_record(&MailRecord {
         at: ctx.clock.unix_now(),
         to: to.to_owned(),

@@ -8,6 +8,7 @@ mod csrf;
 mod headers;
 pub mod http_server;
 mod login;
+pub mod metrics_endpoint;
 mod pages;
 pub mod session;
 
@@ -100,6 +101,7 @@ pub fn see_other(location: &str) -> Response {
 }
 
 pub fn router(web: Arc<Web>) -> Router {
+    let timing = middleware::from_fn_with_state(web.clone(), metrics_endpoint::time_requests);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/static/postern.css", get(stylesheet))
@@ -107,6 +109,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/login", get(login::show).post(login::submit))
         .route("/account", get(account::show).post(account::submit))
         .merge(crate::oidc::routes())
+        .route_layer(timing)
         .layer(middleware::from_fn(headers::security_headers))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(web)

@@ -20,6 +20,7 @@ pub fn status(ctx: &Context) -> StatusView {
         clock: now,
         state_dir: ctx.config.state_dir.display().to_string(),
         http_listen: ctx.http_addr.to_string(),
+        metrics_listen: ctx.metrics_addr.map(|addr| addr.to_string()),
         users: ctx.store.user_count().unwrap_or_else(|error| {
             tracing::error!(%error, "cannot read the user count");
             0
