@@ -5,6 +5,7 @@
 //! DESIGN.md in the repository for the architecture.
 
 pub mod admin_door;
+pub mod args;
 pub mod audit;
 pub mod clock;
 pub mod config;

@@ -2,35 +2,9 @@
 //! daemon or restore a backup.
 
 use clap::Parser;
+use postern_daemon::args::{Args, Command};
 use postern_daemon::config::{Config, LogFormat};
-use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// Postern identity provider daemon.
-#[derive(Debug, Parser)]
-#[command(name = "posternd", version, about)]
-struct Args {
-    /// Configuration file (TOML). Without it, built-in defaults apply.
-    #[arg(long, short = 'c', value_name = "FILE", global = true)]
-    config: Option<PathBuf>,
-    /// Check the configuration, print the verdict, and exit 0 (valid) or 1 (invalid).
-    #[arg(long)]
-    check: bool,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum Command {
-    /// Load a backup made by `postern backup` into the configured state directory, which must
-    /// be empty. Run it with the daemon stopped, as the user the daemon runs as; the key file
-    /// kept with the backup must already be at `secrets.key_file`.
-    Restore {
-        /// The backup file.
-        #[arg(value_name = "BACKUP")]
-        backup: PathBuf,
-    },
-}
 
 fn main() -> ExitCode {
     let args = Args::parse();

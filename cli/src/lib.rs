@@ -1,0 +1,3 @@
+//! The parts of `postern` that other tools reuse: its argument definitions.
+
+pub mod args;

@@ -1,0 +1,31 @@
+//! `posternd`'s command line, as clap sees it; in the library so that the packaging tools
+//! generate the man page from the same definitions.
+
+use clap::Parser;
+use std::path::PathBuf;
+
+/// Postern identity provider daemon.
+#[derive(Debug, Parser)]
+#[command(name = "posternd", version, about)]
+pub struct Args {
+    /// Configuration file (TOML). Without it, built-in defaults apply.
+    #[arg(long, short = 'c', value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Check the configuration, print the verdict, and exit 0 (valid) or 1 (invalid).
+    #[arg(long)]
+    pub check: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Load a backup made by `postern backup` into the configured state directory, which must
+    /// be empty. Run it with the daemon stopped, as the user the daemon runs as; the key file
+    /// kept with the backup must already be at `secrets.key_file`.
+    Restore {
+        /// The backup file.
+        #[arg(value_name = "BACKUP")]
+        backup: PathBuf,
+    },
+}
