@@ -8,6 +8,7 @@ mod fixture;
 mod account;
 mod accounts;
 mod admin_socket;
+mod bench_smoke;
 mod browser;
 mod browser_journey;
 mod clients;

@@ -1,0 +1,184 @@
+//! The load generator: a fixed number of workers, each one connection, each repeating one
+//! operation until the time is up. Bounded in count and time, loopback only.
+
+use serde::Serialize;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// What one measurement found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    pub name: String,
+    pub per_second: f64,
+    pub operations: u64,
+    pub errors: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// Throughput as a fraction of the bound that limits it, when there is one.
+    pub of_bound: Option<f64>,
+    /// The first error seen, to say why a figure is low.
+    pub first_error: Option<String>,
+}
+
+#[derive(Default)]
+struct Tally {
+    latencies_us: Vec<u32>,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+/// Runs `workers` async workers for `seconds`. `make` builds each worker's state (its
+/// connection); `op` performs one operation with it.
+pub async fn run<S, M, MF, O, OF>(
+    name: &str,
+    workers: usize,
+    seconds: f64,
+    make: M,
+    op: O,
+) -> Figure
+where
+    S: Send + 'static,
+    M: Fn(usize) -> MF,
+    MF: Future<Output = anyhow::Result<S>> + Send + 'static,
+    O: Fn(S) -> OF + Send + Sync + Clone + 'static,
+    OF: Future<Output = (S, anyhow::Result<()>)> + Send + 'static,
+{
+    let mut states = Vec::with_capacity(workers);
+    for worker in 0..workers {
+        states.push(make(worker));
+    }
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(seconds);
+    let mut tasks = Vec::with_capacity(workers);
+    for state in states {
+        let op = op.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tally = Tally::default();
+            let mut state = match state.await {
+                Ok(state) => state,
+                Err(e) => {
+                    tally.errors += 1;
+                    tally.first_error = Some(format!("{e:#}"));
+                    return tally;
+                }
+            };
+            while Instant::now() < deadline {
+                let began = Instant::now();
+                let (next, result) = op(state).await;
+                state = next;
+                match result {
+                    Ok(()) => tally
+                        .latencies_us
+                        .push(u32::try_from(began.elapsed().as_micros()).unwrap_or(u32::MAX)),
+                    Err(e) => {
+                        tally.errors += 1;
+                        tally.first_error.get_or_insert_with(|| format!("{e:#}"));
+                        // A broken worker would spin; errors are counted, not retried fast.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+            tally
+        }));
+    }
+    let mut all = Tally::default();
+    for task in tasks {
+        if let Ok(tally) = task.await {
+            all.latencies_us.extend(tally.latencies_us);
+            all.errors += tally.errors;
+            if all.first_error.is_none() {
+                all.first_error = tally.first_error;
+            }
+        }
+    }
+    figure(name, all, started.elapsed())
+}
+
+/// The same for blocking operations (the PAM socket client), one thread a worker.
+pub fn run_blocking<S, M, O>(name: &str, workers: usize, seconds: f64, make: M, op: O) -> Figure
+where
+    S: Send,
+    M: Fn(usize) -> anyhow::Result<S> + Sync,
+    O: Fn(&mut S) -> anyhow::Result<()> + Sync,
+{
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(seconds);
+    let tallies: Vec<Tally> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|worker| {
+                let (make, op) = (&make, &op);
+                scope.spawn(move || {
+                    let mut tally = Tally::default();
+                    let mut state = match make(worker) {
+                        Ok(state) => state,
+                        Err(e) => {
+                            tally.errors += 1;
+                            tally.first_error = Some(format!("{e:#}"));
+                            return tally;
+                        }
+                    };
+                    while Instant::now() < deadline {
+                        let began = Instant::now();
+                        match op(&mut state) {
+                            Ok(()) => tally.latencies_us.push(
+                                u32::try_from(began.elapsed().as_micros()).unwrap_or(u32::MAX),
+                            ),
+                            Err(e) => {
+                                tally.errors += 1;
+                                tally.first_error.get_or_insert_with(|| format!("{e:#}"));
+                                std::thread::sleep(Duration::from_millis(10));
+                            }
+                        }
+                    }
+                    tally
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    let mut all = Tally::default();
+    for tally in tallies {
+        all.latencies_us.extend(tally.latencies_us);
+        all.errors += tally.errors;
+        if all.first_error.is_none() {
+            all.first_error = tally.first_error;
+        }
+    }
+    figure(name, all, started.elapsed())
+}
+
+fn figure(name: &str, mut tally: Tally, took: Duration) -> Figure {
+    tally.latencies_us.sort_unstable();
+    let operations = tally.latencies_us.len() as u64;
+    Figure {
+        name: name.to_owned(),
+        per_second: operations as f64 / took.as_secs_f64(),
+        operations,
+        errors: tally.errors,
+        p50_ms: percentile(&tally.latencies_us, 0.50),
+        p99_ms: percentile(&tally.latencies_us, 0.99),
+        of_bound: None,
+        first_error: tally.first_error,
+    }
+}
+
+fn percentile(sorted_us: &[u32], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let rank = ((sorted_us.len() as f64 * p).ceil() as usize).clamp(1, sorted_us.len());
+    f64::from(sorted_us[rank - 1]) / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_take_the_nearest_rank() {
+        let values: Vec<u32> = (1..=100).map(|v| v * 1000).collect();
+        assert_eq!(percentile(&values, 0.50), 50.0);
+        assert_eq!(percentile(&values, 0.99), 99.0);
+        assert_eq!(percentile(&[], 0.99), 0.0);
+    }
+}

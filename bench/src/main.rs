@@ -1,0 +1,359 @@
+//! `postern-bench`: starts its own release `posternd` on a temporary state directory and
+//! loopback ports, seeds users, and measures what the issue asks, printing one table and
+//! writing the same figures as JSON. See the README's "Performance" section.
+
+mod bounds;
+mod daemon;
+mod http;
+mod load;
+mod pam;
+mod report;
+mod seed;
+mod signin;
+
+use anyhow::Context;
+use clap::Parser;
+use load::Figure;
+use openidconnect::core::CoreJwsSigningAlgorithm;
+use signin::RelyingParty;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+#[derive(Debug, Parser)]
+#[command(name = "postern-bench", about = "Measure posternd on this machine")]
+struct Args {
+    /// Users to seed (TOTP enrolled, in a role that requires MFA).
+    #[arg(long, default_value_t = 10_000)]
+    users: u64,
+    /// Seconds each measurement runs.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Concurrent connections for the cheap endpoints. Sign-ins and PAM logins use one per
+    /// core: they are bound by Argon2id, and more would only queue.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// Also write the figures here as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    anyhow::ensure!(args.users >= 1, "--users must be at least 1");
+    anyhow::ensure!(
+        (1..=256).contains(&args.connections),
+        "--connections must be 1 to 256"
+    );
+    anyhow::ensure!(
+        args.seconds > 0.0 && args.seconds <= 600.0,
+        "--seconds must be above 0 and at most 600"
+    );
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let binary = daemon::release_binary()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(measure(&args, &binary))?;
+    report::print(&report);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+async fn measure(args: &Args, binary: &std::path::Path) -> anyhow::Result<report::Report> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let site = daemon::Site::new()?;
+    let seeding = Instant::now();
+    let (state, key, users) = (site.state_dir(), site.key_file(), args.users);
+    tokio::task::spawn_blocking(move || seed::seed(&state, &key, users)).await??;
+    let seed_seconds = seeding.elapsed().as_secs_f64();
+    let state_dir_bytes = site.state_dir_bytes();
+
+    let daemon = daemon::Daemon::start(&site, binary)?;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let rss_idle = daemon.rss_bytes()?;
+    let issuer = daemon.http.clone();
+
+    // The bounds, measured first, while nothing else runs.
+    let bound_seconds = (args.seconds / 2.0).clamp(0.5, 5.0);
+    let argon2 = tokio::task::spawn_blocking(move || bounds::argon2(bound_seconds)).await??;
+    let rs256 = tokio::task::spawn_blocking(move || bounds::rs256(bound_seconds)).await??;
+    let eddsa = tokio::task::spawn_blocking(move || bounds::eddsa(bound_seconds)).await??;
+
+    let (id, secret) = site.add_client("bench-rs256", "RS256")?;
+    let rs_rp = Arc::new(
+        RelyingParty::new(
+            &issuer,
+            id,
+            secret,
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        )
+        .await?,
+    );
+    let (id, secret) = site.add_client("bench-eddsa", "EdDSA")?;
+    let ed_rp =
+        Arc::new(RelyingParty::new(&issuer, id, secret, CoreJwsSigningAlgorithm::EdDsa).await?);
+    // Each sign-in uses a user no other has used in this run: a TOTP code works only once.
+    let next_user = Arc::new(AtomicU64::new(0));
+    let take_user = {
+        let next_user = next_user.clone();
+        move || next_user.fetch_add(1, Ordering::Relaxed) % users
+    };
+
+    let mut figures = Vec::new();
+    figures.push(
+        get_loop(
+            &issuer,
+            "discovery",
+            "/.well-known/openid-configuration",
+            args,
+        )
+        .await,
+    );
+    figures.push(get_loop(&issuer, "jwks", "/jwks", args).await);
+
+    let mut sign_ins = {
+        let (issuer, rp, take_user) = (issuer.clone(), rs_rp.clone(), take_user.clone());
+        load::run(
+            "browser sign-ins (RS256)",
+            cores,
+            args.seconds,
+            move |_| {
+                let issuer = issuer.clone();
+                async move { http::Connection::open(&issuer).await }
+            },
+            move |mut connection| {
+                let (rp, index) = (rp.clone(), take_user());
+                async move {
+                    let result = signin::sign_in(&mut connection, &rp, index)
+                        .await
+                        .map(|_| ());
+                    (connection, result)
+                }
+            },
+        )
+        .await
+    };
+    sign_ins.of_bound = Some(sign_ins.per_second / argon2);
+    figures.push(sign_ins);
+
+    // Tokens for the refresh, userinfo and introspection loops: one sign-in per connection.
+    let mut token_sets = Vec::new();
+    for rp in [&rs_rp, &ed_rp] {
+        let mut tokens = Vec::new();
+        let mut connection = http::Connection::open(&issuer).await?;
+        for _ in 0..args.connections {
+            tokens.push(signin::sign_in(&mut connection, rp, take_user()).await?);
+        }
+        token_sets.push(tokens);
+    }
+    let mut refresh_rs = refresh_loop(
+        &issuer,
+        "refresh grants (RS256)",
+        &rs_rp,
+        &token_sets[0],
+        args,
+    )
+    .await;
+    refresh_rs.of_bound = Some(refresh_rs.per_second / rs256);
+    figures.push(refresh_rs);
+    let mut refresh_ed = refresh_loop(
+        &issuer,
+        "refresh grants (EdDSA)",
+        &ed_rp,
+        &token_sets[1],
+        args,
+    )
+    .await;
+    refresh_ed.of_bound = Some(refresh_ed.per_second / eddsa);
+    figures.push(refresh_ed);
+
+    // Refreshing rotated the tokens; sign in afresh for access tokens that are still valid.
+    let mut access_tokens = Vec::new();
+    let mut connection = http::Connection::open(&issuer).await?;
+    for _ in 0..args.connections.min(4) {
+        access_tokens.push(
+            signin::sign_in(&mut connection, &ed_rp, take_user())
+                .await?
+                .access_token,
+        );
+    }
+    figures.push(userinfo_loop(&issuer, &access_tokens, args).await);
+    figures.push(introspection_loop(&issuer, &ed_rp, &access_tokens, args).await);
+
+    let pam = if nix_is_root() {
+        let socket = site.pam_socket();
+        let take_user = take_user.clone();
+        let seconds = args.seconds;
+        let mut figure = tokio::task::spawn_blocking(move || {
+            load::run_blocking(
+                "PAM logins (password + TOTP)",
+                cores,
+                seconds,
+                |_| Ok(()),
+                |()| pam::log_in(&socket, take_user()),
+            )
+        })
+        .await?;
+        figure.of_bound = Some(figure.per_second / argon2);
+        Some(figure)
+    } else {
+        None
+    };
+    figures.extend(pam);
+
+    let rss_after = daemon.rss_bytes()?;
+    let users_used = next_user.load(Ordering::Relaxed);
+    daemon.stop()?;
+    Ok(report::Report {
+        machine: report::Machine::read(cores),
+        users: args.users,
+        seconds: args.seconds,
+        connections: args.connections,
+        users_signed_in: users_used,
+        seed_seconds,
+        startup_ms: daemon_startup_ms(&site, binary)?,
+        state_dir_bytes,
+        rss_idle_bytes: rss_idle,
+        rss_after_load_bytes: rss_after,
+        argon2_per_second: argon2,
+        rs256_signatures_per_second: rs256,
+        eddsa_signatures_per_second: eddsa,
+        figures,
+        pam_skipped: !nix_is_root(),
+    })
+}
+
+/// Start-up measured again on the now-used store, stopped at once: the time from exec to the
+/// admin socket answering.
+fn daemon_startup_ms(site: &daemon::Site, binary: &std::path::Path) -> anyhow::Result<f64> {
+    let daemon = daemon::Daemon::start(site, binary)?;
+    let took = daemon.started_in.as_secs_f64() * 1000.0;
+    daemon.stop()?;
+    Ok(took)
+}
+
+fn nix_is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|meta| std::os::unix::fs::MetadataExt::uid(&meta) == 0)
+        .unwrap_or(false)
+}
+
+async fn get_loop(issuer: &str, name: &str, path: &'static str, args: &Args) -> Figure {
+    let issuer = issuer.to_owned();
+    load::run(
+        name,
+        args.connections,
+        args.seconds,
+        move |_| {
+            let issuer = issuer.clone();
+            async move { http::Connection::open(&issuer).await }
+        },
+        move |mut connection| async move {
+            let result = connection.get(path, None).await.map(|_| ());
+            (connection, result)
+        },
+    )
+    .await
+}
+
+async fn refresh_loop(
+    issuer: &str,
+    name: &str,
+    rp: &Arc<RelyingParty>,
+    tokens: &[signin::Tokens],
+    args: &Args,
+) -> Figure {
+    let issuer = issuer.to_owned();
+    let refresh_tokens: Arc<Vec<String>> =
+        Arc::new(tokens.iter().map(|t| t.refresh_token.clone()).collect());
+    let basic = Arc::new(rp.basic.clone());
+    load::run(
+        name,
+        args.connections,
+        args.seconds,
+        move |worker| {
+            let (issuer, refresh_token) = (issuer.clone(), refresh_tokens[worker].clone());
+            async move { Ok((http::Connection::open(&issuer).await?, refresh_token)) }
+        },
+        move |(mut connection, refresh_token)| {
+            let basic = basic.clone();
+            async move {
+                let form = format!("grant_type=refresh_token&refresh_token={refresh_token}");
+                let result = connection.post_form("/token", &form, Some(&basic)).await;
+                let next = result.and_then(|body| {
+                    let response: serde_json::Value = serde_json::from_slice(&body)?;
+                    anyhow::ensure!(response["id_token"].is_string(), "no id_token");
+                    Ok(response["refresh_token"]
+                        .as_str()
+                        .context("no refresh_token")?
+                        .to_owned())
+                });
+                match next {
+                    Ok(rotated) => ((connection, rotated), Ok(())),
+                    Err(e) => ((connection, refresh_token), Err(e)),
+                }
+            }
+        },
+    )
+    .await
+}
+
+async fn userinfo_loop(issuer: &str, access_tokens: &[String], args: &Args) -> Figure {
+    let issuer = issuer.to_owned();
+    let tokens = Arc::new(access_tokens.to_vec());
+    load::run(
+        "userinfo",
+        args.connections,
+        args.seconds,
+        move |worker| {
+            let (issuer, token) = (issuer.clone(), tokens[worker % tokens.len()].clone());
+            async move { Ok((http::Connection::open(&issuer).await?, token)) }
+        },
+        move |(mut connection, token)| async move {
+            let result = connection.get("/userinfo", Some(&token)).await.map(|_| ());
+            ((connection, token), result)
+        },
+    )
+    .await
+}
+
+async fn introspection_loop(
+    issuer: &str,
+    rp: &Arc<RelyingParty>,
+    access_tokens: &[String],
+    args: &Args,
+) -> Figure {
+    let issuer = issuer.to_owned();
+    let tokens = Arc::new(access_tokens.to_vec());
+    let basic = Arc::new(rp.basic.clone());
+    load::run(
+        "introspection",
+        args.connections,
+        args.seconds,
+        move |worker| {
+            let (issuer, token) = (issuer.clone(), tokens[worker % tokens.len()].clone());
+            async move { Ok((http::Connection::open(&issuer).await?, token)) }
+        },
+        move |(mut connection, token)| {
+            let basic = basic.clone();
+            async move {
+                let form = format!("token={token}");
+                let result = connection
+                    .post_form("/introspect", &form, Some(&basic))
+                    .await
+                    .and_then(|body| {
+                        let answer: serde_json::Value = serde_json::from_slice(&body)?;
+                        anyhow::ensure!(answer["active"] == true, "token not active: {answer}");
+                        Ok(())
+                    });
+                ((connection, token), result)
+            }
+        },
+    )
+    .await
+}

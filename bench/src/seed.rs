@@ -1,0 +1,89 @@
+//! A state directory with N users, written before the daemon starts (through the daemon's own
+//! store code, as the daemon would write them). Creating users through the admin socket would
+//! cost one Argon2id hash each, hours for a million; here every user shares one hash, which
+//! changes nothing for the daemon: it still verifies a real Argon2id hash at every sign-in.
+
+use anyhow::Context;
+use postern_daemon::model::mfa::{MfaEnrolment, TotpSeed, totp_seal_context};
+use postern_daemon::model::{MfaMethod, Role, User, UserId};
+use postern_daemon::secrets::MasterKey;
+use postern_daemon::store::Store;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+pub const PASSWORD: &str = "bench password, long enough";
+pub const ROLE: &str = "staff";
+
+pub fn username(index: u64) -> String {
+    format!("user{index:07}")
+}
+
+/// Every user's TOTP seed is derived from their index, so the load generator can compute
+/// their codes.
+pub fn totp_seed(index: u64) -> Vec<u8> {
+    let digest = Sha256::digest(format!("postern-bench-seed-{index}"));
+    digest[..20].to_vec()
+}
+
+/// Writes `users` users (TOTP enrolled, holding a role that requires MFA) into `state_dir`.
+pub fn seed(state_dir: &Path, key_file: &Path, users: u64) -> anyhow::Result<()> {
+    let master = MasterKey::load_or_create(key_file).context("master key")?;
+    let store = Store::open(state_dir).context("open the store")?;
+    store.insert_role(&Role {
+        name: ROLE.into(),
+        require_mfa: true,
+        api_access: false,
+    })?;
+    let password_hash = postern_daemon::factors::password::hash(PASSWORD)?;
+    let now = unix_now();
+    for index in 0..users {
+        let id = UserId::random();
+        let sealed = master.seal(&totp_seal_context(&id), &totp_seed(index));
+        let name = username(index);
+        store.insert_user(&User {
+            id,
+            email: format!("{name}@example.com"),
+            username: name,
+            display_name: None,
+            password_hash: password_hash.clone(),
+            roles: [ROLE.to_owned()].into(),
+            disabled: false,
+            created_at: now,
+            password_changed_at: now,
+            last_login_at: None,
+            mfa: Some(MfaEnrolment {
+                method: MfaMethod::Totp,
+                totp: Some(TotpSeed {
+                    sealed,
+                    last_step: None,
+                }),
+                recovery_codes: Vec::new(),
+                enrolled_at: now,
+            }),
+        })?;
+    }
+    store.flush()?;
+    Ok(())
+}
+
+#[allow(clippy::disallowed_methods)] // the bench runs beside the daemon, on the same clock
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The code the user's app shows now.
+pub fn totp_code(index: u64) -> String {
+    match totp_rs::Builder::new()
+        .with_algorithm(totp_rs::Algorithm::SHA1)
+        .with_digits(6)
+        .with_secret(totp_seed(index))
+        .build()
+    {
+        Ok(totp) => totp.generate(unix_now()).to_string(),
+        // The seed is 20 bytes, which totp-rs accepts; a refusal shows up as a wrong code.
+        Err(_) => String::new(),
+    }
+}

@@ -1,0 +1,68 @@
+//! The benchmark program, run for one second with 100 users so that it cannot rot. Its
+//! figures are not judged here (speed is judged by running the benchmark itself); only that
+//! every measurement ran, without errors, and the report is complete.
+
+use crate::fixture::bin;
+
+#[test]
+fn the_benchmark_runs_every_measurement_without_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let output = std::process::Command::new(bin("postern-bench"))
+        .args([
+            "--users",
+            "100",
+            "--seconds",
+            "1",
+            "--connections",
+            "2",
+            "--json",
+        ])
+        .arg(&json)
+        .env("POSTERND_BINARY", bin("posternd"))
+        .output()
+        .expect("run postern-bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("browser sign-ins") && stdout.contains("Argon2id"),
+        "{stdout}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let figures = report["figures"].as_array().unwrap();
+    let names: Vec<&str> = figures
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "discovery",
+        "jwks",
+        "browser sign-ins (RS256)",
+        "refresh grants (RS256)",
+        "refresh grants (EdDSA)",
+        "userinfo",
+        "introspection",
+        "PAM logins (password + TOTP)",
+    ] {
+        assert!(names.contains(&expected), "{expected} missing: {names:?}");
+    }
+    for figure in figures {
+        assert!(figure["operations"].as_u64().unwrap() > 0, "{figure}");
+        assert_eq!(figure["errors"], 0, "{figure}");
+    }
+    for key in [
+        "argon2_per_second",
+        "rs256_signatures_per_second",
+        "eddsa_signatures_per_second",
+        "rss_idle_bytes",
+        "rss_after_load_bytes",
+        "startup_ms",
+        "state_dir_bytes",
+    ] {
+        assert!(report[key].as_f64().unwrap() > 0.0, "{key}: {report}");
+    }
+}
