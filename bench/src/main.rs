@@ -30,13 +30,25 @@ struct Args {
     /// Seconds each measurement runs.
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
-    /// Concurrent connections for the cheap endpoints. Sign-ins and PAM logins use one per
-    /// core: they are bound by Argon2id, and more would only queue.
+    /// Concurrent connections for the cheap endpoints.
     #[arg(long, default_value_t = 16)]
     connections: usize,
+    /// Concurrent sign-ins and PAM logins. Default: one per core.
+    #[arg(long)]
+    workers: Option<usize>,
     /// Also write the figures here as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Run only these measurements (for profiling one thing): discovery, jwks, sign-ins,
+    /// refresh, userinfo, introspection, pam. The bounds are always measured.
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    only: Vec<String>,
+}
+
+impl Args {
+    fn wants(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|n| n == name)
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -66,6 +78,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn measure(args: &Args, binary: &std::path::Path) -> anyhow::Result<report::Report> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = args.workers.unwrap_or(cores);
     let site = daemon::Site::new()?;
     let seeding = Instant::now();
     let (state, key, users) = (site.state_dir(), site.key_file(), args.users);
@@ -80,7 +93,10 @@ async fn measure(args: &Args, binary: &std::path::Path) -> anyhow::Result<report
 
     // The bounds, measured first, while nothing else runs.
     let bound_seconds = (args.seconds / 2.0).clamp(0.5, 5.0);
-    let argon2 = tokio::task::spawn_blocking(move || bounds::argon2(bound_seconds)).await??;
+    // Argon2id is measured before and after the load and averaged: on a shared machine the
+    // rate drifts by several percent over a minute.
+    let argon2_before =
+        tokio::task::spawn_blocking(move || bounds::argon2(bound_seconds)).await??;
     let rs256 = tokio::task::spawn_blocking(move || bounds::rs256(bound_seconds)).await??;
     let eddsa = tokio::task::spawn_blocking(move || bounds::eddsa(bound_seconds)).await??;
 
@@ -105,108 +121,79 @@ async fn measure(args: &Args, binary: &std::path::Path) -> anyhow::Result<report
     };
 
     let mut figures = Vec::new();
-    figures.push(
-        get_loop(
-            &issuer,
-            "discovery",
-            "/.well-known/openid-configuration",
-            args,
-        )
-        .await,
-    );
-    figures.push(get_loop(&issuer, "jwks", "/jwks", args).await);
-
-    let mut sign_ins = {
-        let (issuer, rp, take_user) = (issuer.clone(), rs_rp.clone(), take_user.clone());
-        load::run(
-            "browser sign-ins (RS256)",
-            cores,
-            args.seconds,
-            move |_| {
-                let issuer = issuer.clone();
-                async move { http::Connection::open(&issuer).await }
-            },
-            move |mut connection| {
-                let (rp, index) = (rp.clone(), take_user());
-                async move {
-                    let result = signin::sign_in(&mut connection, &rp, index)
-                        .await
-                        .map(|_| ());
-                    (connection, result)
-                }
-            },
-        )
-        .await
-    };
-    sign_ins.of_bound = Some(sign_ins.per_second / argon2);
-    figures.push(sign_ins);
-
-    // Tokens for the refresh, userinfo and introspection loops: one sign-in per connection.
-    let mut token_sets = Vec::new();
-    for rp in [&rs_rp, &ed_rp] {
-        let mut tokens = Vec::new();
-        let mut connection = http::Connection::open(&issuer).await?;
-        for _ in 0..args.connections {
-            tokens.push(signin::sign_in(&mut connection, rp, take_user()).await?);
+    if args.wants("discovery") {
+        let path = "/.well-known/openid-configuration";
+        figures.push(get_loop(&issuer, "discovery", path, args).await);
+    }
+    if args.wants("jwks") {
+        figures.push(get_loop(&issuer, "jwks", "/jwks", args).await);
+    }
+    if args.wants("sign-ins") {
+        figures.push(sign_in_loop(&issuer, &rs_rp, take_user.clone(), workers, args).await);
+    }
+    if args.wants("refresh") {
+        for (rp, name, bound) in [
+            (&rs_rp, "refresh grants (RS256)", rs256),
+            (&ed_rp, "refresh grants (EdDSA)", eddsa),
+        ] {
+            // Each connection refreshes its own token family, from its own sign-in.
+            let mut refresh_tokens = Vec::new();
+            let mut connection = http::Connection::open(&issuer).await?;
+            for _ in 0..args.connections {
+                let tokens = signin::sign_in(&mut connection, rp, take_user()).await?;
+                refresh_tokens.push(tokens.refresh_token);
+            }
+            let mut figure = refresh_loop(&issuer, name, rp, refresh_tokens, args).await;
+            figure.of_bound = Some(figure.per_second / bound);
+            figures.push(figure);
         }
-        token_sets.push(tokens);
     }
-    let mut refresh_rs = refresh_loop(
-        &issuer,
-        "refresh grants (RS256)",
-        &rs_rp,
-        &token_sets[0],
-        args,
-    )
-    .await;
-    refresh_rs.of_bound = Some(refresh_rs.per_second / rs256);
-    figures.push(refresh_rs);
-    let mut refresh_ed = refresh_loop(
-        &issuer,
-        "refresh grants (EdDSA)",
-        &ed_rp,
-        &token_sets[1],
-        args,
-    )
-    .await;
-    refresh_ed.of_bound = Some(refresh_ed.per_second / eddsa);
-    figures.push(refresh_ed);
-
-    // Refreshing rotated the tokens; sign in afresh for access tokens that are still valid.
-    let mut access_tokens = Vec::new();
-    let mut connection = http::Connection::open(&issuer).await?;
-    for _ in 0..args.connections.min(4) {
-        access_tokens.push(
-            signin::sign_in(&mut connection, &ed_rp, take_user())
-                .await?
-                .access_token,
-        );
+    if args.wants("userinfo") || args.wants("introspection") {
+        let mut access_tokens = Vec::new();
+        let mut connection = http::Connection::open(&issuer).await?;
+        for _ in 0..args.connections.min(4) {
+            let tokens = signin::sign_in(&mut connection, &ed_rp, take_user()).await?;
+            access_tokens.push(tokens.access_token);
+        }
+        if args.wants("userinfo") {
+            figures.push(userinfo_loop(&issuer, &access_tokens, args).await);
+        }
+        if args.wants("introspection") {
+            figures.push(introspection_loop(&issuer, &ed_rp, &access_tokens, args).await);
+        }
     }
-    figures.push(userinfo_loop(&issuer, &access_tokens, args).await);
-    figures.push(introspection_loop(&issuer, &ed_rp, &access_tokens, args).await);
-
-    let pam = if nix_is_root() {
-        let socket = site.pam_socket();
-        let take_user = take_user.clone();
-        let seconds = args.seconds;
-        let mut figure = tokio::task::spawn_blocking(move || {
-            load::run_blocking(
-                "PAM logins (password + TOTP)",
-                cores,
-                seconds,
-                |_| Ok(()),
-                |()| pam::log_in(&socket, take_user()),
-            )
-        })
-        .await?;
-        figure.of_bound = Some(figure.per_second / argon2);
-        Some(figure)
-    } else {
-        None
-    };
-    figures.extend(pam);
+    if nix_is_root() && args.wants("pam") {
+        // Throughput with every core busy; then latency with one login at a time, which is
+        // what a person at an SSH prompt waits (at saturation, logins also wait for a core).
+        for (name, concurrency) in [
+            ("PAM logins (password + TOTP)", workers),
+            ("PAM login latency, one at a time", 1),
+        ] {
+            let socket = site.pam_socket();
+            let take_user = take_user.clone();
+            let seconds = args.seconds;
+            let figure = tokio::task::spawn_blocking(move || {
+                load::run_blocking(
+                    name,
+                    concurrency,
+                    seconds,
+                    |_| Ok(()),
+                    |()| pam::log_in(&socket, take_user()),
+                )
+            })
+            .await?;
+            figures.push(figure);
+        }
+    }
 
     let rss_after = daemon.rss_bytes()?;
+    let argon2_after = tokio::task::spawn_blocking(move || bounds::argon2(bound_seconds)).await??;
+    let argon2 = (argon2_before + argon2_after) / 2.0;
+    for figure in &mut figures {
+        if figure.name.starts_with("browser sign-ins") || figure.name.starts_with("PAM logins") {
+            figure.of_bound = Some(figure.per_second / argon2);
+        }
+    }
     let users_used = next_user.load(Ordering::Relaxed);
     daemon.stop()?;
     Ok(report::Report {
@@ -224,7 +211,7 @@ async fn measure(args: &Args, binary: &std::path::Path) -> anyhow::Result<report
         rs256_signatures_per_second: rs256,
         eddsa_signatures_per_second: eddsa,
         figures,
-        pam_skipped: !nix_is_root(),
+        pam_skipped: !nix_is_root() && args.wants("pam"),
     })
 }
 
@@ -261,16 +248,44 @@ async fn get_loop(issuer: &str, name: &str, path: &'static str, args: &Args) -> 
     .await
 }
 
+async fn sign_in_loop(
+    issuer: &str,
+    rp: &Arc<RelyingParty>,
+    take_user: impl Fn() -> u64 + Clone + Send + Sync + 'static,
+    workers: usize,
+    args: &Args,
+) -> Figure {
+    let (issuer, rp) = (issuer.to_owned(), rp.clone());
+    load::run(
+        "browser sign-ins (RS256)",
+        workers,
+        args.seconds,
+        move |_| {
+            let issuer = issuer.clone();
+            async move { http::Connection::open(&issuer).await }
+        },
+        move |mut connection| {
+            let (rp, index) = (rp.clone(), take_user());
+            async move {
+                let result = signin::sign_in(&mut connection, &rp, index)
+                    .await
+                    .map(|_| ());
+                (connection, result)
+            }
+        },
+    )
+    .await
+}
+
 async fn refresh_loop(
     issuer: &str,
     name: &str,
     rp: &Arc<RelyingParty>,
-    tokens: &[signin::Tokens],
+    refresh_tokens: Vec<String>,
     args: &Args,
 ) -> Figure {
     let issuer = issuer.to_owned();
-    let refresh_tokens: Arc<Vec<String>> =
-        Arc::new(tokens.iter().map(|t| t.refresh_token.clone()).collect());
+    let refresh_tokens = Arc::new(refresh_tokens);
     let basic = Arc::new(rp.basic.clone());
     load::run(
         name,

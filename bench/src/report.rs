@@ -62,9 +62,10 @@ fn target(report: &Report, figure: &Figure) -> Option<(String, bool)> {
         "refresh grants (EdDSA)" => (">= 10000/s".into(), figure.per_second >= 10_000.0),
         "refresh grants (RS256)" => (">= 80% of RS256".into(), ratio >= 0.80),
         "browser sign-ins (RS256)" => (">= 85% of Argon2id".into(), ratio >= 0.85),
-        name if name.starts_with("PAM") => (
-            format!(">= 85%, p99 <= {:.1} ms", hash_ms + 5.0),
-            ratio >= 0.85 && figure.p99_ms <= hash_ms + 5.0,
+        "PAM logins (password + TOTP)" => (">= 85% of Argon2id".into(), ratio >= 0.85),
+        "PAM login latency, one at a time" => (
+            format!("p99 <= {:.1} ms (hash + 5)", hash_ms + 5.0),
+            figure.p99_ms <= hash_ms + 5.0,
         ),
         _ => return None,
     })

@@ -2,7 +2,7 @@
 //! (19 MiB, 2 passes, 1 lane: OWASP's minimum for Argon2id).
 
 use crate::model::ValidationError;
-use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use argon2::{Argon2, PasswordHash, PasswordHasher};
 
 /// Longer inputs are refused so that hashing cost stays bounded.
 const MAX_BYTES: usize = 1024;
@@ -44,13 +44,120 @@ pub fn hash(password: &str) -> Result<String, HashError> {
     Ok(hash.to_string())
 }
 
-/// Whether `password` matches `stored`. The comparison inside is constant-time; a malformed
-/// stored hash never matches.
+/// Whether `password` matches `stored` (with the parameters stored in it). The comparison is
+/// constant-time; a malformed stored hash never matches. Blocks while one of the verifier
+/// threads works on it.
+///
+/// Verification runs on a fixed pool, one thread a core, each keeping its Argon2 working
+/// memory (19 MiB) between calls: allocating it afresh made the kernel map and zero it for
+/// every sign-in (a tenth of the hash's cost), and more hashes at once than cores only slow
+/// each other down. Requests queue in order, so the wait is fair.
 pub fn verify(password: &str, stored: &str) -> bool {
-    password.len() <= MAX_BYTES
-        && Argon2::default()
-            .verify_password(password.as_bytes(), stored)
-            .is_ok()
+    match verifier_pool().submit(password, stored) {
+        Some(matched) => matched,
+        // The pool is gone (it never is while the process runs): verify here instead.
+        None => verify_now(password, stored),
+    }
+}
+
+struct Job {
+    password: String,
+    stored: String,
+    reply: std::sync::mpsc::SyncSender<bool>,
+}
+
+struct VerifierPool {
+    jobs: std::sync::mpsc::SyncSender<Job>,
+}
+
+impl VerifierPool {
+    fn start() -> Self {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(1024);
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        for index in 0..threads {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{index}"))
+                .spawn(move || {
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(receiver) => receiver.recv(),
+                            Err(poisoned) => poisoned.into_inner().recv(),
+                        };
+                        let Ok(job) = job else { return };
+                        let matched = verify_now(&job.password, &job.stored);
+                        let _ = job.reply.send(matched);
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password verifier thread");
+            }
+        }
+        Self { jobs }
+    }
+
+    fn submit(&self, password: &str, stored: &str) -> Option<bool> {
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        self.jobs
+            .send(Job {
+                password: password.to_owned(),
+                stored: stored.to_owned(),
+                reply,
+            })
+            .ok()?;
+        answer.recv().ok()
+    }
+}
+
+fn verifier_pool() -> &'static VerifierPool {
+    static POOL: std::sync::OnceLock<VerifierPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(VerifierPool::start)
+}
+
+fn verify_now(password: &str, stored: &str) -> bool {
+    if password.len() > MAX_BYTES {
+        return false;
+    }
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Ok(params), Some(salt), Some(expected)) = (
+        argon2::Params::try_from(&parsed),
+        parsed.salt.as_ref(),
+        parsed.hash.as_ref(),
+    ) else {
+        return false;
+    };
+    let Ok(algorithm) = argon2::Algorithm::try_from(parsed.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match parsed.version.map(argon2::Version::try_from) {
+        None => argon2::Version::default(),
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+    };
+    let blocks = params.block_count();
+    let hasher = Argon2::new(algorithm, version, params);
+    let mut computed = vec![0u8; expected.as_bytes().len()];
+    let hashed = WORKING_MEMORY.with_borrow_mut(|memory| {
+        if memory.len() != blocks {
+            memory.clear();
+            memory.resize(blocks, argon2::Block::default());
+        }
+        hasher.hash_password_into_with_memory(
+            password.as_bytes(),
+            salt.as_ref(),
+            &mut computed,
+            &mut memory[..],
+        )
+    });
+    hashed.is_ok() && crate::secrets::constant_time_eq(&computed, expected.as_bytes())
+}
+
+thread_local! {
+    static WORKING_MEMORY: std::cell::RefCell<Vec<argon2::Block>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Spends the same time as checking a real hash, for an account that does not exist, so that
@@ -78,6 +185,20 @@ mod tests {
             hash("correct horse battery").unwrap(),
             "salts differ"
         );
+    }
+
+    #[test]
+    fn the_parameters_stored_in_the_hash_are_the_ones_used() {
+        let light = argon2::Params::new(8192, 1, 1, None).unwrap();
+        let stored = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, light)
+            .hash_password(b"another password")
+            .unwrap()
+            .to_string();
+        assert!(stored.contains("m=8192,t=1,p=1"), "{stored}");
+        assert!(verify("another password", &stored));
+        assert!(!verify("another passworD", &stored));
+        let as_argon2i = stored.replacen("$argon2id$", "$argon2i$", 1);
+        assert!(!verify("another password", &as_argon2i));
     }
 
     #[test]

@@ -29,8 +29,9 @@ struct ExtraMetadata {
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
 pub async fn configuration(State(web): State<Arc<Web>>) -> Response {
-    match metadata(&web) {
-        Ok(json) => cacheable(json, "application/json"),
+    // The document depends only on the issuer, fixed for the daemon's life: built once.
+    match web.discovery_document.get_or_init(|| metadata(&web)) {
+        Ok(json) => cacheable(json.clone(), "application/json"),
         Err(e) => web.internal_error(e),
     }
 }

@@ -33,6 +33,8 @@ pub struct Web {
     pub ctx: Arc<Context>,
     pub pages: Pages,
     csrf_key: [u8; 32],
+    /// The discovery document, built at its first request.
+    pub(crate) discovery_document: std::sync::OnceLock<Result<String, String>>,
 }
 
 impl Web {
@@ -43,6 +45,7 @@ impl Web {
             ctx,
             pages,
             csrf_key,
+            discovery_document: std::sync::OnceLock::new(),
         })
     }
 
