@@ -8,7 +8,7 @@ use postern_proto::pam::{PamContext, PamMode, PamOutcome, PamReply, PamRequest};
 use std::path::Path;
 use std::time::Duration;
 
-pub fn log_in(socket: &Path, index: u64) -> anyhow::Result<()> {
+pub fn log_in(socket: &Path, (index, code): (u64, String)) -> anyhow::Result<()> {
     let mut connection = Connection::connect(socket, Duration::from_secs(30))?;
     connection.send(&PamRequest::Begin(PamContext {
         service: "bench".into(),
@@ -23,7 +23,7 @@ pub fn log_in(socket: &Path, index: u64) -> anyhow::Result<()> {
             PamReply::Prompt { .. } => {
                 let answer = match prompts {
                     0 => crate::seed::PASSWORD.to_owned(),
-                    1 => crate::seed::totp_code(index),
+                    1 => code.clone(),
                     _ => bail!("a third prompt"),
                 };
                 prompts += 1;

@@ -10,6 +10,7 @@ use postern_daemon::secrets::MasterKey;
 use postern_daemon::store::Store;
 use sha2::{Digest, Sha256};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub const PASSWORD: &str = "bench password, long enough";
 pub const ROLE: &str = "staff";
@@ -74,15 +75,64 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// The code the user's app shows now.
-pub fn totp_code(index: u64) -> String {
+/// Hands out users for sign-ins with a TOTP code each may still use. A code works once per
+/// user and step, and the daemon accepts one step ahead, so a user signs in at most twice a
+/// step (now, then the next step's code); with few users the pool waits for the clock.
+pub struct UserPool {
+    next: AtomicU64,
+    /// Per user: one past the last step used (0: never used).
+    used_until: Vec<AtomicU64>,
+}
+
+impl UserPool {
+    pub fn new(users: u64) -> Self {
+        Self {
+            next: AtomicU64::new(0),
+            used_until: (0..users).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// How many sign-ins and logins were handed out.
+    pub fn taken(&self) -> u64 {
+        self.next.load(Ordering::Relaxed)
+    }
+
+    /// A user and the code to type.
+    pub fn take(&self) -> (u64, String) {
+        let users = self.used_until.len() as u64;
+        loop {
+            let now_step = unix_now() / 30;
+            for _ in 0..users.min(1000) {
+                let index = self.next.fetch_add(1, Ordering::Relaxed) % users;
+                let slot = &self.used_until[index as usize];
+                let used_until = slot.load(Ordering::Relaxed);
+                let step = now_step.max(used_until);
+                if step <= now_step + 1
+                    && slot
+                        .compare_exchange(
+                            used_until,
+                            step + 1,
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok()
+                {
+                    return (index, totp_code(index, step * 30));
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+fn totp_code(index: u64, at: u64) -> String {
     match totp_rs::Builder::new()
         .with_algorithm(totp_rs::Algorithm::SHA1)
         .with_digits(6)
         .with_secret(totp_seed(index))
         .build()
     {
-        Ok(totp) => totp.generate(unix_now()).to_string(),
+        Ok(totp) => totp.generate(at).to_string(),
         // The seed is 20 bytes, which totp-rs accepts; a refusal shows up as a wrong code.
         Err(_) => String::new(),
     }

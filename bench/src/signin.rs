@@ -59,7 +59,7 @@ pub struct Tokens {
 pub async fn sign_in(
     connection: &mut Connection,
     rp: &RelyingParty,
-    index: u64,
+    (index, code): (u64, String),
 ) -> anyhow::Result<Tokens> {
     let mut browser = Browser {
         connection,
@@ -87,7 +87,7 @@ pub async fn sign_in(
         "csrf={}&flow={}&code={}",
         hidden(&code_page, "csrf")?,
         hidden(&code_page, "flow")?,
-        crate::seed::totp_code(index)
+        code
     );
     let Landing::Away(back) = browser.follow("POST", "/login", Some(form)).await? else {
         bail!("the code did not lead back to the application");

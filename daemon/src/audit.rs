@@ -33,6 +33,8 @@ pub enum AuditAction {
     AddressLocked,
     SignedOut,
     TokensIssued,
+    /// No longer recorded (refreshes are counted in the metrics); kept so that older trails
+    /// still read.
     TokensRefreshed,
     TokenRevoked,
     CodeReused,

@@ -71,13 +71,9 @@ fn full_flow(extra: &[&str]) {
         "revoking the refresh token revokes its access tokens"
     );
 
+    // Refreshes are counted in the metrics, not audited one by one.
     let audit = site.ok(&["audit", "--user", "alice"]);
-    for action in [
-        "signed_in",
-        "tokens_issued",
-        "tokens_refreshed",
-        "token_revoked",
-    ] {
+    for action in ["signed_in", "tokens_issued", "token_revoked"] {
         assert!(audit.contains(action), "{action} in {audit}");
     }
 }

@@ -51,7 +51,7 @@ pub fn live_access_token(
         return Ok(None);
     };
     if !grants::family_is_live(ctx, &access.family)?
-        || ctx.store.client(&access.client_id)?.is_none()
+        || !ctx.store.client_exists(&access.client_id)?
     {
         return Ok(None);
     }

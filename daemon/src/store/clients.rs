@@ -31,6 +31,11 @@ impl Store {
             .transpose()
     }
 
+    /// Whether the client is still registered, without reading its record.
+    pub fn client_exists(&self, client_id: &str) -> Result<bool, StoreError> {
+        Ok(self.clients.contains_key(client_id.as_bytes())?)
+    }
+
     pub fn client_by_name(&self, name: &str) -> Result<Option<Client>, StoreError> {
         match self.client_names.get(name.as_bytes())? {
             Some(id) => self.client(&String::from_utf8_lossy(&id)),

@@ -109,6 +109,9 @@ impl Store {
         create_private_dir(state_dir)?;
         let db = sled::Config::new()
             .path(state_dir.join("db"))
+            // Token endpoints write three records a request; this mode measured a few percent
+            // faster for them than the default (LowSpace).
+            .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(|e| match e {
                 // sled reports a held lock as an Other-kind error naming the lock.
