@@ -27,6 +27,42 @@ struct Tally {
     first_error: Option<String>,
 }
 
+impl Tally {
+    /// Counts one operation begun at `began`. Returns whether it failed.
+    fn record(&mut self, began: Instant, result: anyhow::Result<()>) -> bool {
+        match result {
+            Ok(()) => {
+                let took = u32::try_from(began.elapsed().as_micros()).unwrap_or(u32::MAX);
+                self.latencies_us.push(took);
+                false
+            }
+            Err(e) => {
+                self.errors += 1;
+                self.first_error.get_or_insert_with(|| format!("{e:#}"));
+                true
+            }
+        }
+    }
+
+    fn failed_to_start(e: anyhow::Error) -> Self {
+        let mut tally = Self::default();
+        tally.record(Instant::now(), Err(e));
+        tally
+    }
+
+    fn merge(tallies: impl IntoIterator<Item = Tally>) -> Self {
+        let mut all = Self::default();
+        for tally in tallies {
+            all.latencies_us.extend(tally.latencies_us);
+            all.errors += tally.errors;
+            if all.first_error.is_none() {
+                all.first_error = tally.first_error;
+            }
+        }
+        all
+    }
+}
+
 /// Runs `workers` async workers for `seconds`. `make` builds each worker's state (its
 /// connection); `op` performs one operation with it.
 pub async fn run<S, M, MF, O, OF>(
@@ -53,45 +89,30 @@ where
     for state in states {
         let op = op.clone();
         tasks.push(tokio::spawn(async move {
-            let mut tally = Tally::default();
             let mut state = match state.await {
                 Ok(state) => state,
-                Err(e) => {
-                    tally.errors += 1;
-                    tally.first_error = Some(format!("{e:#}"));
-                    return tally;
-                }
+                Err(e) => return Tally::failed_to_start(e),
             };
+            let mut tally = Tally::default();
             while Instant::now() < deadline {
                 let began = Instant::now();
                 let (next, result) = op(state).await;
                 state = next;
-                match result {
-                    Ok(()) => tally
-                        .latencies_us
-                        .push(u32::try_from(began.elapsed().as_micros()).unwrap_or(u32::MAX)),
-                    Err(e) => {
-                        tally.errors += 1;
-                        tally.first_error.get_or_insert_with(|| format!("{e:#}"));
-                        // A broken worker would spin; errors are counted, not retried fast.
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
+                if tally.record(began, result) {
+                    // A broken worker would spin; errors are counted, not retried fast.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             }
             tally
         }));
     }
-    let mut all = Tally::default();
+    let mut tallies = Vec::with_capacity(tasks.len());
     for task in tasks {
         if let Ok(tally) = task.await {
-            all.latencies_us.extend(tally.latencies_us);
-            all.errors += tally.errors;
-            if all.first_error.is_none() {
-                all.first_error = tally.first_error;
-            }
+            tallies.push(tally);
         }
     }
-    figure(name, all, started.elapsed())
+    figure(name, Tally::merge(tallies), started.elapsed())
 }
 
 /// The same for blocking operations (the PAM socket client), one thread a worker.
@@ -108,26 +129,15 @@ where
             .map(|worker| {
                 let (make, op) = (&make, &op);
                 scope.spawn(move || {
-                    let mut tally = Tally::default();
                     let mut state = match make(worker) {
                         Ok(state) => state,
-                        Err(e) => {
-                            tally.errors += 1;
-                            tally.first_error = Some(format!("{e:#}"));
-                            return tally;
-                        }
+                        Err(e) => return Tally::failed_to_start(e),
                     };
+                    let mut tally = Tally::default();
                     while Instant::now() < deadline {
                         let began = Instant::now();
-                        match op(&mut state) {
-                            Ok(()) => tally.latencies_us.push(
-                                u32::try_from(began.elapsed().as_micros()).unwrap_or(u32::MAX),
-                            ),
-                            Err(e) => {
-                                tally.errors += 1;
-                                tally.first_error.get_or_insert_with(|| format!("{e:#}"));
-                                std::thread::sleep(Duration::from_millis(10));
-                            }
+                        if tally.record(began, op(&mut state)) {
+                            std::thread::sleep(Duration::from_millis(10));
                         }
                     }
                     tally
@@ -136,15 +146,7 @@ where
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
-    let mut all = Tally::default();
-    for tally in tallies {
-        all.latencies_us.extend(tally.latencies_us);
-        all.errors += tally.errors;
-        if all.first_error.is_none() {
-            all.first_error = tally.first_error;
-        }
-    }
-    figure(name, all, started.elapsed())
+    figure(name, Tally::merge(tallies), started.elapsed())
 }
 
 fn figure(name: &str, mut tally: Tally, took: Duration) -> Figure {
