@@ -55,3 +55,41 @@ fn a_stale_socket_from_a_crash_is_replaced() {
     let _daemon = site.start();
     site.ok(&["status"]);
 }
+
+#[test]
+fn json_logs_are_one_object_a_line_and_hold_no_password() {
+    let site = Site::new();
+    let config = std::fs::read_to_string(&site.config)
+        .unwrap()
+        .replace("[log]\n", "[log]\nformat = \"json\"\n");
+    std::fs::write(&site.config, config).unwrap();
+    let daemon = site.start();
+    site.add_user("alice", &[]);
+    let browser = crate::browser::Browser::new(&daemon);
+    let login = format!("{}/login", browser.issuer);
+    browser.sign_in(browser.visit(&login), "alice", "a wrong guess at it");
+    browser.sign_in(browser.visit(&login), "alice", crate::browser::PASSWORD);
+    let log = daemon.log_text();
+    let mut actions = Vec::new();
+    for line in log.lines().filter(|line| !line.trim().is_empty()) {
+        let entry: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        if let Some(action) = entry["fields"]["action"].as_str() {
+            actions.push(action.to_owned());
+        }
+    }
+    for expected in ["user_created", "sign_in_failed", "signed_in"] {
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected} in {actions:?}"
+        );
+    }
+    assert!(
+        !log.contains("a wrong guess at it"),
+        "a password reached the log"
+    );
+    assert!(
+        !log.contains(crate::browser::PASSWORD),
+        "a password reached the log"
+    );
+}
