@@ -39,8 +39,7 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("postern");
-        let metrics = Self {
+        let mut metrics = Self {
             sign_ins: Family::default(),
             second_factors: Family::default(),
             enrolments: Family::default(),
@@ -55,63 +54,62 @@ impl Metrics {
                 Histogram::new(exponential_buckets(0.0005, 2.0, 16))
             }),
             users: Gauge::default(),
-            registry: Registry::default(),
+            registry: Registry::with_prefix("postern"),
         };
-        registry.register(
+        metrics.registry.register(
             "sign_ins",
             "Completed and failed sign-ins, by door (web, pam), factor and outcome",
             metrics.sign_ins.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "second_factors",
             "Second-factor checks, by door, method (totp, email, recovery, remembered_device, code) and outcome",
             metrics.second_factors.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "mfa_enrolments",
             "Completed MFA enrolments, by method",
             metrics.enrolments.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "mfa_resets",
             "Second factors reset by an administrator (lost devices)",
             metrics.resets.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "tokens",
             "Token responses, by grant (authorization_code, refresh_token)",
             metrics.tokens.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "token_reuse",
             "Replayed authorization codes and refresh tokens (their families are revoked)",
             metrics.token_reuse.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "throttled_attempts",
             "Sign-in attempts refused because the account or address was locked, by door",
             metrics.throttled.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "locks",
             "Brute-force locks set, by door and scope (account, address)",
             metrics.locks.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "mail",
             "Mail handed to the transport, by outcome (sent, failed)",
             metrics.mail.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "http_request_duration_seconds",
             "Time to answer web requests, by route and status class",
             metrics.http_duration.clone(),
         );
-        registry.register("users", "Users in the store", metrics.users.clone());
-        Self {
-            registry,
-            ..metrics
-        }
+        metrics
+            .registry
+            .register("users", "Users in the store", metrics.users.clone());
+        metrics
     }
 
     /// Counts what an audit event says happened.

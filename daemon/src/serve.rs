@@ -27,13 +27,9 @@ pub enum ServeError {
     PamSocket(#[source] SocketError),
     #[error("admin socket: {0}")]
     AdminSocket(#[source] SocketError),
-    #[error("cannot listen on http.listen = {addr}: {source}")]
-    HttpBind {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("cannot listen on metrics.listen = {addr}: {source}")]
-    MetricsBind {
+    #[error("cannot listen on {setting} = {addr}: {source}")]
+    Bind {
+        setting: &'static str,
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
@@ -70,7 +66,8 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     )?;
     let http_listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
-        .map_err(|source| ServeError::HttpBind {
+        .map_err(|source| ServeError::Bind {
+            setting: "http.listen",
             addr: config.http.listen,
             source,
         })?;
@@ -83,21 +80,22 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         ),
         _ => None,
     };
-    let metrics_listener = match config.metrics.enabled {
-        true => Some(
-            tokio::net::TcpListener::bind(config.metrics.listen)
-                .await
-                .map_err(|source| ServeError::MetricsBind {
-                    addr: config.metrics.listen,
-                    source,
-                })?,
-        ),
-        false => None,
+    let metrics_listener = if config.metrics.enabled {
+        let addr = config.metrics.listen;
+        let bound = tokio::net::TcpListener::bind(addr).await;
+        Some(bound.map_err(|source| ServeError::Bind {
+            setting: "metrics.listen",
+            addr,
+            source,
+        })?)
+    } else {
+        None
     };
-    let metrics_addr = match &metrics_listener {
-        Some(listener) => Some(listener.local_addr().map_err(ServeError::Http)?),
-        None => None,
-    };
+    let metrics_addr = metrics_listener
+        .as_ref()
+        .map(tokio::net::TcpListener::local_addr)
+        .transpose()
+        .map_err(ServeError::Http)?;
     let admin_group = Some(config.admin.group.as_str()).filter(|g| !g.is_empty());
     let admin_mode = if admin_group.is_some() { 0o660 } else { 0o600 };
     let pam_listener =
