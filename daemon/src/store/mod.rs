@@ -107,24 +107,7 @@ impl Store {
     /// [`StoreError::Locked`] if another process has it open.
     pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
         create_private_dir(state_dir)?;
-        let db = sled::Config::new()
-            .path(state_dir.join("db"))
-            // Token endpoints write three records a request; this mode measured a few percent
-            // faster for them than the default (LowSpace).
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| match e {
-                // sled reports a held lock as an Other-kind error naming the lock.
-                sled::Error::Io(ref io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("could not acquire lock") =>
-                {
-                    StoreError::Locked {
-                        dir: state_dir.to_owned(),
-                    }
-                }
-                other => StoreError::Db(other),
-            })?;
+        let db = open_db(state_dir)?;
         prepare_format(&db)?;
         let audit = db.open_tree("audit")?;
         let mail_log = db.open_tree("mail_log")?;
@@ -160,6 +143,38 @@ impl Store {
         self.write_lock
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// sled releases its file lock only when its I/O threads have finished with a dropped
+/// handle, a moment after the drop. A handle this process just closed (restore opens the
+/// store right after loading it) must not look like another daemon: a held lock is retried
+/// for a second before it is reported.
+fn open_db(state_dir: &Path) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let opened = sled::Config::new()
+            .path(state_dir.join("db"))
+            // Token endpoints write three records a request; this mode measured a few percent
+            // faster for them than the default (LowSpace).
+            .mode(sled::Mode::HighThroughput)
+            .open();
+        match opened {
+            Ok(db) => return Ok(db),
+            // sled reports a held lock as an Other-kind error naming the lock.
+            Err(sled::Error::Io(ref io))
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("could not acquire lock") =>
+            {
+                if std::time::Instant::now() >= deadline {
+                    return Err(StoreError::Locked {
+                        dir: state_dir.to_owned(),
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(other) => return Err(StoreError::Db(other)),
+        }
     }
 }
 
