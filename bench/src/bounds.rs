@@ -3,29 +3,15 @@
 
 use openidconnect::PrivateSigningKey;
 use openidconnect::core::{CoreEdDsaPrivateSigningKey, CoreJwsSigningAlgorithm};
-use std::time::{Duration, Instant};
 
 /// Runs `work` on every core for `seconds`; returns completed runs per second.
 fn on_every_core<F: Fn() + Sync>(seconds: f64, work: F) -> f64 {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs_f64(seconds);
-    let done: u64 = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..cores)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut count = 0u64;
-                    while Instant::now() < deadline {
-                        work();
-                        count += 1;
-                    }
-                    count
-                })
-            })
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).sum()
-    });
-    done as f64 / started.elapsed().as_secs_f64()
+    let run = |(): &mut ()| {
+        work();
+        Ok(())
+    };
+    crate::load::run_blocking("bound", cores, seconds, |_| Ok(()), run).per_second
 }
 
 /// Argon2id verifications per second, with the parameters the daemon hashes with.

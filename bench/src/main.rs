@@ -170,7 +170,7 @@ async fn measure(args: &Args, binary: &std::path::Path) -> anyhow::Result<report
             figures.push(introspection_loop(&issuer, &ed_rp, &access_tokens, args).await);
         }
     }
-    if nix_is_root() && args.wants("pam") {
+    if running_as_root() && args.wants("pam") {
         // Throughput with every core busy; then latency with one login at a time, which is
         // what a person at an SSH prompt waits (at saturation, logins also wait for a core).
         for (name, concurrency) in [
@@ -219,7 +219,7 @@ async fn measure(args: &Args, binary: &std::path::Path) -> anyhow::Result<report
         rs256_signatures_per_second: rs256,
         eddsa_signatures_per_second: eddsa,
         figures,
-        pam_skipped: !nix_is_root() && args.wants("pam"),
+        pam_skipped: !running_as_root() && args.wants("pam"),
     })
 }
 
@@ -248,7 +248,7 @@ fn json_string(body: &[u8], key: &str) -> Option<String> {
     Some(text[start..start + end].to_owned())
 }
 
-fn nix_is_root() -> bool {
+fn running_as_root() -> bool {
     std::fs::metadata("/proc/self")
         .map(|meta| std::os::unix::fs::MetadataExt::uid(&meta) == 0)
         .unwrap_or(false)

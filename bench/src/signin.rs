@@ -12,7 +12,6 @@ use openidconnect::core::{
     CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
 };
 use openidconnect::{ClientId, ClientSecret, IssuerUrl, Nonce};
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::str::FromStr;
 
@@ -65,8 +64,10 @@ pub async fn sign_in(
         connection,
         cookies: Vec::new(),
     };
+    use postern_daemon::secrets::random_token;
     let verifier = random_token();
-    let challenge = base64_url(&Sha256::digest(verifier.as_bytes()));
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(verifier.as_bytes()));
     let (state, nonce) = (random_token(), random_token());
     let authorize = format!(
         "/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20profile%20email&state={state}&nonce={nonce}&code_challenge={challenge}&code_challenge_method=S256",
@@ -225,14 +226,4 @@ fn excerpt(page: &str) -> String {
 
 fn encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
-fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    base64_url(&bytes)
-}
-
-fn base64_url(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
