@@ -5,7 +5,6 @@
 use crate::config::Config;
 use crate::oidc::keys::KeyRing;
 use crate::secrets::MasterKey;
-use crate::store::Store;
 use crate::store::backup::{self, BackupError, BackupSummary};
 use std::path::Path;
 
@@ -37,8 +36,7 @@ pub fn run(config: &Config, file: &Path, now: u64) -> Result<BackupSummary, Rest
     }
     let master =
         MasterKey::load_or_create(key_file).map_err(|e| RestoreError::Other(e.to_string()))?;
-    let summary = backup::restore(&config.state_dir, file)?;
-    let store = Store::open(&config.state_dir).map_err(BackupError::from)?;
+    let (summary, store) = backup::restore(&config.state_dir, file)?;
     let lifetime = config.tokens.id_token_lifetime.0.as_secs();
     let checked = KeyRing::load(&store, &master, now, lifetime)
         .map_err(|e| e.to_string())

@@ -139,10 +139,10 @@ pub fn verify(file: &Path) -> Result<BackupSummary, BackupError> {
     read(file, |_, _, _| Ok(()))
 }
 
-/// Loads a backup into `state_dir`, which must be empty or absent, then opens it as a store so
-/// that older formats are migrated. The file is verified completely before anything is
+/// Loads a backup into `state_dir`, which must be empty or absent, and returns it opened as a
+/// store (so older formats are migrated). The file is verified completely before anything is
 /// written; if loading fails half-way, what was written is removed again.
-pub fn restore(state_dir: &Path, file: &Path) -> Result<BackupSummary, BackupError> {
+pub fn restore(state_dir: &Path, file: &Path) -> Result<(BackupSummary, Store), BackupError> {
     let summary = verify(file)?;
     if state_dir.exists() && std::fs::read_dir(state_dir)?.next().is_some() {
         return Err(BackupError::NotEmpty(state_dir.to_owned()));
@@ -152,11 +152,10 @@ pub fn restore(state_dir: &Path, file: &Path) -> Result<BackupSummary, BackupErr
     if loaded.is_err() {
         let _ = std::fs::remove_dir_all(state_dir.join("db"));
     }
-    loaded?;
-    Ok(summary)
+    Ok((summary, loaded?))
 }
 
-fn load(state_dir: &Path, file: &Path, store_format: u32) -> Result<(), BackupError> {
+fn load(state_dir: &Path, file: &Path, store_format: u32) -> Result<Store, BackupError> {
     {
         let db = sled::Config::new().path(state_dir.join("db")).open()?;
         read(file, |tree_name, key, value| {
@@ -167,8 +166,9 @@ fn load(state_dir: &Path, file: &Path, store_format: u32) -> Result<(), BackupEr
         db.flush()?;
     }
     // Opening migrates an older store to this daemon's format.
-    Store::open(state_dir)?.flush()?;
-    Ok(())
+    let store = Store::open(state_dir)?;
+    store.flush()?;
+    Ok(store)
 }
 
 /// Reads a backup, handing each record to `each` and checking the trailer and checksum.

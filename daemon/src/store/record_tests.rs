@@ -217,9 +217,8 @@ mod backups {
         let dir = tempfile::tempdir().unwrap();
         let (file, alice) = backed_up_store(dir.path());
         let restored = dir.path().join("restored");
-        let summary = backup::restore(&restored, &file).unwrap();
+        let (summary, store) = backup::restore(&restored, &file).unwrap();
         assert!(summary.records >= 4, "{summary:?}");
-        let store = Store::open(&restored).unwrap();
         assert_eq!(store.user_by_name("alice").unwrap().unwrap(), alice);
         assert_eq!(store.role_members("staff").unwrap().len(), 1);
         assert_eq!(store.user_count().unwrap(), 1);
@@ -298,8 +297,7 @@ mod backups {
             .write_backup(std::fs::File::create(&file).unwrap(), 1)
             .unwrap();
         let restored = dir.path().join("restored");
-        backup::restore(&restored, &file).unwrap();
-        let store = Store::open(&restored).unwrap();
+        let (_, store) = backup::restore(&restored, &file).unwrap();
         store.append_audit(&event("after")).unwrap();
         let details: Vec<_> = store
             .audit_events(0, 10, |_| true)
