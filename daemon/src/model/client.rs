@@ -41,6 +41,7 @@ pub struct Client {
     /// The administrator's handle for the client, unique, e.g. "wiki".
     pub name: String,
     /// SHA-256 of the client secret; `None` for a public client (PKCE only).
+    #[serde(with = "super::stored_bytes::option_fixed")]
     pub secret_hash: Option<[u8; 32]>,
     /// Compared exactly, byte for byte, with the `redirect_uri` of each request.
     pub redirect_uris: Vec<String>,

@@ -42,6 +42,7 @@ pub enum LoginStep {
     /// offered is sealed with the master key.
     EnrolTotp {
         authentication: Authentication,
+        #[serde(with = "super::stored_bytes::vec")]
         sealed_seed: Vec<u8>,
     },
     /// Password accepted; the user is enrolling email codes and was sent one to type.
@@ -57,6 +58,7 @@ pub struct LoginFlow {
     pub request: Option<AuthorizationRequest>,
     pub step: LoginStep,
     /// The browser the flow belongs to (hash of its CSRF cookie).
+    #[serde(with = "super::stored_bytes::fixed")]
     pub browser: [u8; 32],
     pub created_at: UnixSeconds,
     pub expires_at: UnixSeconds,
@@ -134,6 +136,7 @@ pub enum CodePurpose {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmailCode {
     pub purpose: CodePurpose,
+    #[serde(with = "super::stored_bytes::fixed")]
     pub mac: [u8; 32],
     pub wrong_tries: u32,
     pub sent_at: UnixSeconds,

@@ -11,6 +11,7 @@ pub struct MfaEnrolment {
     /// the user to TOTP and they must enrol an app at their next sign-in.
     pub totp: Option<TotpSeed>,
     /// Keyed hashes of the unused recovery codes.
+    #[serde(with = "super::stored_bytes::vec_of_fixed")]
     pub recovery_codes: Vec<[u8; 32]>,
     pub enrolled_at: UnixSeconds,
 }
@@ -18,6 +19,7 @@ pub struct MfaEnrolment {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TotpSeed {
     /// Sealed with the master key, bound to the user's id.
+    #[serde(with = "super::stored_bytes::vec")]
     pub sealed: Vec<u8>,
     /// The last step a code was accepted for: no code for it or an earlier step is accepted.
     pub last_step: Option<u64>,

@@ -7,6 +7,7 @@ pub mod mfa;
 mod names;
 mod role;
 mod settings;
+pub mod stored_bytes;
 mod user;
 
 pub use client::{Client, SigningAlg, is_loopback_host, validate_redirect_uri};

@@ -22,6 +22,7 @@ use std::sync::{Arc, RwLock};
 pub struct SigningKeyRecord {
     pub kid: String,
     pub alg: SigningAlg,
+    #[serde(with = "crate::model::stored_bytes::vec")]
     pub sealed_private: Vec<u8>,
     pub created_at: UnixSeconds,
     pub retired_at: Option<UnixSeconds>,

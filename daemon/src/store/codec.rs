@@ -14,6 +14,8 @@ pub trait Record: Serialize + DeserializeOwned {
 
 impl Record for crate::model::User {
     const KIND: &'static str = "user";
+    /// 2: byte fields are base64 (store format 3).
+    const VERSION: u8 = 2;
 }
 impl Record for crate::model::Role {
     const KIND: &'static str = "role";
@@ -23,9 +25,13 @@ impl Record for crate::model::SiteSettings {
 }
 impl Record for crate::model::Client {
     const KIND: &'static str = "client";
+    /// 2: the secret hash is base64 (store format 3).
+    const VERSION: u8 = 2;
 }
 impl Record for crate::oidc::keys::SigningKeyRecord {
     const KIND: &'static str = "signing key";
+    /// 2: the sealed key is base64 (store format 3).
+    const VERSION: u8 = 2;
 }
 impl Record for crate::audit::AuditEvent {
     const KIND: &'static str = "audit event";

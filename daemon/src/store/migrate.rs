@@ -3,6 +3,11 @@
 //!
 //! - 1 → 2: the number of users is kept in the `counters` tree, so that start-up and status
 //!   never count a million records.
+//! - 2 → 3: byte fields (hashes, MACs, sealed secrets) are written as base64 rather than number
+//!   arrays (`model::stored_bytes`). Nothing is rewritten: the old shape stays readable, and a
+//!   record takes the new one when it next changes. The format number changes so that a
+//!   format-2 daemon refuses the store at start-up rather than a record in the middle of a
+//!   sign-in.
 
 use super::{FORMAT_KEY, FORMAT_VERSION, StoreError, counters};
 
@@ -11,6 +16,7 @@ pub(super) fn upgrade(db: &sled::Db, found: u32) -> Result<(), StoreError> {
     for from in found..FORMAT_VERSION {
         match from {
             1 => count_users(db)?,
+            2 => {}
             other => {
                 return Err(StoreError::Corrupt {
                     kind: "format version",

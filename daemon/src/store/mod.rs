@@ -24,10 +24,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 
-pub use ephemeral::Records;
+pub use ephemeral::{Change, Records};
 
 /// The on-disk layout version. Bump it with a migration when trees or keys change shape.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 const FORMAT_KEY: &[u8] = b"format_version";
 
 #[derive(Debug, thiserror::Error)]

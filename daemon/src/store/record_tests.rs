@@ -195,6 +195,54 @@ fn a_format_1_store_is_migrated_on_open() {
     );
 }
 
+/// A user as format 2 wrote it: version byte 1, byte fields as arrays of numbers.
+#[test]
+fn a_user_record_of_format_2_is_read_and_rewritten_as_base64() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = UserId::random();
+    write_format_1_store(dir.path(), &[]);
+    let code: Vec<String> = (0..32).map(|b| b.to_string()).collect();
+    let old = format!(
+        r#"{{"id":"{id}","username":"dora","email":"dora@example.com","display_name":null,"password_hash":"$argon2id$x","roles":[],"disabled":false,"created_at":1,"password_changed_at":1,"last_login_at":null,"mfa":{{"method":"totp","totp":{{"sealed":[1,2,3],"last_step":7}},"recovery_codes":[[{}]],"enrolled_at":5}}}}"#,
+        code.join(",")
+    );
+    {
+        let db = sled::open(dir.path().join("db")).unwrap();
+        let mut record = vec![1u8];
+        record.extend_from_slice(old.as_bytes());
+        db.open_tree("users")
+            .unwrap()
+            .insert(id.0.as_bytes(), record)
+            .unwrap();
+        db.open_tree("usernames")
+            .unwrap()
+            .insert("dora", id.0.as_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let dora = store.user(id).unwrap().unwrap();
+    let mfa = dora.mfa.as_ref().unwrap();
+    assert_eq!(mfa.totp.as_ref().unwrap().sealed, vec![1, 2, 3]);
+    let expected: Vec<u8> = (0..32).collect();
+    assert_eq!(
+        mfa.recovery_codes,
+        vec![<[u8; 32]>::try_from(expected).unwrap()]
+    );
+
+    store
+        .update_user(id, |user| {
+            user.last_login_at = Some(9);
+            Ok(())
+        })
+        .unwrap();
+    let rewritten = store.users.get(id.0.as_bytes()).unwrap().unwrap();
+    assert_eq!(rewritten[0], 2);
+    let text = std::str::from_utf8(&rewritten[1..]).unwrap();
+    assert!(text.contains(r#""sealed":"AQID""#), "{text}");
+    assert_eq!(store.user(id).unwrap().unwrap().mfa, dora.mfa);
+}
+
 mod backups {
     use super::*;
     use crate::store::backup::{self, BackupError};
