@@ -30,6 +30,8 @@ pub struct Context {
     pub metrics_addr: Option<SocketAddr>,
     /// The OIDC issuer, resolved against `http_addr` when the config leaves it empty.
     pub issuer: String,
+    /// The same, parsed once for the ID tokens.
+    pub issuer_url: openidconnect::IssuerUrl,
 }
 
 impl Context {
@@ -71,6 +73,8 @@ impl Context {
             http_addr: "127.0.0.1:8080".parse().expect("address"),
             metrics_addr: None,
             issuer: "http://127.0.0.1:8080".into(),
+            issuer_url: openidconnect::IssuerUrl::new("http://127.0.0.1:8080".into())
+                .expect("test issuer"),
             config,
         }
     }

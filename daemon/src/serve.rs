@@ -103,6 +103,9 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let admin_listener = unix_socket::bind(&config.admin.socket, admin_mode, admin_group)
         .map_err(ServeError::AdminSocket)?;
 
+    let issuer = config.issuer_for(http_addr);
+    let issuer_url = openidconnect::IssuerUrl::new(issuer.clone())
+        .map_err(|e| ServeError::Setup(format!("issuer `{issuer}`: {e}")))?;
     let ctx = Arc::new(Context {
         started_at: clock.unix_now(),
         clock,
@@ -115,7 +118,8 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         store,
         http_addr,
         metrics_addr,
-        issuer: config.issuer_for(http_addr),
+        issuer,
+        issuer_url,
         config,
     });
     lifecycle_event(&ctx, AuditAction::DaemonStarted);

@@ -303,6 +303,43 @@ fn a_reused_refresh_token_revokes_its_family() {
 }
 
 #[test]
+fn a_refresh_token_is_refused_to_another_client_and_a_wider_scope_and_stays_usable() {
+    let (site, daemon) = site_with_alice();
+    let rp = RelyingParty::register(&site, &daemon, "app", &[]);
+    let other = RelyingParty::register(&site, &daemon, "other", &[]);
+    let browser = Browser::new(&daemon);
+    let (code, request) = sign_in_and_get_code(&browser, &rp, "alice");
+    let tokens = rp.exchange(&code, request).unwrap();
+    let token_url = format!("{}/token", browser.issuer);
+    let refresh = refresh_token(&tokens);
+    let grant = [("grant_type", "refresh_token"), ("refresh_token", &refresh)];
+
+    let (status, body) = other.post(&token_url, &grant);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("another client")
+    );
+    let wider = [grant[0], grant[1], ("scope", "openid profile admin")];
+    let (status, body) = rp.post(&token_url, &wider);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
+
+    let narrower = [grant[0], grant[1], ("scope", "openid")];
+    let (status, body) = rp.post(&token_url, &narrower);
+    assert_eq!(status, 200, "neither refusal used the token up: {body}");
+    assert_eq!(body["scope"], "openid");
+    assert!(!site.ok(&["audit"]).contains("refresh_token_reused"));
+}
+
+#[test]
 fn introspection_reports_live_and_dead_tokens() {
     let (site, daemon) = site_with_alice();
     let rp = RelyingParty::register(&site, &daemon, "app", &[]);

@@ -7,7 +7,7 @@ use crate::context::Context;
 use crate::model::UserId;
 use crate::model::grants::RememberedDevice;
 use crate::secrets::{random_token, token_hash};
-use crate::store::StoreError;
+use crate::store::{Change, StoreError};
 
 /// The cookie value: `<user id>.<random token>`.
 pub fn cookie_value(user_id: UserId, token: &str) -> String {
@@ -63,11 +63,15 @@ pub fn recognise(
         .remembered_devices()
         .update(&key(user_id, token), now, |device| {
             // The site's window may have shrunk since the device was remembered.
-            (device.last_used_at + window > now).then(|| RememberedDevice {
-                last_used_at: now,
-                expires_at: now + window,
-                ..device.clone()
-            })
+            if device.last_used_at + window > now {
+                Change::Replace(RememberedDevice {
+                    last_used_at: now,
+                    expires_at: now + window,
+                    ..device.clone()
+                })
+            } else {
+                Change::Remove
+            }
         })?;
     Ok(seen
         .filter(|device| window > 0 && device.last_used_at + window > now)

@@ -7,7 +7,7 @@ use crate::mail;
 use crate::model::User;
 use crate::model::grants::{CodePurpose, EmailCode};
 use crate::secrets::constant_time_eq;
-use crate::store::StoreError;
+use crate::store::{Change, StoreError};
 use rand::Rng;
 
 pub const MAX_WRONG_TRIES: u32 = 5;
@@ -86,11 +86,11 @@ pub fn verify(
         .email_codes()
         .update(user.id.0.as_bytes(), now, |stored| {
             right = stored.purpose == purpose && constant_time_eq(&stored.mac, &given);
-            if right {
-                return None;
-            }
             let wrong_tries = stored.wrong_tries + 1;
-            (wrong_tries < MAX_WRONG_TRIES).then(|| EmailCode {
+            if right || wrong_tries >= MAX_WRONG_TRIES {
+                return Change::Remove;
+            }
+            Change::Replace(EmailCode {
                 wrong_tries,
                 ..stored.clone()
             })

@@ -82,6 +82,17 @@ impl From<crate::store::StoreError> for OAuthError {
     }
 }
 
+impl From<super::grants::IssueError> for OAuthError {
+    fn from(error: super::grants::IssueError) -> Self {
+        match error {
+            super::grants::IssueError::Revoked => {
+                Self::invalid_grant("the tokens of this sign-in have been revoked")
+            }
+            other => Self::server_error(other),
+        }
+    }
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let body =

@@ -9,10 +9,15 @@ use crate::model::grants::{
 };
 use crate::model::{Client, User};
 use crate::secrets::{random_token, token_hash};
-use crate::store::StoreError;
+use crate::store::{Change, StoreError};
 
 /// Authorization codes live 60 seconds (OAuth 2.0 Security BCP: short-lived, single use).
 pub const CODE_LIFETIME: u64 = 60;
+
+/// A token family is made to outlive its newest refresh token by up to this much, so that it
+/// is rewritten about once an hour rather than on every refresh. A family only ever serves to
+/// revoke its tokens, so outliving them a little costs nothing.
+const FAMILY_SLACK: u64 = 3600;
 
 /// Creates a single-use code for `request` and a new token family for what it will grant.
 pub fn issue_code(
@@ -70,10 +75,28 @@ pub struct Grant<'a> {
     pub code: Option<&'a str>,
 }
 
+/// Issues access, refresh and ID tokens in `grant.family`, unless the family has been revoked
+/// (checked in the same atomic step that extends its life, so a revocation is never missed).
 pub fn issue_tokens(ctx: &Context, grant: &Grant<'_>) -> Result<TokenResponse, IssueError> {
     let now = ctx.clock.unix_now();
     let access_lifetime = ctx.config.tokens.access_token_lifetime.0.as_secs();
     let refresh_lifetime = ctx.config.tokens.refresh_token_lifetime.0.as_secs();
+    // The family lives at least as long as its newest refresh token.
+    let family = ctx
+        .store
+        .token_families()
+        .update(&token_hash(grant.family), now, |family| {
+            if family.revoked || family.expires_at >= now + refresh_lifetime {
+                return Change::Keep;
+            }
+            Change::Replace(TokenFamily {
+                expires_at: now + refresh_lifetime + FAMILY_SLACK,
+                ..family.clone()
+            })
+        })?;
+    if family.is_none_or(|family| family.revoked) {
+        return Err(IssueError::Revoked);
+    }
     let access_token = random_token();
     let refresh_token = random_token();
     ctx.store.access_tokens().put(
@@ -98,14 +121,6 @@ pub fn issue_tokens(ctx: &Context, grant: &Grant<'_>) -> Result<TokenResponse, I
             expires_at: now + refresh_lifetime,
         },
     )?;
-    // The family lives as long as its newest refresh token.
-    ctx.store
-        .token_families()
-        .update(&token_hash(grant.family), now, |family| {
-            let mut family = family.clone();
-            family.expires_at = family.expires_at.max(now + refresh_lifetime);
-            Some(family)
-        })?;
     let id_token = id_token::sign(
         ctx,
         &IdTokenInput {
@@ -135,6 +150,8 @@ pub enum IssueError {
     Store(#[from] StoreError),
     #[error("ID token signing failed: {0}")]
     Signing(String),
+    #[error("the grant has been revoked")]
+    Revoked,
 }
 
 /// Revokes every token issued from one code (reuse of a code or of a rotated refresh token).
@@ -143,9 +160,10 @@ pub fn revoke_family(ctx: &Context, family: &str) -> Result<(), StoreError> {
     ctx.store
         .token_families()
         .update(&token_hash(family), now, |record| {
-            let mut record = record.clone();
-            record.revoked = true;
-            Some(record)
+            Change::Replace(TokenFamily {
+                revoked: true,
+                ..record.clone()
+            })
         })?;
     Ok(())
 }

@@ -11,7 +11,7 @@ use openidconnect::core::{
 use openidconnect::{
     AccessToken, AdditionalClaims, Audience, AuthenticationContextClass,
     AuthenticationMethodReference, AuthorizationCode, EndUserEmail, EndUserName, EndUserUsername,
-    IdToken, IdTokenClaims, IssuerUrl, Nonce, StandardClaims, SubjectIdentifier,
+    IdToken, IdTokenClaims, Nonce, StandardClaims, SubjectIdentifier,
 };
 use serde::{Deserialize, Serialize};
 
@@ -46,9 +46,8 @@ pub struct IdTokenInput<'a> {
 pub fn sign(ctx: &Context, input: &IdTokenInput<'_>) -> Result<String, String> {
     let now = ctx.clock.unix_now();
     let lifetime = ctx.config.tokens.id_token_lifetime.0.as_secs();
-    let issuer = IssuerUrl::new(ctx.issuer.clone()).map_err(|e| e.to_string())?;
     let claims = IdTokenClaims::new(
-        issuer,
+        ctx.issuer_url.clone(),
         vec![Audience::new(input.client.id.clone())],
         time(now + lifetime)?,
         time(now)?,

@@ -6,6 +6,8 @@ use super::grants;
 use super::params::{FormBody, from_form};
 use super::userinfo::live_access_token;
 use crate::audit::{AuditAction, Outcome};
+use crate::clock::UnixSeconds;
+use crate::model::UserId;
 use crate::secrets::token_hash;
 use crate::web::Web;
 use axum::Json;
@@ -78,6 +80,20 @@ pub async fn revoke(State(web): State<Arc<Web>>, headers: HeaderMap, form: FormB
     }
 }
 
+/// RFC 7662 §2.2 for an active token.
+#[derive(serde::Serialize)]
+struct ActiveToken<'a> {
+    active: bool,
+    scope: String,
+    client_id: &'a str,
+    username: &'a str,
+    token_type: &'static str,
+    exp: UnixSeconds,
+    iat: UnixSeconds,
+    sub: UserId,
+    iss: &'a str,
+}
+
 /// Says whether an access token is active, and for whom. Only confidential clients may ask.
 pub async fn introspect(
     State(web): State<Arc<Web>>,
@@ -93,17 +109,17 @@ pub async fn introspect(
             .into_response();
     }
     match live_access_token(&web, &token) {
-        Ok(Some((access, user))) => Json(serde_json::json!({
-            "active": true,
-            "scope": access.scopes.join(" "),
-            "client_id": access.client_id,
-            "username": user.username,
-            "token_type": "Bearer",
-            "exp": access.expires_at,
-            "iat": access.issued_at,
-            "sub": user.id.to_string(),
-            "iss": web.ctx.issuer,
-        }))
+        Ok(Some((access, user))) => Json(ActiveToken {
+            active: true,
+            scope: access.scopes.join(" "),
+            client_id: &access.client_id,
+            username: &user.username,
+            token_type: "Bearer",
+            exp: access.expires_at,
+            iat: access.issued_at,
+            sub: user.id,
+            iss: &web.ctx.issuer,
+        })
         .into_response(),
         Ok(None) => Json(serde_json::json!({ "active": false })).into_response(),
         Err(e) => e.into_response(),

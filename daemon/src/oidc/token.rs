@@ -13,6 +13,7 @@ use crate::context::Context;
 use crate::model::grants::{AuthorizationCode, RefreshToken};
 use crate::model::{Client, User, UserId};
 use crate::secrets::{constant_time_eq, token_hash};
+use crate::store::Change;
 use crate::web::Web;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
@@ -100,9 +101,10 @@ fn code_grant(
 
     // Mark used atomically: of two racing exchanges, only one sees it unused.
     let was_used = ctx.store.authorization_codes().update(&key, now, |code| {
-        let mut code = code.clone();
-        code.used = true;
-        Some(code)
+        Change::Replace(AuthorizationCode {
+            used: true,
+            ..code.clone()
+        })
     })?;
     let user = user_of(web, stored.authentication.user_id)?;
     let reuse = Reuse {
@@ -129,8 +131,7 @@ fn code_grant(
             nonce: stored.request.nonce.as_deref(),
             code: Some(&code),
         },
-    )
-    .map_err(OAuthError::server_error)?;
+    )?;
     grants::audit(
         ctx,
         AuditAction::TokensIssued,
@@ -153,37 +154,45 @@ fn refresh_grant(
     let token = params
         .take("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-    let key = token_hash(&token);
-    let stored: RefreshToken =
-        ctx.store.refresh_tokens().get(&key, now)?.ok_or_else(|| {
-            OAuthError::invalid_grant("the refresh token is invalid or has expired")
-        })?;
-    if stored.client_id != client.id {
-        return Err(OAuthError::invalid_grant(
-            "the refresh token was issued to another client",
-        ));
-    }
-    let scopes = match params.get("scope") {
-        None => stored.scopes.clone(),
-        Some(asked) => {
-            let asked: Vec<String> = asked
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
-            if asked.iter().any(|s| !stored.scopes.contains(s)) {
-                return Err(OAuthError::invalid_scope(
+    let asked: Option<Vec<String>> = params.get("scope").map(|asked| {
+        asked
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    });
+    // One atomic read-and-mark: a token this request may not use is left as it was.
+    let mut refusal = None;
+    let stored = ctx
+        .store
+        .refresh_tokens()
+        .update(&token_hash(&token), now, |stored| {
+            refusal = if stored.client_id != client.id {
+                Some(OAuthError::invalid_grant(
+                    "the refresh token was issued to another client",
+                ))
+            } else if asked
+                .as_ref()
+                .is_some_and(|asked| asked.iter().any(|s| !stored.scopes.contains(s)))
+            {
+                Some(OAuthError::invalid_scope(
                     "a refresh cannot widen the granted scope",
-                ));
+                ))
+            } else {
+                None
+            };
+            if refusal.is_some() || stored.used {
+                return Change::Keep;
             }
-            asked
-        }
-    };
-    let was_used = ctx.store.refresh_tokens().update(&key, now, |token| {
-        let mut token = token.clone();
-        token.used = true;
-        Some(token)
-    })?;
+            Change::Replace(RefreshToken {
+                used: true,
+                ..stored.clone()
+            })
+        })?
+        .ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid or has expired"))?;
+    if let Some(refusal) = refusal {
+        return Err(refusal);
+    }
     let user = user_of(web, stored.authentication.user_id)?;
     let reuse = Reuse {
         ctx,
@@ -193,15 +202,10 @@ fn refresh_grant(
         source,
     };
     reuse.check(
-        was_used.map(|token| token.used),
+        Some(stored.used),
         AuditAction::RefreshTokenReused,
         "the refresh token was already used; its family is revoked",
     )?;
-    if !grants::family_is_live(ctx, &stored.family)? {
-        return Err(OAuthError::invalid_grant(
-            "the refresh token has been revoked",
-        ));
-    }
     let user = user.ok_or_else(|| OAuthError::invalid_grant("the user can no longer sign in"))?;
     let response = grants::issue_tokens(
         ctx,
@@ -209,13 +213,12 @@ fn refresh_grant(
             client,
             user: &user,
             family: &stored.family,
-            scopes: &scopes,
+            scopes: asked.as_deref().unwrap_or(&stored.scopes),
             authentication: &stored.authentication,
             nonce: None,
             code: None,
         },
-    )
-    .map_err(OAuthError::server_error)?;
+    )?;
     // Counted, not audited: a refresh is routine and frequent (every few minutes for every
     // signed-in application), and recording each one cost an eighth of the grant's time and
     // filled the trail. Sign-ins, code exchanges, reuse and revocation stay audited.

@@ -11,6 +11,15 @@ use crate::model::grants::{
 };
 use std::marker::PhantomData;
 
+/// What [`Records::update`] does with the record it was shown.
+#[derive(Debug)]
+pub enum Change<T> {
+    /// Leave it as it is (nothing is written).
+    Keep,
+    Replace(T),
+    Remove,
+}
+
 /// A typed view of one tree of short-lived records.
 #[derive(Debug)]
 pub struct Records<'a, T> {
@@ -41,9 +50,9 @@ impl<T: Record + Expiring> Records<'_, T> {
     }
 
     /// Atomically reads and changes a record: `change` sees the current value (unexpired) and
-    /// returns the new one, or `None` to delete it. Concurrent changes are retried, so two
-    /// requests racing to use a single-use code cannot both see it unused. Returns what
-    /// `change` saw.
+    /// says what to do with it. Concurrent changes are retried (so `change` may run more than
+    /// once), and two requests racing to use a single-use code cannot both see it unused.
+    /// Returns what `change` last saw.
     pub fn update<F>(
         &self,
         key: &[u8],
@@ -51,7 +60,7 @@ impl<T: Record + Expiring> Records<'_, T> {
         mut change: F,
     ) -> Result<Option<T>, StoreError>
     where
-        F: FnMut(&T) -> Option<T>,
+        F: FnMut(&T) -> Change<T>,
     {
         loop {
             let Some(current_bytes) = self.tree.get(key)? else {
@@ -61,7 +70,11 @@ impl<T: Record + Expiring> Records<'_, T> {
             if current.expires_at() <= now {
                 return Ok(None);
             }
-            let next = change(&current).map(|record| encode(&record)).transpose()?;
+            let next = match change(&current) {
+                Change::Keep => return Ok(Some(current)),
+                Change::Replace(record) => Some(encode(&record)?),
+                Change::Remove => None,
+            };
             match self.tree.compare_and_swap(key, Some(current_bytes), next)? {
                 Ok(()) => return Ok(Some(current)),
                 Err(_) => continue,
@@ -114,10 +127,11 @@ impl<T: Record + Expiring> Records<'_, T> {
 }
 
 macro_rules! record_trees {
-    ($($method:ident: $kind:ty = $kind_name:literal),* $(,)?) => {
+    ($($method:ident: $kind:ty = $kind_name:literal $(, version $version:literal)?;)*) => {
         $(
             impl Record for $kind {
                 const KIND: &'static str = $kind_name;
+                $(const VERSION: u8 = $version;)?
             }
         )*
         impl Store {
@@ -146,14 +160,15 @@ macro_rules! record_trees {
     };
 }
 
+// Version 2 of a kind: its byte fields are base64 (store format 3).
 record_trees! {
-    login_flows: LoginFlow = "login flow",
-    sessions: Session = "session",
-    token_families: TokenFamily = "token family",
-    authorization_codes: AuthorizationCode = "authorization code",
-    access_tokens: AccessToken = "access token",
-    refresh_tokens: RefreshToken = "refresh token",
-    remembered_devices: RememberedDevice = "remembered device",
-    email_codes: EmailCode = "email code",
-    remembered_hosts: RememberedHost = "remembered host",
+    login_flows: LoginFlow = "login flow", version 2;
+    sessions: Session = "session";
+    token_families: TokenFamily = "token family";
+    authorization_codes: AuthorizationCode = "authorization code";
+    access_tokens: AccessToken = "access token";
+    refresh_tokens: RefreshToken = "refresh token";
+    remembered_devices: RememberedDevice = "remembered device";
+    email_codes: EmailCode = "email code", version 2;
+    remembered_hosts: RememberedHost = "remembered host";
 }
