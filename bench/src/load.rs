@@ -1,6 +1,7 @@
 //! The load generator: a fixed number of workers, each one connection, each repeating one
 //! operation until the time is up. Bounded in count and time, loopback only.
 
+use crate::cpu::CpuTimes;
 use serde::Serialize;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -16,6 +17,8 @@ pub struct Figure {
     pub p99_ms: f64,
     /// Throughput as a fraction of the bound that limits it, when there is one.
     pub of_bound: Option<f64>,
+    /// The fraction of all CPU time left idle during the measurement (load generator included).
+    pub cpu_idle: Option<f64>,
     /// The first error seen, to say why a figure is low.
     pub first_error: Option<String>,
 }
@@ -83,7 +86,7 @@ where
     for worker in 0..workers {
         states.push(make(worker));
     }
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), CpuTimes::now());
     let deadline = started + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::with_capacity(workers);
     for state in states {
@@ -112,7 +115,7 @@ where
             tallies.push(tally);
         }
     }
-    figure(name, Tally::merge(tallies), started.elapsed())
+    figure(name, Tally::merge(tallies), started.elapsed(), cpu)
 }
 
 /// The same for blocking operations (the PAM socket client), one thread a worker.
@@ -122,7 +125,7 @@ where
     M: Fn(usize) -> anyhow::Result<S> + Sync,
     O: Fn(&mut S) -> anyhow::Result<()> + Sync,
 {
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), CpuTimes::now());
     let deadline = started + Duration::from_secs_f64(seconds);
     let tallies: Vec<Tally> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
@@ -146,10 +149,10 @@ where
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
-    figure(name, Tally::merge(tallies), started.elapsed())
+    figure(name, Tally::merge(tallies), started.elapsed(), cpu)
 }
 
-fn figure(name: &str, mut tally: Tally, took: Duration) -> Figure {
+fn figure(name: &str, mut tally: Tally, took: Duration, cpu: Option<CpuTimes>) -> Figure {
     tally.latencies_us.sort_unstable();
     let operations = tally.latencies_us.len() as u64;
     Figure {
@@ -160,6 +163,9 @@ fn figure(name: &str, mut tally: Tally, took: Duration) -> Figure {
         p50_ms: percentile(&tally.latencies_us, 0.50),
         p99_ms: percentile(&tally.latencies_us, 0.99),
         of_bound: None,
+        cpu_idle: cpu
+            .zip(CpuTimes::now())
+            .and_then(|(a, b)| a.idle_fraction(b)),
         first_error: tally.first_error,
     }
 }

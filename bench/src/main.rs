@@ -3,6 +3,7 @@
 //! writing the same figures as JSON. See the README's "Performance" section.
 
 mod bounds;
+mod cpu;
 mod daemon;
 mod http;
 mod load;
@@ -29,8 +30,9 @@ struct Args {
     /// Seconds each measurement runs.
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
-    /// Concurrent connections for the cheap endpoints.
-    #[arg(long, default_value_t = 16)]
+    /// Concurrent connections for the cheap endpoints: enough to keep every core busy (the
+    /// table's idle column shows whether they did).
+    #[arg(long, default_value_t = 32)]
     connections: usize,
     /// Concurrent sign-ins and PAM logins. Default: two a core.
     #[arg(long)]

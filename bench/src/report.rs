@@ -81,21 +81,24 @@ pub fn print(report: &Report) {
     );
     println!();
     println!(
-        "{:<30} {:>10} {:>9} {:>9} {:>8} {:>7}  {:<24} met",
-        "measurement", "per second", "p50 ms", "p99 ms", "of bound", "errors", "target"
+        "{:<30} {:>10} {:>9} {:>9} {:>8} {:>6} {:>7}  {:<24} met",
+        "measurement", "per second", "p50 ms", "p99 ms", "of bound", "idle", "errors", "target"
     );
+    let percent = |fraction: Option<f64>| {
+        fraction
+            .map(|f| format!("{:.0}%", f * 100.0))
+            .unwrap_or_default()
+    };
     for figure in &report.figures {
         let (goal, met) = target(report, figure).unwrap_or_default();
         println!(
-            "{:<30} {:>10.0} {:>9.2} {:>9.2} {:>8} {:>7}  {:<24} {}",
+            "{:<30} {:>10.0} {:>9.2} {:>9.2} {:>8} {:>6} {:>7}  {:<24} {}",
             figure.name,
             figure.per_second,
             figure.p50_ms,
             figure.p99_ms,
-            figure
-                .of_bound
-                .map(|r| format!("{:.0}%", r * 100.0))
-                .unwrap_or_default(),
+            percent(figure.of_bound),
+            percent(figure.cpu_idle),
             figure.errors,
             goal,
             if met { "yes" } else { "NO" }
