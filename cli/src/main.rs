@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::Parser;
 use postern_cli::args::*;
 use postern_proto::admin::{
-    AdminReply, AdminRequest, AuditQuery, ClientSpec, ClientView, NewUser, RoleSpec,
+    AdminReply, AdminRequest, AuditQuery, ClientSpec, ClientView, NewUser, PageRequest, RoleSpec,
 };
 use postern_proto::client::Connection;
 use std::process::ExitCode;
@@ -45,15 +45,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let request = request_for(cli.command)?;
     let mut connection = connect()?;
-    let reply = connection.admin(&request)?;
+    let reply = match request {
+        AdminRequest::UserList(_) | AdminRequest::MfaReport(_) => {
+            every_user(&mut connection, &request)?
+        }
+        request => connection.admin(&request)?,
+    };
     if cli.json {
         return print_json(reply);
     }
     match reply {
-        AdminReply::Users(users) if is_report => output::mfa_report(&users, report_as_csv),
+        AdminReply::Users { users, .. } if is_report => output::mfa_report(&users, report_as_csv),
         reply => print_human(reply),
     }
     Ok(())
+}
+
+/// Asks for a user list page by page (a reply frame cannot hold a million users) and joins
+/// the pages.
+fn every_user(connection: &mut Connection, request: &AdminRequest) -> anyhow::Result<AdminReply> {
+    let mut all = Vec::new();
+    let mut page = PageRequest::default();
+    loop {
+        let asked = match request {
+            AdminRequest::MfaReport(_) => AdminRequest::MfaReport(page.clone()),
+            _ => AdminRequest::UserList(page.clone()),
+        };
+        let AdminReply::Users { users, next } = connection.admin(&asked)? else {
+            anyhow::bail!("posternd answered a user list with something else");
+        };
+        all.extend(users);
+        match next {
+            Some(after) => page.after = Some(after),
+            None => break,
+        }
+    }
+    Ok(AdminReply::Users {
+        users: all,
+        next: None,
+    })
 }
 
 fn request_for(command: Command) -> anyhow::Result<AdminRequest> {
@@ -73,7 +103,7 @@ fn request_for(command: Command) -> anyhow::Result<AdminRequest> {
                 roles,
                 password: password::read_new(password_stdin)?,
             }),
-            UserCommand::List => AdminRequest::UserList,
+            UserCommand::List => AdminRequest::UserList(PageRequest::default()),
             UserCommand::Show { username } => AdminRequest::UserShow { username },
             UserCommand::SetPassword {
                 username,
@@ -142,7 +172,7 @@ fn request_for(command: Command) -> anyhow::Result<AdminRequest> {
         Command::Mfa(MfaCommand::SetMethod { username, method }) => {
             AdminRequest::MfaSetMethod { username, method }
         }
-        Command::Mfa(MfaCommand::Report { .. }) => AdminRequest::MfaReport,
+        Command::Mfa(MfaCommand::Report { .. }) => AdminRequest::MfaReport(PageRequest::default()),
         Command::Mail(MailCommand::Log {
             username,
             subject,
@@ -181,7 +211,7 @@ fn print_json(reply: AdminReply) -> anyhow::Result<()> {
     match reply {
         AdminReply::Status(status) => output::json(&status),
         AdminReply::User(user) => output::json(&user),
-        AdminReply::Users(users) => output::json(&users),
+        AdminReply::Users { users, .. } => output::json(&users),
         AdminReply::Role(role) => output::json(&role),
         AdminReply::Roles(roles) => output::json(&roles),
         AdminReply::Site(settings) => output::json(&settings),
@@ -246,7 +276,7 @@ fn print_human(reply: AdminReply) {
                     .unwrap_or_else(|| "no".into()),
             ),
         ]),
-        AdminReply::Users(users) => {
+        AdminReply::Users { users, .. } => {
             let rows: Vec<Vec<String>> = users
                 .into_iter()
                 .map(|u| {

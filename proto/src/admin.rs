@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 pub enum AdminRequest {
     Status,
     UserAdd(NewUser),
-    UserList,
+    /// One page of users, in username order.
+    UserList(PageRequest),
     UserShow {
         username: String,
     },
@@ -77,8 +78,8 @@ pub enum AdminRequest {
         username: String,
         method: String,
     },
-    /// Every user with their MFA state.
-    MfaReport,
+    /// One page of users with their MFA state (the same page as `UserList`).
+    MfaReport(PageRequest),
     /// The sent-mail log, newest first.
     MailLog {
         /// Only mail to this user.
@@ -95,6 +96,20 @@ pub enum AdminRequest {
     /// the backup's bytes come raw on the connection (a backup can be larger than a frame).
     Backup,
 }
+
+/// Where a page of a long list starts, and how long it may be. A reply frame is at most
+/// 64 MiB, and a million users are more than that, so long lists come a page at a time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PageRequest {
+    /// The `next` of the page before; `None` for the first page.
+    pub after: Option<String>,
+    /// At most this many items ([`PAGE_DEFAULT`] when `None`, at most [`PAGE_MAX`]).
+    pub limit: Option<u32>,
+}
+
+pub const PAGE_DEFAULT: u32 = 1_000;
+pub const PAGE_MAX: u32 = 10_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClientSpec {
@@ -145,7 +160,11 @@ pub enum AdminResponse {
 pub enum AdminReply {
     Status(StatusView),
     User(UserView),
-    Users(Vec<UserView>),
+    /// A page of users; `next` is where the following page starts, `None` after the last.
+    Users {
+        users: Vec<UserView>,
+        next: Option<String>,
+    },
     Role(RoleView),
     Roles(Vec<RoleView>),
     Site(Vec<SiteSettingView>),

@@ -2,7 +2,8 @@
 
 use crate::fixture::{Site, bin, stderr};
 use postern_proto::ErrorCode;
-use postern_proto::admin::AdminResponse;
+use postern_proto::admin::{AdminReply, AdminRequest, AdminResponse, PageRequest};
+use postern_proto::client::Connection;
 use postern_proto::frame::{self, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -117,4 +118,50 @@ fn a_truncated_frame_closes_only_that_connection() {
     assert_eq!(error_code(&mut stream), ErrorCode::BadFrame);
     assert!(daemon.is_running());
     site.ok(&["status"]);
+}
+
+#[test]
+fn user_lists_come_in_pages_and_a_bad_page_size_is_refused() {
+    let site = Site::new();
+    let _daemon = site.start();
+    for name in ["carol", "alice", "bob"] {
+        site.add_user(name, &[]);
+    }
+    let mut connection = Connection::connect(&site.socket, Duration::from_secs(10)).unwrap();
+    let mut page = |after: Option<&str>, limit| {
+        let request = AdminRequest::UserList(PageRequest {
+            after: after.map(str::to_owned),
+            limit,
+        });
+        match connection.admin(&request) {
+            Ok(AdminReply::Users { users, next }) => Ok((
+                users.into_iter().map(|u| u.username).collect::<Vec<_>>(),
+                next,
+            )),
+            Ok(other) => panic!("not a user page: {other:?}"),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let (first, next) = page(None, Some(2)).unwrap();
+    assert_eq!(
+        (first, next.as_deref()),
+        (vec!["alice".into(), "bob".into()], Some("bob"))
+    );
+    let (rest, next) = page(next.as_deref(), Some(2)).unwrap();
+    assert_eq!((rest, next), (vec!["carol".into()], None));
+    for limit in [0, 10_001] {
+        let refused = page(None, Some(limit)).unwrap_err();
+        assert!(refused.contains("1 to 10000"), "{refused}");
+    }
+
+    let listed = site.ok(&["user", "list"]);
+    for name in ["alice", "bob", "carol"] {
+        assert!(listed.contains(name), "{listed}");
+    }
+    let report = site.ok(&["mfa", "report", "--csv"]);
+    assert_eq!(
+        report.lines().count(),
+        4,
+        "a header and three users: {report}"
+    );
 }

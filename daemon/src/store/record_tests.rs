@@ -140,9 +140,34 @@ fn everything_survives_a_reopen() {
         store.flush().unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.users().unwrap().len(), 1);
+    assert_eq!(store.users_page(None, 10).unwrap().0.len(), 1);
     assert_eq!(store.roles().unwrap(), vec![role("staff")]);
     assert_eq!(store.site_settings().unwrap().totp_skew_steps, 2);
+}
+
+#[test]
+fn users_come_in_pages_in_username_order_without_regard_to_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for name in ["dave", "Carol", "alice", "Bob", "eve"] {
+        store.insert_user(&user(name, &[])).unwrap();
+    }
+    let names = |users: Vec<User>| users.into_iter().map(|u| u.username).collect::<Vec<_>>();
+    let (first, next) = store.users_page(None, 2).unwrap();
+    assert_eq!(
+        (names(first), next.as_deref()),
+        (vec!["alice".into(), "Bob".into()], Some("bob"))
+    );
+    let (second, next) = store.users_page(next.as_deref(), 2).unwrap();
+    assert_eq!(names(second), vec!["Carol", "dave"]);
+    let (last, next) = store.users_page(next.as_deref(), 2).unwrap();
+    assert_eq!((names(last), next), (vec!["eve".into()], None));
+    // Exactly a page left: no empty page after it.
+    let (all, next) = store.users_page(None, 5).unwrap();
+    assert_eq!((all.len(), next), (5, None));
+    // A cursor whose user was deleted meanwhile still continues after it.
+    let (rest, _) = store.users_page(Some("bz"), 10).unwrap();
+    assert_eq!(names(rest), vec!["Carol", "dave", "eve"]);
 }
 
 #[test]

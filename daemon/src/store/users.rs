@@ -6,6 +6,7 @@ use super::{Store, StoreError, TxResult, from_tx};
 use crate::model::{User, UserId, normalize_username};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
+use std::ops::Bound;
 
 impl Store {
     /// Adds a new user. Fails if the username is taken (in any case) or a role does not exist.
@@ -56,15 +57,32 @@ impl Store {
     }
 
     /// All users, ordered by username.
-    pub fn users(&self) -> Result<Vec<User>, StoreError> {
-        let mut users = Vec::new();
-        for entry in self.usernames.iter() {
-            let (_, id) = entry?;
+    /// Up to `limit` users in username order (without regard to case), after the one whose
+    /// username key is `after`; and the key to continue after, when there are more.
+    pub fn users_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<User>, Option<String>), StoreError> {
+        let start = match after {
+            Some(key) => Bound::Excluded(key.as_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
+        let mut entries = self.usernames.range((start, Bound::Unbounded));
+        let mut users = Vec::with_capacity(limit.min(1024));
+        let mut last_key = None;
+        for entry in entries.by_ref().take(limit) {
+            let (key, id) = entry?;
             if let Some(user) = self.user(user_id_from(&id)?)? {
                 users.push(user);
             }
+            last_key = Some(key);
         }
-        Ok(users)
+        let next = match (entries.next().transpose()?, last_key) {
+            (Some(_), Some(key)) => Some(String::from_utf8_lossy(&key).into_owned()),
+            _ => None,
+        };
+        Ok((users, next))
     }
 
     /// Applies `change` to the stored user and writes the result, keeping the indexes in step.

@@ -6,7 +6,7 @@ use crate::context::Context;
 use crate::factors::password;
 use crate::model::{self, Role, User, UserId};
 use crate::store::StoreError;
-use postern_proto::admin::{AdminReply, NewUser, RoleSpec};
+use postern_proto::admin::{AdminReply, NewUser, PAGE_DEFAULT, PAGE_MAX, PageRequest, RoleSpec};
 use postern_proto::{ErrorCode, ProtoError, Secret};
 use std::collections::BTreeSet;
 
@@ -94,11 +94,22 @@ pub fn checked_hash(ctx: &Context, secret: &Secret) -> Result<String, ProtoError
     })
 }
 
-pub fn list_users(ctx: &Context) -> Result<AdminReply, ProtoError> {
-    let users = ctx.store.users().map_err(store_error)?;
-    Ok(AdminReply::Users(
-        users.into_iter().map(|u| user_view(ctx, u)).collect(),
-    ))
+/// One page of users, in username order.
+pub fn list_users(ctx: &Context, page: &PageRequest) -> Result<AdminReply, ProtoError> {
+    let limit = page.limit.unwrap_or(PAGE_DEFAULT);
+    if !(1..=PAGE_MAX).contains(&limit) {
+        return Err(invalid(&format!(
+            "a page holds 1 to {PAGE_MAX} users, not {limit}"
+        )));
+    }
+    let (users, next) = ctx
+        .store
+        .users_page(page.after.as_deref(), limit as usize)
+        .map_err(store_error)?;
+    Ok(AdminReply::Users {
+        users: users.into_iter().map(|u| user_view(ctx, u)).collect(),
+        next,
+    })
 }
 
 pub fn set_password(

@@ -5,7 +5,7 @@ use super::{done, store_error};
 use crate::context::Context;
 use crate::model::MfaMethod;
 use crate::model::mfa::MfaEnrolment;
-use postern_proto::admin::AdminReply;
+use postern_proto::admin::{AdminReply, PageRequest};
 use postern_proto::{ErrorCode, ProtoError};
 
 pub fn reset(ctx: &Context, username: &str) -> Result<AdminReply, ProtoError> {
@@ -51,6 +51,6 @@ pub fn set_method(ctx: &Context, username: &str, method: &str) -> Result<AdminRe
     ))
 }
 
-pub fn report(ctx: &Context) -> Result<AdminReply, ProtoError> {
-    list_users(ctx)
+pub fn report(ctx: &Context, page: &PageRequest) -> Result<AdminReply, ProtoError> {
+    list_users(ctx, page)
 }

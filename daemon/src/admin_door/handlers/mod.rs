@@ -49,7 +49,7 @@ fn dispatch(ctx: &Context, request: AdminRequest) -> Result<AdminReply, ProtoErr
     match request {
         AdminRequest::Status => Ok(AdminReply::Status(site::status(ctx))),
         AdminRequest::UserAdd(new_user) => accounts::add_user(ctx, new_user),
-        AdminRequest::UserList => accounts::list_users(ctx),
+        AdminRequest::UserList(page) => accounts::list_users(ctx, &page),
         AdminRequest::UserShow { username } => Ok(AdminReply::User(accounts::user_view(
             ctx,
             accounts::find_user(ctx, &username)?,
@@ -91,7 +91,7 @@ fn dispatch(ctx: &Context, request: AdminRequest) -> Result<AdminReply, ProtoErr
         AdminRequest::KeysList => clients::list_keys(ctx),
         AdminRequest::MfaReset { username } => mfa::reset(ctx, &username),
         AdminRequest::MfaSetMethod { username, method } => mfa::set_method(ctx, &username, &method),
-        AdminRequest::MfaReport => mfa::report(ctx),
+        AdminRequest::MfaReport(page) => mfa::report(ctx, &page),
         AdminRequest::MailLog {
             username,
             subject,
@@ -111,7 +111,7 @@ fn dispatch(ctx: &Context, request: AdminRequest) -> Result<AdminReply, ProtoErr
 fn audit_entry(request: &AdminRequest) -> Option<(AuditAction, String, Option<String>)> {
     let entry = match request {
         AdminRequest::Status
-        | AdminRequest::UserList
+        | AdminRequest::UserList(_)
         | AdminRequest::UserShow { .. }
         | AdminRequest::RoleList
         | AdminRequest::SiteShow
@@ -119,7 +119,7 @@ fn audit_entry(request: &AdminRequest) -> Option<(AuditAction, String, Option<St
         | AdminRequest::ClientList
         | AdminRequest::ClientShow { .. }
         | AdminRequest::KeysList
-        | AdminRequest::MfaReport
+        | AdminRequest::MfaReport(_)
         | AdminRequest::MailLog { .. }
         | AdminRequest::Backup => return None,
         AdminRequest::MfaReset { username } => (AuditAction::MfaReset, username.clone(), None),
