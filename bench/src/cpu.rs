@@ -46,7 +46,7 @@ mod tests {
     fn idle_is_idle_and_iowait_over_all_time() {
         let before = parse("cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3 4 5\n").unwrap();
         let after = parse("cpu  250 0 100 850 50 0 0 0 0 0\n").unwrap();
-        assert_eq!(before.idle_fraction(after), Some(0.25));
+        assert_eq!(before.idle_fraction(after), Some(0.2));
         assert!(parse("intr 1 2 3").is_none());
         assert!(after.idle_fraction(before).is_none());
     }
