@@ -28,10 +28,9 @@ pub struct Context {
     pub http_addr: SocketAddr,
     /// Where `/metrics` is served, if it is.
     pub metrics_addr: Option<SocketAddr>,
-    /// The OIDC issuer, resolved against `http_addr` when the config leaves it empty.
-    pub issuer: String,
-    /// The same, parsed once for the ID tokens.
-    pub issuer_url: openidconnect::IssuerUrl,
+    /// The OIDC issuer, resolved against `http_addr` when the config leaves it empty; parsed
+    /// once, and read as the exact string it was written as.
+    pub issuer: openidconnect::IssuerUrl,
 }
 
 impl Context {
@@ -72,8 +71,7 @@ impl Context {
             started_at: 0,
             http_addr: "127.0.0.1:8080".parse().expect("address"),
             metrics_addr: None,
-            issuer: "http://127.0.0.1:8080".into(),
-            issuer_url: openidconnect::IssuerUrl::new("http://127.0.0.1:8080".into())
+            issuer: openidconnect::IssuerUrl::new("http://127.0.0.1:8080".into())
                 .expect("test issuer"),
             config,
         }

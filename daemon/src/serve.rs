@@ -104,7 +104,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         .map_err(ServeError::AdminSocket)?;
 
     let issuer = config.issuer_for(http_addr);
-    let issuer_url = openidconnect::IssuerUrl::new(issuer.clone())
+    let issuer = openidconnect::IssuerUrl::new(issuer.clone())
         .map_err(|e| ServeError::Setup(format!("issuer `{issuer}`: {e}")))?;
     let ctx = Arc::new(Context {
         started_at: clock.unix_now(),
@@ -119,7 +119,6 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         http_addr,
         metrics_addr,
         issuer,
-        issuer_url,
         config,
     });
     lifecycle_event(&ctx, AuditAction::DaemonStarted);

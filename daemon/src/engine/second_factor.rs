@@ -343,10 +343,7 @@ pub fn enrolment_material(
         .open(&enrolment_context(&user.id), sealed_seed)?;
     let settings = ctx.store.site_settings()?;
     let window = totp::Window::from(&settings);
-    let label = url::Url::parse(&ctx.issuer)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_else(|| "Postern".into());
+    let label = ctx.issuer.url().host_str().unwrap_or("Postern");
     let uri = totp::otpauth_uri(&seed, &format!("Postern {label}"), &user.username, window);
     Ok((totp::manual_key(&seed), totp::qr_svg(&uri)))
 }

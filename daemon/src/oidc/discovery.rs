@@ -10,8 +10,8 @@ use openidconnect::core::{
     CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AdditionalProviderMetadata, AuthUrl, IssuerUrl, JsonWebKeySetUrl, ProviderMetadata,
-    ResponseTypes, Scope, TokenUrl, UserInfoUrl,
+    AdditionalProviderMetadata, AuthUrl, JsonWebKeySetUrl, ProviderMetadata, ResponseTypes, Scope,
+    TokenUrl, UserInfoUrl,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -71,7 +71,7 @@ fn metadata(web: &Web) -> Result<String, String> {
         openidconnect::core::CoreResponseType,
         CoreSubjectIdentifierType,
     >::new(
-        IssuerUrl::new(issuer.clone()).map_err(fail)?,
+        issuer.clone(),
         AuthUrl::new(url("/authorize")).map_err(fail)?,
         JsonWebKeySetUrl::new(url("/jwks")).map_err(fail)?,
         vec![ResponseTypes::new(vec![CoreResponseType::Code])],

@@ -47,7 +47,7 @@ pub fn sign(ctx: &Context, input: &IdTokenInput<'_>) -> Result<String, String> {
     let now = ctx.clock.unix_now();
     let lifetime = ctx.config.tokens.id_token_lifetime.0.as_secs();
     let claims = IdTokenClaims::new(
-        ctx.issuer_url.clone(),
+        ctx.issuer.clone(),
         vec![Audience::new(input.client.id.clone())],
         time(now + lifetime)?,
         time(now)?,
@@ -156,7 +156,7 @@ pub fn verify_own(ctx: &Context, token: &str) -> Option<(String, String)> {
         )
         .ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&engine.decode(payload).ok()?).ok()?;
-    if claims["iss"].as_str()? != ctx.issuer {
+    if claims["iss"].as_str()? != ctx.issuer.as_str() {
         return None;
     }
     let audience = match &claims["aud"] {
