@@ -104,7 +104,7 @@ impl Store {
             posternd_version: env!("CARGO_PKG_VERSION").to_owned(),
             created_at,
         };
-        let mut out = HashingWriter::new(out);
+        let mut out = Hashing::new(out);
         out.write_all(MAGIC)?;
         let header_json = serde_json::to_vec(&header)
             .map_err(|e| BackupError::Damaged(format!("header: {e}")))?;
@@ -177,7 +177,7 @@ where
     F: FnMut(&str, &[u8], &[u8]) -> Result<(), BackupError>,
 {
     let damaged = |what: &str| BackupError::Damaged(what.to_owned());
-    let mut input = HashingReader::new(BufReader::new(std::fs::File::open(file)?));
+    let mut input = Hashing::new(BufReader::new(std::fs::File::open(file)?));
     let mut magic = vec![0u8; MAGIC.len()];
     input
         .read_exact(&mut magic)
@@ -245,25 +245,26 @@ fn len_u32(len: usize) -> Result<u32, BackupError> {
     u32::try_from(len).map_err(|_| BackupError::Damaged("a record is too large".into()))
 }
 
-struct HashingWriter<W> {
-    inner: W,
+/// A reader or writer that hashes every byte passing through it, for the trailer.
+struct Hashing<T> {
+    inner: T,
     hash: Sha256,
 }
 
-impl<W: Write> HashingWriter<W> {
-    fn new(inner: W) -> Self {
+impl<T> Hashing<T> {
+    fn new(inner: T) -> Self {
         Self {
             inner,
             hash: Sha256::new(),
         }
     }
 
-    fn finish(self) -> (W, [u8; 32]) {
+    fn finish(self) -> (T, [u8; 32]) {
         (self.inner, self.hash.finalize().into())
     }
 }
 
-impl<W: Write> Write for HashingWriter<W> {
+impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         let written = self.inner.write(bytes)?;
         self.hash.update(&bytes[..written]);
@@ -275,23 +276,7 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-struct HashingReader<R> {
-    inner: R,
-    hash: Sha256,
-}
-
-impl<R: Read> HashingReader<R> {
-    fn new(inner: R) -> Self {
-        Self {
-            inner,
-            hash: Sha256::new(),
-        }
-    }
-
-    fn finish(self) -> (R, [u8; 32]) {
-        (self.inner, self.hash.finalize().into())
-    }
-
+impl<R: Read> Hashing<R> {
     fn read_array<const N: usize>(&mut self) -> Result<[u8; N], BackupError> {
         let mut bytes = [0u8; N];
         self.read_exact(&mut bytes).map_err(truncated)?;
@@ -316,7 +301,7 @@ impl<R: Read> HashingReader<R> {
     }
 }
 
-impl<R: Read> Read for HashingReader<R> {
+impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let read = self.inner.read(buf)?;
         self.hash.update(&buf[..read]);

@@ -67,6 +67,16 @@ pub fn decode<T: Record>(bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(body).map_err(|e| corrupt(e.to_string()))
 }
 
+/// A big-endian `u64` stored as 8 bytes (counters, log keys); anything else is corrupt.
+pub(super) fn be_u64(bytes: &[u8], kind: &'static str) -> Result<u64, StoreError> {
+    <[u8; 8]>::try_from(bytes)
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt {
+            kind,
+            message: format!("{} bytes instead of 8", bytes.len()),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

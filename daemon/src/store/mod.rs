@@ -181,15 +181,7 @@ fn open_db(state_dir: &Path) -> Result<sled::Db, StoreError> {
 /// One past the last big-endian id key of an append-only tree.
 fn next_id(tree: &sled::Tree) -> Result<u64, StoreError> {
     Ok(match tree.last()? {
-        Some((key, _)) => {
-            let last = <[u8; 8]>::try_from(key.as_ref())
-                .map(u64::from_be_bytes)
-                .map_err(|_| StoreError::Corrupt {
-                    kind: "log key",
-                    message: format!("{} bytes instead of 8", key.len()),
-                })?;
-            last + 1
-        }
+        Some((key, _)) => codec::be_u64(&key, "log key")? + 1,
         None => 0,
     })
 }

@@ -56,7 +56,6 @@ impl Store {
         }
     }
 
-    /// All users, ordered by username.
     /// Up to `limit` users in username order (without regard to case), after the one whose
     /// username key is `after`; and the key to continue after, when there are more.
     pub fn users_page(
