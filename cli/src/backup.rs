@@ -2,7 +2,6 @@
 //! it is complete and on disk.
 
 use anyhow::{Context, bail};
-use postern_proto::admin::AdminReply;
 use postern_proto::client::Connection;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -40,8 +39,8 @@ pub fn run(connection: &mut Connection, file: &Path, overwrite: bool) -> anyhow:
             .map_err(postern_proto::client::ClientError::Output)?;
         Ok(reply)
     });
-    let reply = match received {
-        Ok(reply) => reply,
+    let info = match received {
+        Ok(info) => info,
         Err(e) => {
             let _ = std::fs::remove_file(partial);
             return Err(e.into());
@@ -49,16 +48,11 @@ pub fn run(connection: &mut Connection, file: &Path, overwrite: bool) -> anyhow:
     };
     std::fs::rename(partial, file)
         .with_context(|| format!("cannot move the backup into {}", file.display()))?;
-    let AdminReply::BackupFollows {
-        bytes,
-        records,
-        store_format,
-    } = reply
-    else {
-        bail!("the daemon answered a backup request with something else");
-    };
     Ok(format!(
-        "wrote {} ({bytes} bytes, {records} records, store format {store_format}); keep the daemon's key file (secrets.key_file) with it, stored apart",
-        file.display()
+        "wrote {} ({} bytes, {} records, store format {}); keep the daemon's key file (secrets.key_file) with it, stored apart",
+        file.display(),
+        info.bytes,
+        info.records,
+        info.store_format
     ))
 }

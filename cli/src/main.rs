@@ -228,7 +228,7 @@ fn print_json(reply: AdminReply) -> anyhow::Result<()> {
         AdminReply::Keys(keys) => output::json(&keys),
         AdminReply::Mail(mail) => output::json(&mail),
         AdminReply::Done { message } => output::json(&serde_json::json!({ "message": message })),
-        AdminReply::BackupFollows { .. } => anyhow::bail!("a backup is not an answer to print"),
+        AdminReply::BackupFollows(_) => anyhow::bail!("a backup is not an answer to print"),
     }
 }
 
@@ -396,7 +396,7 @@ fn print_human(reply: AdminReply) {
             output::table(&["TIME", "TO", "SUBJECT", "STATUS", "ERROR"], &rows);
         }
         AdminReply::Done { message } => println!("{message}"),
-        AdminReply::BackupFollows { .. } => {}
+        AdminReply::BackupFollows(_) => {}
     }
 }
 

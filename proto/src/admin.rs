@@ -182,11 +182,15 @@ pub enum AdminReply {
         message: String,
     },
     /// `bytes` bytes of backup follow this frame on the connection.
-    BackupFollows {
-        bytes: u64,
-        records: u64,
-        store_format: u32,
-    },
+    BackupFollows(BackupInfo),
+}
+
+/// What a backup holds, sent before its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupInfo {
+    pub bytes: u64,
+    pub records: u64,
+    pub store_format: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

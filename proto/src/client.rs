@@ -1,7 +1,7 @@
 //! A blocking client for the daemon's sockets: connect, send one frame, read one frame.
 
 use crate::ProtoError;
-use crate::admin::{AdminReply, AdminRequest, AdminResponse};
+use crate::admin::{AdminReply, AdminRequest, AdminResponse, BackupInfo};
 use crate::frame::{self, FrameError, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME};
 use serde::{Serialize, de::DeserializeOwned};
 use std::io::{Read, Write};
@@ -61,14 +61,13 @@ impl Connection {
 
     /// Asks for a backup and copies its bytes to `out`. Returns the daemon's description of it
     /// once every byte has arrived.
-    pub fn backup(&mut self, out: &mut impl Write) -> Result<AdminReply, ClientError> {
-        let reply = self.admin(&AdminRequest::Backup)?;
-        let AdminReply::BackupFollows { bytes, .. } = reply else {
+    pub fn backup(&mut self, out: &mut impl Write) -> Result<BackupInfo, ClientError> {
+        let AdminReply::BackupFollows(info) = self.admin(&AdminRequest::Backup)? else {
             return Err(ClientError::Frame(FrameError::Io(std::io::Error::other(
                 "the daemon answered a backup request with something else",
             ))));
         };
-        let mut left = bytes;
+        let mut left = info.bytes;
         let mut chunk = vec![0u8; 256 * 1024];
         while left > 0 {
             let want = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
@@ -82,7 +81,7 @@ impl Connection {
             out.write_all(&chunk[..read]).map_err(ClientError::Output)?;
             left -= read as u64;
         }
-        Ok(reply)
+        Ok(info)
     }
 
     /// Sends one admin request and returns the daemon's reply, or its refusal as an error.

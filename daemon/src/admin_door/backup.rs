@@ -5,7 +5,7 @@
 use super::peer::Caller;
 use crate::audit::{AuditAction, AuditEvent, Outcome};
 use crate::context::Context;
-use postern_proto::admin::{AdminReply, AdminResponse};
+use postern_proto::admin::{AdminReply, AdminResponse, BackupInfo};
 use postern_proto::{ErrorCode, ProtoError};
 use std::io::{Seek, Write};
 use std::sync::Arc;
@@ -34,11 +34,11 @@ pub async fn answer(
         }
     };
     let bytes = file.metadata()?.len();
-    let reply = AdminReply::BackupFollows {
+    let reply = AdminReply::BackupFollows(BackupInfo {
         bytes,
         records: summary.records,
         store_format: summary.header.store_format,
-    };
+    });
     super::send(stream, &AdminResponse::Ok(reply)).await?;
     let mut file = tokio::fs::File::from_std(file);
     tokio::io::copy(&mut file, stream).await?;
