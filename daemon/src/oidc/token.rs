@@ -74,38 +74,39 @@ fn code_grant(
     let code = params
         .take("code")
         .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
-    let key = token_hash(&code);
-    let stored: AuthorizationCode = ctx
+    let verifier = params.take("code_verifier");
+    // One atomic read-and-mark, so that of two racing exchanges only one sees the code unused;
+    // a request that may not use the code (a wrong verifier, say) leaves it as it was.
+    let mut refusal = None;
+    let stored = ctx
         .store
         .authorization_codes()
-        .get(&key, now)?
+        .update(&token_hash(&code), now, |stored| {
+            refusal = if stored.request.client_id != client.id {
+                Some("the code was issued to another client")
+            } else if params.get("redirect_uri") != Some(stored.request.redirect_uri.as_str()) {
+                Some("redirect_uri does not match the authorization request")
+            } else {
+                match verifier.as_deref() {
+                    None => Some("code_verifier is required (PKCE)"),
+                    Some(v) if !pkce_matches(v, &stored.request.code_challenge) => {
+                        Some("code_verifier does not match the code_challenge")
+                    }
+                    Some(_) => None,
+                }
+            };
+            if refusal.is_some() || stored.used {
+                return Change::Keep;
+            }
+            Change::Replace(AuthorizationCode {
+                used: true,
+                ..stored.clone()
+            })
+        })?
         .ok_or_else(|| OAuthError::invalid_grant("the code is invalid or has expired"))?;
-    if stored.request.client_id != client.id {
-        return Err(OAuthError::invalid_grant(
-            "the code was issued to another client",
-        ));
+    if let Some(refusal) = refusal {
+        return Err(OAuthError::invalid_grant(refusal));
     }
-    if params.get("redirect_uri") != Some(stored.request.redirect_uri.as_str()) {
-        return Err(OAuthError::invalid_grant(
-            "redirect_uri does not match the authorization request",
-        ));
-    }
-    let verifier = params
-        .take("code_verifier")
-        .ok_or_else(|| OAuthError::invalid_grant("code_verifier is required (PKCE)"))?;
-    if !pkce_matches(&verifier, &stored.request.code_challenge) {
-        return Err(OAuthError::invalid_grant(
-            "code_verifier does not match the code_challenge",
-        ));
-    }
-
-    // Mark used atomically: of two racing exchanges, only one sees it unused.
-    let was_used = ctx.store.authorization_codes().update(&key, now, |code| {
-        Change::Replace(AuthorizationCode {
-            used: true,
-            ..code.clone()
-        })
-    })?;
     let user = user_of(web, stored.authentication.user_id)?;
     let reuse = Reuse {
         ctx,
@@ -115,7 +116,7 @@ fn code_grant(
         source,
     };
     reuse.check(
-        was_used.map(|code| code.used),
+        stored.used,
         AuditAction::CodeReused,
         "the code was already used; the tokens it gave are revoked",
     )?;
@@ -202,7 +203,7 @@ fn refresh_grant(
         source,
     };
     reuse.check(
-        Some(stored.used),
+        stored.used,
         AuditAction::RefreshTokenReused,
         "the refresh token was already used; its family is revoked",
     )?;
@@ -237,15 +238,15 @@ struct Reuse<'a> {
 }
 
 impl Reuse<'_> {
-    /// `was_used` is what marking the record spent found: `Some(false)` is the first use.
-    /// Anything else (spent already, or gone in between) revokes the family and is refused.
+    /// `already_used` is what the atomic read-and-mark found. A first use passes; a second
+    /// revokes the family and is refused.
     fn check(
         &self,
-        was_used: Option<bool>,
+        already_used: bool,
         action: AuditAction,
         message: &str,
     ) -> Result<(), OAuthError> {
-        if was_used == Some(false) {
+        if !already_used {
             return Ok(());
         }
         grants::revoke_family(self.ctx, self.family)?;
