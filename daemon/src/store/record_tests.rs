@@ -213,7 +213,8 @@ fn a_format_1_store_is_migrated_on_open() {
         assert_eq!(store.user_count().unwrap(), 3);
         store.flush().unwrap();
     }
-    let db = sled::open(dir.path().join("db")).unwrap();
+    // open_db waits out the lock the dropped store's I/O threads still hold for a moment.
+    let db = super::open_db(dir.path()).unwrap();
     assert_eq!(
         db.get(super::FORMAT_KEY).unwrap().unwrap().as_ref(),
         super::FORMAT_VERSION.to_be_bytes()
@@ -232,7 +233,7 @@ fn a_user_record_of_format_2_is_read_and_rewritten_as_base64() {
         code.join(",")
     );
     {
-        let db = sled::open(dir.path().join("db")).unwrap();
+        let db = super::open_db(dir.path()).unwrap();
         let mut record = vec![1u8];
         record.extend_from_slice(old.as_bytes());
         db.open_tree("users")
