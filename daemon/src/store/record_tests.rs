@@ -115,6 +115,32 @@ fn renaming_moves_the_username_index() {
 }
 
 #[test]
+fn an_update_of_fields_alone_is_stored_and_leaves_the_indexes_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let gina = user("gina", &["ops"]);
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.insert_role(&role("ops")).unwrap();
+        store.insert_user(&gina).unwrap();
+        // A case-only rename keeps the index key: it is a field-only update too.
+        let updated = store
+            .update_user(gina.id, |u| {
+                u.last_login_at = Some(42);
+                u.username = "Gina".into();
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(updated.last_login_at, Some(42));
+        store.flush().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let stored = store.user_by_name("GINA").unwrap().unwrap();
+    assert_eq!((stored.id, stored.last_login_at), (gina.id, Some(42)));
+    assert_eq!(stored.username, "Gina");
+    assert_eq!(store.role_members("ops").unwrap(), vec![gina.id]);
+}
+
+#[test]
 fn deleting_a_user_frees_the_name_and_the_role() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();

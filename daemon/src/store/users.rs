@@ -103,6 +103,14 @@ impl Store {
             normalize_username(&after.username),
         );
         let value = encode(&after)?;
+        if old_name == new_name && before.roles == after.roles {
+            // Only the record changes (a sign-in's last login, a spent TOTP step): one insert,
+            // atomic on its own, with the write lock keeping other writers out. sled seals and
+            // writes its log buffer twice for every multi-tree transaction: that was four disk
+            // writes a sign-in.
+            self.users.insert(id.0.as_bytes(), value)?;
+            return Ok(after);
+        }
         (&self.users, &self.usernames, &self.role_members)
             .transaction(|(users, usernames, members)| -> TxResult<()> {
                 if old_name != new_name {
