@@ -1,8 +1,55 @@
 //! The costs no server can avoid, measured on this machine in the same run: Argon2id
 //! verifications and ID token signatures per second, on every core at once.
 
+use crate::load::Figure;
 use openidconnect::PrivateSigningKey;
 use openidconnect::core::{CoreEdDsaPrivateSigningKey, CoreJwsSigningAlgorithm};
+
+/// A bound, measured at the start while nothing else runs, and again right before and after
+/// each figure it limits: this shared machine's speed drifts by several percent within a
+/// minute, so such a figure is compared with the mean of the two measurements around it.
+#[derive(Debug)]
+pub struct Bound {
+    seconds: f64,
+    measure: fn(f64) -> anyhow::Result<f64>,
+    /// Every measurement, per second, in order.
+    pub runs: Vec<f64>,
+}
+
+impl Bound {
+    pub async fn first(
+        measure: fn(f64) -> anyhow::Result<f64>,
+        seconds: f64,
+    ) -> anyhow::Result<Self> {
+        let mut bound = Self {
+            seconds,
+            measure,
+            runs: Vec::new(),
+        };
+        bound.measure().await?;
+        Ok(bound)
+    }
+
+    async fn measure(&mut self) -> anyhow::Result<f64> {
+        let (seconds, measure) = (self.seconds, self.measure);
+        let rate = tokio::task::spawn_blocking(move || measure(seconds)).await??;
+        self.runs.push(rate);
+        Ok(rate)
+    }
+
+    /// Measures the bound, runs `figure`, measures again; compares the figure with the mean.
+    pub async fn around(&mut self, figure: impl Future<Output = Figure>) -> anyhow::Result<Figure> {
+        let before = self.measure().await?;
+        let mut figure = figure.await;
+        let after = self.measure().await?;
+        figure.compare_with((before + after) / 2.0);
+        Ok(figure)
+    }
+
+    pub fn mean(&self) -> f64 {
+        self.runs.iter().sum::<f64>() / self.runs.len().max(1) as f64
+    }
+}
 
 /// Runs `work` on every core for `seconds`; returns completed runs per second.
 fn on_every_core<F: Fn() + Sync>(seconds: f64, work: F) -> f64 {

@@ -17,10 +17,26 @@ pub struct Figure {
     pub p99_ms: f64,
     /// Throughput as a fraction of the bound that limits it, when there is one.
     pub of_bound: Option<f64>,
+    /// That bound, per second, as measured for this figure.
+    pub bound_per_second: Option<f64>,
     /// The fraction of all CPU time left idle during the measurement (load generator included).
     pub cpu_idle: Option<f64>,
     /// The first error seen, to say why a figure is low.
     pub first_error: Option<String>,
+}
+
+impl Figure {
+    /// A measurement that could not run at all.
+    pub fn failed(name: &str, why: String) -> Self {
+        let tally = Tally::failed_to_start(anyhow::anyhow!(why));
+        figure(name, tally, Duration::from_secs(1), None)
+    }
+
+    /// Compares the throughput with the bound that limits it.
+    pub fn compare_with(&mut self, bound_per_second: f64) {
+        self.bound_per_second = Some(bound_per_second);
+        self.of_bound = Some(self.per_second / bound_per_second);
+    }
 }
 
 #[derive(Default)]
@@ -163,6 +179,7 @@ fn figure(name: &str, mut tally: Tally, took: Duration, cpu: Option<CpuTimes>) -
         p50_ms: percentile(&tally.latencies_us, 0.50),
         p99_ms: percentile(&tally.latencies_us, 0.99),
         of_bound: None,
+        bound_per_second: None,
         cpu_idle: cpu
             .zip(CpuTimes::now())
             .and_then(|(a, b)| a.idle_fraction(b)),

@@ -45,9 +45,12 @@ pub struct Report {
     pub state_dir_bytes: u64,
     pub rss_idle_bytes: u64,
     pub rss_after_load_bytes: u64,
+    /// The means of every measurement of each bound.
     pub argon2_per_second: f64,
     pub rs256_signatures_per_second: f64,
     pub eddsa_signatures_per_second: f64,
+    pub argon2_measured: Vec<f64>,
+    pub rs256_measured: Vec<f64>,
     pub figures: Vec<Figure>,
     pub pam_skipped: bool,
 }
@@ -106,14 +109,24 @@ pub fn print(report: &Report) {
     }
     println!();
     println!("bounds on this machine, all cores:");
+    let (slowest, fastest) = report
+        .argon2_measured
+        .iter()
+        .fold((f64::MAX, 0.0f64), |(lo, hi), &rate| {
+            (lo.min(rate), hi.max(rate))
+        });
     println!(
-        "  Argon2id verifications {:>10.1}/s ({:.1} ms each per core)",
+        "  Argon2id verifications {:>10.1}/s ({:.1} ms each per core; {} runs, {:.1} to {:.1}/s)",
         report.argon2_per_second,
-        1000.0 * m.cores as f64 / report.argon2_per_second
+        1000.0 * m.cores as f64 / report.argon2_per_second,
+        report.argon2_measured.len(),
+        slowest,
+        fastest
     );
     println!(
-        "  RS256 signatures       {:>10.0}/s",
-        report.rs256_signatures_per_second
+        "  RS256 signatures       {:>10.0}/s ({} runs)",
+        report.rs256_signatures_per_second,
+        report.rs256_measured.len()
     );
     println!(
         "  EdDSA signatures       {:>10.0}/s",

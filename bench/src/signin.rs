@@ -3,15 +3,14 @@
 //! ID token's signature and claims verified with openidconnect.
 
 use crate::http::Connection;
+use crate::jwk::RingJwk;
 use anyhow::{Context, bail};
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{CONTENT_TYPE, COOKIE, HOST, LOCATION, SET_COOKIE};
-use openidconnect::core::{
-    CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
-};
-use openidconnect::{ClientId, ClientSecret, IssuerUrl, Nonce};
+use openidconnect::core::{CoreIdToken, CoreJwsSigningAlgorithm};
+use openidconnect::{ClientId, ClientSecret, IdTokenVerifier, IssuerUrl, JsonWebKeySet, Nonce};
 use sha2::{Digest, Sha256};
 use std::str::FromStr;
 
@@ -21,7 +20,7 @@ pub const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
 pub struct RelyingParty {
     pub client_id: String,
     pub basic: String,
-    verifier: CoreIdTokenVerifier<'static>,
+    verifier: IdTokenVerifier<'static, RingJwk>,
 }
 
 impl RelyingParty {
@@ -32,8 +31,8 @@ impl RelyingParty {
         alg: CoreJwsSigningAlgorithm,
     ) -> anyhow::Result<Self> {
         let jwks_bytes = Connection::open(issuer).await?.get("/jwks", None).await?;
-        let jwks: CoreJsonWebKeySet = serde_json::from_slice(&jwks_bytes)?;
-        let verifier = CoreIdTokenVerifier::new_confidential_client(
+        let jwks: JsonWebKeySet<RingJwk> = serde_json::from_slice(&jwks_bytes)?;
+        let verifier = IdTokenVerifier::new_confidential_client(
             ClientId::new(client_id.clone()),
             ClientSecret::new(secret.clone()),
             IssuerUrl::new(issuer.to_owned())?,

@@ -54,6 +54,30 @@ fn the_benchmark_runs_every_measurement_without_errors() {
         assert!(figure["operations"].as_u64().unwrap() > 0, "{figure}");
         assert_eq!(figure["errors"], 0, "{figure}");
     }
+    // Each figure a bound limits is compared with the bound measured around it.
+    for name in [
+        "browser sign-ins (EdDSA)",
+        "browser sign-ins (RS256)",
+        "refresh grants (RS256)",
+        "PAM logins (password + TOTP)",
+    ] {
+        let figure = figures.iter().find(|f| f["name"] == name).unwrap();
+        let bound = figure["bound_per_second"].as_f64().unwrap();
+        let share = figure["of_bound"].as_f64().unwrap();
+        let rate = figure["per_second"].as_f64().unwrap();
+        assert!((share - rate / bound).abs() < 1e-9, "{figure}");
+    }
+    // The first measurement, then one before and one after each of three figures.
+    assert_eq!(
+        report["argon2_measured"].as_array().unwrap().len(),
+        7,
+        "{report}"
+    );
+    assert_eq!(
+        report["rs256_measured"].as_array().unwrap().len(),
+        3,
+        "{report}"
+    );
     for key in [
         "argon2_per_second",
         "rs256_signatures_per_second",
