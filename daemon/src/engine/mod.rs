@@ -72,10 +72,6 @@ pub fn check_password(
 
     if let (None, Some(user)) = (reason, user) {
         ctx.limiter.record_success(attempt.username);
-        let user = ctx.store.update_user(user.id, |u| {
-            u.last_login_at = Some(now);
-            Ok(())
-        })?;
         record_attempt(
             ctx,
             AuditAction::PasswordAccepted,
@@ -110,15 +106,22 @@ pub fn check_password(
     Ok(PasswordVerdict::Rejected)
 }
 
-/// Records that a sign-in completed (all factors done) and through which methods.
+/// Records that a sign-in completed (all factors done) and through which methods. Only now
+/// does the user's last sign-in move: a right password followed by a wrong second factor
+/// must not make an account look in use.
 pub fn record_sign_in(
     ctx: &Context,
     user: &User,
     authentication: &Authentication,
     source: String,
 ) -> Result<(), StoreError> {
+    let now = ctx.clock.unix_now();
+    ctx.store.update_user(user.id, |u| {
+        u.last_login_at = Some(now);
+        Ok(())
+    })?;
     ctx.record(AuditEvent {
-        at: ctx.clock.unix_now(),
+        at: now,
         actor: user.username.clone(),
         action: AuditAction::SignedIn,
         subject: Some(user.username.clone()),
@@ -180,4 +183,60 @@ fn record_attempt(
         outcome,
         detail,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::UserId;
+
+    fn attempt<'a>(username: &'a str, password: &'a str) -> PasswordAttempt<'a> {
+        PasswordAttempt {
+            username,
+            password,
+            address: None,
+            source: "test".into(),
+        }
+    }
+
+    #[test]
+    fn the_last_sign_in_moves_when_a_sign_in_completes_not_at_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context::for_tests(dir.path());
+        let user = User {
+            id: UserId::random(),
+            username: "hana".into(),
+            email: "hana@example.com".into(),
+            display_name: None,
+            password_hash: password::hash("correct horse battery").unwrap(),
+            roles: Default::default(),
+            disabled: false,
+            created_at: 1,
+            password_changed_at: 1,
+            last_login_at: None,
+            mfa: None,
+        };
+        ctx.store.insert_user(&user).unwrap();
+
+        let verdict = check_password(&ctx, &attempt("hana", "correct horse battery")).unwrap();
+        let PasswordVerdict::Accepted {
+            user: accepted,
+            authentication,
+        } = verdict
+        else {
+            panic!("the right password was refused");
+        };
+        // A second factor may still be asked for, and failed: nothing has signed in yet.
+        assert_eq!(
+            ctx.store.user(user.id).unwrap().unwrap().last_login_at,
+            None
+        );
+
+        record_sign_in(&ctx, &accepted, &authentication, "test".into()).unwrap();
+        let now = ctx.clock.unix_now();
+        assert_eq!(
+            ctx.store.user(user.id).unwrap().unwrap().last_login_at,
+            Some(now)
+        );
+    }
 }
