@@ -168,6 +168,31 @@ where
     figure(name, Tally::merge(tallies), started.elapsed(), cpu)
 }
 
+/// Runs two blocking operations in turn, one at a time, for `seconds`. Each sees the same
+/// machine as the other, moment by moment, so one can serve as the other's reference: on a
+/// shared machine, a reference measured a minute earlier may have run on a different one.
+pub fn run_in_turn(
+    seconds: f64,
+    (first_name, first): (&str, &dyn Fn() -> anyhow::Result<()>),
+    (second_name, second): (&str, &dyn Fn() -> anyhow::Result<()>),
+) -> (Figure, Figure) {
+    let (started, cpu) = (Instant::now(), CpuTimes::now());
+    let deadline = started + Duration::from_secs_f64(seconds);
+    let (mut first_tally, mut second_tally) = (Tally::default(), Tally::default());
+    while Instant::now() < deadline {
+        for (tally, op) in [(&mut first_tally, first), (&mut second_tally, second)] {
+            if tally.record(Instant::now(), op()) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+    let took = started.elapsed();
+    (
+        figure(first_name, first_tally, took, cpu),
+        figure(second_name, second_tally, took, cpu),
+    )
+}
+
 fn figure(name: &str, mut tally: Tally, took: Duration, cpu: Option<CpuTimes>) -> Figure {
     tally.latencies_us.sort_unstable();
     let operations = tally.latencies_us.len() as u64;

@@ -179,36 +179,33 @@ async fn measure(args: &Args, binary: &std::path::Path) -> anyhow::Result<report
         }
     }
     if running_as_root() && args.wants("pam") {
-        // Throughput with every core busy; then latency with one login at a time, which is
-        // what a person at an SSH prompt waits (at saturation, logins also wait for a core).
-        for (name, concurrency) in [
-            ("PAM logins (password + TOTP)", workers),
-            ("PAM login latency, one at a time", 1),
-        ] {
-            let socket = site.pam_socket();
-            let take_user = take_user.clone();
-            let seconds = args.seconds;
-            let run = async move {
-                tokio::task::spawn_blocking(move || {
-                    load::run_blocking(
-                        name,
-                        concurrency,
-                        seconds,
-                        |_| Ok(()),
-                        |()| pam::log_in(&socket, take_user()),
-                    )
-                })
-                .await
-                .unwrap_or_else(|panicked| load::Figure::failed(name, panicked.to_string()))
-            };
-            // Only the saturating run is compared with the bound.
-            let figure = if concurrency > 1 {
-                argon2.around(run).await?
-            } else {
-                run.await
-            };
-            figures.push(figure);
-        }
+        // Throughput with every core busy.
+        let name = "PAM logins (password + TOTP)";
+        let (socket, take_user_now, seconds) = (site.pam_socket(), take_user.clone(), args.seconds);
+        let run = async move {
+            tokio::task::spawn_blocking(move || {
+                let log_in = |(): &mut ()| pam::log_in(&socket, take_user_now());
+                load::run_blocking(name, workers, seconds, |_| Ok(()), log_in)
+            })
+            .await
+            .unwrap_or_else(|panicked| load::Figure::failed(name, panicked.to_string()))
+        };
+        figures.push(argon2.around(run).await?);
+        // Then latency, one login at a time, which is what a person at an SSH prompt waits
+        // (at saturation, logins also wait for a core). Each login alternates with one
+        // Argon2id verification here, so that the hash the target allows 5 ms above is
+        // measured on the same machine at the same moments.
+        let (socket, take_user, seconds) = (site.pam_socket(), take_user.clone(), args.seconds);
+        let verify = bounds::argon2_verification()?;
+        let (login, hash) = tokio::task::spawn_blocking(move || {
+            load::run_in_turn(
+                seconds,
+                (report::PAM_LATENCY, &|| pam::log_in(&socket, take_user())),
+                (report::HASH_LATENCY, &verify),
+            )
+        })
+        .await?;
+        figures.extend([login, hash]);
     }
 
     let rss_after = daemon.rss_bytes()?;

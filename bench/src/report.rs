@@ -55,10 +55,13 @@ pub struct Report {
     pub pam_skipped: bool,
 }
 
+/// PAM logins one at a time, and the Argon2id verifications measured in turn with them.
+pub const PAM_LATENCY: &str = "PAM login latency, one at a time";
+pub const HASH_LATENCY: &str = "Argon2id hash, in turn with it";
+
 /// A target from the issue, and whether this run met it.
 fn target(report: &Report, figure: &Figure) -> Option<(String, bool)> {
     let ratio = figure.of_bound.unwrap_or(0.0);
-    let hash_ms = 1000.0 * report.machine.cores as f64 / report.argon2_per_second;
     Some(match figure.name.as_str() {
         "discovery" | "jwks" => (">= 50000/s".into(), figure.per_second >= 50_000.0),
         "userinfo" | "introspection" => (">= 30000/s".into(), figure.per_second >= 30_000.0),
@@ -68,10 +71,16 @@ fn target(report: &Report, figure: &Figure) -> Option<(String, bool)> {
             (">= 85% of Argon2id".into(), ratio >= 0.85)
         }
         "PAM logins (password + TOTP)" => (">= 85% of Argon2id".into(), ratio >= 0.85),
-        "PAM login latency, one at a time" => (
-            format!("p99 <= {:.1} ms (hash + 5)", hash_ms + 5.0),
-            figure.p99_ms <= hash_ms + 5.0,
-        ),
+        PAM_LATENCY => {
+            // "At most 5 ms above one hash": the logins' p99 against the p99 of the hashes
+            // measured in turn with them.
+            let hash = report.figures.iter().find(|f| f.name == HASH_LATENCY)?;
+            let limit = hash.p99_ms + 5.0;
+            (
+                format!("p99 <= {limit:.1} ms (hash + 5)"),
+                figure.p99_ms <= limit,
+            )
+        }
         _ => return None,
     })
 }
@@ -93,7 +102,10 @@ pub fn print(report: &Report) {
             .unwrap_or_default()
     };
     for figure in &report.figures {
-        let (goal, met) = target(report, figure).unwrap_or_default();
+        let (goal, met) = match target(report, figure) {
+            Some((goal, met)) => (goal, if met { "yes" } else { "NO" }),
+            None => (String::new(), ""),
+        };
         println!(
             "{:<30} {:>10.0} {:>9.2} {:>9.2} {:>8} {:>6} {:>7}  {:<24} {}",
             figure.name,
@@ -104,7 +116,7 @@ pub fn print(report: &Report) {
             percent(figure.cpu_idle),
             figure.errors,
             goal,
-            if met { "yes" } else { "NO" }
+            met
         );
     }
     println!();
@@ -116,17 +128,17 @@ pub fn print(report: &Report) {
             (lo.min(rate), hi.max(rate))
         });
     println!(
-        "  Argon2id verifications {:>10.1}/s ({:.1} ms each per core; {} runs, {:.1} to {:.1}/s)",
+        "  Argon2id verifications {:>10.1}/s ({:.1} ms each per core; {}, {:.1} to {:.1}/s)",
         report.argon2_per_second,
         1000.0 * m.cores as f64 / report.argon2_per_second,
-        report.argon2_measured.len(),
+        runs(report.argon2_measured.len()),
         slowest,
         fastest
     );
     println!(
-        "  RS256 signatures       {:>10.0}/s ({} runs)",
+        "  RS256 signatures       {:>10.0}/s ({})",
         report.rs256_signatures_per_second,
-        report.rs256_measured.len()
+        runs(report.rs256_measured.len())
     );
     println!(
         "  EdDSA signatures       {:>10.0}/s",
@@ -149,5 +161,12 @@ pub fn print(report: &Report) {
         if let Some(error) = &figure.first_error {
             println!("{}: first error: {error}", figure.name);
         }
+    }
+}
+
+fn runs(count: usize) -> String {
+    match count {
+        1 => "1 run".into(),
+        n => format!("{n} runs"),
     }
 }

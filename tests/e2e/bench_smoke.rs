@@ -47,6 +47,8 @@ fn the_benchmark_runs_every_measurement_without_errors() {
         "userinfo",
         "introspection",
         "PAM logins (password + TOTP)",
+        "PAM login latency, one at a time",
+        "Argon2id hash, in turn with it",
     ] {
         assert!(names.contains(&expected), "{expected} missing: {names:?}");
     }
