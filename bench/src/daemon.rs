@@ -76,6 +76,8 @@ listen = "127.0.0.1:0"
             post_logout_redirect_uris: Vec::new(),
             public: false,
             signing_alg: Some(alg.into()),
+            // The bench's relying party always sends PKCE, as a careful one does.
+            require_pkce: true,
         }))?;
         match reply {
             AdminReply::ClientSecret {

@@ -158,11 +158,23 @@ pub enum ClientCommand {
         /// ID token signing algorithm.
         #[arg(long, value_name = "ALG", value_parser = ["RS256", "EdDSA", "ES256"], default_value = "RS256")]
         signing_alg: String,
+        /// Refuse authorization requests without PKCE (public clients always need it). Off by
+        /// default: OpenID Connect Core does not require PKCE and many relying parties send
+        /// none; turn it on for every client that does.
+        #[arg(long)]
+        require_pkce: bool,
     },
     /// List clients.
     List,
     /// Show one client.
     Show { name: String },
+    /// Change a client's settings.
+    Set {
+        name: String,
+        /// Whether authorization requests must carry PKCE (public clients always must).
+        #[arg(long, value_name = "BOOL")]
+        require_pkce: Option<bool>,
+    },
     /// Replace a confidential client's secret; the old one stops working at once.
     RotateSecret { name: String },
     /// Delete a client; its tokens stop working.

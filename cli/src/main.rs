@@ -156,15 +156,20 @@ fn request_for(command: Command) -> anyhow::Result<AdminRequest> {
                 post_logout_redirect_uris,
                 public,
                 signing_alg,
+                require_pkce,
             } => AdminRequest::ClientAdd(ClientSpec {
                 name,
                 redirect_uris,
                 post_logout_redirect_uris,
                 public,
                 signing_alg: Some(signing_alg),
+                require_pkce,
             }),
             ClientCommand::List => AdminRequest::ClientList,
             ClientCommand::Show { name } => AdminRequest::ClientShow { name },
+            ClientCommand::Set { name, require_pkce } => {
+                AdminRequest::ClientSet { name, require_pkce }
+            }
             ClientCommand::RotateSecret { name } => AdminRequest::ClientRotateSecret { name },
             ClientCommand::Delete { name } => AdminRequest::ClientDelete { name },
         },
@@ -414,6 +419,15 @@ fn print_client(c: ClientView) {
             .into(),
         ),
         ("signing alg", c.signing_alg),
+        (
+            "PKCE",
+            if c.require_pkce {
+                "required"
+            } else {
+                "checked when sent"
+            }
+            .into(),
+        ),
         ("redirect URIs", c.redirect_uris.join(" ")),
         ("logout redirects", c.post_logout_redirect_uris.join(" ")),
         ("created", output::time(c.created_at)),

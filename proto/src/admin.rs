@@ -60,6 +60,11 @@ pub enum AdminRequest {
     ClientShow {
         name: String,
     },
+    /// Changes a client's settings; `None` leaves one as it is.
+    ClientSet {
+        name: String,
+        require_pkce: Option<bool>,
+    },
     ClientRotateSecret {
         name: String,
     },
@@ -120,6 +125,9 @@ pub struct ClientSpec {
     pub public: bool,
     /// "RS256", "EdDSA" or "ES256"; `None` means RS256.
     pub signing_alg: Option<String>,
+    /// Whether a confidential client must send PKCE (public clients always must).
+    #[serde(default)]
+    pub require_pkce: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -201,6 +209,9 @@ pub struct ClientView {
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub signing_alg: String,
+    /// Whether authorization requests must carry a PKCE challenge (always for public clients).
+    #[serde(default)]
+    pub require_pkce: bool,
     pub created_at: u64,
 }
 

@@ -181,6 +181,26 @@ fn wrong_codes_count_toward_the_lockout() {
 }
 
 #[test]
+fn wrong_codes_add_up_across_sign_ins_with_the_right_password() {
+    let (site, daemon, rp) = site_requiring_mfa();
+    let (app, _, _) = enrol(&site, &Browser::new(&daemon), &rp);
+    advance_clock(&site, 30);
+    let (browser, mut page, _) = code_page(&daemon, &rp);
+    for _ in 0..4 {
+        page = submit_code(&browser, &page, "123456");
+    }
+    // A new sign-in with the right password does not start the count again.
+    let (browser, page, _) = code_page(&daemon, &rp);
+    let page = submit_code(&browser, &page, "123456");
+    let refused = submit_code(&browser, &page, &app.code(daemon_clock(&site)));
+    assert_eq!(page_status(&refused), 401, "locked after five wrong codes");
+    assert!(
+        site.ok(&["user", "show", "alice"])
+            .contains("too many failed sign-ins")
+    );
+}
+
+#[test]
 fn an_api_access_role_is_exempt() {
     let site = Site::new();
     let daemon = site.start();

@@ -150,20 +150,98 @@ fn an_unregistered_redirect_uri_gets_an_error_page_not_a_redirect() {
 }
 
 #[test]
-fn a_request_without_pkce_goes_back_with_invalid_request() {
+fn the_web_sign_in_takes_the_username_in_any_case() {
+    // Usernames are unique without regard to case, so `ALICE` names alice alone (PAM, where
+    // login names are case-sensitive, takes only the exact name).
     let (site, daemon) = site_with_alice();
     let rp = RelyingParty::register(&site, &daemon, "app", &[]);
-    let browser = Browser::new(&daemon);
-    let request = rp.request(&[]);
-    let without: String = request
+    let (code, request) = sign_in_and_get_code(&Browser::new(&daemon), &rp, "ALICE");
+    rp.exchange(&code, request).unwrap();
+}
+
+/// The request's URL without its PKCE parameters, as many relying parties send it.
+fn without_pkce(request: &Request) -> String {
+    request
         .url
         .split('&')
         .filter(|p| !p.starts_with("code_challenge"))
         .collect::<Vec<_>>()
-        .join("&");
-    let back = away(browser.visit(&without));
-    assert_eq!(query(&back, "error").as_deref(), Some("invalid_request"));
-    assert!(query(&back, "error_description").unwrap().contains("PKCE"));
+        .join("&")
+}
+
+#[test]
+fn a_request_without_pkce_goes_back_with_invalid_request_where_pkce_is_required() {
+    let (site, daemon) = site_with_alice();
+    let strict = RelyingParty::register(&site, &daemon, "strict", &["--require-pkce"]);
+    let public = RelyingParty::register(&site, &daemon, "spa", &["--public"]);
+    for rp in [&strict, &public] {
+        let browser = Browser::new(&daemon);
+        let back = away(browser.visit(&without_pkce(&rp.request(&[]))));
+        assert_eq!(query(&back, "error").as_deref(), Some("invalid_request"));
+        assert!(query(&back, "error_description").unwrap().contains("PKCE"));
+    }
+    // A public client can never be told to skip it.
+    let refused = site.cli(&["client", "set", "spa", "--require-pkce", "false"]);
+    assert!(!refused.status.success());
+    assert!(crate::fixture::stderr(&refused).contains("public"));
+    site.ok(&["client", "set", "strict", "--require-pkce", "false"]);
+    let browser = Browser::new(&daemon);
+    let request = strict.request(&[]);
+    let back = away(browser.sign_in(browser.visit(&without_pkce(&request)), "alice", PASSWORD));
+    assert!(query(&back, "code").is_some(), "{back}");
+}
+
+#[test]
+fn a_confidential_client_may_sign_in_without_pkce_but_not_downgrade_it() {
+    let (site, daemon) = site_with_alice();
+    let rp = RelyingParty::register(&site, &daemon, "app", &[]);
+    assert!(
+        site.ok(&["client", "show", "app"])
+            .contains("checked when sent")
+    );
+    let token_url = format!("http://{}/token", daemon.http);
+    let code_without_pkce = || {
+        let browser = Browser::new(&daemon);
+        let request = rp.request(&[]);
+        let back = away(browser.sign_in(browser.visit(&without_pkce(&request)), "alice", PASSWORD));
+        query(&back, "code").expect("a code")
+    };
+    // A verifier for a code issued without a challenge is a PKCE downgrade: refused, and the
+    // code stays usable.
+    let code = code_without_pkce();
+    let exchange = |verifier: Option<&str>| {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", rp.redirect_uri.as_str()),
+        ];
+        form.extend(verifier.map(|v| ("code_verifier", v)));
+        rp.post(&token_url, &form)
+    };
+    let (status, body) = exchange(Some("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, body) = exchange(None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body["id_token"].is_string());
+    // A challenge that is sent is always checked.
+    let browser = Browser::new(&daemon);
+    let request = rp.request(&[]);
+    let back = away(browser.sign_in(browser.visit(&request.url), "alice", PASSWORD));
+    let (status, body) = rp.post(
+        &token_url,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &query(&back, "code").unwrap()),
+            ("redirect_uri", &rp.redirect_uri),
+        ],
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 }
 
 #[test]
@@ -510,5 +588,37 @@ fn discovery_names_the_issuer_and_pkce() {
             .unwrap()
             .ends_with("/logout")
     );
+    assert_eq!(
+        body["prompt_values_supported"],
+        serde_json::json!(["none", "login"])
+    );
+    for unsupported in [
+        "claims_parameter_supported",
+        "request_parameter_supported",
+        "request_uri_parameter_supported",
+    ] {
+        assert_eq!(body[unsupported], false, "{unsupported}");
+    }
+    for endpoint in ["revocation", "introspection"] {
+        assert_eq!(
+            body[format!("{endpoint}_endpoint_auth_methods_supported")],
+            serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
+        );
+    }
+    // Every published key names its algorithm.
+    let jwks: serde_json::Value = reqwest::blocking::get(format!("http://{}/jwks", daemon.http))
+        .unwrap()
+        .json()
+        .unwrap();
+    let algs: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["alg"].as_str().unwrap())
+        .collect();
+    assert_eq!(algs.len(), 3);
+    for alg in ["RS256", "EdDSA", "ES256"] {
+        assert!(algs.contains(&alg), "{algs:?}");
+    }
     drop(site);
 }

@@ -133,13 +133,17 @@ fn an_emailed_code_is_announced_and_accepted() {
         })
         .unwrap();
     match connection.receive::<PamReply>().unwrap() {
-        PamReply::Info { text } => assert_eq!(text, "A code was sent to a•••@example.com."),
+        // ASCII only: the terminal's character set is unknown.
+        PamReply::Info { text } => assert_eq!(text, "A code was sent to a***@example.com."),
         other => panic!("expected the info line, got {other:?}"),
     }
-    assert!(matches!(
-        connection.receive::<PamReply>().unwrap(),
-        PamReply::Prompt { echo: true, .. }
-    ));
+    assert!(
+        matches!(
+            connection.receive::<PamReply>().unwrap(),
+            PamReply::Prompt { echo: false, .. }
+        ),
+        "a code is asked for with echo off, like a password"
+    );
     let outbox = site.dir.path().join("outbox");
     let message = std::fs::read_dir(&outbox)
         .unwrap()
@@ -161,6 +165,77 @@ fn an_emailed_code_is_announced_and_accepted() {
             ..
         }
     ));
+}
+
+#[test]
+fn wrong_codes_add_up_across_sign_ins_and_doors() {
+    let (site, daemon) = staff_site();
+    let key = enrol_app(&site, &daemon);
+    // Three SSH logins with the right password and a wrong code each...
+    for _ in 0..3 {
+        let (_, outcome, _) = converse(
+            &site,
+            PamMode::Full,
+            "alice",
+            vec![PASSWORD.into(), "000000".into()],
+        );
+        assert_eq!(outcome, PamOutcome::Denied);
+    }
+    // ...and two wrong codes on the web make five: the right password did not reset them.
+    let browser = Browser::new(&daemon);
+    let mut page = browser.sign_in(
+        browser.visit(&format!("{}/login", browser.issuer)),
+        "alice",
+        PASSWORD,
+    );
+    for _ in 0..2 {
+        let body = page_body(&page);
+        page = browser.submit(
+            "/login",
+            &[
+                ("csrf", &hidden(&body, "csrf")),
+                ("flow", &hidden(&body, "flow")),
+                ("code", "000000"),
+            ],
+        );
+        assert_eq!(page_status(&page), 401);
+    }
+    assert!(
+        site.ok(&["user", "show", "alice"])
+            .contains("too many failed sign-ins"),
+        "five wrong codes over four sign-ins lock the account"
+    );
+    let code = totp_code(&key, daemon_clock(&site));
+    let (_, outcome, _) = converse(&site, PamMode::Full, "alice", vec![PASSWORD.into(), code]);
+    assert_eq!(
+        outcome,
+        PamOutcome::Denied,
+        "locked: the right code is refused"
+    );
+}
+
+#[test]
+fn only_the_exact_login_name_logs_in() {
+    let site = Site::new();
+    let _daemon = site.start();
+    site.add_user("bob", &[]);
+    for mode in [PamMode::Full, PamMode::SecondFactor] {
+        let (_, outcome, _) = converse(&site, mode, "BOB", vec![PASSWORD.into()]);
+        assert_eq!(outcome, PamOutcome::Denied, "BOB is not bob ({mode:?})");
+    }
+    let mut connection = Connection::connect(&site.pam_socket(), Duration::from_secs(10)).unwrap();
+    connection
+        .send(&PamRequest::Account(context("Bob", PamMode::Full)))
+        .unwrap();
+    assert!(matches!(
+        connection.receive::<PamReply>().unwrap(),
+        PamReply::Verdict {
+            outcome: PamOutcome::UserUnknown,
+            ..
+        }
+    ));
+    let (_, outcome, _) = converse(&site, PamMode::Full, "bob", vec![PASSWORD.into()]);
+    assert_eq!(outcome, PamOutcome::Success);
 }
 
 #[test]

@@ -44,6 +44,7 @@ pub fn audit(event: AuditEvent) -> AuditView {
 pub fn client(client: Client) -> ClientView {
     ClientView {
         public: client.is_public(),
+        require_pkce: client.requires_pkce(),
         client_id: client.id,
         name: client.name,
         redirect_uris: client.redirect_uris,

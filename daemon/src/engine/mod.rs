@@ -22,10 +22,29 @@ pub use second_factor::{
     confirm_email_enrolment, confirm_totp_enrolment, enrolment_material,
 };
 
+/// How a door matches a typed login name to a stored username.
+///
+/// Usernames are unique without regard to case, so the web's `Alice` names exactly one account,
+/// `alice`, and users expect it to work. A Linux login name is case-sensitive: `BOB` and `bob`
+/// can be two accounts on one machine, so the PAM door takes only the exact stored name, and
+/// bob's Postern credentials never log anyone in as `BOB`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameMatch {
+    IgnoringCase,
+    Exact,
+}
+
+/// The user a login name names under `rule`, if any.
+pub fn find_user(ctx: &Context, name: &str, rule: NameMatch) -> Result<Option<User>, StoreError> {
+    let user = ctx.store.user_by_name(name)?;
+    Ok(user.filter(|u| rule == NameMatch::IgnoringCase || u.username == name))
+}
+
 /// A username and password presented at a door.
 #[derive(Debug)]
 pub struct PasswordAttempt<'a> {
     pub username: &'a str,
+    pub name_match: NameMatch,
     pub password: &'a str,
     pub address: Option<IpAddr>,
     /// For the audit trail: "web 192.0.2.1", "pam sshd from 192.0.2.1".
@@ -50,7 +69,7 @@ pub fn check_password(
     attempt: &PasswordAttempt<'_>,
 ) -> Result<PasswordVerdict, StoreError> {
     let now = ctx.clock.unix_now();
-    let user = ctx.store.user_by_name(attempt.username)?;
+    let user = find_user(ctx, attempt.username, attempt.name_match)?;
     let locked = ctx
         .limiter
         .is_locked(attempt.username, attempt.address, now);
@@ -71,7 +90,8 @@ pub fn check_password(
         .to_owned();
 
     if let (None, Some(user)) = (reason, user) {
-        ctx.limiter.record_success(attempt.username);
+        // The failure count stays: a right password followed by wrong codes must add up
+        // across sign-ins. Only a completed sign-in (`record_sign_in`) clears it.
         record_attempt(
             ctx,
             AuditAction::PasswordAccepted,
@@ -107,8 +127,9 @@ pub fn check_password(
 }
 
 /// Records that a sign-in completed (all factors done) and through which methods. Only now
-/// does the user's last sign-in move: a right password followed by a wrong second factor
-/// must not make an account look in use.
+/// does the user's last sign-in move and the account's failure count clear: a right password
+/// followed by a wrong second factor must neither make an account look in use nor wipe the
+/// wrong codes an attacker who knows the password has tried.
 pub fn record_sign_in(
     ctx: &Context,
     user: &User,
@@ -116,6 +137,7 @@ pub fn record_sign_in(
     source: String,
 ) -> Result<(), StoreError> {
     let now = ctx.clock.unix_now();
+    ctx.limiter.record_success(&user.username);
     ctx.store.update_user(user.id, |u| {
         u.last_login_at = Some(now);
         Ok(())
@@ -193,17 +215,15 @@ mod tests {
     fn attempt<'a>(username: &'a str, password: &'a str) -> PasswordAttempt<'a> {
         PasswordAttempt {
             username,
+            name_match: NameMatch::IgnoringCase,
             password,
             address: None,
             source: "test".into(),
         }
     }
 
-    #[test]
-    fn the_last_sign_in_moves_when_a_sign_in_completes_not_at_the_password() {
-        let dir = tempfile::tempdir().unwrap();
-        let ctx = Context::for_tests(dir.path());
-        let user = User {
+    fn hana(mfa: Option<crate::model::mfa::MfaEnrolment>) -> User {
+        User {
             id: UserId::random(),
             username: "hana".into(),
             email: "hana@example.com".into(),
@@ -214,8 +234,85 @@ mod tests {
             created_at: 1,
             password_changed_at: 1,
             last_login_at: None,
-            mfa: None,
+            mfa,
+        }
+    }
+
+    /// Hana with one recovery code as her only usable second factor.
+    fn hana_with_recovery_code(ctx: &Context) -> User {
+        let enrolment = crate::model::mfa::MfaEnrolment {
+            method: crate::model::MfaMethod::Email,
+            totp: None,
+            recovery_codes: vec![crate::factors::recovery::hash(
+                &ctx.master_key,
+                "RIGHT-CODE",
+            )],
+            enrolled_at: 1,
         };
+        let user = hana(Some(enrolment));
+        ctx.store.insert_user(&user).unwrap();
+        user
+    }
+
+    /// Signs in with the right password and tries `codes`; returns the last code's verdict.
+    fn password_then_codes(ctx: &Context, codes: &[&str]) -> Option<CodeVerdict> {
+        let PasswordVerdict::Accepted { authentication, .. } =
+            check_password(ctx, &attempt("hana", "correct horse battery")).unwrap()
+        else {
+            return None;
+        };
+        let mut verdict = None;
+        for code in codes {
+            verdict = Some(check_code(ctx, &authentication, code, &attempt("hana", "")).unwrap());
+        }
+        verdict
+    }
+
+    #[test]
+    fn wrong_codes_add_up_across_sign_ins_and_a_right_password_does_not_clear_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context::for_tests(dir.path());
+        hana_with_recovery_code(&ctx);
+        // Four wrong codes (one short of the default limit of five) in each of two sign-ins.
+        let wrong = ["000000"; 4];
+        assert!(matches!(
+            password_then_codes(&ctx, &wrong),
+            Some(CodeVerdict::Rejected)
+        ));
+        // The fifth wrong code, in a second sign-in, locks the account...
+        assert!(matches!(
+            password_then_codes(&ctx, &wrong[..1]),
+            Some(CodeVerdict::Rejected)
+        ));
+        // ...so the right password is refused, and so would be the right code.
+        assert!(password_then_codes(&ctx, &[]).is_none());
+        let now = ctx.clock.unix_now();
+        assert!(ctx.limiter.account_locked_until("hana", now).is_some());
+    }
+
+    #[test]
+    fn a_completed_sign_in_clears_the_failure_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context::for_tests(dir.path());
+        let user = hana_with_recovery_code(&ctx);
+        let Some(CodeVerdict::Accepted(authentication)) = password_then_codes(
+            &ctx,
+            &["000000", "000000", "000000", "000000", "RIGHT-CODE"],
+        ) else {
+            panic!("the right recovery code was refused");
+        };
+        record_sign_in(&ctx, &user, &authentication, "test".into()).unwrap();
+        // Four more wrong codes do not reach the limit: the count started again.
+        password_then_codes(&ctx, &["000000"; 4]);
+        let now = ctx.clock.unix_now();
+        assert!(ctx.limiter.account_locked_until("hana", now).is_none());
+    }
+
+    #[test]
+    fn the_last_sign_in_moves_when_a_sign_in_completes_not_at_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context::for_tests(dir.path());
+        let user = hana(None);
         ctx.store.insert_user(&user).unwrap();
 
         let verdict = check_password(&ctx, &attempt("hana", "correct horse battery")).unwrap();

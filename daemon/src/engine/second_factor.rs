@@ -177,7 +177,6 @@ pub fn check_code(
         Ok(())
     })?;
     ctx.store.flush()?;
-    ctx.limiter.record_success(&user.username);
     let detail = match used {
         Used::TotpStep(_) => "authenticator app",
         Used::RecoveryCode(_) => "recovery code",

@@ -134,6 +134,16 @@ pub fn mask_address(address: &str) -> String {
     }
 }
 
+/// The same mask in ASCII alone, for a terminal (a PAM prompt) whose character set is unknown:
+/// any other character becomes `?`.
+pub fn mask_address_ascii(address: &str) -> String {
+    mask_address(address)
+        .replace('•', "*")
+        .chars()
+        .map(|c| if c.is_ascii() { c } else { '?' })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +152,11 @@ mod tests {
     fn addresses_are_masked_but_recognisable() {
         assert_eq!(mask_address("alice@example.com"), "a•••@example.com");
         assert_eq!(mask_address("nonsense"), "•••");
+        assert_eq!(mask_address_ascii("alice@example.com"), "a***@example.com");
+        assert_eq!(
+            mask_address_ascii("éva@bücher.example"),
+            "?***@b?cher.example"
+        );
     }
 
     #[test]

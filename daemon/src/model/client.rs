@@ -47,12 +47,28 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub signing_alg: SigningAlg,
+    /// A confidential client registered with `--require-pkce` must send a PKCE challenge.
+    /// Clients stored before this was a choice were registered when PKCE was mandatory (so
+    /// their relying parties send it) and keep requiring it.
+    #[serde(default = "pkce_was_mandatory")]
+    pub require_pkce: bool,
     pub created_at: UnixSeconds,
+}
+
+fn pkce_was_mandatory() -> bool {
+    true
 }
 
 impl Client {
     pub fn is_public(&self) -> bool {
         self.secret_hash.is_none()
+    }
+
+    /// Whether every authorization request must carry a PKCE challenge: always for a public
+    /// client (it has no secret to prove itself with), per registration for a confidential one
+    /// (OpenID Connect Core does not require PKCE, and many relying parties send none).
+    pub fn requires_pkce(&self) -> bool {
+        self.is_public() || self.require_pkce
     }
 }
 

@@ -22,8 +22,9 @@ pub struct AuthorizationRequest {
     pub scopes: Vec<String>,
     pub state: Option<String>,
     pub nonce: Option<String>,
-    /// PKCE S256 challenge.
-    pub code_challenge: String,
+    /// PKCE S256 challenge; `None` when a confidential client that does not require PKCE sent
+    /// none (then the code exchange must carry no verifier either).
+    pub code_challenge: Option<String>,
     pub max_age: Option<u64>,
     /// `prompt=login`: authenticate afresh even with a session.
     pub force_login: bool,

@@ -100,25 +100,10 @@ fn authorize(web: &Web, headers: &HeaderMap, pairs: Option<Vec<(String, String)>
     if !scopes.iter().any(|s| s == "openid") {
         return fail("invalid_scope", "scope must include openid");
     }
-    let Some(code_challenge) = params.take("code_challenge") else {
-        return fail(
-            "invalid_request",
-            "PKCE is required: send code_challenge with code_challenge_method=S256",
-        );
+    let code_challenge = match check_pkce(&client, &mut params) {
+        Ok(challenge) => challenge,
+        Err(description) => return fail("invalid_request", description),
     };
-    if params.get("code_challenge_method") != Some("S256") {
-        return fail("invalid_request", "code_challenge_method must be S256");
-    }
-    if code_challenge.len() != 43
-        || !code_challenge
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return fail(
-            "invalid_request",
-            "code_challenge must be a base64url SHA-256 (43 characters)",
-        );
-    }
     let prompts: Vec<String> = params
         .get("prompt")
         .unwrap_or("")
@@ -188,6 +173,33 @@ fn authorize(web: &Web, headers: &HeaderMap, pairs: Option<Vec<(String, String)>
         ),
         Err(e) => web.internal_error(e),
     }
+}
+
+/// The request's PKCE challenge. Public clients, and confidential ones registered with
+/// `--require-pkce`, must send one; a challenge that is sent is always checked, and only S256
+/// is accepted (`plain` would put the verifier in the browser's history).
+fn check_pkce(client: &Client, params: &mut Params) -> Result<Option<String>, &'static str> {
+    let Some(challenge) = params.take("code_challenge") else {
+        if params.get("code_challenge_method").is_some() {
+            return Err("code_challenge_method was sent without a code_challenge");
+        }
+        return if client.requires_pkce() {
+            Err("PKCE is required: send code_challenge with code_challenge_method=S256")
+        } else {
+            Ok(None)
+        };
+    };
+    if params.get("code_challenge_method") != Some("S256") {
+        return Err("code_challenge_method must be S256");
+    }
+    if challenge.len() != 43
+        || !challenge
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err("code_challenge must be a base64url SHA-256 (43 characters)");
+    }
+    Ok(Some(challenge))
 }
 
 /// Issues a code for a completed sign-in and sends the browser back to the client.

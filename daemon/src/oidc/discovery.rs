@@ -24,6 +24,12 @@ struct ExtraMetadata {
     introspection_endpoint: String,
     authorization_response_iss_parameter_supported: bool,
     acr_values_supported: Vec<String>,
+    prompt_values_supported: Vec<String>,
+    claims_parameter_supported: bool,
+    request_parameter_supported: bool,
+    request_uri_parameter_supported: bool,
+    revocation_endpoint_auth_methods_supported: Vec<String>,
+    introspection_endpoint_auth_methods_supported: Vec<String>,
 }
 
 impl AdditionalProviderMetadata for ExtraMetadata {}
@@ -52,6 +58,10 @@ fn cacheable(body: String, content_type: &'static str) -> Response {
     )
         .into_response()
 }
+
+/// How clients authenticate at the token, revocation and introspection endpoints (`none`:
+/// public clients, which prove the code with PKCE instead).
+const CLIENT_AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
 
 fn metadata(web: &Web) -> Result<String, String> {
     let issuer = &web.ctx.issuer;
@@ -91,6 +101,17 @@ fn metadata(web: &Web) -> Result<String, String> {
                 crate::model::grants::ACR_PASSWORD.into(),
                 crate::model::grants::ACR_MFA.into(),
             ],
+            prompt_values_supported: ["none", "login"].map(String::from).to_vec(),
+            claims_parameter_supported: false,
+            request_parameter_supported: false,
+            request_uri_parameter_supported: false,
+            // Both endpoints authenticate clients as the token endpoint does.
+            revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS
+                .map(String::from)
+                .to_vec(),
+            introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS
+                .map(String::from)
+                .to_vec(),
         },
     )
     .set_token_endpoint(Some(TokenUrl::new(url("/token")).map_err(fail)?))

@@ -203,6 +203,22 @@ impl KeySet {
                 .collect(),
         )
     }
+
+    /// The published key set as JSON, each key with its `alg` beside `kid` and `use`: a
+    /// relying party that picks keys by algorithm (or cannot parse one kind, as older
+    /// mod_auth_openidc cannot parse Ed25519) then finds the right one without guessing.
+    fn jwks_json(&self) -> Result<String, serde_json::Error> {
+        let mut set = serde_json::to_value(self.jwks())?;
+        if let Some(keys) = set.get_mut("keys").and_then(|k| k.as_array_mut()) {
+            for (json, (_, key)) in keys.iter_mut().zip(&self.published) {
+                if let Some(fields) = json.as_object_mut() {
+                    fields.insert("alg".into(), serde_json::to_value(key.jose_alg())?);
+                    fields.entry("use").or_insert_with(|| "sig".into());
+                }
+            }
+        }
+        serde_json::to_string(&set)
+    }
 }
 
 /// The daemon's keys, reloaded after a rotation.
@@ -305,8 +321,7 @@ impl KeyRing {
             published,
             jwks_json: String::new(),
         };
-        set.jwks_json =
-            serde_json::to_string(&set.jwks()).map_err(|e| KeyError::Sign(e.to_string()))?;
+        set.jwks_json = set.jwks_json().map_err(|e| KeyError::Sign(e.to_string()))?;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
         Ok(())
     }
@@ -405,15 +420,22 @@ mod tests {
         let first = ring.current();
         assert_eq!(first.active.len(), 3);
         let jwks: serde_json::Value = serde_json::from_str(&first.jwks_json).unwrap();
-        let kinds: Vec<&str> = jwks["keys"]
+        let kinds: Vec<(&str, &str)> = jwks["keys"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|k| k["kty"].as_str().unwrap())
+            .map(|k| (k["kty"].as_str().unwrap(), k["alg"].as_str().unwrap()))
             .collect();
+        assert!(
+            jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|k| k["use"] == "sig" && k["kid"].is_string())
+        );
         assert_eq!(kinds.len(), 3);
-        for kty in ["RSA", "OKP", "EC"] {
-            assert!(kinds.contains(&kty), "{kinds:?}");
+        for kind in [("RSA", "RS256"), ("OKP", "EdDSA"), ("EC", "ES256")] {
+            assert!(kinds.contains(&kind), "{kinds:?}");
         }
         // A restart loads the same keys instead of making new ones.
         let again = KeyRing::load(&store, &master, 1_001, 600).unwrap();

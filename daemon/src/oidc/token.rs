@@ -87,13 +87,10 @@ fn code_grant(
             } else if params.get("redirect_uri") != Some(stored.request.redirect_uri.as_str()) {
                 Some("redirect_uri does not match the authorization request")
             } else {
-                match verifier.as_deref() {
-                    None => Some("code_verifier is required (PKCE)"),
-                    Some(v) if !pkce_matches(v, &stored.request.code_challenge) => {
-                        Some("code_verifier does not match the code_challenge")
-                    }
-                    Some(_) => None,
-                }
+                pkce_refusal(
+                    stored.request.code_challenge.as_deref(),
+                    verifier.as_deref(),
+                )
             };
             if refusal.is_some() || stored.used {
                 return Change::Keep;
@@ -269,6 +266,23 @@ fn user_of(web: &Web, id: UserId) -> Result<Option<User>, OAuthError> {
     Ok(web.ctx.store.user(id)?.filter(|u| !u.disabled))
 }
 
+/// Why a code exchange's PKCE does not hold, if it does not. A code issued with a challenge
+/// needs its verifier; a code issued without one must not be shown a verifier, or an attacker
+/// who injected a stolen code could pass it off as PKCE-protected (RFC 9700 §2.1.1, PKCE
+/// downgrade).
+fn pkce_refusal(challenge: Option<&str>, verifier: Option<&str>) -> Option<&'static str> {
+    match (challenge, verifier) {
+        (Some(_), None) => Some("code_verifier is required (PKCE)"),
+        (Some(challenge), Some(v)) if !pkce_matches(v, challenge) => {
+            Some("code_verifier does not match the code_challenge")
+        }
+        (None, Some(_)) => {
+            Some("code_verifier was sent, but the authorization request had no code_challenge")
+        }
+        (Some(_), Some(_)) | (None, None) => None,
+    }
+}
+
 /// RFC 7636 S256: BASE64URL(SHA256(verifier)) == challenge, compared in constant time.
 fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     let well_formed = (43..=128).contains(&verifier.len())
@@ -294,5 +308,19 @@ mod tests {
             challenge
         ));
         assert!(!pkce_matches("short", challenge));
+    }
+
+    #[test]
+    fn a_challenge_needs_its_verifier_and_no_challenge_takes_no_verifier() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert_eq!(pkce_refusal(Some(challenge), Some(verifier)), None);
+        assert_eq!(pkce_refusal(None, None), None);
+        assert!(pkce_refusal(Some(challenge), None).is_some());
+        assert!(pkce_refusal(Some(challenge), Some(&verifier.replace('d', "e"))).is_some());
+        assert!(
+            pkce_refusal(None, Some(verifier)).is_some(),
+            "PKCE downgrade"
+        );
     }
 }

@@ -2,7 +2,9 @@
 
 use super::{read, send, verdict};
 use crate::context::Context;
-use crate::engine::{self, CodeVerdict, Demands, PasswordAttempt, PasswordVerdict, Progress};
+use crate::engine::{
+    self, CodeVerdict, Demands, NameMatch, PasswordAttempt, PasswordVerdict, Progress,
+};
 use crate::model::MfaMethod;
 use crate::model::grants::{Authentication, LoginStep};
 use postern_proto::frame::FrameError;
@@ -32,7 +34,7 @@ impl Conversation<'_> {
 
     fn account(&self, context: &PamContext) -> PamOutcome {
         let now = self.ctx.clock.unix_now();
-        match self.ctx.store.user_by_name(&context.user) {
+        match engine::find_user(&self.ctx, &context.user, NameMatch::Exact) {
             Ok(Some(user)) if user.disabled => PamOutcome::AccountDisabled,
             Ok(Some(user))
                 if self
@@ -91,6 +93,7 @@ impl Conversation<'_> {
                     Some(password) => {
                         let attempt = PasswordAttempt {
                             username: &username,
+                            name_match: NameMatch::Exact,
                             password: &password,
                             address,
                             source: step_source.clone(),
@@ -104,9 +107,7 @@ impl Conversation<'_> {
                         }
                     }
                     // pam_unix checked the password; Postern adds the second factor.
-                    None => match ctx
-                        .store
-                        .user_by_name(&username)
+                    None => match engine::find_user(&ctx, &username, NameMatch::Exact)
                         .map_err(|e| e.to_string())?
                     {
                         Some(user) if !user.disabled => {
@@ -178,16 +179,18 @@ impl Conversation<'_> {
                 {
                     let text = format!(
                         "A code was sent to {}.",
-                        crate::mail::mask_address(&user.email)
+                        crate::mail::mask_address_ascii(&user.email)
                     );
                     send(self.stream, &PamReply::Info { text }).await?;
                 }
-                let code = self.ask("Verification code: ", true).await?;
+                // Echo off, like a password: a code on screen is a code over a shoulder.
+                let code = self.ask("Verification code: ", false).await?;
                 let ctx = self.ctx.clone();
                 let username = user.username.clone();
                 let checked = tokio::task::spawn_blocking(move || {
                     let attempt = PasswordAttempt {
                         username: &username,
+                        name_match: NameMatch::Exact,
                         password: "",
                         address,
                         source,

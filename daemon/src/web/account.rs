@@ -78,6 +78,7 @@ pub async fn submit(
             session: &session,
             attempt: PasswordAttempt {
                 username: &user.username,
+                name_match: engine::NameMatch::Exact,
                 password: "",
                 address: Some(address),
                 source: format!("account page {address}"),

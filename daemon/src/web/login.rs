@@ -4,7 +4,7 @@
 use super::{Web, client_addr, cookies, csrf, see_other, session, with_cookies};
 use crate::engine::email_code::Sent;
 use crate::engine::{
-    self, CodeVerdict, Demands, EngineError, PasswordAttempt, PasswordVerdict, Progress,
+    self, CodeVerdict, Demands, EngineError, NameMatch, PasswordAttempt, PasswordVerdict, Progress,
 };
 use crate::model::grants::{Authentication, CodePurpose, LoginFlow, LoginStep};
 use crate::secrets::{random_token, token_hash};
@@ -179,6 +179,7 @@ impl Submission<'_> {
         tokio::task::spawn_blocking(move || {
             let attempt = PasswordAttempt {
                 username: &username,
+                name_match: NameMatch::IgnoringCase,
                 password: "",
                 address: Some(address),
                 source: format!("web {address}"),
@@ -352,6 +353,7 @@ async fn submit_password(submission: Submission<'_>, form: LoginForm) -> Respons
     let outcome = tokio::task::spawn_blocking(move || {
         let attempt = PasswordAttempt {
             username: &attempt_username,
+            name_match: NameMatch::IgnoringCase,
             password: &password,
             address: Some(address),
             source: format!("web {address}"),

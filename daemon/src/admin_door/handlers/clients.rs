@@ -45,6 +45,7 @@ pub fn add(ctx: &Context, spec: ClientSpec) -> Result<AdminReply, ProtoError> {
         redirect_uris: spec.redirect_uris,
         post_logout_redirect_uris: spec.post_logout_redirect_uris,
         signing_alg,
+        require_pkce: spec.require_pkce,
         created_at: ctx.clock.unix_now(),
     };
     ctx.store.insert_client(&client).map_err(store_error)?;
@@ -71,6 +72,30 @@ pub fn list(ctx: &Context) -> Result<AdminReply, ProtoError> {
     Ok(AdminReply::Clients(
         clients.into_iter().map(views::client).collect(),
     ))
+}
+
+/// Changes a client's settings; each `None` is left as it is.
+pub fn set(
+    ctx: &Context,
+    name: &str,
+    require_pkce: Option<bool>,
+) -> Result<AdminReply, ProtoError> {
+    let client = find(ctx, name)?;
+    if require_pkce == Some(false) && client.is_public() {
+        return Err(ProtoError::new(
+            ErrorCode::Conflict,
+            format!("client `{name}` is public: it must always use PKCE"),
+        ));
+    }
+    let client = ctx
+        .store
+        .update_client(&client.id, |client| {
+            if let Some(required) = require_pkce {
+                client.require_pkce = required;
+            }
+        })
+        .map_err(store_error)?;
+    Ok(AdminReply::Client(views::client(client)))
 }
 
 pub fn rotate_secret(ctx: &Context, name: &str) -> Result<AdminReply, ProtoError> {

@@ -86,6 +86,7 @@ fn dispatch(ctx: &Context, request: AdminRequest) -> Result<AdminReply, ProtoErr
         AdminRequest::ClientShow { name } => Ok(AdminReply::Client(views::client(clients::find(
             ctx, &name,
         )?))),
+        AdminRequest::ClientSet { name, require_pkce } => clients::set(ctx, &name, require_pkce),
         AdminRequest::ClientRotateSecret { name } => clients::rotate_secret(ctx, &name),
         AdminRequest::ClientDelete { name } => clients::delete(ctx, &name),
         AdminRequest::KeysList => clients::list_keys(ctx),
@@ -133,10 +134,10 @@ fn audit_entry(request: &AdminRequest) -> Option<(AuditAction, String, Option<St
             spec.name.clone(),
             Some(format!(
                 "{}; redirect URIs [{}]",
-                if spec.public {
-                    "public"
-                } else {
-                    "confidential"
+                match (spec.public, spec.require_pkce) {
+                    (true, _) => "public",
+                    (false, true) => "confidential, PKCE required",
+                    (false, false) => "confidential",
                 },
                 spec.redirect_uris.join(", ")
             )),
@@ -144,6 +145,11 @@ fn audit_entry(request: &AdminRequest) -> Option<(AuditAction, String, Option<St
         AdminRequest::ClientRotateSecret { name } => {
             (AuditAction::ClientSecretRotated, name.clone(), None)
         }
+        AdminRequest::ClientSet { name, require_pkce } => (
+            AuditAction::ClientChanged,
+            name.clone(),
+            require_pkce.map(|required| format!("require_pkce {required}")),
+        ),
         AdminRequest::ClientDelete { name } => (AuditAction::ClientDeleted, name.clone(), None),
         AdminRequest::KeysRotate => (AuditAction::KeysRotated, "signing keys".into(), None),
         AdminRequest::AdvanceClock { seconds } => (
