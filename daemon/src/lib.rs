@@ -21,6 +21,7 @@ pub mod pam_door;
 pub mod restore;
 pub mod secrets;
 pub mod serve;
+pub mod socket_frames;
 pub mod store;
 pub mod systemd;
 pub mod unix_socket;

@@ -20,6 +20,10 @@ pub enum FrameError {
     Truncated,
     #[error("the connection closed")]
     Closed,
+    #[error("no frame arrived within the idle limit")]
+    Idle,
+    #[error("the frame did not arrive in time")]
+    Slow,
     #[error("the frame is not a valid message: {0}")]
     Malformed(#[source] serde_json::Error),
     #[error("socket error: {0}")]

@@ -120,6 +120,56 @@ fn a_truncated_frame_closes_only_that_connection() {
     site.ok(&["status"]);
 }
 
+/// Whether the daemon closed the connection: a read ends (end of stream or reset) before the
+/// test's own 10 s read timeout.
+fn closed_by_the_daemon(stream: &mut UnixStream) -> bool {
+    use std::io::Read;
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    }
+}
+
+#[test]
+fn half_sent_and_trickled_frames_are_cut_off_and_idle_connections_closed() {
+    let site = Site::new();
+    site.set_in_section("admin", "frame_timeout = \"1s\"\nidle_timeout = \"2s\"");
+    let mut daemon = site.start();
+    let started = std::time::Instant::now();
+    // Half a frame, then nothing.
+    let mut half = raw_connection(&site);
+    half.write_all(&100u32.to_be_bytes()).unwrap();
+    half.write_all(br#"{"request":"#).unwrap();
+    // A byte a second: each byte is on time, the frame is not.
+    let mut trickle = raw_connection(&site);
+    trickle.write_all(&50u32.to_be_bytes()[..1]).unwrap();
+    let mut cut_off = false;
+    for byte in 50u32.to_be_bytes()[1..]
+        .iter()
+        .chain(b"{\"request\":\"status\"")
+    {
+        std::thread::sleep(Duration::from_millis(400));
+        if trickle.write_all(&[*byte]).is_err() {
+            cut_off = true;
+            break;
+        }
+    }
+    assert!(
+        cut_off || closed_by_the_daemon(&mut trickle),
+        "the trickle was cut off"
+    );
+    assert!(closed_by_the_daemon(&mut half), "half a frame was cut off");
+    // A connection that sends nothing is closed once idle.
+    let mut idle = raw_connection(&site);
+    assert!(closed_by_the_daemon(&mut idle));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(daemon.is_running());
+    assert!(daemon.log_text().contains("did not arrive in time"));
+    site.ok(&["status"]);
+}
+
 #[test]
 fn user_lists_come_in_pages_and_a_bad_page_size_is_refused() {
     let site = Site::new();

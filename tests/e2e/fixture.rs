@@ -44,6 +44,15 @@ impl Site {
     pub fn pam_socket(&self) -> PathBuf {
         self.dir.path().join("run/pam.sock")
     }
+
+    /// Adds `line` (a `key = value`) to the config's `[section]`, before the daemon starts.
+    pub fn set_in_section(&self, section: &str, line: &str) {
+        let text = std::fs::read_to_string(&self.config).expect("read config");
+        let header = format!("[{section}]\n");
+        assert!(text.contains(&header), "no [{section}] in the test config");
+        let text = text.replacen(&header, &format!("{header}{line}\n"), 1);
+        std::fs::write(&self.config, text).expect("write config");
+    }
 }
 
 impl Site {

@@ -261,6 +261,34 @@ fn account_checks_report_disabled_and_unknown_users() {
 }
 
 #[test]
+fn a_half_sent_message_on_the_pam_socket_is_cut_off() {
+    use std::io::{Read, Write};
+    let site = Site::new();
+    site.set_in_section("pam", "frame_timeout = \"1s\"");
+    let mut daemon = site.start();
+    let mut stream = std::os::unix::net::UnixStream::connect(site.pam_socket()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(&100u32.to_be_bytes()).unwrap();
+    stream.write_all(br#"{"Begin":"#).unwrap();
+    let started = std::time::Instant::now();
+    // The daemon answers "unavailable" and closes; the module fails closed.
+    let reply: PamReply = postern_proto::frame::read_frame(&mut stream, 1 << 20).unwrap();
+    assert!(matches!(
+        reply,
+        PamReply::Verdict {
+            outcome: PamOutcome::Unavailable,
+            ..
+        }
+    ));
+    assert_eq!(stream.read(&mut [0u8; 1]).unwrap(), 0);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(daemon.is_running());
+    assert!(daemon.log_text().contains("did not arrive in time"));
+}
+
+#[test]
 fn garbage_on_the_pam_socket_is_refused_and_the_daemon_stays_up() {
     use std::io::Write;
     let site = Site::new();

@@ -15,14 +15,10 @@ use postern_proto::admin::{AdminRequest, AdminResponse};
 use postern_proto::frame::{self, FrameError, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME};
 use postern_proto::{ErrorCode, ProtoError};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-/// How long a connection may sit between requests, or take to send one.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Accepts connections until `shutdown` is cancelled. Connection tasks go on `tracker`, so the
 /// caller can wait for in-flight requests to finish.
@@ -64,17 +60,26 @@ async fn connection(mut stream: UnixStream, ctx: Arc<Context>, shutdown: Cancell
         }
     };
 
+    let deadlines = crate::socket_frames::Deadlines {
+        idle: ctx.config.admin.idle_timeout.0,
+        frame: ctx.config.admin.frame_timeout.0,
+    };
     loop {
         let request = tokio::select! {
             () = shutdown.cancelled() => return,
-            read = tokio::time::timeout(IDLE_TIMEOUT, read_request(&mut stream)) => match read {
-                Ok(read) => read,
-                Err(_) => return,
-            },
+            read = crate::socket_frames::read(&mut stream, MAX_REQUEST_FRAME, deadlines) => read,
         };
         let request = match request {
             Ok(request) => request,
             Err(FrameError::Closed) => return,
+            Err(FrameError::Idle) => {
+                tracing::debug!(%caller, "closing an idle admin connection");
+                return;
+            }
+            Err(FrameError::Slow) => {
+                tracing::warn!(%caller, "an admin request did not arrive in time; closing the connection");
+                return;
+            }
             Err(error) => {
                 tracing::warn!(%caller, %error, "bad frame on the admin socket; closing the connection");
                 let code = match error {
@@ -118,21 +123,6 @@ async fn connection(mut stream: UnixStream, ctx: Arc<Context>, shutdown: Cancell
             tracing::debug!(error = %e, "could not answer the admin client");
             return;
         }
-    }
-}
-
-async fn read_request(stream: &mut UnixStream) -> Result<AdminRequest, FrameError> {
-    let mut header = [0u8; 4];
-    match stream.read_exact(&mut header).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
-        Err(e) => return Err(FrameError::Io(e)),
-    }
-    let mut body = vec![0u8; frame::body_len(header, MAX_REQUEST_FRAME)?];
-    match stream.read_exact(&mut body).await {
-        Ok(_) => frame::decode_body(&body),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(FrameError::Truncated),
-        Err(e) => Err(FrameError::Io(e)),
     }
 }
 

@@ -67,6 +67,10 @@ pub struct AdminConfig {
     /// Members of this Unix group may use the admin socket, besides root and the daemon's own
     /// user. Empty: nobody else.
     pub group: String,
+    /// A connection that sends no request for this long is closed.
+    pub idle_timeout: HumanDuration,
+    /// A request must arrive whole within this time of its first byte.
+    pub frame_timeout: HumanDuration,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,6 +80,8 @@ pub struct PamConfig {
     pub socket: PathBuf,
     /// How long one login conversation may take, answers included.
     pub conversation_timeout: HumanDuration,
+    /// A message from the PAM module must arrive whole within this time of its first byte.
+    pub frame_timeout: HumanDuration,
     /// After a second factor, the same user logging in to the same service from the same
     /// host is not asked for it again for this long. "0": always ask.
     pub remember: HumanDuration,
@@ -86,6 +92,7 @@ impl Default for PamConfig {
         Self {
             socket: PathBuf::from("/run/postern/pam.sock"),
             conversation_timeout: HumanDuration::secs(120),
+            frame_timeout: HumanDuration::secs(10),
             remember: HumanDuration::secs(0),
         }
     }
@@ -249,6 +256,8 @@ impl Default for AdminConfig {
         Self {
             socket: PathBuf::from("/run/postern/admin.sock"),
             group: "postern-admin".into(),
+            idle_timeout: HumanDuration::secs(30),
+            frame_timeout: HumanDuration::secs(10),
         }
     }
 }

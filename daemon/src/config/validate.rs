@@ -192,8 +192,11 @@ impl Config {
     }
 
     fn validate_durations(&self) -> Result<(), ConfigError> {
-        let checks: [(&'static str, Duration, u64, u64); 10] = [
+        let checks: [(&'static str, Duration, u64, u64); 13] = [
             ("shutdown_grace", self.shutdown_grace.0, 1, 300),
+            ("admin.idle_timeout", self.admin.idle_timeout.0, 1, 3600),
+            ("admin.frame_timeout", self.admin.frame_timeout.0, 1, 300),
+            ("pam.frame_timeout", self.pam.frame_timeout.0, 1, 300),
             (
                 "pam.conversation_timeout",
                 self.pam.conversation_timeout.0,

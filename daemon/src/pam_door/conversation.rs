@@ -19,7 +19,7 @@ pub struct Conversation<'a> {
 
 impl Conversation<'_> {
     pub async fn run(&mut self) -> Result<(), FrameError> {
-        match read(self.stream).await? {
+        match read(self.stream, &self.ctx).await? {
             PamRequest::Begin(context) => {
                 let (outcome, message) = self.authenticate(&context).await?;
                 send(self.stream, &verdict(outcome, message.as_deref())).await
@@ -64,7 +64,7 @@ impl Conversation<'_> {
             },
         )
         .await?;
-        match read(self.stream).await? {
+        match read(self.stream, &self.ctx).await? {
             PamRequest::Answer { text } => Ok(text.expose().to_owned()),
             _ => Err(FrameError::Closed),
         }

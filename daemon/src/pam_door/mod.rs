@@ -8,7 +8,7 @@ use crate::context::Context;
 use postern_proto::frame::{self, FrameError, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME};
 use postern_proto::pam::{PamOutcome, PamReply, PamRequest};
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -76,21 +76,15 @@ fn verdict(outcome: PamOutcome, message: Option<&str>) -> PamReply {
     }
 }
 
-async fn read(stream: &mut UnixStream) -> Result<PamRequest, FrameError> {
-    let mut header = [0u8; 4];
-    stream
-        .read_exact(&mut header)
-        .await
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => FrameError::Closed,
-            _ => FrameError::Io(e),
-        })?;
-    let mut body = vec![0u8; frame::body_len(header, MAX_REQUEST_FRAME)?];
-    stream
-        .read_exact(&mut body)
-        .await
-        .map_err(|_| FrameError::Truncated)?;
-    frame::decode_body(&body)
+/// Reads the module's next message. Waiting for one (a person typing a password) is bounded
+/// by the whole conversation's deadline; a message that has started must finish within
+/// `pam.frame_timeout`.
+async fn read(stream: &mut UnixStream, ctx: &Context) -> Result<PamRequest, FrameError> {
+    let deadlines = crate::socket_frames::Deadlines {
+        idle: ctx.config.pam.conversation_timeout.0,
+        frame: ctx.config.pam.frame_timeout.0,
+    };
+    crate::socket_frames::read(stream, MAX_REQUEST_FRAME, deadlines).await
 }
 
 async fn send(stream: &mut UnixStream, reply: &PamReply) -> Result<(), FrameError> {
