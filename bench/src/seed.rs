@@ -52,6 +52,8 @@ pub fn seed(state_dir: &Path, key_file: &Path, users: u64) -> anyhow::Result<()>
             created_at: now,
             password_changed_at: now,
             last_login_at: None,
+            email_verified: false,
+            session_generation: 0,
             mfa: Some(MfaEnrolment {
                 method: MfaMethod::Totp,
                 totp: Some(TotpSeed {

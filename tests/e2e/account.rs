@@ -129,6 +129,12 @@ fn turning_mfa_off_is_refused_while_a_role_requires_it() {
 fn a_password_change_needs_the_current_one() {
     let site = Site::new();
     let (daemon, browser) = signed_in(&site, &[]);
+    let second = Browser::new(&daemon);
+    second.sign_in(
+        second.visit(&format!("{}/login", second.issuer)),
+        "alice",
+        PASSWORD,
+    );
     let wrong = act(
         &browser,
         &[
@@ -159,6 +165,16 @@ fn a_password_change_needs_the_current_one() {
         ],
     );
     assert!(ok.contains("Your password is changed"), "{ok}");
+    let still = browser.visit(&format!("{}/account", browser.issuer));
+    assert!(
+        !page_body(&still).contains("name=\"password\""),
+        "the session that changed the password lives on"
+    );
+    let elsewhere = page_body(&second.visit(&format!("{}/account", second.issuer)));
+    assert!(
+        elsewhere.contains("name=\"password\""),
+        "a session elsewhere ends with the old password"
+    );
 
     let other = Browser::new(&daemon);
     let login = other.visit(&format!("{}/login", other.issuer));

@@ -19,6 +19,7 @@ mod oidc;
 mod operations;
 mod pam_door;
 mod pam_module;
+mod session_policy;
 mod smtp;
 mod sshd;
 mod tls;

@@ -121,6 +121,8 @@ mod tests {
             created_at: 0,
             password_changed_at: 0,
             last_login_at: None,
+            email_verified: false,
+            session_generation: 0,
             mfa: None,
         }
     }

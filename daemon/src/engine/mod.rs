@@ -17,6 +17,7 @@ pub mod account;
 pub mod devices;
 pub mod email_code;
 mod second_factor;
+pub mod session_policy;
 pub use second_factor::{
     CodeVerdict, Demands, EngineError, Progress, after_password, check_code, choose_email,
     confirm_email_enrolment, confirm_totp_enrolment, enrolment_material,
@@ -234,6 +235,8 @@ mod tests {
             created_at: 1,
             password_changed_at: 1,
             last_login_at: None,
+            email_verified: false,
+            session_generation: 0,
             mfa,
         }
     }

@@ -149,6 +149,15 @@ pub struct EmailCode {
 pub struct Session {
     pub authentication: Authentication,
     pub created_at: UnixSeconds,
+    /// A fingerprint of the user's password hash when the session began (or when the user
+    /// changed the password from this session): a change made elsewhere ends the session.
+    /// A hash, not a time, so two changes within a second are still told apart. `None` in
+    /// sessions stored before this was kept: then a change after `created_at` ends them.
+    #[serde(default)]
+    pub password_fingerprint: Option<String>,
+    /// The user's `session_generation` when the session began.
+    #[serde(default)]
+    pub generation: u64,
     pub expires_at: UnixSeconds,
 }
 

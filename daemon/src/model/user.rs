@@ -37,6 +37,14 @@ pub struct User {
     pub created_at: UnixSeconds,
     pub password_changed_at: UnixSeconds,
     pub last_login_at: Option<UnixSeconds>,
+    /// Whether the user proved the address: they typed a code mailed to it, or an
+    /// administrator said so. Reset when the address changes.
+    #[serde(default)]
+    pub email_verified: bool,
+    /// Raised to end every session the user has (an administrator disabled the account); a
+    /// session carries the generation it began in.
+    #[serde(default)]
+    pub session_generation: u64,
     /// The second factor, once enrolled (or when an administrator set a method to enrol).
     #[serde(default)]
     pub mfa: Option<super::mfa::MfaEnrolment>,
@@ -71,6 +79,8 @@ mod tests {
             created_at: 0,
             password_changed_at: 0,
             last_login_at: None,
+            email_verified: false,
+            session_generation: 0,
             mfa: None,
         };
         assert!(!format!("{user:?}").contains("argon2id"));

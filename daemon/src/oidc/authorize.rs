@@ -20,7 +20,7 @@ pub async fn get(
     headers: HeaderMap,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
-    authorize(&web, &headers, query.ok().map(|Query(q)| q))
+    authorize(&web, &headers, query.ok().map(|Query(q)| q)).await
 }
 
 pub async fn post(
@@ -28,10 +28,14 @@ pub async fn post(
     headers: HeaderMap,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Response {
-    authorize(&web, &headers, form.ok().map(|Form(f)| f))
+    authorize(&web, &headers, form.ok().map(|Form(f)| f)).await
 }
 
-fn authorize(web: &Web, headers: &HeaderMap, pairs: Option<Vec<(String, String)>>) -> Response {
+async fn authorize(
+    web: &Arc<Web>,
+    headers: &HeaderMap,
+    pairs: Option<Vec<(String, String)>>,
+) -> Response {
     let bad_request = |message: &str| {
         web.error_page(
             StatusCode::BAD_REQUEST,
@@ -152,14 +156,26 @@ fn authorize(web: &Web, headers: &HeaderMap, pairs: Option<Vec<(String, String)>
         Ok(found) => found,
         Err(e) => return web.internal_error(e),
     };
-    if let Some((session, _)) = &live_session {
+    if let Some(live) = live_session {
+        let authentication = &live.session.authentication;
         let fresh_enough = request
             .max_age
-            .is_none_or(|age| now.saturating_sub(session.authentication.auth_time) <= age);
+            .is_none_or(|age| now.saturating_sub(authentication.auth_time) <= age);
         let strong_enough =
-            !request.wants_mfa() || session.authentication.acr() == crate::model::grants::ACR_MFA;
+            !request.wants_mfa() || authentication.acr() == crate::model::grants::ACR_MFA;
         if fresh_enough && strong_enough && !request.force_login {
-            return respond_with_code(web, request, session.authentication.clone());
+            // Policy changed since the session began (a role now requires MFA, a reset):
+            // the missing step comes before any code.
+            if live.needs_second_factor {
+                if prompt_none {
+                    return fail(
+                        "interaction_required",
+                        "the user must complete a second factor first",
+                    );
+                }
+                return crate::web::step_up(web, headers, Some(request), live).await;
+            }
+            return respond_with_code(web, request, authentication.clone());
         }
     }
     if prompt_none {

@@ -135,7 +135,7 @@ fn end_session(web: &Web, headers: &HeaderMap, target: Option<String>) -> Respon
     let user = session::current(web, headers)
         .ok()
         .flatten()
-        .map(|(_, user)| user);
+        .map(|live| live.user);
     let cookie = match session::end(web, headers) {
         Ok(cookie) => cookie,
         Err(e) => return web.internal_error(e),

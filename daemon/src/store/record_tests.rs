@@ -16,6 +16,8 @@ fn user(name: &str, roles: &[&str]) -> User {
         created_at: 1,
         password_changed_at: 1,
         last_login_at: None,
+        email_verified: false,
+        session_generation: 0,
         mfa: None,
     }
 }

@@ -5,7 +5,7 @@ use super::{Web, client_addr, csrf, see_other, session, with_cookies};
 use crate::engine::account::{self, Refusal};
 use crate::engine::email_code::{self, Sent};
 use crate::engine::{self, PasswordAttempt, devices};
-use crate::model::grants::{Authentication, CodePurpose, Session};
+use crate::model::grants::{Authentication, CodePurpose};
 use crate::model::{MfaMethod, User};
 use axum::extract::{ConnectInfo, Form, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -16,14 +16,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub async fn show(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    let (_, user) = match session::current(&web, &headers) {
-        Ok(Some(found)) => found,
+    let live = match session::current(&web, &headers) {
+        Ok(Some(live)) => live,
         Ok(None) => return see_other("/login"),
         Err(e) => return web.internal_error(e),
     };
+    if live.needs_second_factor {
+        return super::login::step_up(&web, &headers, None, live).await;
+    }
     let guard = csrf::guard(&web, &headers);
     with_cookies(
-        page(&web, &guard.token, &user, Note::default()),
+        page(&web, &guard.token, &live.user, Note::default()),
         guard.set_cookie,
     )
 }
@@ -62,8 +65,10 @@ pub async fn submit(
             "This form has expired or was not sent from this site. Go back, reload the page and try again.",
         );
     }
-    let (session, user) = match session::current(&web, &headers) {
-        Ok(Some(found)) => found,
+    let live = match session::current(&web, &headers) {
+        // The page itself takes the user through what policy now asks first.
+        Ok(Some(live)) if live.needs_second_factor => return see_other("/account"),
+        Ok(Some(live)) => live,
         Ok(None) => return see_other("/login"),
         Err(e) => return web.internal_error(e),
     };
@@ -74,10 +79,10 @@ pub async fn submit(
         let request = Request {
             web: &web_for_task,
             token: &token,
-            user: &user,
-            session: &session,
+            user: &live.user,
+            live: &live,
             attempt: PasswordAttempt {
-                username: &user.username,
+                username: &live.user.username,
                 name_match: engine::NameMatch::Exact,
                 password: "",
                 address: Some(address),
@@ -94,7 +99,7 @@ struct Request<'a> {
     web: &'a Web,
     token: &'a str,
     user: &'a User,
-    session: &'a Session,
+    live: &'a session::LiveSession,
     attempt: PasswordAttempt<'a>,
 }
 
@@ -205,9 +210,12 @@ impl Request<'_> {
                     return self.main(Note::error("The two new passwords differ."));
                 }
                 match account::change_password(ctx, self.user, &current, &new, &self.attempt) {
-                    Ok(Ok(())) => self.main(Note::notice(
-                        "Your password is changed. Remembered browsers were forgotten.",
-                    )),
+                    Ok(Ok(())) => match session::saw_password_change(self.web, self.live) {
+                        Ok(()) => self.main(Note::notice(
+                            "Your password is changed. You were signed out everywhere else, and remembered browsers were forgotten.",
+                        )),
+                        Err(e) => self.web.internal_error(e),
+                    },
                     Ok(Err(Refusal(reason))) => self.main(Note::error(&reason)),
                     Err(e) => self.web.internal_error(e),
                 }
@@ -218,7 +226,7 @@ impl Request<'_> {
 
     /// The session's authentication, for enrolments made while signed in.
     fn authentication(&self) -> Authentication {
-        self.session.authentication.clone()
+        self.live.session.authentication.clone()
     }
 
     fn main(&self, note: Note) -> Response {

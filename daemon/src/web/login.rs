@@ -41,6 +41,67 @@ pub fn new_flow(
     }
 }
 
+/// Takes a signed-in user whose session no longer satisfies their policy (a role now requires
+/// MFA, or their second factor was reset) through the missing step: the sign-in starts where a
+/// right password leads, with the session's password proof, so the user types a code or enrols
+/// and is not asked for the password again. When it completes, `request` is answered (or the
+/// browser goes to the account page). A remembered browser does not skip this step: it is the
+/// step policy now asks for.
+pub async fn step_up(
+    web: &Arc<Web>,
+    headers: &HeaderMap,
+    request: Option<crate::model::grants::AuthorizationRequest>,
+    live: session::LiveSession,
+) -> Response {
+    let guard = csrf::guard(web, headers);
+    let ctx = web.ctx.clone();
+    let rp_wants_mfa = request.as_ref().is_some_and(|r| r.wants_mfa());
+    let user = live.user.clone();
+    let authentication = live.session.authentication;
+    let progress = tokio::task::spawn_blocking(move || {
+        let demands = Demands {
+            rp_wants_mfa,
+            fresh_factor: true,
+            device_cookie: None,
+            can_enrol: true,
+            source: "web step-up",
+        };
+        engine::after_password(&ctx, &user, authentication, &demands)
+    })
+    .await;
+    let step = match progress {
+        Ok(Ok(Progress::Next(step))) => step,
+        // Policy changed back meanwhile: the session is enough again.
+        Ok(Ok(Progress::Done(authentication) | Progress::Remembered { authentication, .. })) => {
+            return match request {
+                Some(request) => {
+                    crate::oidc::authorize::respond_with_code(web, request, authentication)
+                }
+                None => see_other("/account"),
+            };
+        }
+        Ok(Ok(Progress::MustEnrol)) => return web.internal_error("the web door always enrols"),
+        Ok(Err(EngineError::CannotEnrol(message))) => {
+            return web.error_page(
+                StatusCode::FORBIDDEN,
+                "Two-step verification required",
+                &message,
+            );
+        }
+        Ok(Err(e)) => return web.internal_error(e),
+        Err(e) => return web.internal_error(e),
+    };
+    let mut flow = new_flow(web, request, guard.browser);
+    flow.step = step;
+    match start_flow(web, flow) {
+        Ok(flow_id) => with_cookies(
+            see_other(&format!("/login?flow={flow_id}")),
+            guard.set_cookie,
+        ),
+        Err(e) => web.internal_error(e),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct ShowParams {
     flow: Option<String>,
@@ -243,7 +304,7 @@ impl Submission<'_> {
             Ok(None) => return web.internal_error("the user vanished during sign-in"),
             Err(e) => return web.internal_error(e),
         };
-        let cookie = match session::start(web, self.headers, authentication.clone()) {
+        let cookie = match session::start(web, self.headers, &user, authentication.clone()) {
             Ok(cookie) => cookie,
             Err(e) => return web.internal_error(e),
         };

@@ -1,31 +1,66 @@
-//! The single sign-on session: a random cookie whose hash keys a `Session` record.
+//! The single sign-on session: a random cookie whose hash keys a `Session` record. Each use
+//! judges the session against the user's current policy (`engine::session_policy`).
 
 use super::{Web, cookies};
+use crate::engine::session_policy::{self, Standing};
 use crate::model::User;
 use crate::model::grants::{Authentication, Session};
 use crate::secrets::{random_token, token_hash};
 use crate::store::StoreError;
 use axum::http::{HeaderMap, HeaderValue};
 
-/// The browser's live session and its user, if it has one and the user may still sign in.
-pub fn current(web: &Web, headers: &HeaderMap) -> Result<Option<(Session, User)>, StoreError> {
+/// A browser's live session, judged against its user's current policy.
+#[derive(Debug)]
+pub struct LiveSession {
+    /// The record's key (the hash of the cookie).
+    pub key: [u8; 32],
+    /// The session, with only what still counts of its authentication.
+    pub session: Session,
+    pub user: User,
+    /// The session proves less than the user's policy now requires: a second factor (or an
+    /// enrolment) comes first.
+    pub needs_second_factor: bool,
+}
+
+/// The browser's live session, if it has one that may still be used. A session that policy
+/// has ended (a disabled user, a password changed elsewhere) is removed.
+pub fn current(web: &Web, headers: &HeaderMap) -> Result<Option<LiveSession>, StoreError> {
     let Some(cookie) = cookies::get(headers, cookies::SESSION) else {
         return Ok(None);
     };
     let now = web.ctx.clock.unix_now();
-    let Some(session) = web.ctx.store.sessions().get(&token_hash(cookie), now)? else {
+    let key = token_hash(cookie);
+    let Some(mut session) = web.ctx.store.sessions().get(&key, now)? else {
         return Ok(None);
     };
-    match web.ctx.store.user(session.authentication.user_id)? {
-        Some(user) if !user.disabled => Ok(Some((session, user))),
-        _ => Ok(None),
-    }
+    let user = web.ctx.store.user(session.authentication.user_id)?;
+    let (authentication, needs_second_factor) =
+        match session_policy::standing(&web.ctx, user.as_ref(), &session)? {
+            Standing::Ended(why) => {
+                tracing::info!(reason = why, "ended a session that policy no longer allows");
+                web.ctx.store.sessions().remove(&key)?;
+                return Ok(None);
+            }
+            Standing::Valid(authentication) => (authentication, false),
+            Standing::NeedsSecondFactor(authentication) => (authentication, true),
+        };
+    let Some(user) = user else {
+        return Ok(None);
+    };
+    session.authentication = authentication;
+    Ok(Some(LiveSession {
+        key,
+        session,
+        user,
+        needs_second_factor,
+    }))
 }
 
 /// Starts a new session (replacing any the browser had) and returns its cookie.
 pub fn start(
     web: &Web,
     headers: &HeaderMap,
+    user: &User,
     authentication: Authentication,
 ) -> Result<HeaderValue, StoreError> {
     end(web, headers)?;
@@ -37,6 +72,8 @@ pub fn start(
         &Session {
             authentication,
             created_at: now,
+            password_fingerprint: Some(session_policy::password_fingerprint(user)),
+            generation: user.session_generation,
             expires_at: now + lifetime,
         },
     )?;
@@ -46,6 +83,22 @@ pub fn start(
         Some(lifetime),
         web.ctx.config.secure_cookies(),
     ))
+}
+
+/// After the user changed their password from this session: the session knows of the change,
+/// so it lives on while the user's other sessions end.
+pub fn saw_password_change(web: &Web, live: &LiveSession) -> Result<(), StoreError> {
+    let Some(user) = web.ctx.store.user(live.user.id)? else {
+        return Ok(());
+    };
+    let now = web.ctx.clock.unix_now();
+    web.ctx.store.sessions().update(&live.key, now, |session| {
+        crate::store::Change::Replace(Session {
+            password_fingerprint: Some(session_policy::password_fingerprint(&user)),
+            ..session.clone()
+        })
+    })?;
+    Ok(())
 }
 
 /// Ends the browser's session, if any, and returns the cookie that clears it.

@@ -47,6 +47,8 @@ pub fn add_user(ctx: &Context, new_user: NewUser) -> Result<AdminReply, ProtoErr
         created_at: now,
         password_changed_at: now,
         last_login_at: None,
+        email_verified: false,
+        session_generation: 0,
         mfa: None,
     };
     ctx.store.insert_user(&user).map_err(store_error)?;
@@ -138,6 +140,11 @@ pub fn set_disabled(
     let id = find_user(ctx, username)?.id;
     update_user(ctx, id, |user| {
         user.disabled = disabled;
+        // Disabling ends every session for good: enabling the account again does not bring
+        // them back.
+        if disabled {
+            user.session_generation += 1;
+        }
         Ok(())
     })?;
     done(format!(
