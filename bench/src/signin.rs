@@ -69,7 +69,7 @@ pub async fn sign_in(
         .encode(Sha256::digest(verifier.as_bytes()));
     let (state, nonce) = (random_token(), random_token());
     let authorize = format!(
-        "/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20profile%20email&state={state}&nonce={nonce}&code_challenge={challenge}&code_challenge_method=S256",
+        "/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20profile%20email%20offline_access&state={state}&nonce={nonce}&code_challenge={challenge}&code_challenge_method=S256",
         rp.client_id,
         encode(REDIRECT_URI)
     );

@@ -238,6 +238,7 @@ impl RelyingParty {
             .add_scope(Scope::new("profile".into()))
             .add_scope(Scope::new("email".into()))
             .add_scope(Scope::new("groups".into()))
+            .add_scope(Scope::new("offline_access".into()))
             .set_pkce_challenge(challenge);
         for (key, value) in extra {
             builder = builder.add_extra_param(*key, *value);

@@ -343,6 +343,26 @@ fn a_wrong_client_secret_is_invalid_client() {
 }
 
 #[test]
+fn a_refresh_token_is_issued_only_for_offline_access() {
+    let (site, daemon) = site_with_alice();
+    let rp = RelyingParty::register(&site, &daemon, "app", &[]);
+    let browser = Browser::new(&daemon);
+    let mut request = rp.request(&[]);
+    let before = request.url.clone();
+    request.url = request
+        .url
+        .replace("+offline_access", "")
+        .replace("%20offline_access", "");
+    assert_ne!(before, request.url, "the scope was taken out");
+    let back = away(browser.sign_in(browser.visit(&request.url), "alice", PASSWORD));
+    let tokens = rp
+        .exchange(&query(&back, "code").unwrap(), request)
+        .unwrap();
+    assert!(tokens.refresh_token().is_none());
+    assert!(!tokens.access_token().secret().is_empty());
+}
+
+#[test]
 fn a_reused_refresh_token_revokes_its_family() {
     let (site, daemon) = site_with_alice();
     let rp = RelyingParty::register(&site, &daemon, "app", &[]);

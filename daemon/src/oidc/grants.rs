@@ -19,6 +19,10 @@ pub const CODE_LIFETIME: u64 = 60;
 /// revoke its tokens, so outliving them a little costs nothing.
 const FAMILY_SLACK: u64 = 3600;
 
+/// The scope that asks for a refresh token (OpenID Connect Core §11): without it, a sign-in
+/// grants tokens that end when the access token does.
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
 /// Creates a single-use code for `request` and a new token family for what it will grant.
 pub fn issue_code(
     ctx: &Context,
@@ -58,7 +62,8 @@ pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: u64,
-    pub refresh_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     pub id_token: String,
     pub scope: String,
 }
@@ -69,7 +74,12 @@ pub struct Grant<'a> {
     pub client: &'a Client,
     pub user: &'a User,
     pub family: &'a str,
+    /// What the access and ID tokens carry.
     pub scopes: &'a [String],
+    /// The scopes of a new refresh token; `None`: issue none. A code grant issues one only
+    /// for `offline_access`; a refresh grant's new token keeps the old one's scopes, even when
+    /// the access token asked for fewer (RFC 6749 §6).
+    pub refresh_scopes: Option<&'a [String]>,
     pub authentication: &'a Authentication,
     pub nonce: Option<&'a str>,
     pub code: Option<&'a str>,
@@ -98,7 +108,6 @@ pub fn issue_tokens(ctx: &Context, grant: &Grant<'_>) -> Result<TokenResponse, I
         return Err(IssueError::Revoked);
     }
     let access_token = random_token();
-    let refresh_token = random_token();
     ctx.store.access_tokens().put(
         &token_hash(&access_token),
         &AccessToken {
@@ -110,17 +119,24 @@ pub fn issue_tokens(ctx: &Context, grant: &Grant<'_>) -> Result<TokenResponse, I
             expires_at: now + access_lifetime,
         },
     )?;
-    ctx.store.refresh_tokens().put(
-        &token_hash(&refresh_token),
-        &RefreshToken {
-            family: grant.family.to_owned(),
-            client_id: grant.client.id.clone(),
-            scopes: grant.scopes.to_vec(),
-            authentication: grant.authentication.clone(),
-            used: false,
-            expires_at: now + refresh_lifetime,
-        },
-    )?;
+    let refresh_token = match grant.refresh_scopes {
+        Some(scopes) => {
+            let token = random_token();
+            ctx.store.refresh_tokens().put(
+                &token_hash(&token),
+                &RefreshToken {
+                    family: grant.family.to_owned(),
+                    client_id: grant.client.id.clone(),
+                    scopes: scopes.to_vec(),
+                    authentication: grant.authentication.clone(),
+                    used: false,
+                    expires_at: now + refresh_lifetime,
+                },
+            )?;
+            Some(token)
+        }
+        None => None,
+    };
     let id_token = id_token::sign(
         ctx,
         &IdTokenInput {

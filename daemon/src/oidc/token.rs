@@ -125,6 +125,12 @@ fn code_grant(
             user: &user,
             family: &stored.family,
             scopes: &stored.request.scopes,
+            refresh_scopes: stored
+                .request
+                .scopes
+                .iter()
+                .any(|s| s == grants::OFFLINE_ACCESS)
+                .then_some(stored.request.scopes.as_slice()),
             authentication: &stored.authentication,
             nonce: stored.request.nonce.as_deref(),
             code: Some(&code),
@@ -212,6 +218,7 @@ fn refresh_grant(
             user: &user,
             family: &stored.family,
             scopes: asked.as_deref().unwrap_or(&stored.scopes),
+            refresh_scopes: Some(&stored.scopes),
             authentication: &stored.authentication,
             nonce: None,
             code: None,
