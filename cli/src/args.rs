@@ -101,6 +101,14 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Change a user's email address (unverified unless --verified).
+    SetEmail {
+        username: String,
+        email: String,
+        /// You checked that the address is the user's: mark it verified.
+        #[arg(long)]
+        verified: bool,
+    },
     /// Stop a user from signing in.
     Disable { username: String },
     /// Let a disabled user sign in again.

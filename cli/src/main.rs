@@ -112,6 +112,15 @@ fn request_for(command: Command) -> anyhow::Result<AdminRequest> {
                 username,
                 password: password::read_new(password_stdin)?,
             },
+            UserCommand::SetEmail {
+                username,
+                email,
+                verified,
+            } => AdminRequest::UserSetEmail {
+                username,
+                email,
+                verified,
+            },
             UserCommand::Disable { username } => AdminRequest::UserSetDisabled {
                 username,
                 disabled: true,
@@ -263,7 +272,18 @@ fn print_human(reply: AdminReply) {
         AdminReply::User(u) => output::fields(&[
             ("username", u.username),
             ("id", u.id),
-            ("email", u.email),
+            (
+                "email",
+                format!(
+                    "{} ({})",
+                    u.email,
+                    if u.email_verified {
+                        "verified"
+                    } else {
+                        "not verified"
+                    }
+                ),
+            ),
             ("name", u.display_name.unwrap_or_default()),
             ("roles", u.roles.join(", ")),
             ("disabled", output::yes_no(u.disabled)),

@@ -24,6 +24,13 @@ pub enum AdminRequest {
         username: String,
         disabled: bool,
     },
+    /// Changes a user's email address. A new address is unverified unless `verified` says the
+    /// administrator checked it; the same address with `verified` marks it verified.
+    UserSetEmail {
+        username: String,
+        email: String,
+        verified: bool,
+    },
     UserDelete {
         username: String,
     },
@@ -257,6 +264,10 @@ pub struct UserView {
     pub id: String,
     pub username: String,
     pub email: String,
+    /// Whether the user proved the address (typed a code mailed to it) or an administrator
+    /// said so.
+    #[serde(default)]
+    pub email_verified: bool,
     pub display_name: Option<String>,
     pub roles: Vec<String>,
     pub disabled: bool,

@@ -278,3 +278,29 @@ fn usage_errors_exit_2_and_an_absent_daemon_exits_1() {
         stderr(&out)
     );
 }
+
+#[test]
+fn an_administrator_sets_an_address_and_whether_it_is_verified() {
+    let site = Site::new();
+    let _daemon = site.start();
+    site.add_user("carol", &[]);
+    let show = |site: &Site| site.ok(&["user", "show", "carol"]);
+    assert!(show(&site).contains("carol@example.com (not verified)"));
+    site.ok(&[
+        "user",
+        "set-email",
+        "carol",
+        "carol@example.com",
+        "--verified",
+    ]);
+    assert!(show(&site).contains("carol@example.com (verified)"));
+    // A new address is not verified until someone says so or a code proves it.
+    site.ok(&["user", "set-email", "carol", "c.jones@example.org"]);
+    assert!(show(&site).contains("c.jones@example.org (not verified)"));
+    let refused = site.cli(&["user", "set-email", "carol", "not an address"]);
+    assert!(!refused.status.success());
+    assert!(
+        site.ok(&["audit", "--user", "carol"])
+            .contains("email_changed")
+    );
+}

@@ -127,6 +127,13 @@ fn totp_codes_work_once_and_only_within_one_step() {
     let (browser, page, _) = code_page(&daemon, &rp);
     let replay = submit_code(&browser, &page, &app.code(daemon_clock(&site)));
     assert_eq!(page_status(&replay), 401, "a code is never accepted twice");
+    let wrong = submit_code(&browser, &replay, "000000");
+    assert_eq!(page_status(&wrong), 401);
+    let audit = site.ok(&["audit", "--user", "alice"]);
+    assert!(
+        audit.contains("replayed code: already used") && audit.contains("wrong code"),
+        "a replay and a wrong code are told apart: {audit}"
+    );
 
     // One step old is still good.
     advance_clock(&site, 90);
@@ -286,6 +293,28 @@ fn set_method_totp_makes_the_user_enrol_a_new_app() {
 }
 
 /// The code in the newest message of the outbox, and the message's text.
+#[test]
+fn set_method_says_what_will_happen_and_refuses_a_method_the_site_does_not_offer() {
+    let site = Site::new();
+    let _daemon = site.start();
+    site.add_user("alice", &[]);
+    let email = site.ok(&["mfa", "set-method", "alice", "email"]);
+    assert!(
+        email.contains("sent a code at alice@example.com") && !email.contains("authenticator"),
+        "{email}"
+    );
+    let totp = site.ok(&["mfa", "set-method", "alice", "totp"]);
+    assert!(totp.contains("enrol an authenticator app"), "{totp}");
+    site.ok(&["site", "set", "mfa.methods", "totp"]);
+    let refused = site.cli(&["mfa", "set-method", "alice", "email"]);
+    assert!(!refused.status.success());
+    assert!(
+        crate::fixture::stderr(&refused).contains("does not offer email codes"),
+        "{}",
+        crate::fixture::stderr(&refused)
+    );
+}
+
 fn last_mailed_code(site: &Site) -> (String, String) {
     let mut files: Vec<_> = std::fs::read_dir(site.dir.path().join("outbox"))
         .expect("outbox")
@@ -317,6 +346,10 @@ fn email_codes_enrol_and_sign_in_through_the_outbox() {
         "{}",
         page_body(&email_page)
     );
+    assert!(
+        site.ok(&["user", "show", "alice"])
+            .contains("alice@example.com (not verified)")
+    );
     let (code, message) = last_mailed_code(&site);
     assert!(
         !message.contains("http://") && !message.contains("https://"),
@@ -340,9 +373,15 @@ fn email_codes_enrol_and_sign_in_through_the_outbox() {
             .unwrap(),
     );
     assert_eq!(claims["acr"], "postern:mfa");
+    assert_eq!(
+        claims["email_verified"], true,
+        "the typed code proved the address"
+    );
+    let shown = site.ok(&["user", "show", "alice"]);
     assert!(
-        site.ok(&["user", "show", "alice"])
-            .contains("email (required by a role)")
+        shown.contains("email (required by a role)")
+            && shown.contains("alice@example.com (verified)"),
+        "{shown}"
     );
 
     // Next sign-in, another browser: a code is mailed on the way.

@@ -12,6 +12,7 @@ pub fn user(user: User, locked_until: Option<u64>, mfa: MfaView) -> UserView {
         id: user.id.to_string(),
         username: user.username,
         email: user.email,
+        email_verified: user.email_verified,
         display_name: user.display_name,
         roles: user.roles.into_iter().collect(),
         disabled: user.disabled,

@@ -139,6 +139,7 @@ pub fn check_code(
     let window = totp::Window::from(&settings);
     let locked = ctx.limiter.is_locked(&user.username, attempt.address, now);
     let mut used = None;
+    let mut replayed = false;
     if let (false, Some(mfa)) = (locked || user.disabled, &user.mfa) {
         if mfa.method == MfaMethod::Email
             && super::email_code::verify(ctx, &user, CodePurpose::SignIn, code)?
@@ -148,7 +149,11 @@ pub fn check_code(
             let plain = ctx
                 .master_key
                 .open(&totp_seal_context(&user.id), &seed.sealed)?;
-            used = totp::verify(&plain, code, now, window, seed.last_step).map(Used::TotpStep);
+            match totp::check(&plain, code, now, window, seed.last_step) {
+                totp::Checked::Accepted(step) => used = Some(Used::TotpStep(step)),
+                totp::Checked::Replayed => replayed = true,
+                totp::Checked::Wrong => {}
+            }
         }
         if used.is_none() {
             used =
@@ -156,11 +161,20 @@ pub fn check_code(
         }
     }
     let Some(used) = used else {
-        wrong_code(ctx, &user, attempt, None, !locked)?;
+        let detail = match () {
+            () if locked => "account locked",
+            () if replayed => "replayed code: already used",
+            () => "wrong code",
+        };
+        wrong_code(ctx, &user, attempt, Some(detail.into()), !locked)?;
         return Ok(CodeVerdict::Rejected);
     };
     // Spend what was used, so it never works again; flushed, so a crash cannot undo it.
     ctx.store.update_user(user.id, |u| {
+        // A code mailed to the address and typed back proves the address.
+        if matches!(used, Used::EmailCode) {
+            u.email_verified = true;
+        }
         if let Some(mfa) = u.mfa.as_mut() {
             match used {
                 Used::TotpStep(step) => {
@@ -316,6 +330,7 @@ fn enrol(
     };
     ctx.store.update_user(user.id, |u| {
         u.mfa = Some(enrolment);
+        u.email_verified |= method == MfaMethod::Email;
         Ok(())
     })?;
     ctx.store.flush()?;

@@ -43,8 +43,36 @@ fn totp(seed: &[u8], window: Window) -> Option<Totp> {
         .ok()
 }
 
-/// Checks `code` at time `now`; returns the matched step if it is right and later than
-/// `last_step`. Spaces in the code are ignored ("123 456").
+/// What a typed code turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// Right, for this step, which is later than any accepted before.
+    Accepted(u64),
+    /// Right, but for a step already used: a replay (or a code typed twice).
+    Replayed,
+    Wrong,
+}
+
+/// Checks `code` at time `now` against steps after `last_step`. Spaces in the code are
+/// ignored ("123 456").
+pub fn check(seed: &[u8], code: &str, now: u64, window: Window, last_step: Option<u64>) -> Checked {
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    if code.len() != DIGITS as usize || !code.chars().all(|c| c.is_ascii_digit()) {
+        return Checked::Wrong;
+    }
+    let Some(totp) = totp(seed, window) else {
+        return Checked::Wrong;
+    };
+    // totp-rs returns the earliest matching step in the window; a replay of an older code
+    // matches an older step, which the last-step check refuses.
+    match totp.check(&code, now) {
+        Some(step) if last_step.is_none_or(|last| step > last) => Checked::Accepted(step),
+        Some(_) => Checked::Replayed,
+        None => Checked::Wrong,
+    }
+}
+
+/// The step `code` is accepted for, if it is (see [`check`]).
 pub fn verify(
     seed: &[u8],
     code: &str,
@@ -52,15 +80,10 @@ pub fn verify(
     window: Window,
     last_step: Option<u64>,
 ) -> Option<u64> {
-    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
-    if code.len() != DIGITS as usize || !code.chars().all(|c| c.is_ascii_digit()) {
-        return None;
+    match check(seed, code, now, window, last_step) {
+        Checked::Accepted(step) => Some(step),
+        Checked::Replayed | Checked::Wrong => None,
     }
-    let totp = totp(seed, window)?;
-    // totp-rs returns the earliest matching step in the window; a replay of an older code
-    // matches an older step, which the last-step check refuses.
-    let step = totp.check(&code, now)?;
-    last_step.is_none_or(|last| step > last).then_some(step)
 }
 
 /// The code an authenticator app would show at `now` (for tests and for enrolment previews).
@@ -150,6 +173,12 @@ mod tests {
             None,
             "replay refused"
         );
+        assert_eq!(
+            check(&seed, &code, now, WINDOW, Some(step)),
+            Checked::Replayed,
+            "and told apart from a wrong code"
+        );
+        assert_eq!(check(&seed, "000000", now, WINDOW, None), Checked::Wrong);
         let previous = code_at(&seed, now - 30, WINDOW).unwrap();
         assert!(
             verify(&seed, &previous, now, WINDOW, None).is_some(),

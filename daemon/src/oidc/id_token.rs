@@ -118,7 +118,7 @@ pub fn standard_claims(user: &User, scopes: &[String]) -> StandardClaims<CoreGen
     if has(scopes, "email") {
         claims = claims
             .set_email(Some(EndUserEmail::new(user.email.clone())))
-            .set_email_verified(Some(false));
+            .set_email_verified(Some(user.email_verified));
     }
     claims
 }

@@ -132,6 +132,26 @@ pub fn set_password(
     done(format!("password of {username} changed"))
 }
 
+pub fn set_email(
+    ctx: &Context,
+    username: &str,
+    email: &str,
+    verified: bool,
+) -> Result<AdminReply, ProtoError> {
+    model::validate_email(email).map_err(validation)?;
+    let id = find_user(ctx, username)?.id;
+    update_user(ctx, id, |user| {
+        if user.email != email {
+            user.email = email.to_owned();
+            user.email_verified = false;
+        }
+        user.email_verified |= verified;
+        Ok(())
+    })?;
+    let user = find_user(ctx, username)?;
+    Ok(AdminReply::User(user_view(ctx, user)))
+}
+
 pub fn set_disabled(
     ctx: &Context,
     username: &str,

@@ -32,6 +32,19 @@ pub fn set_method(ctx: &Context, username: &str, method: &str) -> Result<AdminRe
             ));
         }
     };
+    let settings = ctx.store.site_settings().map_err(store_error)?;
+    if !settings.mfa_methods.contains(&method) {
+        return Err(ProtoError::new(
+            ErrorCode::Conflict,
+            format!(
+                "this site does not offer {}; offer them first with `postern site set mfa.methods totp,email`",
+                match method {
+                    MfaMethod::Totp => "authenticator apps",
+                    MfaMethod::Email => "email codes",
+                }
+            ),
+        ));
+    }
     let user = find_user(ctx, username)?;
     let now = ctx.clock.unix_now();
     update_user(ctx, user.id, |u| {
@@ -45,10 +58,16 @@ pub fn set_method(ctx: &Context, username: &str, method: &str) -> Result<AdminRe
         });
         Ok(())
     })?;
-    done(format!(
-        "{} will enrol an authenticator app at their next sign-in",
-        user.username
-    ))
+    done(match method {
+        MfaMethod::Totp => format!(
+            "{} will enrol an authenticator app at their next sign-in",
+            user.username
+        ),
+        MfaMethod::Email => format!(
+            "{} will be sent a code at {} at each sign-in, starting with the next",
+            user.username, user.email
+        ),
+    })
 }
 
 pub fn report(ctx: &Context, page: &PageRequest) -> Result<AdminReply, ProtoError> {

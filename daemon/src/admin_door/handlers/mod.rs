@@ -60,6 +60,11 @@ fn dispatch(ctx: &Context, request: AdminRequest) -> Result<AdminReply, ProtoErr
         AdminRequest::UserSetDisabled { username, disabled } => {
             accounts::set_disabled(ctx, &username, disabled)
         }
+        AdminRequest::UserSetEmail {
+            username,
+            email,
+            verified,
+        } => accounts::set_email(ctx, &username, &email, verified),
         AdminRequest::UserDelete { username } => accounts::delete_user(ctx, &username),
         AdminRequest::UserUnlock { username } => accounts::unlock(ctx, &username),
         AdminRequest::UserAddRole { username, role } => accounts::grant_role(ctx, &username, &role),
@@ -180,6 +185,18 @@ fn audit_entry(request: &AdminRequest) -> Option<(AuditAction, String, Option<St
         AdminRequest::UserUnlock { username } => {
             (AuditAction::UserUnlocked, username.clone(), None)
         }
+        AdminRequest::UserSetEmail {
+            username,
+            email,
+            verified,
+        } => (
+            AuditAction::EmailChanged,
+            username.clone(),
+            Some(format!(
+                "email {email}{}",
+                if *verified { " (verified)" } else { "" }
+            )),
+        ),
         AdminRequest::UserDelete { username } => (AuditAction::UserDeleted, username.clone(), None),
         AdminRequest::UserAddRole { username, role } => (
             AuditAction::RoleGranted,
