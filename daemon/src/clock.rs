@@ -57,3 +57,59 @@ impl Clock for AdjustableClock {
 pub fn format_unix(seconds: UnixSeconds) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(seconds)).to_string()
 }
+
+/// A moment for people to read on a page: "2026-12-02 07:40 UTC".
+pub fn format_for_people(seconds: UnixSeconds) -> String {
+    let text = format_unix(seconds);
+    // "2026-12-02T07:40:12Z": the date, the time to the minute.
+    match (text.get(..10), text.get(11..16)) {
+        (Some(date), Some(time)) => format!("{date} {time} UTC"),
+        _ => text,
+    }
+}
+
+/// A length of time for people to read: "1 day", "12 hours", "1 day 6 hours", "90 seconds".
+/// The two largest units are enough on a page.
+pub fn describe_duration(seconds: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [
+        (86_400, "day"),
+        (3_600, "hour"),
+        (60, "minute"),
+        (1, "second"),
+    ];
+    let mut left = seconds;
+    let mut parts = Vec::new();
+    for (size, name) in UNITS {
+        let count = left / size;
+        if count > 0 && parts.len() < 2 {
+            parts.push(format!(
+                "{count} {name}{}",
+                if count == 1 { "" } else { "s" }
+            ));
+            left -= count * size;
+        }
+    }
+    if parts.is_empty() {
+        "0 seconds".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_times_read_as_people_write_them() {
+        assert_eq!(describe_duration(86_400), "1 day");
+        assert_eq!(
+            describe_duration(2 * 86_400 + 6 * 3_600 + 5),
+            "2 days 6 hours"
+        );
+        assert_eq!(describe_duration(12 * 3_600), "12 hours");
+        assert_eq!(describe_duration(90), "1 minute 30 seconds");
+        assert_eq!(describe_duration(0), "0 seconds");
+        assert_eq!(format_for_people(0), "1970-01-01 00:00 UTC");
+    }
+}

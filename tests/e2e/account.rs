@@ -111,8 +111,21 @@ fn turning_mfa_off_is_refused_while_a_role_requires_it() {
         site.ok(&["user", "show", "alice"])
             .contains("totp (required by a role)")
     );
-    // The browser was remembered; the user can forget it.
+    // The page says why instead of offering a button that would be refused.
     let listed = account(&browser);
+    assert!(
+        listed.contains("cannot be turned off: a role of yours requires it")
+            && !listed.contains("Turn off two-step verification"),
+        "{listed}"
+    );
+    // The browser was remembered, with when and from where, so two browsers of one kind can
+    // be told apart; the user can forget it.
+    assert!(
+        listed.contains("skip the second step for 1 day")
+            && listed.contains("first remembered ")
+            && listed.contains(" from 127.0.0.1, last used "),
+        "{listed}"
+    );
     let device = hidden(&listed, "device");
     let forgotten = act(
         &browser,

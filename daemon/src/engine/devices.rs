@@ -24,6 +24,7 @@ pub fn remember(
     ctx: &Context,
     user_id: UserId,
     label: &str,
+    address: Option<std::net::IpAddr>,
 ) -> Result<Option<(String, u64)>, StoreError> {
     let window = ctx.store.site_settings()?.remember_device_seconds;
     if window == 0 {
@@ -35,6 +36,7 @@ pub fn remember(
         &key(user_id, &token),
         &RememberedDevice {
             label: short_label(label),
+            remembered_from: address.map(|a| a.to_string()),
             created_at: now,
             last_used_at: now,
             expires_at: now + window,
@@ -174,7 +176,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ctx = Context::for_tests(dir.path());
         let alice = UserId::random();
-        let (cookie, window) = remember(&ctx, alice, "Firefox/1 Linux").unwrap().unwrap();
+        let (cookie, window) = remember(&ctx, alice, "Firefox/1 Linux", None)
+            .unwrap()
+            .unwrap();
         assert_eq!(window, 86_400);
         assert_eq!(recognise(&ctx, alice, Some(&cookie)).unwrap(), Some(86_400));
         assert_eq!(
@@ -197,7 +201,7 @@ mod tests {
             "24 h after its last use"
         );
 
-        let (cookie, _) = remember(&ctx, alice, "x").unwrap().unwrap();
+        let (cookie, _) = remember(&ctx, alice, "x", None).unwrap().unwrap();
         assert!(forget_all(&ctx, alice).unwrap() >= 1);
         assert_eq!(recognise(&ctx, alice, Some(&cookie)).unwrap(), None);
         assert!(list(&ctx, alice).unwrap().is_empty());

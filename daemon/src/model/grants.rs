@@ -114,6 +114,10 @@ pub const ACR_MFA: &str = "postern:mfa";
 pub struct RememberedDevice {
     /// A short description of the browser, from its User-Agent, to recognise it in a list.
     pub label: String,
+    /// The address it signed in from when it was first remembered, so a user can tell two
+    /// browsers of the same kind apart.
+    #[serde(default)]
+    pub remembered_from: Option<String>,
     pub created_at: UnixSeconds,
     pub last_used_at: UnixSeconds,
     pub expires_at: UnixSeconds,

@@ -305,6 +305,8 @@ struct MethodOption {
 struct DeviceRow {
     id: String,
     label: String,
+    first_remembered: String,
+    remembered_from: Option<String>,
     last_used: String,
 }
 
@@ -334,9 +336,9 @@ fn page(web: &Web, token: &str, user: &User, note: Note) -> Response {
         .map(|(id, device)| DeviceRow {
             id,
             label: device.label,
-            last_used: crate::clock::format_unix(device.last_used_at)
-                .replace('T', " ")
-                .replace('Z', " UTC"),
+            first_remembered: crate::clock::format_for_people(device.created_at),
+            remembered_from: device.remembered_from,
+            last_used: crate::clock::format_for_people(device.last_used_at),
         })
         .collect();
     let mut context = tera::Context::new();
@@ -362,10 +364,7 @@ fn page(web: &Web, token: &str, user: &User, note: Note) -> Response {
     context.insert("devices", &devices);
     context.insert(
         "remember_window",
-        &humantime::format_duration(std::time::Duration::from_secs(
-            settings.remember_device_seconds,
-        ))
-        .to_string(),
+        &crate::clock::describe_duration(settings.remember_device_seconds),
     );
     context.insert("error", &note.error);
     context.insert("notice", &note.notice);

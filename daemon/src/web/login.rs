@@ -274,7 +274,12 @@ impl Submission<'_> {
             .get(axum::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("unknown browser");
-        match engine::devices::remember(&self.web.ctx, authentication.user_id, user_agent) {
+        match engine::devices::remember(
+            &self.web.ctx,
+            authentication.user_id,
+            user_agent,
+            Some(self.address),
+        ) {
             Ok(Some((value, window))) => Some(cookies::set(
                 cookies::DEVICE,
                 &value,

@@ -100,9 +100,15 @@ mod tests {
         );
         context.insert(
             "devices",
-            &vec![serde_json::json!({"id": "ab", "label": "Firefox", "last_used": "today"})],
+            &vec![serde_json::json!({
+                "id": "ab",
+                "label": "Firefox",
+                "first_remembered": "yesterday",
+                "remembered_from": null,
+                "last_used": "today"
+            })],
         );
-        context.insert("remember_window", "1day");
+        context.insert("remember_window", "1 day");
         context.insert("error", &None::<String>);
         context.insert("notice", &None::<String>);
         context.insert("new_codes", &Vec::<String>::new());
