@@ -625,6 +625,9 @@ fn discovery_names_the_issuer_and_pkce() {
             serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
         );
     }
+    // Plain http (loopback) sends no HSTS: it would be ignored, and it would be a lie.
+    let login = reqwest::blocking::get(format!("http://{}/login", daemon.http)).unwrap();
+    assert!(login.headers().get("strict-transport-security").is_none());
     // Every published key names its algorithm.
     let jwks: serde_json::Value = reqwest::blocking::get(format!("http://{}/jwks", daemon.http))
         .unwrap()

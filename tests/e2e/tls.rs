@@ -24,9 +24,11 @@ fn the_daemon_serves_https_with_secure_cookies() {
         ),
     );
     let _daemon = site.start();
+    site.add_user("alice", &[]);
 
     let client = reqwest::blocking::Client::builder()
         .use_rustls_tls()
+        .cookie_store(true)
         .add_root_certificate(
             reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap(),
         )
@@ -44,9 +46,40 @@ fn the_daemon_serves_https_with_secure_cookies() {
     let login = client.get(format!("{issuer}/login")).send().unwrap();
     let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(
-        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        cookie.starts_with("__Host-postern_csrf=")
+            && cookie.contains("; Path=/")
+            && cookie.contains("; Secure")
+            && cookie.contains("HttpOnly")
+            && !cookie.contains("Domain"),
         "{cookie}"
     );
+    assert_eq!(
+        login.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    // A whole sign-in over https: the __Host- cookies carry the flow and the session.
+    let page = login.text().unwrap();
+    let field = |name: &str| crate::browser::hidden(&page, name);
+    let signed_in = client
+        .post(format!("{issuer}/login"))
+        .form(&[
+            ("csrf", field("csrf").as_str()),
+            ("flow", field("flow").as_str()),
+            ("username", "alice"),
+            ("password", crate::browser::PASSWORD),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let session = signed_in.headers()["set-cookie"].to_str().unwrap();
+    assert!(session.starts_with("__Host-postern_session="), "{session}");
+    let account = client
+        .get(format!("{issuer}/account"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(account.contains("Signed in as"), "{account}");
 
     let plain = reqwest::blocking::get(format!("http://127.0.0.1:{port}/healthz"));
     assert!(

@@ -5,7 +5,8 @@
 //! The cookie also identifies the browser a sign-in started in, so a login flow cannot be
 //! finished from another browser.
 
-use super::{Web, cookies};
+use super::Web;
+use super::cookies::Cookie;
 use crate::secrets::{constant_time_eq, random_token, token_hash};
 use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine;
@@ -24,7 +25,7 @@ pub struct FormGuard {
 }
 
 pub fn guard(web: &Web, headers: &HeaderMap) -> FormGuard {
-    match cookies::get(headers, cookies::CSRF) {
+    match web.cookies.get(headers, Cookie::Csrf) {
         Some(value) => FormGuard {
             token: sign(web, value),
             browser: token_hash(value),
@@ -35,12 +36,7 @@ pub fn guard(web: &Web, headers: &HeaderMap) -> FormGuard {
             FormGuard {
                 token: sign(web, &value),
                 browser: token_hash(&value),
-                set_cookie: Some(cookies::set(
-                    cookies::CSRF,
-                    &value,
-                    None,
-                    web.ctx.config.secure_cookies(),
-                )),
+                set_cookie: Some(web.cookies.set(Cookie::Csrf, &value, None)),
             }
         }
     }
@@ -48,7 +44,7 @@ pub fn guard(web: &Web, headers: &HeaderMap) -> FormGuard {
 
 /// Checks a submitted form; returns the browser's identifier.
 pub fn check(web: &Web, headers: &HeaderMap, submitted: Option<&str>) -> Option<[u8; 32]> {
-    let cookie = cookies::get(headers, cookies::CSRF)?;
+    let cookie = web.cookies.get(headers, Cookie::Csrf)?;
     let submitted = submitted.filter(|s| !s.is_empty())?;
     constant_time_eq(sign(web, cookie).as_bytes(), submitted.as_bytes()).then(|| token_hash(cookie))
 }

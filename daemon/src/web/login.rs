@@ -1,7 +1,8 @@
 //! The sign-in pages: `/login` renders the engine's current step and submits answers to it;
 //! `/` shows who is signed in.
 
-use super::{Web, client_addr, cookies, csrf, see_other, session, with_cookies};
+use super::cookies::Cookie;
+use super::{Web, client_addr, csrf, see_other, session, with_cookies};
 use crate::engine::email_code::Sent;
 use crate::engine::{
     self, CodeVerdict, Demands, EngineError, NameMatch, PasswordAttempt, PasswordVerdict, Progress,
@@ -280,12 +281,9 @@ impl Submission<'_> {
             user_agent,
             Some(self.address),
         ) {
-            Ok(Some((value, window))) => Some(cookies::set(
-                cookies::DEVICE,
-                &value,
-                Some(window),
-                self.web.ctx.config.secure_cookies(),
-            )),
+            Ok(Some((value, window))) => {
+                Some(self.web.cookies.set(Cookie::Device, &value, Some(window)))
+            }
             Ok(None) => None,
             Err(e) => {
                 tracing::error!(error = %e, "could not remember a device");
@@ -415,7 +413,11 @@ async fn submit_password(submission: Submission<'_>, form: LoginForm) -> Respons
     let request = submission.flow.request.as_ref();
     let rp_wants_mfa = request.is_some_and(|r| r.wants_mfa());
     let fresh_factor = request.is_some_and(|r| r.force_login || r.max_age.is_some());
-    let device_cookie = cookies::get(submission.headers, cookies::DEVICE).map(str::to_owned);
+    let device_cookie = submission
+        .web
+        .cookies
+        .get(submission.headers, Cookie::Device)
+        .map(str::to_owned);
     let outcome = tokio::task::spawn_blocking(move || {
         let attempt = PasswordAttempt {
             username: &attempt_username,
@@ -449,14 +451,15 @@ async fn submit_password(submission: Submission<'_>, form: LoginForm) -> Respons
             window,
         }))) => {
             // The window slid: the cookie lives as long again.
-            let device = cookies::get(submission.headers, cookies::DEVICE)
+            let cookies = submission.web.cookies;
+            let device = cookies
+                .get(submission.headers, Cookie::Device)
                 .unwrap_or_default()
                 .to_owned();
-            let secure = submission.web.ctx.config.secure_cookies();
             let response = submission.finish(authentication);
             with_cookies(
                 response,
-                [cookies::set(cookies::DEVICE, &device, Some(window), secure)],
+                [cookies.set(Cookie::Device, &device, Some(window))],
             )
         }
         Ok(Ok(Some(Progress::Next(step)))) => submission.advance(step),

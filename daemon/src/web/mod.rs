@@ -33,6 +33,8 @@ const MAX_BODY: usize = 64 * 1024;
 pub struct Web {
     pub ctx: Arc<Context>,
     pub pages: Pages,
+    /// Cookie names and flags: `__Host-` and Secure when the issuer is https.
+    pub cookies: cookies::Cookies,
     csrf_key: [u8; 32],
     /// The discovery document, built at its first request.
     pub(crate) discovery_document: std::sync::OnceLock<Result<String, String>>,
@@ -43,6 +45,7 @@ impl Web {
         let pages = Pages::load(&ctx.config.templates_dir)?;
         let csrf_key = ctx.master_key.derive("csrf");
         Ok(Self {
+            cookies: cookies::Cookies::new(ctx.config.secure_cookies()),
             ctx,
             pages,
             csrf_key,
@@ -114,7 +117,10 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/account", get(account::show).post(account::submit))
         .merge(crate::oidc::routes())
         .route_layer(timing)
-        .layer(middleware::from_fn(headers::security_headers))
+        .layer(middleware::from_fn_with_state(
+            web.clone(),
+            headers::security_headers,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(web)
 }

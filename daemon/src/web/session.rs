@@ -1,7 +1,8 @@
 //! The single sign-on session: a random cookie whose hash keys a `Session` record. Each use
 //! judges the session against the user's current policy (`engine::session_policy`).
 
-use super::{Web, cookies};
+use super::Web;
+use super::cookies::Cookie;
 use crate::engine::session_policy::{self, Standing};
 use crate::model::User;
 use crate::model::grants::{Authentication, Session};
@@ -25,7 +26,7 @@ pub struct LiveSession {
 /// The browser's live session, if it has one that may still be used. A session that policy
 /// has ended (a disabled user, a password changed elsewhere) is removed.
 pub fn current(web: &Web, headers: &HeaderMap) -> Result<Option<LiveSession>, StoreError> {
-    let Some(cookie) = cookies::get(headers, cookies::SESSION) else {
+    let Some(cookie) = web.cookies.get(headers, Cookie::Session) else {
         return Ok(None);
     };
     let now = web.ctx.clock.unix_now();
@@ -77,12 +78,7 @@ pub fn start(
             expires_at: now + lifetime,
         },
     )?;
-    Ok(cookies::set(
-        cookies::SESSION,
-        &token,
-        Some(lifetime),
-        web.ctx.config.secure_cookies(),
-    ))
+    Ok(web.cookies.set(Cookie::Session, &token, Some(lifetime)))
 }
 
 /// After the user changed their password from this session: the session knows of the change,
@@ -103,11 +99,8 @@ pub fn saw_password_change(web: &Web, live: &LiveSession) -> Result<(), StoreErr
 
 /// Ends the browser's session, if any, and returns the cookie that clears it.
 pub fn end(web: &Web, headers: &HeaderMap) -> Result<HeaderValue, StoreError> {
-    if let Some(cookie) = cookies::get(headers, cookies::SESSION) {
+    if let Some(cookie) = web.cookies.get(headers, Cookie::Session) {
         web.ctx.store.sessions().remove(&token_hash(cookie))?;
     }
-    Ok(cookies::clear(
-        cookies::SESSION,
-        web.ctx.config.secure_cookies(),
-    ))
+    Ok(web.cookies.clear(Cookie::Session))
 }
