@@ -46,7 +46,7 @@ impl Cookies {
         }
     }
 
-    pub fn get<'a>(self, headers: &'a HeaderMap, cookie: Cookie) -> Option<&'a str> {
+    pub fn get(self, headers: &HeaderMap, cookie: Cookie) -> Option<&str> {
         let name = self.name(cookie);
         headers
             .get_all(header::COOKIE)
