@@ -41,17 +41,26 @@ fn a_user_turns_on_an_app_renews_codes_and_turns_it_off() {
     let site = Site::new();
     let (_daemon, browser) = signed_in(&site, &[]);
     assert!(account(&browser).contains("id=\"mfa-status\">Off."));
+    let unstarted = act(&browser, &[("action", "confirm_totp"), ("code", "123456")]);
+    assert!(
+        unstarted.contains("That enrolment expired. Start again."),
+        "{unstarted}"
+    );
 
     let enrol = act(&browser, &[("action", "enrol_totp")]);
-    let seed = hidden(&enrol, "seed");
+    assert!(
+        !enrol.contains("name=\"seed\""),
+        "the seed stays on the server"
+    );
     let code = code_from(&enrol, daemon_clock(&site));
     let csrf = hidden(&enrol, "csrf");
+    // A seed smuggled into the form (another user's, say) is not read.
     let done = page_body(&browser.submit(
         "/account",
         &[
             ("csrf", &csrf),
             ("action", "confirm_totp"),
-            ("seed", &seed),
+            ("seed", "c2VhbGVkIGZvciBzb21lYm9keSBlbHNl"),
             ("code", &code),
         ],
     ));

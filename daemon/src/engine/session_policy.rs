@@ -115,6 +115,7 @@ mod tests {
             created_at: 20,
             password_fingerprint: Some(password_fingerprint(user)),
             generation: 0,
+            pending_totp_seed: None,
             expires_at: 1_000,
         }
     }

@@ -162,6 +162,10 @@ pub struct Session {
     /// The user's `session_generation` when the session began.
     #[serde(default)]
     pub generation: u64,
+    /// An authenticator-app seed offered on the account page and not confirmed yet, sealed
+    /// with the master key. Kept here, not in the page, so a form never carries a seed.
+    #[serde(default, with = "super::stored_bytes::option_vec")]
+    pub pending_totp_seed: Option<Vec<u8>>,
     pub expires_at: UnixSeconds,
 }
 

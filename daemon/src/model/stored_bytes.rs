@@ -106,6 +106,27 @@ pub mod option_fixed {
     }
 }
 
+/// `Option<Vec<u8>>` fields.
+pub mod option_vec {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(
+        bytes: &Option<Vec<u8>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(bytes) => super::vec::serialize(bytes, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Vec<u8>>, D::Error> {
+        Ok(Option::<AnyBytes>::deserialize(deserializer)?.map(|bytes| bytes.0))
+    }
+}
+
 /// `Vec<[u8; N]>` fields.
 pub mod vec_of_fixed {
     use super::*;

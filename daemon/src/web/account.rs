@@ -10,7 +10,6 @@ use crate::model::{MfaMethod, User};
 use axum::extract::{ConnectInfo, Form, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use base64::Engine;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,7 +35,6 @@ pub struct AccountForm {
     csrf: Option<String>,
     action: Option<String>,
     code: Option<String>,
-    seed: Option<String>,
     device: Option<String>,
     current: Option<String>,
     new: Option<String>,
@@ -114,14 +112,16 @@ impl Request<'_> {
         match form.action.as_deref().unwrap_or_default() {
             "enrol_totp" if offered.contains(&MfaMethod::Totp) => {
                 let seed = account::new_totp_seed(ctx, self.user);
+                if let Err(e) =
+                    session::set_pending_totp_seed(self.web, self.live, Some(seed.clone()))
+                {
+                    return self.web.internal_error(e);
+                }
                 self.enrol_page("totp", Some(&seed), Note::default())
             }
             "confirm_totp" => {
-                let Some(seed) = form.seed.and_then(|s| {
-                    base64::engine::general_purpose::URL_SAFE_NO_PAD
-                        .decode(s)
-                        .ok()
-                }) else {
+                // The seed offered is kept with the session; the form carries none.
+                let Some(seed) = self.live.session.pending_totp_seed.clone() else {
                     return self.main(Note::error("That enrolment expired. Start again."));
                 };
                 let code = form.code.unwrap_or_default();
@@ -132,10 +132,15 @@ impl Request<'_> {
                     &code,
                     &self.attempt,
                 ) {
-                    Ok(Some((_, codes))) => self.main(Note::codes(
-                        "Two-step verification is on, with your authenticator app.",
-                        codes,
-                    )),
+                    Ok(Some((_, codes))) => {
+                        if let Err(e) = session::set_pending_totp_seed(self.web, self.live, None) {
+                            return self.web.internal_error(e);
+                        }
+                        self.main(Note::codes(
+                            "Two-step verification is on, with your authenticator app.",
+                            codes,
+                        ))
+                    }
                     Ok(None) => self.enrol_page(
                         "totp",
                         Some(&seed),
@@ -250,10 +255,6 @@ impl Request<'_> {
                 Ok((manual_key, qr_svg)) => {
                     context.insert("manual_key", &manual_key);
                     context.insert("qr_svg", &qr_svg);
-                    context.insert(
-                        "seed",
-                        &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(seed),
-                    );
                 }
                 Err(e) => return self.web.internal_error(e),
             }

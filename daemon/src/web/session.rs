@@ -75,6 +75,7 @@ pub fn start(
             created_at: now,
             password_fingerprint: Some(session_policy::password_fingerprint(user)),
             generation: user.session_generation,
+            pending_totp_seed: None,
             expires_at: now + lifetime,
         },
     )?;
@@ -91,6 +92,23 @@ pub fn saw_password_change(web: &Web, live: &LiveSession) -> Result<(), StoreErr
     web.ctx.store.sessions().update(&live.key, now, |session| {
         crate::store::Change::Replace(Session {
             password_fingerprint: Some(session_policy::password_fingerprint(&user)),
+            ..session.clone()
+        })
+    })?;
+    Ok(())
+}
+
+/// Keeps (or, with `None`, drops) the authenticator-app seed offered on the account page, so
+/// the confirmation finds it here and no form carries it.
+pub fn set_pending_totp_seed(
+    web: &Web,
+    live: &LiveSession,
+    sealed_seed: Option<Vec<u8>>,
+) -> Result<(), StoreError> {
+    let now = web.ctx.clock.unix_now();
+    web.ctx.store.sessions().update(&live.key, now, |session| {
+        crate::store::Change::Replace(Session {
+            pending_totp_seed: sealed_seed.clone(),
             ..session.clone()
         })
     })?;
