@@ -78,6 +78,7 @@ listen = "127.0.0.1:0"
             signing_alg: Some(alg.into()),
             // The bench's relying party always sends PKCE, as a careful one does.
             require_pkce: true,
+            consent: false,
         }))?;
         match reply {
             AdminReply::ClientSecret {

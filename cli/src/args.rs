@@ -171,6 +171,10 @@ pub enum ClientCommand {
         /// none; turn it on for every client that does.
         #[arg(long)]
         require_pkce: bool,
+        /// A third-party application: each user is shown what it asks for and must allow it
+        /// (once per set of scopes; revocable on their account page).
+        #[arg(long)]
+        consent: bool,
     },
     /// List clients.
     List,
@@ -182,6 +186,9 @@ pub enum ClientCommand {
         /// Whether authorization requests must carry PKCE (public clients always must).
         #[arg(long, value_name = "BOOL")]
         require_pkce: Option<bool>,
+        /// Whether users must allow what the application asks for (a third-party client).
+        #[arg(long, value_name = "BOOL")]
+        consent: Option<bool>,
     },
     /// Replace a confidential client's secret; the old one stops working at once.
     RotateSecret { name: String },

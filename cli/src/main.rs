@@ -166,6 +166,7 @@ fn request_for(command: Command) -> anyhow::Result<AdminRequest> {
                 public,
                 signing_alg,
                 require_pkce,
+                consent,
             } => AdminRequest::ClientAdd(ClientSpec {
                 name,
                 redirect_uris,
@@ -173,12 +174,19 @@ fn request_for(command: Command) -> anyhow::Result<AdminRequest> {
                 public,
                 signing_alg: Some(signing_alg),
                 require_pkce,
+                consent,
             }),
             ClientCommand::List => AdminRequest::ClientList,
             ClientCommand::Show { name } => AdminRequest::ClientShow { name },
-            ClientCommand::Set { name, require_pkce } => {
-                AdminRequest::ClientSet { name, require_pkce }
-            }
+            ClientCommand::Set {
+                name,
+                require_pkce,
+                consent,
+            } => AdminRequest::ClientSet {
+                name,
+                require_pkce,
+                consent,
+            },
             ClientCommand::RotateSecret { name } => AdminRequest::ClientRotateSecret { name },
             ClientCommand::Delete { name } => AdminRequest::ClientDelete { name },
         },
@@ -445,6 +453,15 @@ fn print_client(c: ClientView) {
                 "required"
             } else {
                 "checked when sent"
+            }
+            .into(),
+        ),
+        (
+            "consent",
+            if c.consent {
+                "asked of each user (third-party)"
+            } else {
+                "not asked (first-party)"
             }
             .into(),
         ),

@@ -39,6 +39,8 @@ pub enum AuditAction {
     /// still read.
     TokensRefreshed,
     TokenRevoked,
+    ConsentGranted,
+    ConsentRevoked,
     CodeReused,
     RefreshTokenReused,
     UserUnlocked,
@@ -87,6 +89,8 @@ impl AuditAction {
             Self::TokensIssued => "tokens_issued",
             Self::TokensRefreshed => "tokens_refreshed",
             Self::TokenRevoked => "token_revoked",
+            Self::ConsentGranted => "consent_granted",
+            Self::ConsentRevoked => "consent_revoked",
             Self::CodeReused => "code_reused",
             Self::RefreshTokenReused => "refresh_token_reused",
             Self::UserUnlocked => "user_unlocked",

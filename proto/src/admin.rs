@@ -71,6 +71,7 @@ pub enum AdminRequest {
     ClientSet {
         name: String,
         require_pkce: Option<bool>,
+        consent: Option<bool>,
     },
     ClientRotateSecret {
         name: String,
@@ -135,6 +136,9 @@ pub struct ClientSpec {
     /// Whether a confidential client must send PKCE (public clients always must).
     #[serde(default)]
     pub require_pkce: bool,
+    /// A third-party client: users are asked to allow what it asks for.
+    #[serde(default)]
+    pub consent: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -219,6 +223,9 @@ pub struct ClientView {
     /// Whether authorization requests must carry a PKCE challenge (always for public clients).
     #[serde(default)]
     pub require_pkce: bool,
+    /// Whether users are asked to allow what it asks for.
+    #[serde(default)]
+    pub consent: bool,
     pub created_at: u64,
 }
 

@@ -13,6 +13,7 @@ mod browser;
 mod browser_journey;
 mod clients;
 mod config;
+mod consent;
 mod lifecycle;
 mod mfa;
 mod oidc;

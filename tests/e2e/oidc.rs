@@ -610,7 +610,7 @@ fn discovery_names_the_issuer_and_pkce() {
     );
     assert_eq!(
         body["prompt_values_supported"],
-        serde_json::json!(["none", "login"])
+        serde_json::json!(["none", "login", "consent"])
     );
     for unsupported in [
         "claims_parameter_supported",

@@ -46,6 +46,7 @@ pub fn client(client: Client) -> ClientView {
     ClientView {
         public: client.is_public(),
         require_pkce: client.requires_pkce(),
+        consent: client.consent,
         client_id: client.id,
         name: client.name,
         redirect_uris: client.redirect_uris,

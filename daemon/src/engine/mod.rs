@@ -14,6 +14,7 @@ use crate::store::StoreError;
 use std::net::IpAddr;
 
 pub mod account;
+pub mod consent;
 pub mod devices;
 pub mod email_code;
 mod second_factor;

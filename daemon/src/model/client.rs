@@ -52,6 +52,11 @@ pub struct Client {
     /// their relying parties send it) and keep requiring it.
     #[serde(default = "pkce_was_mandatory")]
     pub require_pkce: bool,
+    /// A third-party application: users see what it asks for and allow it, once per scope
+    /// set, before it gets a code. First-party clients (the default) are trusted by the
+    /// administrator who registered them.
+    #[serde(default)]
+    pub consent: bool,
     pub created_at: UnixSeconds,
 }
 

@@ -28,6 +28,12 @@ pub struct AuthorizationRequest {
     pub max_age: Option<u64>,
     /// `prompt=login`: authenticate afresh even with a session.
     pub force_login: bool,
+    /// `prompt=consent`: a third-party client's user is asked again even with a grant.
+    #[serde(default)]
+    pub prompt_consent: bool,
+    /// `prompt=none`: nothing may be shown; what would need a page is an error instead.
+    #[serde(default)]
+    pub prompt_none: bool,
     pub acr_values: Vec<String>,
     pub login_hint: Option<String>,
 }
@@ -50,6 +56,8 @@ pub enum LoginStep {
     EnrolEmail { authentication: Authentication },
     /// Enrolled just now and shown the recovery codes; continuing finishes the sign-in.
     Enrolled { authentication: Authentication },
+    /// Signed in; a third-party client asks for scopes the user has not allowed it yet.
+    Consent { authentication: Authentication },
 }
 
 /// A sign-in in progress, bound to one browser by the `postern_flow` cookie.

@@ -2,6 +2,7 @@
 //! names. Plain data with validation; storage lives in `store`, policy in the engine.
 
 mod client;
+pub mod consent;
 pub mod grants;
 pub mod mfa;
 mod names;

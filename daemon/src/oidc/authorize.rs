@@ -141,6 +141,8 @@ async fn authorize(
         code_challenge,
         max_age,
         force_login: prompts.iter().any(|p| p == "login"),
+        prompt_consent: prompts.iter().any(|p| p == "consent"),
+        prompt_none,
         acr_values: params
             .get("acr_values")
             .unwrap_or("")
@@ -175,7 +177,7 @@ async fn authorize(
                 }
                 return crate::web::step_up(web, headers, Some(request), live).await;
             }
-            return respond_with_code(web, request, authentication.clone());
+            return respond_with_code(web, headers, request, authentication.clone());
         }
     }
     if prompt_none {
@@ -218,26 +220,57 @@ fn check_pkce(client: &Client, params: &mut Params) -> Result<Option<String>, &'
     Ok(Some(challenge))
 }
 
-/// Issues a code for a completed sign-in and sends the browser back to the client.
+/// Answers a completed sign-in: asks the user first when a third-party client needs their
+/// consent (or, with `prompt=none`, answers `consent_required`), then issues a code and sends
+/// the browser back to the client.
 pub fn respond_with_code(
     web: &Web,
+    headers: &HeaderMap,
     request: AuthorizationRequest,
     authentication: Authentication,
 ) -> Response {
-    let client: Client = match web.ctx.store.client(&request.client_id) {
-        Ok(Some(client)) => client,
-        Ok(None) => {
-            return web.error_page(
-                StatusCode::BAD_REQUEST,
-                "Application removed",
-                "The application you came from is no longer registered.",
-            );
-        }
-        Err(e) => return web.internal_error(e),
+    let client = match client_of(web, &request) {
+        Ok(client) => client,
+        Err(response) => return *response,
     };
+    match crate::engine::consent::needed(&web.ctx, &client, authentication.user_id, &request) {
+        Ok(false) => redirect_with_code(web, &client, request, authentication),
+        Ok(true) if request.prompt_none => error_redirect(
+            web,
+            &request.redirect_uri,
+            "consent_required",
+            "the user has not allowed this application what it asks for",
+            request.state.as_deref(),
+        ),
+        Ok(true) => crate::web::ask_consent(web, headers, request, authentication),
+        Err(e) => web.internal_error(e),
+    }
+}
+
+/// The client a request is for, or the page saying it is gone.
+pub fn client_of(web: &Web, request: &AuthorizationRequest) -> Result<Client, Box<Response>> {
+    match web.ctx.store.client(&request.client_id) {
+        Ok(Some(client)) => Ok(client),
+        Ok(None) => Err(Box::new(web.error_page(
+            StatusCode::BAD_REQUEST,
+            "Application removed",
+            "The application you came from is no longer registered.",
+        ))),
+        Err(e) => Err(Box::new(web.internal_error(e))),
+    }
+}
+
+/// Issues a code for a completed (and, for a third-party client, allowed) sign-in and sends the
+/// browser back to the client.
+pub fn redirect_with_code(
+    web: &Web,
+    client: &Client,
+    request: AuthorizationRequest,
+    authentication: Authentication,
+) -> Response {
     let redirect_uri = request.redirect_uri.clone();
     let state = request.state.clone();
-    match grants::issue_code(&web.ctx, &client, request, authentication) {
+    match grants::issue_code(&web.ctx, client, request, authentication) {
         Ok(code) => {
             let mut pairs = vec![("code", code.as_str()), ("iss", web.ctx.issuer.as_str())];
             if let Some(state) = state.as_deref() {
@@ -249,7 +282,8 @@ pub fn respond_with_code(
     }
 }
 
-fn error_redirect(
+/// An error sent back to the client's (registered) redirect URI.
+pub fn error_redirect(
     web: &Web,
     redirect_uri: &str,
     error: &str,

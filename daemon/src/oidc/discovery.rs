@@ -101,7 +101,7 @@ fn metadata(web: &Web) -> Result<String, String> {
                 crate::model::grants::ACR_PASSWORD.into(),
                 crate::model::grants::ACR_MFA.into(),
             ],
-            prompt_values_supported: ["none", "login"].map(String::from).to_vec(),
+            prompt_values_supported: ["none", "login", "consent"].map(String::from).to_vec(),
             claims_parameter_supported: false,
             request_parameter_supported: false,
             request_uri_parameter_supported: false,

@@ -44,6 +44,7 @@ pub(super) const DURABLE_TREES: &[&str] = &[
     "signing_keys",
     "mail_log",
     "counters",
+    "consents",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -84,6 +84,7 @@ impl Store {
                 Ok(())
             })
             .map_err(from_tx)?;
+        self.remove_consents_to(&client.id)?;
         Ok(client)
     }
 }

@@ -33,6 +33,9 @@ impl Record for crate::oidc::keys::SigningKeyRecord {
     /// 2: the sealed key is base64 (store format 3).
     const VERSION: u8 = 2;
 }
+impl Record for crate::model::consent::ConsentGrant {
+    const KIND: &'static str = "consent";
+}
 impl Record for crate::audit::AuditEvent {
     const KIND: &'static str = "audit event";
 }

@@ -10,6 +10,7 @@ mod audit;
 pub mod backup;
 mod clients;
 mod codec;
+mod consents;
 mod counters;
 mod ephemeral;
 mod mail_log;
@@ -92,6 +93,7 @@ pub struct Store {
     signing_keys: sled::Tree,
     mail_log: sled::Tree,
     counters: sled::Tree,
+    consents: sled::Tree,
     /// The next keys of the append-only logs, taken from their last keys at open (so a
     /// restored store goes on after its restored entries).
     next_audit_id: AtomicU64,
@@ -125,6 +127,7 @@ impl Store {
             client_names: db.open_tree("client_names")?,
             signing_keys: db.open_tree("signing_keys")?,
             counters: db.open_tree("counters")?,
+            consents: db.open_tree("consents")?,
             ephemeral: ephemeral::EphemeralTrees::open(&db)?,
             db,
             write_lock: Mutex::new(()),

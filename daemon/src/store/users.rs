@@ -158,6 +158,7 @@ impl Store {
                 super::counters::add(counters, super::counters::USERS, -1)
             })
             .map_err(from_tx)?;
+        self.remove_consents_of(user.id)?;
         Ok(user)
     }
 

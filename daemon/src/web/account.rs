@@ -36,6 +36,7 @@ pub struct AccountForm {
     action: Option<String>,
     code: Option<String>,
     device: Option<String>,
+    client: Option<String>,
     current: Option<String>,
     new: Option<String>,
     repeat: Option<String>,
@@ -206,6 +207,18 @@ impl Request<'_> {
                 Ok(false) => self.main(Note::error("That browser was already forgotten.")),
                 Err(e) => self.web.internal_error(e),
             },
+            "revoke_consent" => match engine::consent::revoke(
+                ctx,
+                self.user,
+                form.client.as_deref().unwrap_or_default(),
+                &self.attempt.source,
+            ) {
+                Ok(true) => self.main(Note::notice(
+                    "That application no longer has your permission, and its access was ended.",
+                )),
+                Ok(false) => self.main(Note::error("That application had no permission left.")),
+                Err(e) => self.web.internal_error(e),
+            },
             "password" => {
                 let (current, new) = (
                     form.current.unwrap_or_default(),
@@ -303,6 +316,14 @@ struct MethodOption {
 }
 
 #[derive(serde::Serialize)]
+struct ConsentRow {
+    client_id: String,
+    client_name: String,
+    scopes: String,
+    granted: String,
+}
+
+#[derive(serde::Serialize)]
 struct DeviceRow {
     id: String,
     label: String,
@@ -342,9 +363,27 @@ fn page(web: &Web, token: &str, user: &User, note: Note) -> Response {
             last_used: crate::clock::format_for_people(device.last_used_at),
         })
         .collect();
+    let consents: Vec<ConsentRow> = ctx
+        .store
+        .consents_of(user.id)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|grant| ConsentRow {
+            client_name: ctx
+                .store
+                .client(&grant.client_id)
+                .ok()
+                .flatten()
+                .map_or_else(|| grant.client_id.clone(), |c| c.name),
+            scopes: grant.scopes.iter().cloned().collect::<Vec<_>>().join(" "),
+            granted: crate::clock::format_for_people(grant.granted_at),
+            client_id: grant.client_id,
+        })
+        .collect();
     let mut context = tera::Context::new();
     context.insert("csrf", token);
     context.insert("username", &user.username);
+    context.insert("consents", &consents);
     context.insert("mfa_enabled", &current.is_some());
     context.insert(
         "mfa_method_label",

@@ -76,7 +76,7 @@ pub async fn step_up(
         Ok(Ok(Progress::Done(authentication) | Progress::Remembered { authentication, .. })) => {
             return match request {
                 Some(request) => {
-                    crate::oidc::authorize::respond_with_code(web, request, authentication)
+                    crate::oidc::authorize::respond_with_code(web, headers, request, authentication)
                 }
                 None => see_other("/account"),
             };
@@ -94,6 +94,26 @@ pub async fn step_up(
     };
     let mut flow = new_flow(web, request, guard.browser);
     flow.step = step;
+    match start_flow(web, flow) {
+        Ok(flow_id) => with_cookies(
+            see_other(&format!("/login?flow={flow_id}")),
+            guard.set_cookie,
+        ),
+        Err(e) => web.internal_error(e),
+    }
+}
+
+/// Asks the signed-in user to allow a third-party client what it asks for: a flow at the
+/// consent step, bound to this browser, answered on `/login`.
+pub fn ask_consent(
+    web: &Web,
+    headers: &HeaderMap,
+    request: crate::model::grants::AuthorizationRequest,
+    authentication: Authentication,
+) -> Response {
+    let guard = csrf::guard(web, headers);
+    let mut flow = new_flow(web, Some(request), guard.browser);
+    flow.step = LoginStep::Consent { authentication };
     match start_flow(web, flow) {
         Ok(flow_id) => with_cookies(
             see_other(&format!("/login?flow={flow_id}")),
@@ -161,6 +181,8 @@ pub struct LoginForm {
     resend: Option<String>,
     /// "email" on the TOTP enrolment page: enrol email codes instead.
     choose: Option<String>,
+    /// "allow" or "deny" on the consent page.
+    consent: Option<String>,
 }
 
 // Hand-written so the password and code never reach a log line.
@@ -320,9 +342,12 @@ impl Submission<'_> {
             return web.internal_error(e);
         }
         let response = match self.flow.request {
-            Some(request) => {
-                crate::oidc::authorize::respond_with_code(web, request, authentication)
-            }
+            Some(request) => crate::oidc::authorize::respond_with_code(
+                web,
+                self.headers,
+                request,
+                authentication,
+            ),
             None => see_other("/account"),
         };
         with_cookies(response, [cookie])
@@ -394,7 +419,54 @@ pub async fn submit(
             submit_enrolment(submission, code, authentication, None).await
         }
         LoginStep::Enrolled { authentication } => submission.finish(authentication),
+        LoginStep::Consent { authentication } => {
+            submit_consent(submission, form.consent.as_deref(), authentication)
+        }
     }
+}
+
+/// The user's answer on the consent page: allowed, the grant is remembered and the code
+/// issued; anything else goes back to the client as `access_denied`.
+fn submit_consent(
+    submission: Submission<'_>,
+    answer: Option<&str>,
+    authentication: Authentication,
+) -> Response {
+    let web = submission.web;
+    let Some(request) = submission.flow.request.clone() else {
+        return web.internal_error("a consent step without an authorization request");
+    };
+    if let Err(e) = web
+        .ctx
+        .store
+        .login_flows()
+        .remove(&token_hash(&submission.flow_id))
+    {
+        return web.internal_error(e);
+    }
+    let client = match crate::oidc::authorize::client_of(web, &request) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    if answer != Some("allow") {
+        return crate::oidc::authorize::error_redirect(
+            web,
+            &request.redirect_uri,
+            "access_denied",
+            "the user did not allow the application what it asked for",
+            request.state.as_deref(),
+        );
+    }
+    let user = match web.ctx.store.user(authentication.user_id) {
+        Ok(Some(user)) => user,
+        Ok(None) => return web.internal_error("the user vanished during consent"),
+        Err(e) => return web.internal_error(e),
+    };
+    let source = format!("web {}", submission.address);
+    if let Err(e) = engine::consent::allow(&web.ctx, &user, &client, &request.scopes, &source) {
+        return web.internal_error(e);
+    }
+    crate::oidc::authorize::redirect_with_code(web, &client, request, authentication)
 }
 
 async fn submit_password(submission: Submission<'_>, form: LoginForm) -> Response {
@@ -598,6 +670,13 @@ fn load_flow(web: &Web, flow_id: &str, browser: &[u8; 32]) -> Result<LoginFlow, 
     }
 }
 
+/// A scope on the consent page, with what it lets the application see.
+#[derive(serde::Serialize)]
+struct ScopeRow {
+    name: String,
+    description: &'static str,
+}
+
 /// What to tell the user above a step's form.
 #[derive(Debug, Default, Clone, Copy)]
 struct Messages<'a> {
@@ -690,6 +769,23 @@ fn render_step(
         LoginStep::Enrolled { .. } => {
             context.insert("codes", &Vec::<String>::new());
             "recovery_codes.html"
+        }
+        LoginStep::Consent { authentication } => {
+            let Ok(Some(user)) = web.ctx.store.user(authentication.user_id) else {
+                return web.internal_error("the user vanished during consent");
+            };
+            let scopes: Vec<ScopeRow> = flow
+                .request
+                .iter()
+                .flat_map(|r| &r.scopes)
+                .map(|scope| ScopeRow {
+                    name: scope.clone(),
+                    description: crate::model::consent::describe_scope(scope),
+                })
+                .collect();
+            context.insert("signed_in_as", &user.username);
+            context.insert("scopes", &scopes);
+            "consent.html"
         }
     };
     web.page(status, template, &context)

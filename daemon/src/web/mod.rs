@@ -14,7 +14,7 @@ pub mod session;
 
 pub use client_addr::client_addr;
 pub use csrf::{FormGuard, check as check_csrf, guard as form_guard};
-pub use login::step_up;
+pub use login::{ask_consent, step_up};
 pub use pages::Pages;
 
 use crate::context::Context;

@@ -22,6 +22,7 @@ const BUILT_IN: &[(&str, &str)] = built_in![
     "recovery_codes.html",
     "account.html",
     "account_enrol.html",
+    "consent.html",
 ];
 const STYLESHEET: &str = include_str!("../../../templates/postern.css");
 
@@ -109,12 +110,21 @@ mod tests {
             })],
         );
         context.insert("remember_window", "1 day");
+        context.insert(
+            "consents",
+            &vec![serde_json::json!({
+                "client_id": "c1",
+                "client_name": "Wiki",
+                "scopes": "openid email",
+                "granted": "today"
+            })],
+        );
         context.insert("error", &None::<String>);
         context.insert("notice", &None::<String>);
         context.insert("new_codes", &Vec::<String>::new());
         let html = pages.render("account.html", &context).unwrap();
         assert!(
-            html.contains("Switch to an app") && html.contains("Firefox"),
+            html.contains("Switch to an app") && html.contains("Firefox") && html.contains("Wiki"),
             "{html}"
         );
     }

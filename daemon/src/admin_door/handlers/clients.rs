@@ -46,6 +46,7 @@ pub fn add(ctx: &Context, spec: ClientSpec) -> Result<AdminReply, ProtoError> {
         post_logout_redirect_uris: spec.post_logout_redirect_uris,
         signing_alg,
         require_pkce: spec.require_pkce,
+        consent: spec.consent,
         created_at: ctx.clock.unix_now(),
     };
     ctx.store.insert_client(&client).map_err(store_error)?;
@@ -79,6 +80,7 @@ pub fn set(
     ctx: &Context,
     name: &str,
     require_pkce: Option<bool>,
+    consent: Option<bool>,
 ) -> Result<AdminReply, ProtoError> {
     let client = find(ctx, name)?;
     if require_pkce == Some(false) && client.is_public() {
@@ -92,6 +94,9 @@ pub fn set(
         .update_client(&client.id, |client| {
             if let Some(required) = require_pkce {
                 client.require_pkce = required;
+            }
+            if let Some(consent) = consent {
+                client.consent = consent;
             }
         })
         .map_err(store_error)?;

@@ -91,7 +91,11 @@ fn dispatch(ctx: &Context, request: AdminRequest) -> Result<AdminReply, ProtoErr
         AdminRequest::ClientShow { name } => Ok(AdminReply::Client(views::client(clients::find(
             ctx, &name,
         )?))),
-        AdminRequest::ClientSet { name, require_pkce } => clients::set(ctx, &name, require_pkce),
+        AdminRequest::ClientSet {
+            name,
+            require_pkce,
+            consent,
+        } => clients::set(ctx, &name, require_pkce, consent),
         AdminRequest::ClientRotateSecret { name } => clients::rotate_secret(ctx, &name),
         AdminRequest::ClientDelete { name } => clients::delete(ctx, &name),
         AdminRequest::KeysList => clients::list_keys(ctx),
@@ -139,10 +143,13 @@ fn audit_entry(request: &AdminRequest) -> Option<(AuditAction, String, Option<St
             spec.name.clone(),
             Some(format!(
                 "{}; redirect URIs [{}]",
-                match (spec.public, spec.require_pkce) {
-                    (true, _) => "public",
-                    (false, true) => "confidential, PKCE required",
-                    (false, false) => "confidential",
+                match (spec.public, spec.require_pkce, spec.consent) {
+                    (true, _, false) => "public",
+                    (true, _, true) => "public, third-party (consent)",
+                    (false, true, false) => "confidential, PKCE required",
+                    (false, true, true) => "confidential, PKCE required, third-party (consent)",
+                    (false, false, false) => "confidential",
+                    (false, false, true) => "confidential, third-party (consent)",
                 },
                 spec.redirect_uris.join(", ")
             )),
@@ -150,10 +157,24 @@ fn audit_entry(request: &AdminRequest) -> Option<(AuditAction, String, Option<St
         AdminRequest::ClientRotateSecret { name } => {
             (AuditAction::ClientSecretRotated, name.clone(), None)
         }
-        AdminRequest::ClientSet { name, require_pkce } => (
+        AdminRequest::ClientSet {
+            name,
+            require_pkce,
+            consent,
+        } => (
             AuditAction::ClientChanged,
             name.clone(),
-            require_pkce.map(|required| format!("require_pkce {required}")),
+            Some(
+                [
+                    require_pkce.map(|v| format!("require_pkce {v}")),
+                    consent.map(|v| format!("consent {v}")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; "),
+            )
+            .filter(|d| !d.is_empty()),
         ),
         AdminRequest::ClientDelete { name } => (AuditAction::ClientDeleted, name.clone(), None),
         AdminRequest::KeysRotate => (AuditAction::KeysRotated, "signing keys".into(), None),
