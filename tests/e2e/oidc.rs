@@ -129,6 +129,9 @@ fn prompt_none_without_a_session_is_login_required() {
         query(&back, "state").as_deref(),
         Some(request.state.secret().as_str())
     );
+    // Without PKCE too, as the OpenID conformance plan and many relying parties send it.
+    let back = away(browser.visit(&without_pkce(&rp.request(&[("prompt", "none")]))));
+    assert_eq!(query(&back, "error").as_deref(), Some("login_required"));
 }
 
 #[test]
