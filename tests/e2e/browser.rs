@@ -92,6 +92,15 @@ impl Browser {
         })
     }
 
+    /// Submits the sign-in step shown at `page` (its flow and CSRF token) with `fields`.
+    pub fn answer(&self, page: &Landing, fields: &[(&str, &str)]) -> Landing {
+        let body = page_body(page);
+        let (csrf, flow) = (hidden(&body, "csrf"), hidden(&body, "flow"));
+        let mut form = vec![("csrf", csrf.as_str()), ("flow", flow.as_str())];
+        form.extend_from_slice(fields);
+        self.submit("/login", &form)
+    }
+
     /// Fills and submits the sign-in form shown at `landing`.
     pub fn sign_in(&self, landing: Landing, username: &str, password: &str) -> Landing {
         let body = page_body(&landing);
@@ -314,6 +323,22 @@ pub fn sign_in_and_get_code(
         Some(request.state.secret().as_str())
     );
     (query(&back, "code").expect("a code"), request)
+}
+
+/// Submits the code (or enrolment) step shown at `page` with `code`.
+pub fn submit_code(browser: &Browser, page: &Landing, code: &str) -> Landing {
+    browser.answer(page, &[("code", code)])
+}
+
+/// The claims of a token response's ID token (its signature was checked by `exchange`).
+pub fn id_token_claims(tokens: &CoreTokenResponse) -> serde_json::Value {
+    let id_token = openidconnect::TokenResponse::id_token(tokens)
+        .unwrap()
+        .to_string();
+    let payload = id_token.split('.').nth(1).unwrap();
+    let bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
 }
 
 pub fn access_token(response: &CoreTokenResponse) -> String {

@@ -5,18 +5,6 @@
 use crate::browser::*;
 use crate::fixture::Site;
 
-fn consent_form(browser: &Browser, page: &Landing, answer: &str) -> Landing {
-    let body = page_body(page);
-    browser.submit(
-        "/login",
-        &[
-            ("csrf", &hidden(&body, "csrf")),
-            ("flow", &hidden(&body, "flow")),
-            ("consent", answer),
-        ],
-    )
-}
-
 #[test]
 fn a_third_party_client_asks_once_per_scope_set_and_a_revoked_grant_ends_its_tokens() {
     let site = Site::new();
@@ -42,13 +30,13 @@ fn a_third_party_client_asks_once_per_scope_set_and_a_revoked_grant_ends_its_tok
             && body.contains("Stay signed in to it while you are away"),
         "{body}"
     );
-    let back = away(consent_form(&browser, &page, "deny"));
+    let back = away(browser.answer(&page, &[("consent", "deny")]));
     assert_eq!(query(&back, "error").as_deref(), Some("access_denied"));
 
     // Allowed, it gets its code; next time it is not asked again.
     let request = third.request(&[]);
     let page = browser.visit(&request.url);
-    let back = away(consent_form(&browser, &page, "allow"));
+    let back = away(browser.answer(&page, &[("consent", "allow")]));
     let tokens = third
         .exchange(&query(&back, "code").unwrap(), request)
         .unwrap();

@@ -27,28 +27,6 @@ impl App {
     }
 }
 
-fn submit_code(browser: &Browser, page: &Landing, code: &str) -> Landing {
-    let body = page_body(page);
-    browser.submit(
-        "/login",
-        &[
-            ("csrf", &hidden(&body, "csrf")),
-            ("flow", &hidden(&body, "flow")),
-            ("code", code),
-        ],
-    )
-}
-
-fn id_token_claims(tokens: &openidconnect::core::CoreTokenResponse) -> serde_json::Value {
-    let id_token = openidconnect::TokenResponse::id_token(tokens)
-        .unwrap()
-        .to_string();
-    let payload = id_token.split('.').nth(1).unwrap();
-    let bytes =
-        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
 /// Signs alice in for the first time: password, forced enrolment, recovery codes, back to the app.
 fn enrol(
     site: &Site,

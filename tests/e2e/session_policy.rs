@@ -5,29 +5,6 @@
 use crate::browser::*;
 use crate::fixture::{Site, daemon_clock};
 
-fn id_token_claims(tokens: &openidconnect::core::CoreTokenResponse) -> serde_json::Value {
-    let id_token = openidconnect::TokenResponse::id_token(tokens)
-        .unwrap()
-        .to_string();
-    let payload = id_token.split('.').nth(1).unwrap();
-    let bytes =
-        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
-/// Submits the enrolment (or code) form on `page` with `code`.
-fn submit_code(browser: &Browser, page: &Landing, code: &str) -> Landing {
-    let body = page_body(page);
-    browser.submit(
-        "/login",
-        &[
-            ("csrf", &hidden(&body, "csrf")),
-            ("flow", &hidden(&body, "flow")),
-            ("code", code),
-        ],
-    )
-}
-
 #[test]
 fn a_new_mfa_requirement_stops_a_password_session_until_the_user_enrols() {
     let site = Site::new();
