@@ -12,6 +12,7 @@ pub mod config;
 pub mod context;
 pub mod engine;
 pub mod factors;
+pub mod layers;
 pub mod limits;
 pub mod mail;
 pub mod metrics;

@@ -2,27 +2,14 @@
 //! check whether a message went out. Delivery is through SMTP over rustls, or, for development
 //! and tests, an outbox directory with one `.eml` file a message.
 
-use crate::clock::UnixSeconds;
 use crate::config::{MailConfig, MailTransport, SmtpTls};
 use crate::context::Context;
+pub use crate::model::mail::MailRecord;
 use crate::store::StoreError;
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{FileTransport, Message, SmtpTransport, Transport};
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
-
-/// One line of the sent-mail log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MailRecord {
-    pub at: UnixSeconds,
-    pub to: String,
-    pub username: String,
-    pub subject: String,
-    pub delivered: bool,
-    /// Why delivery failed; never the message body (it holds a code).
-    pub error: Option<String>,
-}
 
 pub enum Mailer {
     Outbox(FileTransport, std::path::PathBuf),

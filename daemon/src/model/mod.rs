@@ -1,13 +1,16 @@
 //! What Postern knows about: users, roles and the site's settings, and the rules for their
 //! names. Plain data with validation; storage lives in `store`, policy in the engine.
 
+pub mod audit;
 mod client;
 pub mod consent;
 pub mod grants;
+pub mod mail;
 pub mod mfa;
 mod names;
 mod role;
 mod settings;
+pub mod signing_key;
 pub mod stored_bytes;
 mod user;
 

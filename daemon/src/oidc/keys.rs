@@ -5,6 +5,7 @@
 
 use crate::clock::UnixSeconds;
 use crate::model::SigningAlg;
+pub use crate::model::signing_key::SigningKeyRecord;
 use crate::secrets::MasterKey;
 use crate::store::{Store, StoreError};
 use openidconnect::core::{
@@ -13,30 +14,8 @@ use openidconnect::core::{
 };
 use openidconnect::{JsonWebKeyId, PrivateSigningKey, SigningError};
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-
-/// A signing key as stored: the private part sealed with the master key.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SigningKeyRecord {
-    pub kid: String,
-    pub alg: SigningAlg,
-    #[serde(with = "crate::model::stored_bytes::vec")]
-    pub sealed_private: Vec<u8>,
-    pub created_at: UnixSeconds,
-    pub retired_at: Option<UnixSeconds>,
-}
-
-impl std::fmt::Debug for SigningKeyRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKeyRecord")
-            .field("kid", &self.kid)
-            .field("alg", &self.alg)
-            .field("retired_at", &self.retired_at)
-            .finish_non_exhaustive()
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {

@@ -2,7 +2,7 @@
 
 use super::codec::{decode, encode};
 use super::{Store, StoreError};
-use crate::audit::AuditEvent;
+use crate::model::audit::AuditEvent;
 
 impl Store {
     /// Appends an event. Events are never changed or removed through this API.

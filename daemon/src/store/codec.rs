@@ -28,7 +28,7 @@ impl Record for crate::model::Client {
     /// 2: the secret hash is base64 (store format 3).
     const VERSION: u8 = 2;
 }
-impl Record for crate::oidc::keys::SigningKeyRecord {
+impl Record for crate::model::signing_key::SigningKeyRecord {
     const KIND: &'static str = "signing key";
     /// 2: the sealed key is base64 (store format 3).
     const VERSION: u8 = 2;
@@ -36,7 +36,7 @@ impl Record for crate::oidc::keys::SigningKeyRecord {
 impl Record for crate::model::consent::ConsentGrant {
     const KIND: &'static str = "consent";
 }
-impl Record for crate::audit::AuditEvent {
+impl Record for crate::model::audit::AuditEvent {
     const KIND: &'static str = "audit event";
 }
 

@@ -2,7 +2,7 @@
 
 use super::codec::{Record, decode, encode};
 use super::{Store, StoreError};
-use crate::mail::MailRecord;
+use crate::model::mail::MailRecord;
 
 impl Record for MailRecord {
     const KIND: &'static str = "mail record";

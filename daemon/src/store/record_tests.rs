@@ -384,13 +384,13 @@ mod backups {
     fn audit_ids_go_on_after_restored_entries() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("state")).unwrap();
-        let event = |detail: &str| crate::audit::AuditEvent {
+        let event = |detail: &str| crate::model::audit::AuditEvent {
             at: 1,
             actor: "test".into(),
-            action: crate::audit::AuditAction::DaemonStarted,
+            action: crate::model::audit::AuditAction::DaemonStarted,
             subject: None,
             source: "test".into(),
-            outcome: crate::audit::Outcome::Success,
+            outcome: crate::model::audit::Outcome::Success,
             detail: Some(detail.into()),
         };
         store.append_audit(&event("before")).unwrap();

@@ -2,7 +2,7 @@
 
 use super::codec::{decode, encode};
 use super::{Store, StoreError};
-use crate::oidc::keys::SigningKeyRecord;
+use crate::model::signing_key::SigningKeyRecord;
 
 impl Store {
     pub fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
