@@ -14,7 +14,7 @@ pub const MAX_WRONG_TRIES: u32 = 5;
 /// The shortest wait between two codes for one user.
 pub const RESEND_AFTER: u64 = 60;
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sent {
     /// Sent to this (masked) address.
     To(String),

@@ -19,6 +19,7 @@ pub mod devices;
 pub mod email_code;
 mod second_factor;
 pub mod session_policy;
+pub mod sign_in;
 pub use second_factor::{
     CodeVerdict, Demands, EngineError, Progress, after_password, check_code, choose_email,
     confirm_email_enrolment, confirm_totp_enrolment, enrolment_material,

@@ -20,6 +20,9 @@ pub enum EngineError {
     CannotEnrol(String),
     #[error("a sealed secret could not be opened: {0}")]
     Secrets(#[from] crate::secrets::SecretsError),
+    /// The user of a sign-in in progress was deleted meanwhile.
+    #[error("the user was deleted during the sign-in")]
+    UserGone,
 }
 
 /// What a sign-in asks beyond the password, besides what the user's roles require.

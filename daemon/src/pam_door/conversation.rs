@@ -2,11 +2,9 @@
 
 use super::{read, send, verdict};
 use crate::context::Context;
-use crate::engine::{
-    self, CodeVerdict, Demands, NameMatch, PasswordAttempt, PasswordVerdict, Progress,
-};
-use crate::model::MfaMethod;
-use crate::model::grants::{Authentication, LoginStep};
+use crate::engine;
+use crate::engine::sign_in::{self, AccountStanding, Answer, Door, DoorKind, Outcome, Refusal};
+use crate::model::grants::LoginStep;
 use postern_proto::frame::FrameError;
 use postern_proto::pam::{PamContext, PamMode, PamOutcome, PamReply, PamRequest};
 use std::sync::Arc;
@@ -33,20 +31,11 @@ impl Conversation<'_> {
     }
 
     fn account(&self, context: &PamContext) -> PamOutcome {
-        let now = self.ctx.clock.unix_now();
-        match engine::find_user(&self.ctx, &context.user, NameMatch::Exact) {
-            Ok(Some(user)) if user.disabled => PamOutcome::AccountDisabled,
-            Ok(Some(user))
-                if self
-                    .ctx
-                    .limiter
-                    .account_locked_until(&user.username, now)
-                    .is_some() =>
-            {
-                PamOutcome::Denied
-            }
-            Ok(Some(_)) => PamOutcome::Success,
-            Ok(None) => PamOutcome::UserUnknown,
+        match sign_in::account_standing(&self.ctx, &context.user) {
+            Ok(AccountStanding::Usable) => PamOutcome::Success,
+            Ok(AccountStanding::Disabled) => PamOutcome::AccountDisabled,
+            Ok(AccountStanding::Locked) => PamOutcome::Denied,
+            Ok(AccountStanding::Unknown) => PamOutcome::UserUnknown,
             Err(e) => {
                 tracing::error!(error = %e, "PAM account check failed");
                 PamOutcome::Unavailable
@@ -70,6 +59,8 @@ impl Conversation<'_> {
         }
     }
 
+    /// Relays one login: the engine decides every step (`engine::sign_in`); this asks what
+    /// it asks and returns what it decides.
     async fn authenticate(
         &mut self,
         context: &PamContext,
@@ -78,153 +69,84 @@ impl Conversation<'_> {
             Some(host) => format!("pam {} from {host}", context.service),
             None => format!("pam {}", context.service),
         };
-        let address = context.remote_host.as_deref().and_then(|h| h.parse().ok());
-        let ctx = self.ctx.clone();
-        let username = context.user.clone();
-        let mode = context.mode;
-        let password = match mode {
-            PamMode::Full => Some(self.ask("Password: ", false).await?),
-            PamMode::SecondFactor => None,
-        };
-        let step_source = source.clone();
-        let first = tokio::task::spawn_blocking(
-            move || -> Result<Option<(crate::model::User, Progress)>, String> {
-                let (user, authentication) = match password {
-                    Some(password) => {
-                        let attempt = PasswordAttempt {
-                            username: &username,
-                            name_match: NameMatch::Exact,
-                            password: &password,
-                            address,
-                            source: step_source.clone(),
-                        };
-                        match engine::check_password(&ctx, &attempt).map_err(|e| e.to_string())? {
-                            PasswordVerdict::Accepted {
-                                user,
-                                authentication,
-                            } => (*user, authentication),
-                            PasswordVerdict::Rejected => return Ok(None),
-                        }
-                    }
-                    // pam_unix checked the password; Postern adds the second factor.
-                    None => match engine::find_user(&ctx, &username, NameMatch::Exact)
-                        .map_err(|e| e.to_string())?
-                    {
-                        Some(user) if !user.disabled => {
-                            let authentication = Authentication {
-                                user_id: user.id,
-                                auth_time: ctx.clock.unix_now(),
-                                amr: vec!["pwd".into()],
-                            };
-                            (user, authentication)
-                        }
-                        _ => return Ok(None),
-                    },
-                };
-                let demands = Demands {
-                    rp_wants_mfa: false,
-                    fresh_factor: true,
-                    device_cookie: None,
-                    can_enrol: false,
-                    source: &step_source,
-                };
-                let progress = engine::after_password(&ctx, &user, authentication, &demands)
-                    .map_err(|e| e.to_string())?;
-                Ok(Some((user, progress)))
+        let door = Door {
+            kind: DoorKind::Pam {
+                service: context.service.clone(),
+                remote_host: context.remote_host.clone(),
+                second_factor_only: context.mode == PamMode::SecondFactor,
             },
-        )
-        .await;
-        let (user, progress) = match first {
-            Ok(Ok(Some(found))) => found,
-            Ok(Ok(None)) => return Ok((PamOutcome::Denied, None)),
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "PAM authentication failed");
-                return Ok((PamOutcome::Unavailable, None));
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "PAM authentication task failed");
-                return Ok((PamOutcome::Unavailable, None));
-            }
+            address: context.remote_host.as_deref().and_then(|h| h.parse().ok()),
+            source,
         };
-        let authentication = match progress {
-            Progress::Done(authentication) | Progress::Remembered { authentication, .. } => {
-                authentication
-            }
-            Progress::MustEnrol
-            | Progress::Next(LoginStep::EnrolTotp { .. } | LoginStep::EnrolEmail { .. }) => {
-                let message = format!(
-                    "Two-step verification is required for your account. Set it up at {}/account, then log in again.",
-                    self.ctx.issuer
-                );
-                return Ok((PamOutcome::MustEnrol, Some(message)));
-            }
-            Progress::Next(LoginStep::SecondFactor { authentication })
-                if engine::devices::hosts::recognise(
-                    &self.ctx,
-                    user.id,
-                    &context.service,
-                    context.remote_host.as_deref(),
-                )
-                .unwrap_or(false) =>
-            {
-                let mut authentication = authentication;
-                authentication.amr.push("mfa".into());
-                authentication
-            }
-            Progress::Next(LoginStep::SecondFactor { authentication }) => {
-                if user
-                    .mfa
-                    .as_ref()
-                    .is_some_and(|m| m.method == MfaMethod::Email)
-                {
-                    let text = format!(
-                        "A code was sent to {}.",
-                        crate::mail::mask_address_ascii(&user.email)
+        let mut answer = match context.mode {
+            PamMode::Full => Answer::Password {
+                username: context.user.clone(),
+                password: self.ask("Password: ", false).await?,
+            },
+            PamMode::SecondFactor => Answer::Identified {
+                username: context.user.clone(),
+            },
+        };
+        let mut step = LoginStep::Password;
+        loop {
+            let (ctx, for_engine, at) = (self.ctx.clone(), door.clone(), step.clone());
+            let decided = tokio::task::spawn_blocking(move || {
+                let outcome = sign_in::answer(&ctx, &for_engine, &at, answer)?;
+                // Where a code goes, for the info line before the prompt.
+                let sent_to = match &outcome {
+                    Outcome::Next(next) => sign_in::code_sent_to(&ctx, next)?,
+                    _ => None,
+                };
+                Ok::<_, engine::EngineError>((outcome, sent_to))
+            })
+            .await;
+            let (outcome, sent_to) = match decided {
+                Ok(Ok(decided)) => decided,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "PAM authentication failed");
+                    return Ok((PamOutcome::Unavailable, None));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "PAM authentication task failed");
+                    return Ok((PamOutcome::Unavailable, None));
+                }
+            };
+            match outcome {
+                Outcome::Done(_) => return Ok((PamOutcome::Success, None)),
+                // One code a conversation: a wrong one ends it (and counts toward the lock).
+                Outcome::Refused(Refusal::Credentials | Refusal::Code) => {
+                    return Ok((PamOutcome::Denied, None));
+                }
+                Outcome::Refused(Refusal::MustEnrol | Refusal::CannotEnrol(_)) => {
+                    let message = format!(
+                        "Two-step verification is required for your account. Set it up at {}/account, then log in again.",
+                        self.ctx.issuer
                     );
-                    send(self.stream, &PamReply::Info { text }).await?;
+                    return Ok((PamOutcome::MustEnrol, Some(message)));
                 }
-                // Echo off, like a password: a code on screen is a code over a shoulder.
-                let code = self.ask("Verification code: ", false).await?;
-                let ctx = self.ctx.clone();
-                let username = user.username.clone();
-                let checked = tokio::task::spawn_blocking(move || {
-                    let attempt = PasswordAttempt {
-                        username: &username,
-                        name_match: NameMatch::Exact,
-                        password: "",
-                        address,
-                        source,
-                    };
-                    engine::check_code(&ctx, &authentication, &code, &attempt)
-                })
-                .await;
-                match checked {
-                    Ok(Ok(CodeVerdict::Accepted(authentication))) => {
-                        let host = context.remote_host.as_deref();
-                        if let Err(e) = engine::devices::hosts::remember(
-                            &self.ctx,
-                            user.id,
-                            &context.service,
-                            host,
-                        ) {
-                            tracing::warn!(error = %e, "could not remember a PAM host");
-                        }
-                        authentication
+                Outcome::Next(next @ LoginStep::SecondFactor { .. })
+                    if matches!(step, LoginStep::Password) =>
+                {
+                    if let Some(address) = sent_to {
+                        let text = format!(
+                            "A code was sent to {}.",
+                            crate::mail::mask_address_ascii(&address)
+                        );
+                        send(self.stream, &PamReply::Info { text }).await?;
                     }
-                    Ok(Ok(CodeVerdict::Rejected)) => return Ok((PamOutcome::Denied, None)),
-                    _ => return Ok((PamOutcome::Unavailable, None)),
+                    // Echo off, like a password: a code on screen is a code over a shoulder.
+                    answer = Answer::Code(self.ask("Verification code: ", false).await?);
+                    step = next;
+                }
+                // Nothing else can follow at this door (it cannot enrol, and asks one code).
+                Outcome::Next(_)
+                | Outcome::Enrolled { .. }
+                | Outcome::Resent(_)
+                | Outcome::Refused(Refusal::OutOfStep) => {
+                    tracing::error!("the PAM door was given a step it cannot show");
+                    return Ok((PamOutcome::Unavailable, None));
                 }
             }
-            Progress::Next(_) => return Ok((PamOutcome::Unavailable, None)),
-        };
-        let source = match &context.remote_host {
-            Some(host) => format!("pam {} from {host}", context.service),
-            None => format!("pam {}", context.service),
-        };
-        if let Err(e) = engine::record_sign_in(&self.ctx, &user, &authentication, source) {
-            tracing::error!(error = %e, "could not record a PAM sign-in");
-            return Ok((PamOutcome::Unavailable, None));
         }
-        Ok((PamOutcome::Success, None))
     }
 }

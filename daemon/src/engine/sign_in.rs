@@ -1,0 +1,448 @@
+//! One sign-in, for every door. A door says who it is ([`Door`]: the web with a relying
+//! party's demands, or PAM with its service, host and mode), shows the current step, and feeds
+//! the user's [`Answer`] here; [`answer`] applies every policy (disabled and locked accounts,
+//! MFA required by a role, remembered browsers and hosts, brute-force counting, the audit
+//! trail, the completed sign-in's record) and says what comes next. So "what decides a PAM
+//! sign-in?" and "what decides a web sign-in?" have one answer: this file.
+
+use super::email_code::{self, Sent};
+use super::{
+    CodeVerdict, Demands, EngineError, NameMatch, PasswordAttempt, PasswordVerdict, Progress,
+    devices,
+};
+use crate::audit::{AuditAction, AuditEvent, Outcome as AuditOutcome};
+use crate::context::Context;
+use crate::model::grants::{Authentication, CodePurpose, LoginStep};
+use crate::model::{MfaMethod, User};
+use std::net::IpAddr;
+
+/// Which door a sign-in came through, with what it knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DoorKind {
+    Web {
+        /// The relying party asked for MFA (`acr_values`).
+        rp_wants_mfa: bool,
+        /// `prompt=login`, `max_age`, or a step-up: a second factor typed now, even on a
+        /// remembered browser.
+        fresh_factor: bool,
+        /// The browser's remembered-device cookie, if it sent one.
+        device_cookie: Option<String>,
+        /// To label a browser remembered after this sign-in.
+        user_agent: String,
+    },
+    Pam {
+        service: String,
+        remote_host: Option<String>,
+        /// `second_factor` mode: pam_unix checked the password; Postern adds the code.
+        second_factor_only: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Door {
+    pub kind: DoorKind,
+    /// The client's address, for the per-address brute-force limit.
+    pub address: Option<IpAddr>,
+    /// For the audit trail: "web 192.0.2.1", "pam sshd from 192.0.2.1".
+    pub source: String,
+}
+
+impl Door {
+    /// The web takes a username in any case; PAM only the exact login name (see
+    /// [`NameMatch`]).
+    fn name_match(&self) -> NameMatch {
+        match self.kind {
+            DoorKind::Web { .. } => NameMatch::IgnoringCase,
+            DoorKind::Pam { .. } => NameMatch::Exact,
+        }
+    }
+
+    fn attempt<'a>(&'a self, username: &'a str, password: &'a str) -> PasswordAttempt<'a> {
+        PasswordAttempt {
+            username,
+            name_match: self.name_match(),
+            password,
+            address: self.address,
+            source: self.source.clone(),
+        }
+    }
+}
+
+/// What the user answered at the current step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Password {
+        username: String,
+        password: String,
+    },
+    /// PAM's second-factor mode: another module checked the password of this login name.
+    Identified {
+        username: String,
+    },
+    /// An app, emailed or recovery code, at a code or enrolment step.
+    Code(String),
+    /// On the app enrolment step: enrol emailed codes instead.
+    ChooseEmail,
+    /// On an emailed-code step: send another code.
+    Resend,
+    /// After the recovery codes were shown.
+    Continue,
+}
+
+/// A remembered-device cookie for the door to set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCookie {
+    pub value: String,
+    pub max_age: u64,
+}
+
+/// A completed sign-in, already recorded (last sign-in time, audit, failure count cleared).
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub user: User,
+    pub authentication: Authentication,
+    /// Set when the browser is (still) remembered: the cookie to send it.
+    pub device: Option<DeviceCookie>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Wrong username or password, or an unknown, disabled or locked account: one answer.
+    Credentials,
+    /// The code is wrong, spent or expired; the step stays.
+    Code,
+    /// A second factor is required, the user has none, and this door cannot enrol them.
+    MustEnrol,
+    /// A second factor is required but no method the user could enrol is offered.
+    CannotEnrol(String),
+    /// The answer does not belong to this step.
+    OutOfStep,
+}
+
+/// Where a sign-in goes after an answer.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Move to this step and show it.
+    Next(LoginStep),
+    /// Enrolled: show these recovery codes once; the step waits for [`Answer::Continue`].
+    Enrolled {
+        step: LoginStep,
+        recovery_codes: Vec<String>,
+        device: Option<DeviceCookie>,
+    },
+    /// Another emailed code was asked for; the step stays.
+    Resent(Sent),
+    Done(Finished),
+    Refused(Refusal),
+}
+
+/// Applies `answer` to a sign-in at `step`. Blocking (Argon2id, the store): call it off the
+/// async runtime.
+pub fn answer(
+    ctx: &Context,
+    door: &Door,
+    step: &LoginStep,
+    answer: Answer,
+) -> Result<Outcome, EngineError> {
+    match (step, answer) {
+        (LoginStep::Password, Answer::Password { username, password }) => {
+            match super::check_password(ctx, &door.attempt(&username, &password))? {
+                PasswordVerdict::Accepted {
+                    user,
+                    authentication,
+                } => after_first_factor(ctx, door, *user, authentication),
+                PasswordVerdict::Rejected => Ok(Outcome::Refused(Refusal::Credentials)),
+            }
+        }
+        (LoginStep::Password, Answer::Identified { username })
+            if matches!(
+                door.kind,
+                DoorKind::Pam {
+                    second_factor_only: true,
+                    ..
+                }
+            ) =>
+        {
+            let now = ctx.clock.unix_now();
+            let usable = super::find_user(ctx, &username, door.name_match())?.filter(|user| {
+                !user.disabled && !ctx.limiter.is_locked(&user.username, door.address, now)
+            });
+            let Some(user) = usable else {
+                return Ok(Outcome::Refused(Refusal::Credentials));
+            };
+            let authentication = Authentication {
+                user_id: user.id,
+                auth_time: now,
+                amr: vec!["pwd".into()],
+            };
+            after_first_factor(ctx, door, user, authentication)
+        }
+        (LoginStep::SecondFactor { authentication }, Answer::Code(code)) => {
+            let user = user_of(ctx, authentication)?;
+            match super::check_code(
+                ctx,
+                authentication,
+                &code,
+                &door.attempt(&user.username, ""),
+            )? {
+                CodeVerdict::Accepted(authentication) => {
+                    let device = remember(ctx, door, &user)?;
+                    finish(ctx, door, user, authentication, device)
+                }
+                CodeVerdict::Rejected => Ok(Outcome::Refused(Refusal::Code)),
+            }
+        }
+        (LoginStep::SecondFactor { authentication }, Answer::Resend) => {
+            let user = user_of(ctx, authentication)?;
+            Ok(Outcome::Resent(email_code::send(
+                ctx,
+                &user,
+                CodePurpose::SignIn,
+            )?))
+        }
+        (LoginStep::EnrolTotp { authentication, .. }, Answer::ChooseEmail) => {
+            let user = user_of(ctx, authentication)?;
+            match super::choose_email(ctx, &user, authentication.clone()) {
+                Ok(step) => Ok(Outcome::Next(step)),
+                Err(EngineError::CannotEnrol(message)) => {
+                    Ok(Outcome::Refused(Refusal::CannotEnrol(message)))
+                }
+                Err(e) => Err(e),
+            }
+        }
+        (
+            LoginStep::EnrolTotp {
+                authentication,
+                sealed_seed,
+            },
+            Answer::Code(code),
+        ) => {
+            let user = user_of(ctx, authentication)?;
+            let attempt = door.attempt(&user.username, "");
+            let enrolled =
+                super::confirm_totp_enrolment(ctx, authentication, sealed_seed, &code, &attempt)?;
+            enrolled_outcome(ctx, door, &user, enrolled)
+        }
+        (LoginStep::EnrolEmail { authentication }, Answer::Resend) => {
+            let user = user_of(ctx, authentication)?;
+            Ok(Outcome::Resent(email_code::send(
+                ctx,
+                &user,
+                CodePurpose::Enrolment,
+            )?))
+        }
+        (LoginStep::EnrolEmail { authentication }, Answer::Code(code)) => {
+            let user = user_of(ctx, authentication)?;
+            let attempt = door.attempt(&user.username, "");
+            let enrolled = super::confirm_email_enrolment(ctx, authentication, &code, &attempt)?;
+            enrolled_outcome(ctx, door, &user, enrolled)
+        }
+        (LoginStep::Enrolled { authentication }, Answer::Continue) => {
+            let user = user_of(ctx, authentication)?;
+            finish(ctx, door, user, authentication.clone(), None)
+        }
+        _ => Ok(Outcome::Refused(Refusal::OutOfStep)),
+    }
+}
+
+/// Takes a signed-in user whose session proves less than their policy now requires (see
+/// `session_policy`) to the step a right password leads to, with the remembered-browser
+/// shortcut off: the missing step is what policy asks for.
+pub fn resume(
+    ctx: &Context,
+    door: &Door,
+    user: User,
+    authentication: Authentication,
+) -> Result<Outcome, EngineError> {
+    after_first_factor(ctx, door, user, authentication)
+}
+
+/// Whether an account may be used right now (PAM's account management, after
+/// authentication): the exact login name, not disabled, not locked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountStanding {
+    Usable,
+    Disabled,
+    Locked,
+    Unknown,
+}
+
+pub fn account_standing(ctx: &Context, login_name: &str) -> Result<AccountStanding, EngineError> {
+    let now = ctx.clock.unix_now();
+    Ok(match super::find_user(ctx, login_name, NameMatch::Exact)? {
+        None => AccountStanding::Unknown,
+        Some(user) if user.disabled => AccountStanding::Disabled,
+        Some(user)
+            if ctx
+                .limiter
+                .account_locked_until(&user.username, now)
+                .is_some() =>
+        {
+            AccountStanding::Locked
+        }
+        Some(_) => AccountStanding::Usable,
+    })
+}
+
+/// The full address a code of this step was (or will be) mailed to, if it is an emailed-code
+/// step; the door masks it for display.
+pub fn code_sent_to(ctx: &Context, step: &LoginStep) -> Result<Option<String>, EngineError> {
+    let (LoginStep::SecondFactor { authentication } | LoginStep::EnrolEmail { authentication }) =
+        step
+    else {
+        return Ok(None);
+    };
+    let user = user_of(ctx, authentication)?;
+    let emailed = matches!(step, LoginStep::EnrolEmail { .. })
+        || user
+            .mfa
+            .as_ref()
+            .is_some_and(|m| m.method == MfaMethod::Email);
+    Ok(emailed.then_some(user.email))
+}
+
+/// After the first factor (a password, or pam_unix's word for it): done, a second factor, an
+/// enrolment, or a refusal, by the user's policy and the door's demands.
+fn after_first_factor(
+    ctx: &Context,
+    door: &Door,
+    user: User,
+    authentication: Authentication,
+) -> Result<Outcome, EngineError> {
+    let demands = match &door.kind {
+        DoorKind::Web {
+            rp_wants_mfa,
+            fresh_factor,
+            device_cookie,
+            ..
+        } => Demands {
+            rp_wants_mfa: *rp_wants_mfa,
+            fresh_factor: *fresh_factor,
+            device_cookie: device_cookie.as_deref(),
+            can_enrol: true,
+            source: &door.source,
+        },
+        DoorKind::Pam {
+            service,
+            remote_host,
+            ..
+        } => {
+            // A host that passed the second factor recently (`pam.remember`) skips it, before
+            // any code is mailed.
+            let settings = ctx.store.site_settings()?;
+            let enrolled = user.mfa.as_ref().is_some_and(|m| m.is_usable(&settings));
+            if enrolled && devices::hosts::recognise(ctx, user.id, service, remote_host.as_deref())?
+            {
+                remembered_used(ctx, door, &user, "remembered host")?;
+                let mut authentication = authentication;
+                authentication.amr.push("mfa".into());
+                return finish(ctx, door, user, authentication, None);
+            }
+            Demands {
+                rp_wants_mfa: false,
+                fresh_factor: true,
+                device_cookie: None,
+                can_enrol: false,
+                source: &door.source,
+            }
+        }
+    };
+    let progress = match super::after_password(ctx, &user, authentication, &demands) {
+        Ok(progress) => progress,
+        Err(EngineError::CannotEnrol(message)) => {
+            return Ok(Outcome::Refused(Refusal::CannotEnrol(message)));
+        }
+        Err(e) => return Err(e),
+    };
+    match progress {
+        Progress::Done(authentication) => finish(ctx, door, user, authentication, None),
+        Progress::Remembered {
+            authentication,
+            window,
+        } => {
+            // The window slid: the cookie lives as long again.
+            let device = match &door.kind {
+                DoorKind::Web {
+                    device_cookie: Some(value),
+                    ..
+                } => Some(DeviceCookie {
+                    value: value.clone(),
+                    max_age: window,
+                }),
+                _ => None,
+            };
+            finish(ctx, door, user, authentication, device)
+        }
+        Progress::Next(step) => Ok(Outcome::Next(step)),
+        Progress::MustEnrol => Ok(Outcome::Refused(Refusal::MustEnrol)),
+    }
+}
+
+fn enrolled_outcome(
+    ctx: &Context,
+    door: &Door,
+    user: &User,
+    enrolled: Option<(Authentication, Vec<String>)>,
+) -> Result<Outcome, EngineError> {
+    let Some((authentication, recovery_codes)) = enrolled else {
+        return Ok(Outcome::Refused(Refusal::Code));
+    };
+    Ok(Outcome::Enrolled {
+        device: remember(ctx, door, user)?,
+        step: LoginStep::Enrolled { authentication },
+        recovery_codes,
+    })
+}
+
+/// After a second factor: the browser (or the PAM host, with `pam.remember`) is remembered.
+fn remember(ctx: &Context, door: &Door, user: &User) -> Result<Option<DeviceCookie>, EngineError> {
+    match &door.kind {
+        DoorKind::Web { user_agent, .. } => {
+            Ok(devices::remember(ctx, user.id, user_agent, door.address)?
+                .map(|(value, max_age)| DeviceCookie { value, max_age }))
+        }
+        DoorKind::Pam {
+            service,
+            remote_host,
+            ..
+        } => {
+            devices::hosts::remember(ctx, user.id, service, remote_host.as_deref())?;
+            Ok(None)
+        }
+    }
+}
+
+fn finish(
+    ctx: &Context,
+    door: &Door,
+    user: User,
+    authentication: Authentication,
+    device: Option<DeviceCookie>,
+) -> Result<Outcome, EngineError> {
+    super::record_sign_in(ctx, &user, &authentication, door.source.clone())?;
+    Ok(Outcome::Done(Finished {
+        user,
+        authentication,
+        device,
+    }))
+}
+
+fn remembered_used(ctx: &Context, door: &Door, user: &User, what: &str) -> Result<(), EngineError> {
+    ctx.record(AuditEvent {
+        at: ctx.clock.unix_now(),
+        actor: user.username.clone(),
+        action: AuditAction::RememberedDeviceUsed,
+        subject: Some(user.username.clone()),
+        source: door.source.clone(),
+        outcome: AuditOutcome::Success,
+        detail: Some(what.into()),
+    })?;
+    Ok(())
+}
+
+/// The user a step is about; gone means the sign-in cannot go on.
+fn user_of(ctx: &Context, authentication: &Authentication) -> Result<User, EngineError> {
+    ctx.store
+        .user(authentication.user_id)?
+        .ok_or(EngineError::UserGone)
+}
