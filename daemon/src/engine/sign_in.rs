@@ -132,7 +132,7 @@ pub enum Outcome {
     },
     /// Another emailed code was asked for; the step stays.
     Resent(Sent),
-    Done(Finished),
+    Done(Box<Finished>),
     Refused(Refusal),
 }
 
@@ -420,11 +420,11 @@ fn finish(
     device: Option<DeviceCookie>,
 ) -> Result<Outcome, EngineError> {
     super::record_sign_in(ctx, &user, &authentication, door.source.clone())?;
-    Ok(Outcome::Done(Finished {
+    Ok(Outcome::Done(Box::new(Finished {
         user,
         authentication,
         device,
-    }))
+    })))
 }
 
 fn remembered_used(ctx: &Context, door: &Door, user: &User, what: &str) -> Result<(), EngineError> {
