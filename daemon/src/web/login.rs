@@ -3,11 +3,10 @@
 
 use super::cookies::Cookie;
 use super::{Web, client_addr, csrf, see_other, session, with_cookies};
+use crate::engine;
 use crate::engine::email_code::Sent;
-use crate::engine::{
-    self, CodeVerdict, Demands, EngineError, NameMatch, PasswordAttempt, PasswordVerdict, Progress,
-};
-use crate::model::grants::{Authentication, CodePurpose, LoginFlow, LoginStep};
+use crate::engine::sign_in::{self, Answer, Door, DoorKind, Finished, Outcome, Refusal};
+use crate::model::grants::{LoginFlow, LoginStep};
 use crate::secrets::{random_token, token_hash};
 use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -56,64 +55,46 @@ pub async fn step_up(
 ) -> Response {
     let guard = csrf::guard(web, headers);
     let ctx = web.ctx.clone();
-    let rp_wants_mfa = request.as_ref().is_some_and(|r| r.wants_mfa());
+    // The step itself is answered on /login, where the address counts; this only decides it.
+    let door = web_door(
+        web,
+        headers,
+        None,
+        request.as_ref().is_some_and(|r| r.wants_mfa()),
+        true,
+    );
     let user = live.user.clone();
     let authentication = live.session.authentication;
-    let progress = tokio::task::spawn_blocking(move || {
-        let demands = Demands {
-            rp_wants_mfa,
-            fresh_factor: true,
-            device_cookie: None,
-            can_enrol: true,
-            source: "web step-up",
-        };
-        engine::after_password(&ctx, &user, authentication, &demands)
-    })
-    .await;
-    let step = match progress {
-        Ok(Ok(Progress::Next(step))) => step,
+    let outcome =
+        tokio::task::spawn_blocking(move || sign_in::resume(&ctx, &door, user, authentication))
+            .await;
+    let step = match outcome {
+        Ok(Ok(Outcome::Next(step))) => step,
         // Policy changed back meanwhile: the session is enough again.
-        Ok(Ok(Progress::Done(authentication) | Progress::Remembered { authentication, .. })) => {
+        Ok(Ok(Outcome::Done(finished))) => {
             return match request {
-                Some(request) => {
-                    crate::oidc::authorize::respond_with_code(web, headers, request, authentication)
-                }
+                Some(request) => crate::oidc::authorize::respond_with_code(
+                    web,
+                    headers,
+                    request,
+                    finished.authentication,
+                ),
                 None => see_other("/account"),
             };
         }
-        Ok(Ok(Progress::MustEnrol)) => return web.internal_error("the web door always enrols"),
-        Ok(Err(EngineError::CannotEnrol(message))) => {
+        Ok(Ok(Outcome::Refused(Refusal::CannotEnrol(message)))) => {
             return web.error_page(
                 StatusCode::FORBIDDEN,
                 "Two-step verification required",
                 &message,
             );
         }
+        Ok(Ok(other)) => return web.internal_error(format!("a step-up led to {other:?}")),
         Ok(Err(e)) => return web.internal_error(e),
         Err(e) => return web.internal_error(e),
     };
     let mut flow = new_flow(web, request, guard.browser);
     flow.step = step;
-    match start_flow(web, flow) {
-        Ok(flow_id) => with_cookies(
-            see_other(&format!("/login?flow={flow_id}")),
-            guard.set_cookie,
-        ),
-        Err(e) => web.internal_error(e),
-    }
-}
-
-/// Asks the signed-in user to allow a third-party client what it asks for: a flow at the
-/// consent step, bound to this browser, answered on `/login`.
-pub fn ask_consent(
-    web: &Web,
-    headers: &HeaderMap,
-    request: crate::model::grants::AuthorizationRequest,
-    authentication: Authentication,
-) -> Response {
-    let guard = csrf::guard(web, headers);
-    let mut flow = new_flow(web, Some(request), guard.browser);
-    flow.step = LoginStep::Consent { authentication };
     match start_flow(web, flow) {
         Ok(flow_id) => with_cookies(
             see_other(&format!("/login?flow={flow_id}")),
@@ -195,13 +176,13 @@ impl std::fmt::Debug for LoginForm {
 }
 
 /// One submitted step of a sign-in, with what every step needs.
-struct Submission<'a> {
-    web: &'a Arc<Web>,
-    headers: &'a HeaderMap,
-    flow_id: String,
-    flow: LoginFlow,
-    csrf_token: String,
-    address: std::net::IpAddr,
+pub(super) struct Submission<'a> {
+    pub(super) web: &'a Arc<Web>,
+    pub(super) headers: &'a HeaderMap,
+    pub(super) flow_id: String,
+    pub(super) flow: LoginFlow,
+    pub(super) csrf_token: String,
+    pub(super) address: std::net::IpAddr,
 }
 
 impl Submission<'_> {
@@ -228,93 +209,108 @@ impl Submission<'_> {
         )
     }
 
-    /// "Send a new code": another emailed code, unless one went out less than a minute ago.
-    fn resend(&self, authentication: &Authentication, purpose: CodePurpose) -> Response {
-        let user = match self.web.ctx.store.user(authentication.user_id) {
-            Ok(Some(user)) => user,
-            Ok(None) => return self.web.internal_error("the user vanished during sign-in"),
-            Err(e) => return self.web.internal_error(e),
-        };
-        let notice = match engine::email_code::send(&self.web.ctx, &user, purpose) {
-            Ok(Sent::To(address)) => format!("We sent a new code to {address}."),
-            Ok(Sent::TooSoon(seconds)) => {
-                format!(
-                    "A code was sent less than a minute ago. You can ask for another in {seconds} seconds."
-                )
-            }
-            Ok(Sent::Failed) => {
-                "The email could not be sent. Try again later, or ask your administrator.".into()
-            }
-            Err(e) => return self.web.internal_error(e),
-        };
-        self.render_with("", None, Some(&notice), StatusCode::OK)
+    /// This browser as the engine sees it: the relying party's demands, the remembered-device
+    /// cookie, where it is.
+    fn door(&self) -> Door {
+        let request = self.flow.request.as_ref();
+        web_door(
+            self.web,
+            self.headers,
+            Some(self.address),
+            request.is_some_and(|r| r.wants_mfa()),
+            request.is_some_and(|r| r.force_login || r.max_age.is_some()),
+        )
     }
 
-    /// Runs engine work for the user signing in, off the async runtime, with the attempt (who,
-    /// from where) the engine counts and audits.
-    async fn in_engine<T: Send + 'static>(
-        &self,
-        authentication: &Authentication,
-        work: impl FnOnce(&crate::context::Context, &PasswordAttempt<'_>) -> T + Send + 'static,
-    ) -> Result<T, tokio::task::JoinError> {
-        let ctx = self.web.ctx.clone();
-        let username = username_of(self, authentication);
-        let address = self.address;
-        tokio::task::spawn_blocking(move || {
-            let attempt = PasswordAttempt {
-                username: &username,
-                name_match: NameMatch::IgnoringCase,
-                password: "",
-                address: Some(address),
-                source: format!("web {address}"),
-            };
-            work(&ctx, &attempt)
-        })
-        .await
-    }
-
-    /// Moves the flow to its next step and shows it.
-    fn advance(mut self, step: LoginStep) -> Response {
+    /// Saves the flow at `step`.
+    fn save(&mut self, step: LoginStep) -> Result<(), crate::store::StoreError> {
         self.flow.step = step;
-        if let Err(e) = self
-            .web
+        self.web
             .ctx
             .store
             .login_flows()
             .put(&token_hash(&self.flow_id), &self.flow)
-        {
-            return self.web.internal_error(e);
-        }
-        self.render("", None, StatusCode::OK)
     }
 
-    /// All steps done: the flow is spent, the browser gets a fresh session, and the sign-in
-    /// goes back to the application (or to Postern's own page).
-    /// After a second factor: remember this browser for the user (when the site allows it).
-    fn remember_device(&self, authentication: &Authentication) -> Option<axum::http::HeaderValue> {
-        let user_agent = self
-            .headers
-            .get(axum::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("unknown browser");
-        match engine::devices::remember(
-            &self.web.ctx,
-            authentication.user_id,
-            user_agent,
-            Some(self.address),
-        ) {
-            Ok(Some((value, window))) => {
-                Some(self.web.cookies.set(Cookie::Device, &value, Some(window)))
+    /// Renders what the engine decided.
+    fn show(mut self, outcome: Outcome, username: &str) -> Response {
+        let web = self.web;
+        match outcome {
+            Outcome::Next(step) => match self.save(step) {
+                Ok(()) => self.render("", None, StatusCode::OK),
+                Err(e) => web.internal_error(e),
+            },
+            Outcome::Enrolled {
+                step,
+                recovery_codes,
+                device,
+            } => {
+                if let Err(e) = self.save(step) {
+                    return web.internal_error(e);
+                }
+                let mut context = tera::Context::new();
+                context.insert("csrf", &self.csrf_token);
+                context.insert("flow", &self.flow_id);
+                context.insert("codes", &recovery_codes);
+                with_cookies(
+                    web.page(StatusCode::OK, "recovery_codes.html", &context),
+                    device.map(|d| web.cookies.set(Cookie::Device, &d.value, Some(d.max_age))),
+                )
             }
-            Ok(None) => None,
-            Err(e) => {
-                tracing::error!(error = %e, "could not remember a device");
-                None
+            Outcome::Resent(sent) => {
+                let notice = match sent {
+                    Sent::To(address) => format!("We sent a new code to {address}."),
+                    Sent::TooSoon(seconds) => format!(
+                        "A code was sent less than a minute ago. You can ask for another in {seconds} seconds."
+                    ),
+                    Sent::Failed => {
+                        "The email could not be sent. Try again later, or ask your administrator."
+                            .into()
+                    }
+                };
+                self.render_with("", None, Some(&notice), StatusCode::OK)
             }
+            Outcome::Done(finished) => self.finish(*finished),
+            Outcome::Refused(Refusal::Credentials) => self.render(
+                username,
+                Some("Wrong username or password."),
+                StatusCode::UNAUTHORIZED,
+            ),
+            Outcome::Refused(Refusal::Code) => {
+                let message = match self.flow.step {
+                    LoginStep::SecondFactor { .. } => {
+                        "That code is not right, or was already used. Try the newest code."
+                    }
+                    _ => "That code is not right. Check it and try again, or ask for a new one.",
+                };
+                self.render("", Some(message), StatusCode::UNAUTHORIZED)
+            }
+            Outcome::Refused(Refusal::CannotEnrol(message))
+                if matches!(self.flow.step, LoginStep::Password) =>
+            {
+                web.error_page(
+                    StatusCode::FORBIDDEN,
+                    "Two-step verification required",
+                    &message,
+                )
+            }
+            Outcome::Refused(Refusal::CannotEnrol(message)) => {
+                self.render_with("", Some(&message), None, StatusCode::BAD_REQUEST)
+            }
+            Outcome::Refused(Refusal::MustEnrol) => {
+                web.internal_error("the web door always enrols")
+            }
+            Outcome::Refused(Refusal::OutOfStep) => self.render(
+                "",
+                Some("That does not belong on this page. Try again."),
+                StatusCode::BAD_REQUEST,
+            ),
         }
     }
 
-    fn finish(self, authentication: Authentication) -> Response {
+    /// All steps done (and recorded by the engine): the flow is spent, the browser gets a
+    /// fresh session, and the sign-in goes back to the application (or to Postern's own page).
+    fn finish(self, finished: Finished) -> Response {
         let web = self.web;
         if let Err(e) = web
             .ctx
@@ -324,33 +320,55 @@ impl Submission<'_> {
         {
             return web.internal_error(e);
         }
-        let user = match web.ctx.store.user(authentication.user_id) {
-            Ok(Some(user)) => user,
-            Ok(None) => return web.internal_error("the user vanished during sign-in"),
-            Err(e) => return web.internal_error(e),
-        };
-        let cookie = match session::start(web, self.headers, &user, authentication.clone()) {
+        let session = match session::start(
+            web,
+            self.headers,
+            &finished.user,
+            finished.authentication.clone(),
+        ) {
             Ok(cookie) => cookie,
             Err(e) => return web.internal_error(e),
         };
-        if let Err(e) = engine::record_sign_in(
-            &web.ctx,
-            &user,
-            &authentication,
-            format!("web {}", self.address),
-        ) {
-            return web.internal_error(e);
-        }
         let response = match self.flow.request {
             Some(request) => crate::oidc::authorize::respond_with_code(
                 web,
                 self.headers,
                 request,
-                authentication,
+                finished.authentication,
             ),
             None => see_other("/account"),
         };
-        with_cookies(response, [cookie])
+        let device = finished
+            .device
+            .map(|d| web.cookies.set(Cookie::Device, &d.value, Some(d.max_age)));
+        with_cookies(response, std::iter::once(session).chain(device))
+    }
+}
+
+/// A browser as the engine sees it.
+fn web_door(
+    web: &Web,
+    headers: &HeaderMap,
+    address: Option<std::net::IpAddr>,
+    rp_wants_mfa: bool,
+    fresh_factor: bool,
+) -> Door {
+    Door {
+        kind: DoorKind::Web {
+            rp_wants_mfa,
+            fresh_factor,
+            device_cookie: web.cookies.get(headers, Cookie::Device).map(str::to_owned),
+            user_agent: headers
+                .get(axum::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("unknown browser")
+                .to_owned(),
+        },
+        source: match address {
+            Some(address) => format!("web {address}"),
+            None => "web step-up".into(),
+        },
+        address,
     }
 }
 
@@ -381,269 +399,57 @@ pub async fn submit(
         flow,
     };
     let code = form.code.clone().unwrap_or_default();
-    let resend = form.resend.is_some();
-    match submission.flow.step.clone() {
-        LoginStep::Password => submit_password(submission, form).await,
-        LoginStep::SecondFactor { authentication } if resend => {
-            submission.resend(&authentication, CodePurpose::SignIn)
-        }
-        LoginStep::SecondFactor { authentication } => {
-            submit_code(submission, code, authentication).await
-        }
-        LoginStep::EnrolTotp { authentication, .. } if form.choose.as_deref() == Some("email") => {
-            let user = match submission.web.ctx.store.user(authentication.user_id) {
-                Ok(Some(user)) => user,
-                Ok(None) => {
-                    return submission
-                        .web
-                        .internal_error("the user vanished during enrolment");
-                }
-                Err(e) => return submission.web.internal_error(e),
-            };
-            match engine::choose_email(&submission.web.ctx, &user, authentication) {
-                Ok(step) => submission.advance(step),
-                Err(EngineError::CannotEnrol(message)) => {
-                    submission.render_with("", Some(&message), None, StatusCode::BAD_REQUEST)
-                }
-                Err(e) => submission.web.internal_error(e),
-            }
-        }
-        LoginStep::EnrolTotp {
-            authentication,
-            sealed_seed,
-        } => submit_enrolment(submission, code, authentication, Some(sealed_seed)).await,
-        LoginStep::EnrolEmail { authentication } if resend => {
-            submission.resend(&authentication, CodePurpose::Enrolment)
-        }
-        LoginStep::EnrolEmail { authentication } => {
-            submit_enrolment(submission, code, authentication, None).await
-        }
-        LoginStep::Enrolled { authentication } => submission.finish(authentication),
+    let username = form.username.clone().unwrap_or_default().trim().to_owned();
+    // What the form says, in the engine's terms; malformed input is answered here.
+    let answer = match &submission.flow.step {
         LoginStep::Consent { authentication } => {
-            submit_consent(submission, form.consent.as_deref(), authentication)
+            let authentication = authentication.clone();
+            return super::consent::answer(submission, form.consent.as_deref(), authentication);
         }
-    }
-}
-
-/// The user's answer on the consent page: allowed, the grant is remembered and the code
-/// issued; anything else goes back to the client as `access_denied`.
-fn submit_consent(
-    submission: Submission<'_>,
-    answer: Option<&str>,
-    authentication: Authentication,
-) -> Response {
-    let web = submission.web;
-    let Some(request) = submission.flow.request.clone() else {
-        return web.internal_error("a consent step without an authorization request");
-    };
-    if let Err(e) = web
-        .ctx
-        .store
-        .login_flows()
-        .remove(&token_hash(&submission.flow_id))
-    {
-        return web.internal_error(e);
-    }
-    let client = match crate::oidc::authorize::client_of(web, &request) {
-        Ok(client) => client,
-        Err(response) => return *response,
-    };
-    if answer != Some("allow") {
-        return crate::oidc::authorize::error_redirect(
-            web,
-            &request.redirect_uri,
-            "access_denied",
-            "the user did not allow the application what it asked for",
-            request.state.as_deref(),
-        );
-    }
-    let user = match web.ctx.store.user(authentication.user_id) {
-        Ok(Some(user)) => user,
-        Ok(None) => return web.internal_error("the user vanished during consent"),
-        Err(e) => return web.internal_error(e),
-    };
-    let source = format!("web {}", submission.address);
-    if let Err(e) = engine::consent::allow(&web.ctx, &user, &client, &request.scopes, &source) {
-        return web.internal_error(e);
-    }
-    crate::oidc::authorize::redirect_with_code(web, &client, request, authentication)
-}
-
-async fn submit_password(submission: Submission<'_>, form: LoginForm) -> Response {
-    let username = form.username.unwrap_or_default().trim().to_owned();
-    let password = form.password.unwrap_or_default();
-    if username.is_empty() || password.is_empty() || username.len() > 256 || password.len() > 1024 {
-        return submission.render(
-            &username,
-            Some("Enter your username and password."),
-            StatusCode::BAD_REQUEST,
-        );
-    }
-    let ctx = submission.web.ctx.clone();
-    let attempt_username = username.clone();
-    let address = submission.address;
-    let request = submission.flow.request.as_ref();
-    let rp_wants_mfa = request.is_some_and(|r| r.wants_mfa());
-    let fresh_factor = request.is_some_and(|r| r.force_login || r.max_age.is_some());
-    let device_cookie = submission
-        .web
-        .cookies
-        .get(submission.headers, Cookie::Device)
-        .map(str::to_owned);
-    let outcome = tokio::task::spawn_blocking(move || {
-        let attempt = PasswordAttempt {
-            username: &attempt_username,
-            name_match: NameMatch::IgnoringCase,
-            password: &password,
-            address: Some(address),
-            source: format!("web {address}"),
-        };
-        match engine::check_password(&ctx, &attempt)? {
-            PasswordVerdict::Accepted {
-                user,
-                authentication,
-            } => {
-                let demands = Demands {
-                    rp_wants_mfa,
-                    fresh_factor,
-                    device_cookie: device_cookie.as_deref(),
-                    can_enrol: true,
-                    source: &attempt.source,
-                };
-                engine::after_password(&ctx, &user, authentication, &demands).map(Some)
-            }
-            PasswordVerdict::Rejected => Ok(None),
-        }
-    })
-    .await;
-    match outcome {
-        Ok(Ok(Some(Progress::Done(authentication)))) => submission.finish(authentication),
-        Ok(Ok(Some(Progress::Remembered {
-            authentication,
-            window,
-        }))) => {
-            // The window slid: the cookie lives as long again.
-            let cookies = submission.web.cookies;
-            let device = cookies
-                .get(submission.headers, Cookie::Device)
-                .unwrap_or_default()
-                .to_owned();
-            let response = submission.finish(authentication);
-            with_cookies(
-                response,
-                [cookies.set(Cookie::Device, &device, Some(window))],
-            )
-        }
-        Ok(Ok(Some(Progress::Next(step)))) => submission.advance(step),
-        Ok(Ok(Some(Progress::MustEnrol))) => {
-            submission.web.internal_error("the web door always enrols")
-        }
-        Ok(Ok(None)) => submission.render(
-            &username,
-            Some("Wrong username or password."),
-            StatusCode::UNAUTHORIZED,
-        ),
-        Ok(Err(EngineError::CannotEnrol(message))) => submission.web.error_page(
-            StatusCode::FORBIDDEN,
-            "Two-step verification required",
-            &message,
-        ),
-        Ok(Err(e)) => submission.web.internal_error(e),
-        Err(e) => submission.web.internal_error(e),
-    }
-}
-
-async fn submit_code(
-    submission: Submission<'_>,
-    code: String,
-    authentication: Authentication,
-) -> Response {
-    if code.trim().is_empty() || code.len() > 64 {
-        return submission.render("", Some("Enter the code."), StatusCode::BAD_REQUEST);
-    }
-    let checked = authentication.clone();
-    let verdict = submission
-        .in_engine(&authentication, move |ctx, attempt| {
-            engine::check_code(ctx, &checked, &code, attempt)
-        })
-        .await;
-    match verdict {
-        Ok(Ok(CodeVerdict::Accepted(authentication))) => {
-            let device = submission.remember_device(&authentication);
-            with_cookies(submission.finish(authentication), device)
-        }
-        Ok(Ok(CodeVerdict::Rejected)) => submission.render(
-            "",
-            Some("That code is not right, or was already used. Try the newest code."),
-            StatusCode::UNAUTHORIZED,
-        ),
-        Ok(Err(e)) => submission.web.internal_error(e),
-        Err(e) => submission.web.internal_error(e),
-    }
-}
-
-async fn submit_enrolment(
-    submission: Submission<'_>,
-    code: String,
-    authentication: Authentication,
-    sealed_seed: Option<Vec<u8>>,
-) -> Response {
-    if code.trim().is_empty() || code.len() > 64 {
-        return submission.render("", Some("Enter the code."), StatusCode::BAD_REQUEST);
-    }
-    let enrolling = authentication.clone();
-    let confirmed = submission
-        .in_engine(&authentication, move |ctx, attempt| match sealed_seed {
-            Some(seed) => engine::confirm_totp_enrolment(ctx, &enrolling, &seed, &code, attempt),
-            None => engine::confirm_email_enrolment(ctx, &enrolling, &code, attempt),
-        })
-        .await;
-    match confirmed {
-        Ok(Ok(Some((authentication, codes)))) => {
-            let mut submission = submission;
-            let authentication_for_device = authentication.clone();
-            submission.flow.step = LoginStep::Enrolled { authentication };
-            if let Err(e) = submission
-                .web
-                .ctx
-                .store
-                .login_flows()
-                .put(&token_hash(&submission.flow_id), &submission.flow)
+        LoginStep::Password => {
+            let password = form.password.unwrap_or_default();
+            if username.is_empty()
+                || password.is_empty()
+                || username.len() > 256
+                || password.len() > 1024
             {
-                return submission.web.internal_error(e);
+                return submission.render(
+                    &username,
+                    Some("Enter your username and password."),
+                    StatusCode::BAD_REQUEST,
+                );
             }
-            let mut context = tera::Context::new();
-            context.insert("csrf", &submission.csrf_token);
-            context.insert("flow", &submission.flow_id);
-            context.insert("codes", &codes);
-            let device = submission.remember_device(&authentication_for_device);
-            with_cookies(
-                submission
-                    .web
-                    .page(StatusCode::OK, "recovery_codes.html", &context),
-                device,
-            )
+            Answer::Password {
+                username: username.clone(),
+                password,
+            }
         }
-        Ok(Ok(None)) => submission.render(
-            "",
-            Some("That code is not right. Check it and try again, or ask for a new one."),
-            StatusCode::UNAUTHORIZED,
-        ),
-        Ok(Err(e)) => submission.web.internal_error(e),
-        Err(e) => submission.web.internal_error(e),
+        LoginStep::SecondFactor { .. } | LoginStep::EnrolEmail { .. } if form.resend.is_some() => {
+            Answer::Resend
+        }
+        LoginStep::EnrolTotp { .. } if form.choose.as_deref() == Some("email") => {
+            Answer::ChooseEmail
+        }
+        LoginStep::Enrolled { .. } => Answer::Continue,
+        LoginStep::SecondFactor { .. }
+        | LoginStep::EnrolTotp { .. }
+        | LoginStep::EnrolEmail { .. } => {
+            if code.trim().is_empty() || code.len() > 64 {
+                return submission.render("", Some("Enter the code."), StatusCode::BAD_REQUEST);
+            }
+            Answer::Code(code)
+        }
+    };
+    let (ctx, door, step) = (
+        web.ctx.clone(),
+        submission.door(),
+        submission.flow.step.clone(),
+    );
+    match tokio::task::spawn_blocking(move || sign_in::answer(&ctx, &door, &step, answer)).await {
+        Ok(Ok(outcome)) => submission.show(outcome, &username),
+        Ok(Err(e)) => web.internal_error(e),
+        Err(e) => web.internal_error(e),
     }
-}
-
-fn username_of(submission: &Submission<'_>, authentication: &Authentication) -> String {
-    submission
-        .web
-        .ctx
-        .store
-        .user(authentication.user_id)
-        .ok()
-        .flatten()
-        .map(|u| u.username)
-        .unwrap_or_default()
 }
 
 /// The signed-in landing page is the account page.

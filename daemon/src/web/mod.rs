@@ -3,6 +3,7 @@
 
 mod account;
 mod client_addr;
+mod consent;
 pub mod cookies;
 mod csrf;
 mod headers;
@@ -13,8 +14,9 @@ mod pages;
 pub mod session;
 
 pub use client_addr::client_addr;
+pub use consent::ask_consent;
 pub use csrf::{FormGuard, check as check_csrf, guard as form_guard};
-pub use login::{ask_consent, step_up};
+pub use login::step_up;
 pub use pages::Pages;
 
 use crate::context::Context;

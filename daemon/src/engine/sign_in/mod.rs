@@ -446,3 +446,6 @@ fn user_of(ctx: &Context, authentication: &Authentication) -> Result<User, Engin
         .user(authentication.user_id)?
         .ok_or(EngineError::UserGone)
 }
+
+#[cfg(test)]
+mod tests;

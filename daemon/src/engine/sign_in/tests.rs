@@ -1,0 +1,228 @@
+//! The sign-in flow driven directly, without HTTP or a socket.
+
+use super::*;
+use crate::factors::{password, recovery};
+use crate::model::mfa::MfaEnrolment;
+use crate::model::{Role, UserId};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn web() -> Door {
+    Door {
+        kind: DoorKind::Web {
+            rp_wants_mfa: false,
+            fresh_factor: false,
+            device_cookie: None,
+            user_agent: "Firefox/1 Linux".into(),
+        },
+        address: Some("192.0.2.1".parse().unwrap()),
+        source: "web 192.0.2.1".into(),
+    }
+}
+
+fn pam(second_factor_only: bool) -> Door {
+    Door {
+        kind: DoorKind::Pam {
+            service: "sshd".into(),
+            remote_host: Some("192.0.2.9".into()),
+            second_factor_only,
+        },
+        address: Some("192.0.2.9".parse().unwrap()),
+        source: "pam sshd from 192.0.2.9".into(),
+    }
+}
+
+/// Noor, with a recovery code as her second factor, or none; optionally in a role that
+/// requires MFA.
+fn noor(ctx: &Context, enrolled: bool, required: bool) -> User {
+    let mfa = enrolled.then(|| MfaEnrolment {
+        method: MfaMethod::Email,
+        totp: None,
+        recovery_codes: vec![recovery::hash(&ctx.master_key, "RIGHT-CODE")],
+        enrolled_at: 1,
+    });
+    let mut user = User {
+        id: UserId::random(),
+        username: "noor".into(),
+        email: "noor@example.com".into(),
+        display_name: None,
+        password_hash: password::hash(PASSWORD).unwrap(),
+        roles: Default::default(),
+        disabled: false,
+        created_at: 1,
+        password_changed_at: 1,
+        last_login_at: None,
+        email_verified: false,
+        session_generation: 0,
+        mfa,
+    };
+    if required {
+        ctx.store
+            .insert_role(&Role {
+                name: "staff".into(),
+                require_mfa: true,
+                api_access: false,
+            })
+            .unwrap();
+        user.roles.insert("staff".into());
+    }
+    ctx.store.insert_user(&user).unwrap();
+    user
+}
+
+fn password_answer(username: &str, password: &str) -> Answer {
+    Answer::Password {
+        username: username.into(),
+        password: password.into(),
+    }
+}
+
+fn context() -> (tempfile::TempDir, Context) {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = Context::for_tests(dir.path());
+    (dir, ctx)
+}
+
+#[test]
+fn the_same_answers_lead_to_the_same_steps_at_both_doors() {
+    let (_dir, ctx) = context();
+    noor(&ctx, true, true);
+    for door in [web(), pam(false)] {
+        let first = answer(
+            &ctx,
+            &door,
+            &LoginStep::Password,
+            password_answer("noor", PASSWORD),
+        )
+        .unwrap();
+        let Outcome::Next(step @ LoginStep::SecondFactor { .. }) = first else {
+            panic!("{door:?}: a second factor is asked for, got {first:?}");
+        };
+        let done = answer(&ctx, &door, &step, Answer::Code("RIGHT-CODE".into())).unwrap();
+        let Outcome::Done(finished) = done else {
+            panic!("{door:?}: the recovery code signs in, got {done:?}");
+        };
+        assert_eq!(finished.authentication.acr(), "postern:mfa");
+        // The recovery code is spent: noor gets a fresh one for the next door.
+        ctx.store
+            .update_user(finished.user.id, |u| {
+                if let Some(mfa) = u.mfa.as_mut() {
+                    mfa.recovery_codes = vec![recovery::hash(&ctx.master_key, "RIGHT-CODE")];
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+    let wrong = answer(
+        &ctx,
+        &pam(false),
+        &LoginStep::Password,
+        password_answer("noor", "wrong"),
+    )
+    .unwrap();
+    assert!(matches!(wrong, Outcome::Refused(Refusal::Credentials)));
+}
+
+#[test]
+fn pam_cannot_enrol_the_web_can_and_case_matters_only_at_pam() {
+    let (_dir, ctx) = context();
+    noor(&ctx, false, true);
+    let at_pam = answer(
+        &ctx,
+        &pam(false),
+        &LoginStep::Password,
+        password_answer("noor", PASSWORD),
+    )
+    .unwrap();
+    assert!(matches!(at_pam, Outcome::Refused(Refusal::MustEnrol)));
+    let at_web = answer(
+        &ctx,
+        &web(),
+        &LoginStep::Password,
+        password_answer("NOOR", PASSWORD),
+    )
+    .unwrap();
+    assert!(
+        matches!(at_web, Outcome::Next(LoginStep::EnrolTotp { .. })),
+        "{at_web:?}"
+    );
+    let wrong_case = answer(
+        &ctx,
+        &pam(false),
+        &LoginStep::Password,
+        password_answer("NOOR", PASSWORD),
+    )
+    .unwrap();
+    assert!(matches!(wrong_case, Outcome::Refused(Refusal::Credentials)));
+}
+
+#[test]
+fn second_factor_mode_asks_only_the_code_and_refuses_disabled_or_locked_users() {
+    let (_dir, ctx) = context();
+    let user = noor(&ctx, true, false);
+    let identified = Answer::Identified {
+        username: "noor".into(),
+    };
+    let first = answer(&ctx, &pam(true), &LoginStep::Password, identified.clone()).unwrap();
+    assert!(matches!(
+        first,
+        Outcome::Next(LoginStep::SecondFactor { .. })
+    ));
+    // Only PAM's second-factor mode may skip the password.
+    let at_web = answer(&ctx, &web(), &LoginStep::Password, identified.clone()).unwrap();
+    assert!(matches!(at_web, Outcome::Refused(Refusal::OutOfStep)));
+
+    ctx.store
+        .update_user(user.id, |u| {
+            u.disabled = true;
+            Ok(())
+        })
+        .unwrap();
+    let disabled = answer(&ctx, &pam(true), &LoginStep::Password, identified.clone()).unwrap();
+    assert!(matches!(disabled, Outcome::Refused(Refusal::Credentials)));
+    ctx.store
+        .update_user(user.id, |u| {
+            u.disabled = false;
+            Ok(())
+        })
+        .unwrap();
+    for _ in 0..5 {
+        answer(
+            &ctx,
+            &pam(false),
+            &LoginStep::Password,
+            password_answer("noor", "wrong"),
+        )
+        .unwrap();
+    }
+    let locked = answer(&ctx, &pam(true), &LoginStep::Password, identified).unwrap();
+    assert!(matches!(locked, Outcome::Refused(Refusal::Credentials)));
+}
+
+#[test]
+fn a_remembered_browser_skips_the_code_and_gets_its_cookie_back() {
+    let (_dir, ctx) = context();
+    let user = noor(&ctx, true, true);
+    let (cookie, _) = devices::remember(&ctx, user.id, "Firefox/1 Linux", None)
+        .unwrap()
+        .unwrap();
+    let mut door = web();
+    if let DoorKind::Web { device_cookie, .. } = &mut door.kind {
+        *device_cookie = Some(cookie.clone());
+    }
+    let done = answer(
+        &ctx,
+        &door,
+        &LoginStep::Password,
+        password_answer("noor", PASSWORD),
+    )
+    .unwrap();
+    let Outcome::Done(finished) = done else {
+        panic!("a remembered browser signs in without a code, got {done:?}");
+    };
+    assert_eq!(finished.authentication.amr, vec!["pwd", "mfa"]);
+    assert_eq!(finished.device.map(|d| d.value), Some(cookie));
+    // The sign-in was recorded by the engine, not the door.
+    let stored = ctx.store.user(user.id).unwrap().unwrap();
+    assert!(stored.last_login_at.is_some());
+}

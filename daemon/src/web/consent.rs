@@ -1,0 +1,74 @@
+//! The consent page of third-party clients: a step of the sign-in flow, bound to the browser
+//! like every other; what needs consent is the engine's rule (`engine::consent`).
+
+use super::login::{Submission, new_flow, start_flow};
+use super::{Web, csrf, see_other, with_cookies};
+use crate::engine;
+use crate::model::grants::{Authentication, LoginStep};
+use crate::secrets::token_hash;
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+/// Asks the signed-in user to allow a third-party client what it asks for: a flow at the
+/// consent step, bound to this browser, answered on `/login`.
+pub fn ask_consent(
+    web: &Web,
+    headers: &HeaderMap,
+    request: crate::model::grants::AuthorizationRequest,
+    authentication: Authentication,
+) -> Response {
+    let guard = csrf::guard(web, headers);
+    let mut flow = new_flow(web, Some(request), guard.browser);
+    flow.step = LoginStep::Consent { authentication };
+    match start_flow(web, flow) {
+        Ok(flow_id) => with_cookies(
+            see_other(&format!("/login?flow={flow_id}")),
+            guard.set_cookie,
+        ),
+        Err(e) => web.internal_error(e),
+    }
+}
+
+/// The user's answer on the consent page: allowed, the grant is remembered and the code
+/// issued; anything else goes back to the client as `access_denied`.
+pub(super) fn answer(
+    submission: Submission<'_>,
+    answer: Option<&str>,
+    authentication: Authentication,
+) -> Response {
+    let web = submission.web;
+    let Some(request) = submission.flow.request.clone() else {
+        return web.internal_error("a consent step without an authorization request");
+    };
+    if let Err(e) = web
+        .ctx
+        .store
+        .login_flows()
+        .remove(&token_hash(&submission.flow_id))
+    {
+        return web.internal_error(e);
+    }
+    let client = match crate::oidc::authorize::client_of(web, &request) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    if answer != Some("allow") {
+        return crate::oidc::authorize::error_redirect(
+            web,
+            &request.redirect_uri,
+            "access_denied",
+            "the user did not allow the application what it asked for",
+            request.state.as_deref(),
+        );
+    }
+    let user = match web.ctx.store.user(authentication.user_id) {
+        Ok(Some(user)) => user,
+        Ok(None) => return web.internal_error("the user vanished during consent"),
+        Err(e) => return web.internal_error(e),
+    };
+    let source = format!("web {}", submission.address);
+    if let Err(e) = engine::consent::allow(&web.ctx, &user, &client, &request.scopes, &source) {
+        return web.internal_error(e);
+    }
+    crate::oidc::authorize::redirect_with_code(web, &client, request, authentication)
+}
