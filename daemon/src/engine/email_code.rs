@@ -107,24 +107,9 @@ fn mac(ctx: &Context, user: &User, code: &str) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::UserId;
 
     fn alice() -> User {
-        User {
-            id: UserId::random(),
-            username: "alice".into(),
-            email: "alice@example.com".into(),
-            display_name: None,
-            password_hash: String::new(),
-            roles: Default::default(),
-            disabled: false,
-            created_at: 0,
-            password_changed_at: 0,
-            last_login_at: None,
-            email_verified: false,
-            session_generation: 0,
-            mfa: None,
-        }
+        User::for_tests("alice")
     }
 
     /// The code in the newest outbox message.

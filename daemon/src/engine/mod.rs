@@ -213,7 +213,6 @@ fn record_attempt(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::UserId;
 
     fn attempt<'a>(username: &'a str, password: &'a str) -> PasswordAttempt<'a> {
         PasswordAttempt {
@@ -227,19 +226,9 @@ mod tests {
 
     fn hana(mfa: Option<crate::model::mfa::MfaEnrolment>) -> User {
         User {
-            id: UserId::random(),
-            username: "hana".into(),
-            email: "hana@example.com".into(),
-            display_name: None,
             password_hash: password::hash("correct horse battery").unwrap(),
-            roles: Default::default(),
-            disabled: false,
-            created_at: 1,
-            password_changed_at: 1,
-            last_login_at: None,
-            email_verified: false,
-            session_generation: 0,
             mfa,
+            ..User::for_tests("hana")
         }
     }
 

@@ -78,28 +78,19 @@ pub fn standing(
 mod tests {
     use super::*;
     use crate::model::mfa::MfaEnrolment;
-    use crate::model::{MfaMethod, Role, UserId};
+    use crate::model::{MfaMethod, Role};
 
     fn user(ctx: &Context) -> User {
         let user = User {
-            id: UserId::random(),
-            username: "kai".into(),
-            email: "kai@example.com".into(),
-            display_name: None,
-            password_hash: String::new(),
-            roles: Default::default(),
-            disabled: false,
             created_at: 10,
             password_changed_at: 10,
-            last_login_at: None,
-            email_verified: false,
-            session_generation: 0,
             mfa: Some(MfaEnrolment {
                 method: MfaMethod::Email,
                 totp: None,
                 recovery_codes: Vec::new(),
                 enrolled_at: 10,
             }),
+            ..User::for_tests("kai")
         };
         ctx.store.insert_user(&user).unwrap();
         user

@@ -63,25 +63,37 @@ impl fmt::Debug for User {
 }
 
 #[cfg(test)]
+impl User {
+    /// A plain user for unit tests: no password, roles or second factor; tests set what they
+    /// need with struct update syntax.
+    pub fn for_tests(username: &str) -> Self {
+        Self {
+            id: UserId::random(),
+            username: username.into(),
+            email: format!("{}@example.com", username.to_lowercase()),
+            display_name: None,
+            password_hash: String::new(),
+            roles: BTreeSet::new(),
+            disabled: false,
+            created_at: 1,
+            password_changed_at: 1,
+            last_login_at: None,
+            email_verified: false,
+            session_generation: 0,
+            mfa: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn debug_does_not_show_the_password_hash() {
         let user = User {
-            id: UserId::random(),
-            username: "alice".into(),
-            email: "alice@example.com".into(),
-            display_name: None,
             password_hash: "$argon2id$secret".into(),
-            roles: BTreeSet::new(),
-            disabled: false,
-            created_at: 0,
-            password_changed_at: 0,
-            last_login_at: None,
-            email_verified: false,
-            session_generation: 0,
-            mfa: None,
+            ..User::for_tests("alice")
         };
         assert!(!format!("{user:?}").contains("argon2id"));
     }

@@ -6,19 +6,9 @@ use std::collections::BTreeSet;
 
 fn user(name: &str, roles: &[&str]) -> User {
     User {
-        id: UserId::random(),
-        username: name.into(),
-        email: format!("{}@example.com", name.to_lowercase()),
-        display_name: None,
         password_hash: "$argon2id$placeholder".into(),
         roles: roles.iter().map(|r| r.to_string()).collect::<BTreeSet<_>>(),
-        disabled: false,
-        created_at: 1,
-        password_changed_at: 1,
-        last_login_at: None,
-        email_verified: false,
-        session_generation: 0,
-        mfa: None,
+        ..User::for_tests(name)
     }
 }
 

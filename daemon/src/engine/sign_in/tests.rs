@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::factors::{password, recovery};
+use crate::model::Role;
 use crate::model::mfa::MfaEnrolment;
-use crate::model::{Role, UserId};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -42,19 +42,9 @@ fn noor(ctx: &Context, enrolled: bool, required: bool) -> User {
         enrolled_at: 1,
     });
     let mut user = User {
-        id: UserId::random(),
-        username: "noor".into(),
-        email: "noor@example.com".into(),
-        display_name: None,
         password_hash: password::hash(PASSWORD).unwrap(),
-        roles: Default::default(),
-        disabled: false,
-        created_at: 1,
-        password_changed_at: 1,
-        last_login_at: None,
-        email_verified: false,
-        session_generation: 0,
         mfa,
+        ..User::for_tests("noor")
     };
     if required {
         ctx.store
