@@ -88,14 +88,10 @@ pub fn saw_password_change(web: &Web, live: &LiveSession) -> Result<(), StoreErr
     let Some(user) = web.ctx.store.user(live.user.id)? else {
         return Ok(());
     };
-    let now = web.ctx.clock.unix_now();
-    web.ctx.store.sessions().update(&live.key, now, |session| {
-        crate::store::Change::Replace(Session {
-            password_fingerprint: Some(session_policy::password_fingerprint(&user)),
-            ..session.clone()
-        })
-    })?;
-    Ok(())
+    let fingerprint = session_policy::password_fingerprint(&user);
+    change(web, live, |session| {
+        session.password_fingerprint = Some(fingerprint.clone());
+    })
 }
 
 /// Keeps (or, with `None`, drops) the authenticator-app seed offered on the account page, so
@@ -105,12 +101,18 @@ pub fn set_pending_totp_seed(
     live: &LiveSession,
     sealed_seed: Option<Vec<u8>>,
 ) -> Result<(), StoreError> {
+    change(web, live, |session| {
+        session.pending_totp_seed = sealed_seed.clone();
+    })
+}
+
+/// Changes the stored record of a live session, atomically (`edit` may run more than once).
+fn change(web: &Web, live: &LiveSession, edit: impl Fn(&mut Session)) -> Result<(), StoreError> {
     let now = web.ctx.clock.unix_now();
     web.ctx.store.sessions().update(&live.key, now, |session| {
-        crate::store::Change::Replace(Session {
-            pending_totp_seed: sealed_seed.clone(),
-            ..session.clone()
-        })
+        let mut changed = session.clone();
+        edit(&mut changed);
+        crate::store::Change::Replace(changed)
     })?;
     Ok(())
 }
