@@ -1,7 +1,7 @@
 //! The audit trail: an append-only record of every security-relevant event, with who did what
 //! to whom, when, from where, and how it ended. Details never hold a password, code or secret.
 
-pub use crate::model::audit::{AuditAction, AuditEvent, Outcome};
+pub use crate::model::audit::{AuditAction, AuditDoor, AuditEvent, Factor, Outcome};
 
 impl AuditEvent {
     /// Writes the event to the log too, so operators who ship logs see the same trail.

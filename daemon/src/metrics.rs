@@ -4,7 +4,7 @@
 //! the same way and nothing is counted that the audit trail does not show. Labels hold only
 //! fixed words (door, factor, outcome, route): never a username, address or client.
 
-use crate::audit::{AuditAction, AuditEvent, Outcome};
+use crate::audit::{AuditAction, AuditEvent, Factor, Outcome};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -114,23 +114,25 @@ impl Metrics {
 
     /// Counts what an audit event says happened.
     pub fn observe(&self, event: &AuditEvent) {
-        let door = door(&event.source);
+        let door = event.door.as_str();
         let outcome = match event.outcome {
             Outcome::Success => "success",
             Outcome::Failure => "failure",
         };
-        let detail = event.detail.as_deref().unwrap_or_default();
         match event.action {
             AuditAction::SignedIn => {
-                let factor = match detail {
-                    d if d.contains("otp") => "password+code",
-                    d if d.contains("mfa") => "password+remembered_device",
-                    _ => "password",
+                let has = |value: &str| event.amr.iter().any(|m| m == value);
+                let factor = if has("otp") {
+                    "password+code"
+                } else if has("mfa") {
+                    "password+remembered_device"
+                } else {
+                    "password"
                 };
                 self.sign_in(door, factor, outcome);
             }
             AuditAction::SignInFailed => {
-                if detail.contains("locked") {
+                if event.throttled {
                     self.throttled.get_or_create(&[("door", door)]).inc();
                 }
                 self.sign_in(door, "password", outcome);
@@ -140,23 +142,14 @@ impl Metrics {
                 self.second_factor(door, "code", outcome);
             }
             AuditAction::SecondFactorAccepted => {
-                let method = match detail {
-                    "authenticator app" => "totp",
-                    "recovery code" => "recovery",
-                    "email code" => "email",
-                    _ => "code",
-                };
+                let method = event.factor.map_or("code", Factor::as_str);
                 self.second_factor(door, method, outcome);
             }
             AuditAction::RememberedDeviceUsed => {
                 self.second_factor(door, "remembered_device", outcome);
             }
             AuditAction::MfaEnrolled if event.outcome == Outcome::Success => {
-                let method = if detail.contains("email") {
-                    "email"
-                } else {
-                    "totp"
-                };
+                let method = event.factor.map_or("unknown", Factor::as_str);
                 self.enrolments.get_or_create(&[("method", method)]).inc();
             }
             AuditAction::MfaReset if event.outcome == Outcome::Success => {
@@ -240,47 +233,28 @@ impl Metrics {
     }
 }
 
-/// The door an audit source names ("web 192.0.2.1", "pam sshd from …").
-fn door(source: &str) -> &'static str {
-    match source.split_whitespace().next() {
-        Some("web") => "web",
-        Some("pam") => "pam",
-        Some("admin") => "admin",
-        _ => "daemon",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::AuditDoor;
 
-    fn event(action: AuditAction, outcome: Outcome, source: &str, detail: &str) -> AuditEvent {
-        AuditEvent {
-            at: 1,
-            actor: "alice".into(),
-            action,
-            subject: Some("alice".into()),
-            source: source.into(),
-            outcome,
-            detail: Some(detail.into()),
-        }
+    fn event(action: AuditAction, outcome: Outcome, door: AuditDoor) -> AuditEvent {
+        AuditEvent::new(1, "alice", action, door, "somewhere 192.0.2.7", outcome).subject("alice")
     }
 
     #[test]
     fn audit_events_move_counters_without_naming_anyone() {
         let metrics = Metrics::new();
-        metrics.observe(&event(
-            AuditAction::SignedIn,
-            Outcome::Success,
-            "pam sshd from 192.0.2.7",
-            "amr pwd,otp,mfa",
-        ));
-        metrics.observe(&event(
-            AuditAction::SignInFailed,
-            Outcome::Failure,
-            "web 192.0.2.8",
-            "too many failures: locked",
-        ));
+        let amr = ["pwd", "otp", "mfa"].map(String::from);
+        metrics.observe(&event(AuditAction::SignedIn, Outcome::Success, AuditDoor::Pam).amr(&amr));
+        metrics.observe(
+            &event(AuditAction::SignInFailed, Outcome::Failure, AuditDoor::Web).throttled(true),
+        );
+        metrics.observe(
+            &event(AuditAction::MfaEnrolled, Outcome::Success, AuditDoor::Web)
+                .factor(Factor::EmailCode)
+                .detail("method totp, said the text, which metrics must not read"),
+        );
         let text = metrics.render(3);
         assert!(
             text.contains(
@@ -289,6 +263,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(r#"postern_throttled_attempts_total{door="web"} 1"#));
+        assert!(
+            text.contains(r#"postern_mfa_enrolments_total{method="email"} 1"#),
+            "{text}"
+        );
         assert!(text.contains("postern_users 3"));
         assert!(!text.contains("alice") && !text.contains("192.0.2"));
     }

@@ -1,7 +1,7 @@
 //! The daemon's life: open the store, open the doors, wait for SIGTERM or SIGINT, then stop
 //! accepting, let in-flight work finish within the grace period, remove the sockets, flush.
 
-use crate::audit::{AuditAction, AuditEvent, Outcome};
+use crate::audit::{AuditAction, AuditDoor, AuditEvent, Outcome};
 use crate::clock::{AdjustableClock, Clock, SystemClock};
 use crate::config::Config;
 use crate::context::Context;
@@ -240,15 +240,14 @@ async fn wait_for_signal() -> Result<(), ServeError> {
 }
 
 fn lifecycle_event(ctx: &Context, action: AuditAction) {
-    let event = AuditEvent {
-        at: ctx.clock.unix_now(),
-        actor: "posternd".into(),
+    let event = AuditEvent::new(
+        ctx.clock.unix_now(),
+        "posternd",
         action,
-        subject: None,
-        source: format!("pid {}", std::process::id()),
-        outcome: Outcome::Success,
-        detail: None,
-    };
+        AuditDoor::Daemon,
+        format!("pid {}", std::process::id()),
+        Outcome::Success,
+    );
     if let Err(e) = ctx.record(event) {
         tracing::error!(error = %e, "could not record a lifecycle event");
     }

@@ -3,7 +3,7 @@
 //! only as long as the disk needs, never while a slow client reads.
 
 use super::peer::Caller;
-use crate::audit::{AuditAction, AuditEvent, Outcome};
+use crate::audit::{AuditAction, AuditDoor, AuditEvent, Outcome};
 use crate::context::Context;
 use postern_proto::admin::{AdminReply, AdminResponse, BackupInfo};
 use postern_proto::{ErrorCode, ProtoError};
@@ -89,15 +89,15 @@ fn audit(ctx: &Context, caller: &Caller, outcome: &Result<Written, String>) {
         ),
         Err(message) => (Outcome::Failure, message.clone()),
     };
-    let event = AuditEvent {
-        at: ctx.clock.unix_now(),
-        actor: format!("admin {caller}"),
-        action: AuditAction::BackupTaken,
-        subject: None,
-        source: "admin socket".into(),
+    let event = AuditEvent::new(
+        ctx.clock.unix_now(),
+        format!("admin {caller}"),
+        AuditAction::BackupTaken,
+        AuditDoor::Admin,
+        "admin socket",
         outcome,
-        detail: Some(detail),
-    };
+    )
+    .detail(detail);
     if let Err(e) = ctx.record(event).and_then(|()| ctx.store.flush()) {
         tracing::error!(error = %e, "could not record a backup");
     }

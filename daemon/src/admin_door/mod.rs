@@ -9,7 +9,7 @@ mod handlers;
 mod peer;
 mod views;
 
-use crate::audit::{AuditAction, AuditEvent, Outcome};
+use crate::audit::{AuditAction, AuditDoor, AuditEvent, Outcome};
 use crate::context::Context;
 use postern_proto::admin::{AdminRequest, AdminResponse};
 use postern_proto::frame::{self, FrameError, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME};
@@ -140,15 +140,15 @@ async fn send(stream: &mut UnixStream, response: &AdminResponse) -> Result<(), F
 }
 
 fn refuse(ctx: &Context, uid: u32, refusal: &str) {
-    let event = AuditEvent {
-        at: ctx.clock.unix_now(),
-        actor: format!("uid {uid}"),
-        action: AuditAction::AdminAccessDenied,
-        subject: None,
-        source: "admin socket".into(),
-        outcome: Outcome::Failure,
-        detail: Some(refusal.to_owned()),
-    };
+    let event = AuditEvent::new(
+        ctx.clock.unix_now(),
+        format!("uid {uid}"),
+        AuditAction::AdminAccessDenied,
+        AuditDoor::Admin,
+        "admin socket",
+        Outcome::Failure,
+    )
+    .detail(refusal);
     if let Err(e) = ctx.record(event) {
         tracing::error!(error = %e, "could not record a refused admin connection");
     }

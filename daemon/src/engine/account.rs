@@ -2,7 +2,8 @@
 //! turn it off (unless a role requires it), renew recovery codes, forget remembered devices,
 //! change their password. The same rules as sign-in apply, and every change is audited.
 
-use super::{EngineError, PasswordAttempt, devices, record_attempt};
+use super::{EngineError, PasswordAttempt, attempt_event, devices};
+use crate::audit::Factor;
 use crate::audit::{AuditAction, Outcome};
 use crate::context::Context;
 use crate::factors::{password, recovery, totp};
@@ -40,14 +41,13 @@ pub fn disable_mfa(
     })?;
     devices::forget_all(ctx, user.id)?;
     ctx.store.flush()?;
-    record_attempt(
+    ctx.record(attempt_event(
         ctx,
         AuditAction::MfaDisabled,
         &user.username,
         attempt,
         Outcome::Success,
-        None,
-    )?;
+    ))?;
     Ok(Ok(()))
 }
 
@@ -72,14 +72,13 @@ pub fn renew_recovery_codes(
         Ok(())
     })?;
     ctx.store.flush()?;
-    record_attempt(
+    ctx.record(attempt_event(
         ctx,
         AuditAction::RecoveryCodesRenewed,
         &user.username,
         attempt,
         Outcome::Success,
-        None,
-    )?;
+    ))?;
     Ok(Some(codes))
 }
 
@@ -95,13 +94,16 @@ pub fn change_password(
     if ctx.limiter.is_locked(&user.username, attempt.address, now)
         || !password::verify(current, &user.password_hash)
     {
-        record_attempt(
-            ctx,
-            AuditAction::PasswordChanged,
-            &user.username,
-            attempt,
-            Outcome::Failure,
-            Some("wrong current password".into()),
+        ctx.record(
+            attempt_event(
+                ctx,
+                AuditAction::PasswordChanged,
+                &user.username,
+                attempt,
+                Outcome::Failure,
+            )
+            .detail("wrong current password")
+            .factor(Factor::Password),
         )?;
         super::count_failure(ctx, &user.username, attempt, now)?;
         return Ok(Err(Refusal("Your current password is not right.".into())));
@@ -121,13 +123,15 @@ pub fn change_password(
     })?;
     devices::forget_all(ctx, user.id)?;
     ctx.store.flush()?;
-    record_attempt(
-        ctx,
-        AuditAction::PasswordChanged,
-        &user.username,
-        attempt,
-        Outcome::Success,
-        Some("by the user".into()),
+    ctx.record(
+        attempt_event(
+            ctx,
+            AuditAction::PasswordChanged,
+            &user.username,
+            attempt,
+            Outcome::Success,
+        )
+        .detail("by the user"),
     )?;
     Ok(Ok(()))
 }

@@ -2,7 +2,7 @@
 //! once the user has allowed the scopes it asks for; the grant is remembered per client and
 //! scope set, and revoking it also ends what the client was given (its refresh tokens).
 
-use crate::audit::{AuditAction, AuditEvent, Outcome};
+use crate::audit::{AuditAction, AuditDoor, AuditEvent, Outcome};
 use crate::context::Context;
 use crate::model::consent::ConsentGrant;
 use crate::model::grants::{AuthorizationRequest, TokenFamily};
@@ -107,13 +107,16 @@ fn audit(
     source: &str,
     detail: String,
 ) -> Result<(), StoreError> {
-    ctx.record(AuditEvent {
-        at: ctx.clock.unix_now(),
-        actor: user.username.clone(),
-        action,
-        subject: Some(user.username.clone()),
-        source: source.to_owned(),
-        outcome: Outcome::Success,
-        detail: Some(detail),
-    })
+    ctx.record(
+        AuditEvent::new(
+            ctx.clock.unix_now(),
+            &user.username,
+            action,
+            AuditDoor::Web,
+            source,
+            Outcome::Success,
+        )
+        .subject(&user.username)
+        .detail(detail),
+    )
 }

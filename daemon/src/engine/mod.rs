@@ -5,7 +5,7 @@
 //! used (`amr`). The web pages and the PAM conversation only render these steps; brute-force
 //! limits, disabled accounts and the audit trail are handled here, never in a door.
 
-use crate::audit::{AuditAction, AuditEvent, Outcome};
+use crate::audit::{AuditAction, AuditDoor, AuditEvent, Factor, Outcome};
 use crate::context::Context;
 use crate::factors::password;
 use crate::model::User;
@@ -52,6 +52,7 @@ pub struct PasswordAttempt<'a> {
     pub address: Option<IpAddr>,
     /// For the audit trail: "web 192.0.2.1", "pam sshd from 192.0.2.1".
     pub source: String,
+    pub door: AuditDoor,
 }
 
 #[derive(Debug)]
@@ -95,13 +96,15 @@ pub fn check_password(
     if let (None, Some(user)) = (reason, user) {
         // The failure count stays: a right password followed by wrong codes must add up
         // across sign-ins. Only a completed sign-in (`record_sign_in`) clears it.
-        record_attempt(
-            ctx,
-            AuditAction::PasswordAccepted,
-            &subject,
-            attempt,
-            Outcome::Success,
-            None,
+        ctx.record(
+            attempt_event(
+                ctx,
+                AuditAction::PasswordAccepted,
+                &subject,
+                attempt,
+                Outcome::Success,
+            )
+            .factor(Factor::Password),
         )?;
         let authentication = Authentication {
             user_id: user.id,
@@ -115,13 +118,17 @@ pub fn check_password(
     }
 
     let reason = reason.unwrap_or("rejected");
-    record_attempt(
-        ctx,
-        AuditAction::SignInFailed,
-        &subject,
-        attempt,
-        Outcome::Failure,
-        Some(reason.into()),
+    ctx.record(
+        attempt_event(
+            ctx,
+            AuditAction::SignInFailed,
+            &subject,
+            attempt,
+            Outcome::Failure,
+        )
+        .detail(reason)
+        .factor(Factor::Password)
+        .throttled(locked),
     )?;
     if !locked {
         count_failure(ctx, &subject, attempt, now)?;
@@ -137,6 +144,7 @@ pub fn record_sign_in(
     ctx: &Context,
     user: &User,
     authentication: &Authentication,
+    door: AuditDoor,
     source: String,
 ) -> Result<(), StoreError> {
     let now = ctx.clock.unix_now();
@@ -145,15 +153,19 @@ pub fn record_sign_in(
         u.last_login_at = Some(now);
         Ok(())
     })?;
-    ctx.record(AuditEvent {
-        at: now,
-        actor: user.username.clone(),
-        action: AuditAction::SignedIn,
-        subject: Some(user.username.clone()),
-        source,
-        outcome: Outcome::Success,
-        detail: Some(format!("amr {}", authentication.amr.join(","))),
-    })
+    ctx.record(
+        AuditEvent::new(
+            now,
+            &user.username,
+            AuditAction::SignedIn,
+            door,
+            source,
+            Outcome::Success,
+        )
+        .subject(&user.username)
+        .detail(format!("amr {}", authentication.amr.join(",")))
+        .amr(&authentication.amr),
+    )
 }
 
 /// Counts a failure toward the brute-force limits and audits any lock it causes.
@@ -168,46 +180,52 @@ fn count_failure(
         .record_failure(attempt.username, attempt.address, now);
     if let Some(until) = locks.account_until {
         let detail = format!("account locked until {}", crate::clock::format_unix(until));
-        record_attempt(
-            ctx,
-            AuditAction::AccountLocked,
-            subject,
-            attempt,
-            Outcome::Failure,
-            Some(detail),
+        ctx.record(
+            attempt_event(
+                ctx,
+                AuditAction::AccountLocked,
+                subject,
+                attempt,
+                Outcome::Failure,
+            )
+            .detail(detail)
+            .throttled(true),
         )?;
     }
     if let Some(until) = locks.address_until {
         let detail = format!("address locked until {}", crate::clock::format_unix(until));
-        record_attempt(
-            ctx,
-            AuditAction::AddressLocked,
-            subject,
-            attempt,
-            Outcome::Failure,
-            Some(detail),
+        ctx.record(
+            attempt_event(
+                ctx,
+                AuditAction::AddressLocked,
+                subject,
+                attempt,
+                Outcome::Failure,
+            )
+            .detail(detail)
+            .throttled(true),
         )?;
     }
     Ok(())
 }
 
-fn record_attempt(
+/// An audit event about an attempt at a door, by and about `subject`.
+fn attempt_event(
     ctx: &Context,
     action: AuditAction,
     subject: &str,
     attempt: &PasswordAttempt<'_>,
     outcome: Outcome,
-    detail: Option<String>,
-) -> Result<(), StoreError> {
-    ctx.record(AuditEvent {
-        at: ctx.clock.unix_now(),
-        actor: subject.to_owned(),
+) -> AuditEvent {
+    AuditEvent::new(
+        ctx.clock.unix_now(),
+        subject,
         action,
-        subject: Some(subject.to_owned()),
-        source: attempt.source.clone(),
+        attempt.door,
+        attempt.source.clone(),
         outcome,
-        detail,
-    })
+    )
+    .subject(subject)
 }
 
 #[cfg(test)]
@@ -221,6 +239,7 @@ mod tests {
             password,
             address: None,
             source: "test".into(),
+            door: AuditDoor::Web,
         }
     }
 
@@ -295,7 +314,7 @@ mod tests {
         ) else {
             panic!("the right recovery code was refused");
         };
-        record_sign_in(&ctx, &user, &authentication, "test".into()).unwrap();
+        record_sign_in(&ctx, &user, &authentication, AuditDoor::Web, "test".into()).unwrap();
         // Four more wrong codes do not reach the limit: the count started again.
         password_then_codes(&ctx, &["000000"; 4]);
         let now = ctx.clock.unix_now();
@@ -323,7 +342,14 @@ mod tests {
             None
         );
 
-        record_sign_in(&ctx, &accepted, &authentication, "test".into()).unwrap();
+        record_sign_in(
+            &ctx,
+            &accepted,
+            &authentication,
+            AuditDoor::Web,
+            "test".into(),
+        )
+        .unwrap();
         let now = ctx.clock.unix_now();
         assert_eq!(
             ctx.store.user(user.id).unwrap().unwrap().last_login_at,

@@ -2,8 +2,8 @@
 //! when a role (or the relying party) requires it. Wrong codes count toward the same
 //! brute-force limits as wrong passwords.
 
-use super::{PasswordAttempt, record_attempt};
-use crate::audit::{AuditAction, Outcome};
+use super::{PasswordAttempt, attempt_event};
+use crate::audit::{AuditAction, Factor, Outcome};
 use crate::context::Context;
 use crate::factors::{recovery, totp};
 use crate::model::grants::{Authentication, CodePurpose, LoginStep};
@@ -37,6 +37,7 @@ pub struct Demands<'a> {
     /// Whether this door can take the user through enrolment (the web can; PAM cannot).
     pub can_enrol: bool,
     /// For the audit trail.
+    pub door: crate::audit::AuditDoor,
     pub source: &'a str,
 }
 
@@ -72,15 +73,18 @@ pub fn after_password(
             if let Some(window) = super::devices::recognise(ctx, user.id, demands.device_cookie)? {
                 let mut authentication = authentication;
                 authentication.amr.push("mfa".into());
-                ctx.record(crate::audit::AuditEvent {
-                    at: ctx.clock.unix_now(),
-                    actor: user.username.clone(),
-                    action: AuditAction::RememberedDeviceUsed,
-                    subject: Some(user.username.clone()),
-                    source: demands.source.to_owned(),
-                    outcome: Outcome::Success,
-                    detail: None,
-                })?;
+                ctx.record(
+                    crate::audit::AuditEvent::new(
+                        ctx.clock.unix_now(),
+                        &user.username,
+                        AuditAction::RememberedDeviceUsed,
+                        demands.door,
+                        demands.source,
+                        Outcome::Success,
+                    )
+                    .subject(&user.username)
+                    .factor(Factor::RememberedDevice),
+                )?;
                 return Ok(Progress::Remembered {
                     authentication,
                     window,
@@ -194,18 +198,21 @@ pub fn check_code(
         Ok(())
     })?;
     ctx.store.flush()?;
-    let detail = match used {
-        Used::TotpStep(_) => "authenticator app",
-        Used::RecoveryCode(_) => "recovery code",
-        Used::EmailCode => "email code",
+    let (detail, factor) = match used {
+        Used::TotpStep(_) => ("authenticator app", Factor::Totp),
+        Used::RecoveryCode(_) => ("recovery code", Factor::RecoveryCode),
+        Used::EmailCode => ("email code", Factor::EmailCode),
     };
-    record_attempt(
-        ctx,
-        AuditAction::SecondFactorAccepted,
-        &user.username,
-        attempt,
-        Outcome::Success,
-        Some(detail.into()),
+    ctx.record(
+        attempt_event(
+            ctx,
+            AuditAction::SecondFactorAccepted,
+            &user.username,
+            attempt,
+            Outcome::Success,
+        )
+        .detail(detail)
+        .factor(factor),
     )?;
     Ok(CodeVerdict::Accepted(
         authentication.clone().with_second_factor(now),
@@ -297,13 +304,15 @@ fn wrong_code(
     detail: Option<String>,
     count: bool,
 ) -> Result<(), StoreError> {
-    record_attempt(
-        ctx,
-        AuditAction::SecondFactorFailed,
-        &user.username,
-        attempt,
-        Outcome::Failure,
-        detail,
+    ctx.record(
+        attempt_event(
+            ctx,
+            AuditAction::SecondFactorFailed,
+            &user.username,
+            attempt,
+            Outcome::Failure,
+        )
+        .maybe_detail(detail),
     )?;
     if count {
         super::count_failure(ctx, &user.username, attempt, ctx.clock.unix_now())?;
@@ -338,13 +347,20 @@ fn enrol(
     })?;
     ctx.store.flush()?;
     let detail = format!("method {method}");
-    record_attempt(
-        ctx,
-        AuditAction::MfaEnrolled,
-        &user.username,
-        attempt,
-        Outcome::Success,
-        Some(detail),
+    let factor = match method {
+        MfaMethod::Totp => Factor::Totp,
+        MfaMethod::Email => Factor::EmailCode,
+    };
+    ctx.record(
+        attempt_event(
+            ctx,
+            AuditAction::MfaEnrolled,
+            &user.username,
+            attempt,
+            Outcome::Success,
+        )
+        .detail(detail)
+        .factor(factor),
     )?;
     Ok((authentication.clone().with_second_factor(now), codes))
 }

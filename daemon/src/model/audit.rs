@@ -135,6 +135,126 @@ pub struct AuditEvent {
     /// Where the request came from: "admin socket", an IP address, a PAM service and host.
     pub source: String,
     pub outcome: Outcome,
-    /// What changed, or why it failed.
+    /// What changed, or why it failed, for people: metrics never read it.
     pub detail: Option<String>,
+    /// The door it came through. Events stored before this field read as `daemon`.
+    #[serde(default)]
+    pub door: AuditDoor,
+    /// The factor it is about: the one checked, enrolled or used in place of a code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factor: Option<Factor>,
+    /// For `signed_in`: how the user proved who they are (RFC 8176 `amr` values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    /// A refusal because the account or the address was locked by the brute-force limits.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub throttled: bool,
+}
+
+impl AuditEvent {
+    /// An event with the typed facts left empty, to be filled in with the setters below.
+    pub fn new(
+        at: UnixSeconds,
+        actor: impl Into<String>,
+        action: AuditAction,
+        door: AuditDoor,
+        source: impl Into<String>,
+        outcome: Outcome,
+    ) -> Self {
+        Self {
+            at,
+            actor: actor.into(),
+            action,
+            subject: None,
+            source: source.into(),
+            outcome,
+            detail: None,
+            door,
+            factor: None,
+            amr: Vec::new(),
+            throttled: false,
+        }
+    }
+
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn maybe_detail(mut self, detail: Option<String>) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    pub fn factor(mut self, factor: Factor) -> Self {
+        self.factor = Some(factor);
+        self
+    }
+
+    pub fn amr(mut self, amr: &[String]) -> Self {
+        self.amr = amr.to_vec();
+        self
+    }
+
+    pub fn throttled(mut self, throttled: bool) -> Self {
+        self.throttled = throttled;
+        self
+    }
+}
+
+/// Which door an event came through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditDoor {
+    /// The sign-in and account pages.
+    Web,
+    /// The OIDC endpoints a relying party calls (token, revocation, logout).
+    Oidc,
+    Pam,
+    Admin,
+    /// The daemon itself: start, stop, background work.
+    #[default]
+    Daemon,
+}
+
+impl AuditDoor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Web => "web",
+            Self::Oidc => "oidc",
+            Self::Pam => "pam",
+            Self::Admin => "admin",
+            Self::Daemon => "daemon",
+        }
+    }
+}
+
+/// A way of proving who one is, as the audit trail and the metrics name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Factor {
+    Password,
+    Totp,
+    EmailCode,
+    RecoveryCode,
+    RememberedDevice,
+    RememberedHost,
+}
+
+impl Factor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::Totp => "totp",
+            Self::EmailCode => "email",
+            Self::RecoveryCode => "recovery",
+            Self::RememberedDevice => "remembered_device",
+            Self::RememberedHost => "remembered_host",
+        }
+    }
 }

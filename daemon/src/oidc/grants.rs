@@ -2,7 +2,7 @@
 //! ID tokens. All bearer values are random; only their hashes are stored.
 
 use super::id_token::{self, IdTokenInput};
-use crate::audit::{AuditAction, AuditEvent, Outcome};
+use crate::audit::{AuditAction, AuditDoor, AuditEvent, Outcome};
 use crate::context::Context;
 use crate::model::grants::{
     AccessToken, Authentication, AuthorizationCode, AuthorizationRequest, RefreshToken, TokenFamily,
@@ -203,13 +203,16 @@ pub fn audit(
     outcome: Outcome,
     source: &str,
 ) -> Result<(), StoreError> {
-    ctx.record(AuditEvent {
-        at: ctx.clock.unix_now(),
-        actor: format!("client {}", client.name),
-        action,
-        subject: Some(user.to_owned()),
-        source: source.to_owned(),
-        outcome,
-        detail: Some(format!("client {}", client.name)),
-    })
+    ctx.record(
+        AuditEvent::new(
+            ctx.clock.unix_now(),
+            format!("client {}", client.name),
+            action,
+            AuditDoor::Oidc,
+            source,
+            outcome,
+        )
+        .subject(user)
+        .detail(format!("client {}", client.name)),
+    )
 }

@@ -4,7 +4,7 @@
 
 use super::id_token;
 use super::params::Params;
-use crate::audit::{AuditAction, AuditEvent, Outcome};
+use crate::audit::{AuditAction, AuditDoor, AuditEvent, Outcome};
 use crate::web::{self, Web, see_other, session, with_cookies};
 use axum::extract::rejection::FormRejection;
 use axum::extract::rejection::QueryRejection;
@@ -141,15 +141,15 @@ fn end_session(web: &Web, headers: &HeaderMap, target: Option<String>) -> Respon
         Err(e) => return web.internal_error(e),
     };
     if let Some(user) = user {
-        let event = AuditEvent {
-            at: web.ctx.clock.unix_now(),
-            actor: user.username.clone(),
-            action: AuditAction::SignedOut,
-            subject: Some(user.username),
-            source: "web".into(),
-            outcome: Outcome::Success,
-            detail: None,
-        };
+        let event = AuditEvent::new(
+            web.ctx.clock.unix_now(),
+            &user.username,
+            AuditAction::SignedOut,
+            AuditDoor::Web,
+            "web",
+            Outcome::Success,
+        )
+        .subject(user.username);
         if let Err(e) = web.ctx.record(event) {
             return web.internal_error(e);
         }

@@ -374,14 +374,17 @@ mod backups {
     fn audit_ids_go_on_after_restored_entries() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("state")).unwrap();
-        let event = |detail: &str| crate::model::audit::AuditEvent {
-            at: 1,
-            actor: "test".into(),
-            action: crate::model::audit::AuditAction::DaemonStarted,
-            subject: None,
-            source: "test".into(),
-            outcome: crate::model::audit::Outcome::Success,
-            detail: Some(detail.into()),
+        use crate::model::audit::{AuditAction, AuditDoor, AuditEvent, Outcome};
+        let event = |detail: &str| {
+            AuditEvent::new(
+                1,
+                "test",
+                AuditAction::DaemonStarted,
+                AuditDoor::Daemon,
+                "test",
+                Outcome::Success,
+            )
+            .detail(detail)
         };
         store.append_audit(&event("before")).unwrap();
         let file = dir.path().join("backup");

@@ -86,6 +86,7 @@ pub async fn submit(
                 password: "",
                 address: Some(address),
                 source: format!("account page {address}"),
+                door: crate::audit::AuditDoor::Web,
             },
         };
         request.handle(form)

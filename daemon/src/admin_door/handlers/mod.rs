@@ -3,7 +3,7 @@
 
 use super::peer::Caller;
 use super::views;
-use crate::audit::{AuditAction, AuditEvent, Outcome};
+use crate::audit::{AuditAction, AuditDoor, AuditEvent, Outcome};
 use crate::context::Context;
 use crate::model::ValidationError;
 use crate::store::StoreError;
@@ -28,15 +28,16 @@ pub fn handle(
             Ok(_) => (Outcome::Success, detail),
             Err(error) => (Outcome::Failure, Some(error.message.clone())),
         };
-        let event = AuditEvent {
-            at: ctx.clock.unix_now(),
-            actor: format!("admin {caller}"),
+        let event = AuditEvent::new(
+            ctx.clock.unix_now(),
+            format!("admin {caller}"),
             action,
-            subject: Some(subject),
-            source: "admin socket".into(),
+            AuditDoor::Admin,
+            "admin socket",
             outcome,
-            detail,
-        };
+        )
+        .subject(subject)
+        .maybe_detail(detail);
         // Not answering "done" for a change that is not durable, or not audited.
         ctx.record(event)
             .and_then(|()| ctx.store.flush())

@@ -10,7 +10,7 @@ use super::{
     CodeVerdict, Demands, EngineError, NameMatch, PasswordAttempt, PasswordVerdict, Progress,
     devices,
 };
-use crate::audit::{AuditAction, AuditEvent, Outcome as AuditOutcome};
+use crate::audit::{AuditAction, AuditDoor, AuditEvent, Factor, Outcome as AuditOutcome};
 use crate::context::Context;
 use crate::model::grants::{Authentication, CodePurpose, LoginStep};
 use crate::model::{MfaMethod, User};
@@ -48,6 +48,13 @@ pub struct Door {
 }
 
 impl Door {
+    pub fn audit_door(&self) -> AuditDoor {
+        match self.kind {
+            DoorKind::Web { .. } => AuditDoor::Web,
+            DoorKind::Pam { .. } => AuditDoor::Pam,
+        }
+    }
+
     /// The web takes a username in any case; PAM only the exact login name (see
     /// [`NameMatch`]).
     fn name_match(&self) -> NameMatch {
@@ -64,6 +71,7 @@ impl Door {
             password,
             address: self.address,
             source: self.source.clone(),
+            door: self.audit_door(),
         }
     }
 }
@@ -320,6 +328,7 @@ fn after_first_factor(
             fresh_factor: *fresh_factor,
             device_cookie: device_cookie.as_deref(),
             can_enrol: true,
+            door: door.audit_door(),
             source: &door.source,
         },
         DoorKind::Pam {
@@ -333,7 +342,7 @@ fn after_first_factor(
             let enrolled = user.mfa.as_ref().is_some_and(|m| m.is_usable(&settings));
             if enrolled && devices::hosts::recognise(ctx, user.id, service, remote_host.as_deref())?
             {
-                remembered_used(ctx, door, &user, "remembered host")?;
+                remembered_used(ctx, door, &user, Factor::RememberedHost)?;
                 let mut authentication = authentication;
                 authentication.amr.push("mfa".into());
                 return finish(ctx, door, user, authentication, None);
@@ -343,6 +352,7 @@ fn after_first_factor(
                 fresh_factor: true,
                 device_cookie: None,
                 can_enrol: false,
+                door: door.audit_door(),
                 source: &door.source,
             }
         }
@@ -419,7 +429,13 @@ fn finish(
     authentication: Authentication,
     device: Option<DeviceCookie>,
 ) -> Result<Outcome, EngineError> {
-    super::record_sign_in(ctx, &user, &authentication, door.source.clone())?;
+    super::record_sign_in(
+        ctx,
+        &user,
+        &authentication,
+        door.audit_door(),
+        door.source.clone(),
+    )?;
     Ok(Outcome::Done(Box::new(Finished {
         user,
         authentication,
@@ -427,16 +443,24 @@ fn finish(
     })))
 }
 
-fn remembered_used(ctx: &Context, door: &Door, user: &User, what: &str) -> Result<(), EngineError> {
-    ctx.record(AuditEvent {
-        at: ctx.clock.unix_now(),
-        actor: user.username.clone(),
-        action: AuditAction::RememberedDeviceUsed,
-        subject: Some(user.username.clone()),
-        source: door.source.clone(),
-        outcome: AuditOutcome::Success,
-        detail: Some(what.into()),
-    })?;
+fn remembered_used(
+    ctx: &Context,
+    door: &Door,
+    user: &User,
+    factor: Factor,
+) -> Result<(), EngineError> {
+    ctx.record(
+        AuditEvent::new(
+            ctx.clock.unix_now(),
+            &user.username,
+            AuditAction::RememberedDeviceUsed,
+            door.audit_door(),
+            door.source.clone(),
+            AuditOutcome::Success,
+        )
+        .subject(&user.username)
+        .factor(factor),
+    )?;
     Ok(())
 }
 
