@@ -74,7 +74,8 @@ pub fn argon2(seconds: f64) -> anyhow::Result<f64> {
 pub fn argon2_verification() -> anyhow::Result<impl Fn() -> anyhow::Result<()> + Sync> {
     let stored = postern_daemon::factors::password::hash(crate::seed::PASSWORD)?;
     Ok(move || {
-        let matched = postern_daemon::factors::password::verify(crate::seed::PASSWORD, &stored);
+        let matched =
+            postern_daemon::factors::password::verify_blocking(crate::seed::PASSWORD, &stored);
         anyhow::ensure!(matched, "the password did not verify against its own hash");
         Ok(())
     })
@@ -88,7 +89,7 @@ pub fn rs256(seconds: f64) -> anyhow::Result<f64> {
     let key = rsa::RsaPrivateKey::new(&mut rand08::rngs::OsRng, 2048)?;
     let pem = key.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF)?;
     // The daemon's own RS256 signer.
-    let signer = postern_daemon::oidc::keys::RsaKey::from_pkcs1_pem(&pem, "bench".into())
+    let signer = postern_daemon::tokens::keys::RsaKey::from_pkcs1_pem(&pem, "bench".into())
         .map_err(anyhow::Error::msg)?;
     Ok(on_every_core(seconds, || {
         let _ = signer.sign(

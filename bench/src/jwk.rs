@@ -117,12 +117,12 @@ mod tests {
     use super::*;
     use openidconnect::PrivateSigningKey;
 
-    fn rsa_pair() -> (postern_daemon::oidc::keys::RsaKey, RingJwk) {
+    fn rsa_pair() -> (postern_daemon::tokens::keys::RsaKey, RingJwk) {
         use rsa::pkcs1::EncodeRsaPrivateKey;
         let key = rsa::RsaPrivateKey::new(&mut rand08::rngs::OsRng, 2048).unwrap();
         let pem = key.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF).unwrap();
         let signer =
-            postern_daemon::oidc::keys::RsaKey::from_pkcs1_pem(&pem, "test".into()).unwrap();
+            postern_daemon::tokens::keys::RsaKey::from_pkcs1_pem(&pem, "test".into()).unwrap();
         let public = serde_json::to_value(signer.as_verification_key()).unwrap();
         (signer, serde_json::from_value(public).unwrap())
     }

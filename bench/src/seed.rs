@@ -7,7 +7,7 @@ use anyhow::Context;
 use postern_daemon::model::mfa::{MfaEnrolment, TotpSeed, totp_seal_context};
 use postern_daemon::model::{MfaMethod, Role, User, UserId};
 use postern_daemon::secrets::MasterKey;
-use postern_daemon::store::Store;
+use postern_daemon::store::sled_backend::SledStore;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +29,7 @@ pub fn totp_seed(index: u64) -> Vec<u8> {
 /// Writes `users` users (TOTP enrolled, holding a role that requires MFA) into `state_dir`.
 pub fn seed(state_dir: &Path, key_file: &Path, users: u64) -> anyhow::Result<()> {
     let master = MasterKey::load_or_create(key_file).context("master key")?;
-    let store = Store::open(state_dir).context("open the store")?;
+    let store = SledStore::open(state_dir).context("open the store")?;
     store.insert_role(&Role {
         name: ROLE.into(),
         require_mfa: true,

@@ -17,3 +17,28 @@ impl AuditEvent {
         );
     }
 }
+
+/// Where audit events go: stored in the trail, logged, and counted. A handle to what that
+/// needs, so code that records events needs nothing else of the daemon.
+#[derive(Debug, Clone)]
+pub struct AuditTrail {
+    store: crate::store::SharedStore,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+}
+
+impl AuditTrail {
+    pub fn new(
+        store: crate::store::SharedStore,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> Self {
+        Self { store, metrics }
+    }
+
+    /// Stores and logs an event. A failure to store it is an error for the caller: an action
+    /// that cannot be audited should not be reported as done.
+    pub async fn record(&self, event: AuditEvent) -> Result<(), crate::store::StoreError> {
+        event.log();
+        self.metrics.observe(&event);
+        self.store.audit_log().append(&event).await
+    }
+}

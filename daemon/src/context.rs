@@ -1,28 +1,33 @@
-//! What every door needs: the configuration, the store, the clock. Built once at start-up and
-//! shared by reference; there are no process-wide globals.
+//! What the engine and the doors share: the configuration, the store, the clock, and the
+//! handles built over them (the audit trail, the mailer, the token core). Built once at
+//! start-up and shared by reference; there are no process-wide globals. Parts of the daemon
+//! that need less take the handle they need (`AuditTrail`, `Mailer`, `Tokens`), not this.
 
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, AuditTrail};
 use crate::clock::{AdjustableClock, Clock, UnixSeconds};
 use crate::config::Config;
 use crate::limits::Limiter;
-use crate::oidc::keys::KeyRing;
+use crate::mail::Mailer;
+use crate::metrics::Metrics;
 use crate::secrets::MasterKey;
-use crate::store::{Store, StoreError};
+use crate::store::{SharedStore, StoreError};
+use crate::tokens::Tokens;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 #[derive(Debug)]
 pub struct Context {
     pub config: Config,
-    pub store: Store,
+    pub store: SharedStore,
     pub clock: Arc<dyn Clock>,
     /// Set only when `testing.adjustable_clock` is on; then it is also `clock`.
     pub test_clock: Option<Arc<AdjustableClock>>,
     pub master_key: MasterKey,
-    pub keys: KeyRing,
+    pub tokens: Tokens,
     pub limiter: Limiter,
-    pub mailer: crate::mail::Mailer,
-    pub metrics: crate::metrics::Metrics,
+    pub mailer: Mailer,
+    pub audit: AuditTrail,
+    pub metrics: Arc<Metrics>,
     pub started_at: UnixSeconds,
     /// The address the web door actually bound (the config may say port 0).
     pub http_addr: SocketAddr,
@@ -33,47 +38,101 @@ pub struct Context {
     pub issuer: openidconnect::IssuerUrl,
 }
 
+/// What the context is built from: the parts that start-up opens or loads.
+#[derive(Debug)]
+pub struct Parts {
+    pub config: Config,
+    pub store: SharedStore,
+    pub clock: Arc<dyn Clock>,
+    pub test_clock: Option<Arc<AdjustableClock>>,
+    pub master_key: MasterKey,
+    pub keys: crate::tokens::keys::KeyRing,
+    pub http_addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
+    pub issuer: openidconnect::IssuerUrl,
+}
+
 impl Context {
+    /// Builds the handles over the parts.
+    pub fn new(parts: Parts) -> Result<Self, String> {
+        let Parts {
+            config,
+            store,
+            clock,
+            test_clock,
+            master_key,
+            keys,
+            http_addr,
+            metrics_addr,
+            issuer,
+        } = parts;
+        let metrics = Arc::new(Metrics::new());
+        let audit = AuditTrail::new(store.clone(), metrics.clone());
+        let mailer = Mailer::new(&config.mail, store.clone(), clock.clone(), metrics.clone())?;
+        let tokens = Tokens {
+            store: store.clone(),
+            clock: clock.clone(),
+            audit: audit.clone(),
+            metrics: metrics.clone(),
+            keys,
+            issuer: issuer.clone(),
+            lifetimes: config.tokens.clone(),
+        };
+        Ok(Self {
+            started_at: clock.unix_now(),
+            limiter: Limiter::new(&config.limits),
+            config,
+            store,
+            clock,
+            test_clock,
+            master_key,
+            tokens,
+            mailer,
+            audit,
+            metrics,
+            http_addr,
+            metrics_addr,
+            issuer,
+        })
+    }
+
     /// How long a retired signing key stays published: as long as an ID token it signed lives.
     pub fn key_retention(&self) -> u64 {
         self.config.tokens.id_token_lifetime.0.as_secs()
     }
 
-    /// Stores and logs an audit event. A failure to store it is an error for the caller: an
-    /// action that cannot be audited should not be reported as done.
-    pub fn record(&self, event: AuditEvent) -> Result<(), StoreError> {
-        event.log();
-        self.metrics.observe(&event);
-        self.store.append_audit(&event)
+    /// Stores and logs an audit event (see [`AuditTrail::record`]).
+    pub async fn record(&self, event: AuditEvent) -> Result<(), StoreError> {
+        self.audit.record(event).await
     }
 }
 
 #[cfg(test)]
 impl Context {
-    /// A context over a fresh store in `dir`, with an adjustable clock, for handler tests.
-    pub fn for_tests(dir: &std::path::Path) -> Self {
+    /// A context over a fresh sled store in `dir`, with an adjustable clock, for handler tests.
+    pub async fn for_tests(dir: &std::path::Path) -> Self {
         let clock = Arc::new(AdjustableClock::default());
-        let store = Store::open(dir).expect("test store");
+        let store: SharedStore =
+            Arc::new(crate::store::sled_backend::SledStore::open(dir).expect("test store"));
         let master_key = MasterKey::for_tests();
-        let keys = KeyRing::load(&store, &master_key, clock.unix_now(), 600).expect("test keys");
+        let keys = crate::tokens::keys::KeyRing::load(&*store, &master_key, clock.unix_now(), 600)
+            .await
+            .expect("test keys");
         let mut config = Config::default();
         config.admin.group = String::new();
         config.mail.outbox_dir = dir.join("outbox");
-        Self {
-            mailer: crate::mail::Mailer::new(&config.mail).expect("test outbox"),
-            limiter: Limiter::new(&config.limits),
-            metrics: crate::metrics::Metrics::new(),
+        Self::new(Parts {
+            config,
+            store,
             clock: clock.clone(),
             test_clock: Some(clock),
             master_key,
             keys,
-            store,
-            started_at: 0,
             http_addr: "127.0.0.1:8080".parse().expect("address"),
             metrics_addr: None,
             issuer: openidconnect::IssuerUrl::new("http://127.0.0.1:8080".into())
                 .expect("test issuer"),
-            config,
-        }
+        })
+        .expect("test context")
     }
 }

@@ -50,7 +50,18 @@ fn main() -> ExitCode {
 
 fn restore(config: &Config, backup: &std::path::Path) -> ExitCode {
     use postern_daemon::clock::{Clock, SystemClock};
-    match postern_daemon::restore::run(config, backup, SystemClock.unix_now()) {
+    let restored = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| postern_daemon::restore::RestoreError::Other(e.to_string()))
+        .and_then(|runtime| {
+            runtime.block_on(postern_daemon::restore::run(
+                config,
+                backup,
+                SystemClock.unix_now(),
+            ))
+        });
+    match restored {
         Ok(summary) => {
             println!(
                 "restored {} records (store format {}, made by posternd {} at {}) into {}",

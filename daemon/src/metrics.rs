@@ -4,7 +4,7 @@
 //! the same way and nothing is counted that the audit trail does not show. Labels hold only
 //! fixed words (door, factor, outcome, route): never a username, address or client.
 
-use crate::audit::{AuditAction, AuditEvent, Factor, Outcome};
+use crate::model::audit::{AuditAction, AuditEvent, Factor, Outcome};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -236,7 +236,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::AuditDoor;
+    use crate::model::audit::AuditDoor;
 
     fn event(action: AuditAction, outcome: Outcome, door: AuditDoor) -> AuditEvent {
         AuditEvent::new(1, "alice", action, door, "somewhere 192.0.2.7", outcome).subject("alice")

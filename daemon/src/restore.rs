@@ -3,9 +3,10 @@
 //! user the daemon runs as.
 
 use crate::config::Config;
-use crate::oidc::keys::KeyRing;
 use crate::secrets::MasterKey;
-use crate::store::backup::{self, BackupError, BackupSummary};
+use crate::store::sled_backend::backup;
+use crate::store::{BackupError, BackupSummary, Store};
+use crate::tokens::keys::KeyRing;
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +30,7 @@ pub enum RestoreError {
     Other(String),
 }
 
-pub fn run(config: &Config, file: &Path, now: u64) -> Result<BackupSummary, RestoreError> {
+pub async fn run(config: &Config, file: &Path, now: u64) -> Result<BackupSummary, RestoreError> {
     let key_file = &config.secrets.key_file;
     if !key_file.exists() {
         return Err(RestoreError::NoKeyFile(key_file.clone()));
@@ -38,9 +39,10 @@ pub fn run(config: &Config, file: &Path, now: u64) -> Result<BackupSummary, Rest
         MasterKey::load_or_create(key_file).map_err(|e| RestoreError::Other(e.to_string()))?;
     let (summary, store) = backup::restore(&config.state_dir, file)?;
     let lifetime = config.tokens.id_token_lifetime.0.as_secs();
-    let checked = KeyRing::load(&store, &master, now, lifetime)
-        .map_err(|e| e.to_string())
-        .and_then(|_| store.flush().map_err(|e| e.to_string()));
+    let checked = match KeyRing::load(&store, &master, now, lifetime).await {
+        Ok(_) => Store::flush(&store).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
     drop(store);
     if let Err(reason) = checked {
         // The directory was empty before; leave it so, ready for another try.

@@ -4,10 +4,11 @@
 use crate::audit::{AuditAction, AuditDoor, AuditEvent, Outcome};
 use crate::clock::{AdjustableClock, Clock, SystemClock};
 use crate::config::Config;
-use crate::context::Context;
-use crate::oidc::keys::{KeyError, KeyRing};
+use crate::context::{Context, Parts};
 use crate::secrets::{MasterKey, SecretsError};
-use crate::store::{Store, StoreError};
+use crate::store::sled_backend::SledStore;
+use crate::store::{SharedStore, StoreError};
+use crate::tokens::keys::{KeyError, KeyRing};
 use crate::unix_socket::{self, SocketError};
 use crate::{admin_door, web};
 use std::sync::Arc;
@@ -57,13 +58,14 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         None => Arc::new(SystemClock),
     };
     let master_key = MasterKey::load_or_create(&config.secrets.key_file)?;
-    let store = Store::open(&config.state_dir)?;
+    let store: SharedStore = Arc::new(SledStore::open(&config.state_dir)?);
     let keys = KeyRing::load(
-        &store,
+        &*store,
         &master_key,
         clock.unix_now(),
         config.tokens.id_token_lifetime.0.as_secs(),
-    )?;
+    )
+    .await?;
     let http_listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -106,22 +108,21 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let issuer = config.issuer_for(http_addr);
     let issuer = openidconnect::IssuerUrl::new(issuer.clone())
         .map_err(|e| ServeError::Setup(format!("issuer `{issuer}`: {e}")))?;
-    let ctx = Arc::new(Context {
-        started_at: clock.unix_now(),
-        clock,
-        test_clock,
-        master_key,
-        keys,
-        limiter: crate::limits::Limiter::new(&config.limits),
-        mailer: crate::mail::Mailer::new(&config.mail).map_err(ServeError::Setup)?,
-        metrics: crate::metrics::Metrics::new(),
-        store,
-        http_addr,
-        metrics_addr,
-        issuer,
-        config,
-    });
-    lifecycle_event(&ctx, AuditAction::DaemonStarted);
+    let ctx = Arc::new(
+        Context::new(Parts {
+            config,
+            store,
+            clock,
+            test_clock,
+            master_key,
+            keys,
+            http_addr,
+            metrics_addr,
+            issuer,
+        })
+        .map_err(ServeError::Setup)?,
+    );
+    lifecycle_event(&ctx, AuditAction::DaemonStarted).await;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         issuer = %ctx.issuer,
@@ -187,8 +188,8 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             "in-flight requests did not finish within the grace period"
         ),
     }
-    lifecycle_event(&ctx, AuditAction::DaemonStopped);
-    ctx.store.flush()?;
+    lifecycle_event(&ctx, AuditAction::DaemonStopped).await;
+    ctx.store.flush().await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -202,29 +203,24 @@ async fn sweep_expired(ctx: Arc<Context>, shutdown: CancellationToken) {
             () = shutdown.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        let sweep_ctx = ctx.clone();
-        let swept = tokio::task::spawn_blocking(move || {
-            let now = sweep_ctx.clock.unix_now();
-            sweep_ctx
-                .keys
-                .reload(
-                    &sweep_ctx.store,
-                    &sweep_ctx.master_key,
-                    now,
-                    sweep_ctx.key_retention(),
-                )
-                .map_err(|e| e.to_string())?;
-            sweep_ctx
+        let now = ctx.clock.unix_now();
+        let swept = match ctx
+            .tokens
+            .keys
+            .reload(&*ctx.store, &ctx.master_key, now, ctx.key_retention())
+            .await
+        {
+            Ok(()) => ctx
                 .store
                 .sweep_expired(now)
-                .map_err(|e| e.to_string())
-        })
-        .await;
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
         match swept {
-            Ok(Ok(0)) => {}
-            Ok(Ok(removed)) => tracing::debug!(removed, "swept expired records"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "sweeping expired records failed"),
-            Err(e) => tracing::warn!(error = %e, "the sweeper task failed"),
+            Ok(0) => {}
+            Ok(removed) => tracing::debug!(removed, "swept expired records"),
+            Err(e) => tracing::warn!(error = %e, "sweeping expired records failed"),
         }
     }
 }
@@ -239,7 +235,7 @@ async fn wait_for_signal() -> Result<(), ServeError> {
     Ok(())
 }
 
-fn lifecycle_event(ctx: &Context, action: AuditAction) {
+async fn lifecycle_event(ctx: &Context, action: AuditAction) {
     let event = AuditEvent::new(
         ctx.clock.unix_now(),
         "posternd",
@@ -248,7 +244,7 @@ fn lifecycle_event(ctx: &Context, action: AuditAction) {
         format!("pid {}", std::process::id()),
         Outcome::Success,
     );
-    if let Err(e) = ctx.record(event) {
+    if let Err(e) = ctx.record(event).await {
         tracing::error!(error = %e, "could not record a lifecycle event");
     }
 }

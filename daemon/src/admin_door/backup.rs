@@ -24,7 +24,7 @@ pub async fn answer(
         Ok(Err(message)) => Err(message),
         Err(e) => Err(format!("the backup task failed: {e}")),
     };
-    audit(ctx, caller, &outcome);
+    audit(ctx, caller, &outcome).await;
     let (file, summary) = match outcome {
         Ok(done) => done,
         Err(message) => {
@@ -45,7 +45,7 @@ pub async fn answer(
     Ok(())
 }
 
-type Written = (std::fs::File, crate::store::backup::BackupSummary);
+type Written = (std::fs::File, crate::store::BackupSummary);
 
 fn write_to_unlinked_file(ctx: &Context) -> Result<Written, String> {
     let path = ctx.config.state_dir.join(format!(
@@ -78,7 +78,7 @@ fn write_to_unlinked_file(ctx: &Context) -> Result<Written, String> {
     Ok((file, summary))
 }
 
-fn audit(ctx: &Context, caller: &Caller, outcome: &Result<Written, String>) {
+async fn audit(ctx: &Context, caller: &Caller, outcome: &Result<Written, String>) {
     let (outcome, detail) = match outcome {
         Ok((_, summary)) => (
             Outcome::Success,
@@ -98,7 +98,11 @@ fn audit(ctx: &Context, caller: &Caller, outcome: &Result<Written, String>) {
         outcome,
     )
     .detail(detail);
-    if let Err(e) = ctx.record(event).and_then(|()| ctx.store.flush()) {
+    let recorded = match ctx.record(event).await {
+        Ok(()) => ctx.store.flush().await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = recorded {
         tracing::error!(error = %e, "could not record a backup");
     }
 }

@@ -49,7 +49,7 @@ async fn connection(mut stream: UnixStream, ctx: Arc<Context>, shutdown: Cancell
     let caller = match decided {
         Ok(Ok(caller)) => caller,
         Ok(Err(refusal)) => {
-            refuse(&ctx, uid, &refusal);
+            refuse(&ctx, uid, &refusal).await;
             let error = ProtoError::new(ErrorCode::PermissionDenied, refusal);
             let _ = send(&mut stream, &AdminResponse::Err(error)).await;
             return;
@@ -104,10 +104,12 @@ async fn connection(mut stream: UnixStream, ctx: Arc<Context>, shutdown: Cancell
         }
         let handler_ctx = ctx.clone();
         let handler_caller = caller.clone();
-        let answered = tokio::task::spawn_blocking(move || {
-            handlers::handle(&handler_ctx, &handler_caller, request)
-        })
-        .await;
+        // A task of its own, so a panic in a handler is an error answer, not a lost connection.
+        let answered =
+            tokio::spawn(
+                async move { handlers::handle(&handler_ctx, &handler_caller, request).await },
+            )
+            .await;
         let response = match answered {
             Ok(Ok(reply)) => AdminResponse::Ok(reply),
             Ok(Err(error)) => AdminResponse::Err(error),
@@ -139,7 +141,7 @@ async fn send(stream: &mut UnixStream, response: &AdminResponse) -> Result<(), F
     Ok(())
 }
 
-fn refuse(ctx: &Context, uid: u32, refusal: &str) {
+async fn refuse(ctx: &Context, uid: u32, refusal: &str) {
     let event = AuditEvent::new(
         ctx.clock.unix_now(),
         format!("uid {uid}"),
@@ -149,7 +151,7 @@ fn refuse(ctx: &Context, uid: u32, refusal: &str) {
         Outcome::Failure,
     )
     .detail(refusal);
-    if let Err(e) = ctx.record(event) {
+    if let Err(e) = ctx.record(event).await {
         tracing::error!(error = %e, "could not record a refused admin connection");
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::audit::AuditEvent;
 use crate::model::{Client, Role, User};
-use crate::oidc::keys::SigningKeyRecord;
+use crate::tokens::keys::SigningKeyRecord;
 use postern_proto::admin::{AuditView, ClientView, KeyView, MfaView, RoleView, UserView};
 
 pub fn user(user: User, locked_until: Option<u64>, mfa: MfaView) -> UserView {

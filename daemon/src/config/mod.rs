@@ -2,12 +2,11 @@
 //! environment variables. Everything is checked at start-up, and every error names the key at
 //! fault and how to fix it, so a typo stops the daemon instead of being silently ignored.
 
-mod duration;
 mod env;
 mod sections;
 mod validate;
 
-pub use duration::{HumanDuration, parse as parse_duration};
+pub use crate::model::duration::{HumanDuration, parse as parse_duration};
 pub use sections::*;
 
 use std::path::{Path, PathBuf};

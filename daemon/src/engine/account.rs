@@ -16,7 +16,7 @@ use crate::store::StoreError;
 pub struct Refusal(pub String);
 
 /// A fresh TOTP seed for enrolment from the account page, sealed for this user.
-pub fn new_totp_seed(ctx: &Context, user: &User) -> Vec<u8> {
+pub async fn new_totp_seed(ctx: &Context, user: &User) -> Vec<u8> {
     ctx.master_key.seal(
         &super::second_factor::enrolment_context(&user.id),
         &totp::new_seed(),
@@ -24,35 +24,41 @@ pub fn new_totp_seed(ctx: &Context, user: &User) -> Vec<u8> {
 }
 
 /// Turns MFA off, unless a role of the user's requires it.
-pub fn disable_mfa(
+pub async fn disable_mfa(
     ctx: &Context,
     user: &User,
     attempt: &PasswordAttempt<'_>,
 ) -> Result<Result<(), Refusal>, StoreError> {
-    let roles = ctx.store.roles_of(user)?;
+    let roles = ctx.store.roles_of(user).await?;
     if mfa_required(&roles) {
         return Ok(Err(Refusal(
             "A role of yours requires two-step verification, so it cannot be turned off. You can change the method instead.".into(),
         )));
     }
-    ctx.store.update_user(user.id, |u| {
-        u.mfa = None;
-        Ok(())
-    })?;
-    devices::forget_all(ctx, user.id)?;
-    ctx.store.flush()?;
+    ctx.store
+        .update_user(
+            user.id,
+            Box::new(|u| {
+                u.mfa = None;
+                Ok(())
+            }),
+        )
+        .await?;
+    devices::forget_all(ctx, user.id).await?;
+    ctx.store.flush().await?;
     ctx.record(attempt_event(
         ctx,
         AuditAction::MfaDisabled,
         &user.username,
         attempt,
         Outcome::Success,
-    ))?;
+    ))
+    .await?;
     Ok(Ok(()))
 }
 
 /// Replaces the user's recovery codes; returns the new ones, to show once.
-pub fn renew_recovery_codes(
+pub async fn renew_recovery_codes(
     ctx: &Context,
     user: &User,
     attempt: &PasswordAttempt<'_>,
@@ -65,25 +71,31 @@ pub fn renew_recovery_codes(
         .iter()
         .map(|c| recovery::hash(&ctx.master_key, c))
         .collect();
-    ctx.store.update_user(user.id, |u| {
-        if let Some(mfa) = u.mfa.as_mut() {
-            mfa.recovery_codes = hashes;
-        }
-        Ok(())
-    })?;
-    ctx.store.flush()?;
+    ctx.store
+        .update_user(
+            user.id,
+            Box::new(|u| {
+                if let Some(mfa) = u.mfa.as_mut() {
+                    mfa.recovery_codes = hashes;
+                }
+                Ok(())
+            }),
+        )
+        .await?;
+    ctx.store.flush().await?;
     ctx.record(attempt_event(
         ctx,
         AuditAction::RecoveryCodesRenewed,
         &user.username,
         attempt,
         Outcome::Success,
-    ))?;
+    ))
+    .await?;
     Ok(Some(codes))
 }
 
 /// Changes the password after checking the current one; forgets remembered devices.
-pub fn change_password(
+pub async fn change_password(
     ctx: &Context,
     user: &User,
     current: &str,
@@ -92,7 +104,7 @@ pub fn change_password(
 ) -> Result<Result<(), Refusal>, EngineError> {
     let now = ctx.clock.unix_now();
     if ctx.limiter.is_locked(&user.username, attempt.address, now)
-        || !password::verify(current, &user.password_hash)
+        || !password::verify(current, &user.password_hash).await
     {
         ctx.record(
             attempt_event(
@@ -104,25 +116,33 @@ pub fn change_password(
             )
             .detail("wrong current password")
             .factor(Factor::Password),
-        )?;
-        super::count_failure(ctx, &user.username, attempt, now)?;
+        )
+        .await?;
+        super::count_failure(ctx, &user.username, attempt, now).await?;
         return Ok(Err(Refusal("Your current password is not right.".into())));
     }
-    let settings = ctx.store.site_settings()?;
+    let settings = ctx.store.site_settings().await?;
     if let Err(problem) = password::check_policy(new, settings.password_min_length) {
         return Ok(Err(Refusal(format!(
             "The new password {}.",
             problem.message
         ))));
     }
-    let hash = password::hash(new).map_err(|e| EngineError::CannotEnrol(e.to_string()))?;
-    ctx.store.update_user(user.id, |u| {
-        u.password_hash = hash;
-        u.password_changed_at = now;
-        Ok(())
-    })?;
-    devices::forget_all(ctx, user.id)?;
-    ctx.store.flush()?;
+    let hash = password::hash_off_runtime(new)
+        .await
+        .map_err(|e| EngineError::CannotEnrol(e.to_string()))?;
+    ctx.store
+        .update_user(
+            user.id,
+            Box::new(|u| {
+                u.password_hash = hash;
+                u.password_changed_at = now;
+                Ok(())
+            }),
+        )
+        .await?;
+    devices::forget_all(ctx, user.id).await?;
+    ctx.store.flush().await?;
     ctx.record(
         attempt_event(
             ctx,
@@ -132,6 +152,7 @@ pub fn change_password(
             Outcome::Success,
         )
         .detail("by the user"),
-    )?;
+    )
+    .await?;
     Ok(Ok(()))
 }

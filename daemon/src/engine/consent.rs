@@ -12,7 +12,7 @@ use crate::store::{Change, StoreError};
 /// Whether the user must be asked before `client` gets a code for `request`: a third-party
 /// client whose remembered grant does not cover the scopes, or a request with
 /// `prompt=consent`.
-pub fn needed(
+pub async fn needed(
     ctx: &Context,
     client: &Client,
     user: UserId,
@@ -26,12 +26,13 @@ pub fn needed(
     }
     Ok(!ctx
         .store
-        .consent(user, &client.id)?
+        .consent(user, &client.id)
+        .await?
         .is_some_and(|grant| grant.covers(&request.scopes)))
 }
 
 /// Records that the user allowed `client` these scopes (joined to what they allowed before).
-pub fn allow(
+pub async fn allow(
     ctx: &Context,
     user: &User,
     client: &Client,
@@ -40,7 +41,8 @@ pub fn allow(
 ) -> Result<(), StoreError> {
     let mut all = ctx
         .store
-        .consent(user.id, &client.id)?
+        .consent(user.id, &client.id)
+        .await?
         .map(|grant| grant.scopes)
         .unwrap_or_default();
     all.extend(scopes.iter().cloned());
@@ -49,7 +51,7 @@ pub fn allow(
         scopes: all,
         granted_at: ctx.clock.unix_now(),
     };
-    ctx.store.put_consent(user.id, &grant)?;
+    ctx.store.put_consent(user.id, &grant).await?;
     audit(
         ctx,
         user,
@@ -61,34 +63,38 @@ pub fn allow(
             grant.scopes.iter().cloned().collect::<Vec<_>>().join(" ")
         ),
     )
+    .await
 }
 
 /// Forgets the user's grant to a client and revokes every token family the client holds for
 /// them, so its refresh tokens stop working at once. Whether there was a grant.
-pub fn revoke(
+pub async fn revoke(
     ctx: &Context,
     user: &User,
     client_id: &str,
     source: &str,
 ) -> Result<bool, StoreError> {
-    if !ctx.store.remove_consent(user.id, client_id)? {
+    if !ctx.store.remove_consent(user.id, client_id).await? {
         return Ok(false);
     }
     let now = ctx.clock.unix_now();
     let families = ctx.store.token_families();
-    for (key, family) in families.with_prefix(&[], now)? {
+    for (key, family) in families.all(now).await? {
         if family.user_id == user.id && family.client_id == client_id && !family.revoked {
-            families.update(&key, now, |family| {
-                Change::Replace(TokenFamily {
-                    revoked: true,
-                    ..family.clone()
+            families
+                .update(&key, now, &mut |family| {
+                    Change::Replace(TokenFamily {
+                        revoked: true,
+                        ..family.clone()
+                    })
                 })
-            })?;
+                .await?;
         }
     }
     let name = ctx
         .store
-        .client(client_id)?
+        .client(client_id)
+        .await?
         .map_or_else(|| client_id.to_owned(), |c| c.name);
     audit(
         ctx,
@@ -96,11 +102,12 @@ pub fn revoke(
         AuditAction::ConsentRevoked,
         source,
         format!("client {name}; its tokens revoked"),
-    )?;
+    )
+    .await?;
     Ok(true)
 }
 
-fn audit(
+async fn audit(
     ctx: &Context,
     user: &User,
     action: AuditAction,
@@ -119,4 +126,5 @@ fn audit(
         .subject(&user.username)
         .detail(detail),
     )
+    .await
 }

@@ -7,47 +7,50 @@ use crate::context::Context;
 use crate::model::UserId;
 use crate::model::grants::RememberedDevice;
 use crate::secrets::{random_token, token_hash};
-use crate::store::{Change, StoreError};
+use crate::store::{Change, RecordKey, StoreError};
 
 /// The cookie value: `<user id>.<random token>`.
 pub fn cookie_value(user_id: UserId, token: &str) -> String {
     format!("{user_id}.{token}")
 }
 
-fn key(user_id: UserId, token: &str) -> Vec<u8> {
-    [user_id.0.as_bytes().as_slice(), &token_hash(token)].concat()
+fn key(user_id: UserId, token: &str) -> RecordKey {
+    RecordKey::owned(user_id, token_hash(token))
 }
 
 /// Remembers this browser for `user_id`; returns the cookie value and its lifetime, or `None`
 /// when the site's window is 0 (remembering is off).
-pub fn remember(
+pub async fn remember(
     ctx: &Context,
     user_id: UserId,
     label: &str,
     address: Option<std::net::IpAddr>,
 ) -> Result<Option<(String, u64)>, StoreError> {
-    let window = ctx.store.site_settings()?.remember_device_seconds;
+    let window = ctx.store.site_settings().await?.remember_device_seconds;
     if window == 0 {
         return Ok(None);
     }
     let now = ctx.clock.unix_now();
     let token = random_token();
-    ctx.store.remembered_devices().put(
-        &key(user_id, &token),
-        &RememberedDevice {
-            label: short_label(label),
-            remembered_from: address.map(|a| a.to_string()),
-            created_at: now,
-            last_used_at: now,
-            expires_at: now + window,
-        },
-    )?;
+    ctx.store
+        .remembered_devices()
+        .put(
+            &key(user_id, &token),
+            &RememberedDevice {
+                label: short_label(label),
+                remembered_from: address.map(|a| a.to_string()),
+                created_at: now,
+                last_used_at: now,
+                expires_at: now + window,
+            },
+        )
+        .await?;
     Ok(Some((cookie_value(user_id, &token), window)))
 }
 
 /// Whether `cookie` remembers this browser for `user_id` now. On success the window slides
 /// (it counts from the last successful sign-in) and the new lifetime is returned.
-pub fn recognise(
+pub async fn recognise(
     ctx: &Context,
     user_id: UserId,
     cookie: Option<&str>,
@@ -58,12 +61,12 @@ pub fn recognise(
     if id != user_id.to_string() {
         return Ok(None);
     }
-    let window = ctx.store.site_settings()?.remember_device_seconds;
+    let window = ctx.store.site_settings().await?.remember_device_seconds;
     let now = ctx.clock.unix_now();
     let seen = ctx
         .store
         .remembered_devices()
-        .update(&key(user_id, token), now, |device| {
+        .update(&key(user_id, token), now, &mut |device| {
             // The site's window may have shrunk since the device was remembered.
             if device.last_used_at + window > now {
                 Change::Replace(RememberedDevice {
@@ -74,36 +77,46 @@ pub fn recognise(
             } else {
                 Change::Remove
             }
-        })?;
+        })
+        .await?;
     Ok(seen
         .filter(|device| window > 0 && device.last_used_at + window > now)
         .map(|_| window))
 }
 
 /// A user's remembered devices, newest use first, with an id usable for `forget_one`.
-pub fn list(ctx: &Context, user_id: UserId) -> Result<Vec<(String, RememberedDevice)>, StoreError> {
+pub async fn list(
+    ctx: &Context,
+    user_id: UserId,
+) -> Result<Vec<(String, RememberedDevice)>, StoreError> {
     let now = ctx.clock.unix_now();
     let mut devices: Vec<(String, RememberedDevice)> = ctx
         .store
         .remembered_devices()
-        .with_prefix(user_id.0.as_bytes(), now)?
+        .of_owner(user_id, now)
+        .await?
         .into_iter()
-        .map(|(key, device)| (hex(&key[16..22]), device))
+        .map(|(key, device)| (key.short_id(), device))
         .collect();
     devices.sort_by_key(|(_, device)| std::cmp::Reverse(device.last_used_at));
     Ok(devices)
 }
 
 /// Forgets one device, by the id `list` gave it; false if there is none such.
-pub fn forget_one(ctx: &Context, user_id: UserId, device_id: &str) -> Result<bool, StoreError> {
+pub async fn forget_one(
+    ctx: &Context,
+    user_id: UserId,
+    device_id: &str,
+) -> Result<bool, StoreError> {
     let now = ctx.clock.unix_now();
     for (key, _) in ctx
         .store
         .remembered_devices()
-        .with_prefix(user_id.0.as_bytes(), now)?
+        .of_owner(user_id, now)
+        .await?
     {
-        if hex(&key[16..22]) == device_id {
-            ctx.store.remembered_devices().remove(&key)?;
+        if key.short_id() == device_id {
+            ctx.store.remembered_devices().remove(&key).await?;
             return Ok(true);
         }
     }
@@ -112,13 +125,14 @@ pub fn forget_one(ctx: &Context, user_id: UserId, device_id: &str) -> Result<boo
 
 /// Forgets every device (and PAM remembered host) of a user: after a password change or an
 /// MFA reset.
-pub fn forget_all(ctx: &Context, user_id: UserId) -> Result<usize, StoreError> {
-    let hosts = hosts::forget_all(ctx, user_id)?;
+pub async fn forget_all(ctx: &Context, user_id: UserId) -> Result<usize, StoreError> {
+    let hosts = hosts::forget_all(ctx, user_id).await?;
     Ok(hosts
         + ctx
             .store
             .remembered_devices()
-            .remove_prefix(user_id.0.as_bytes())?)
+            .remove_of_owner(user_id)
+            .await?)
 }
 
 /// "Firefox on Linux", "Chrome on Android", or the first words of an unknown User-Agent.
@@ -154,10 +168,6 @@ fn short_label(user_agent: &str) -> String {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,40 +181,49 @@ mod tests {
         assert_eq!(short_label("curl/8.5"), "curl/8.5");
     }
 
-    #[test]
-    fn a_device_is_recognised_for_its_user_within_the_window_only() {
+    #[tokio::test]
+    async fn a_device_is_recognised_for_its_user_within_the_window_only() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = Context::for_tests(dir.path());
+        let ctx = Context::for_tests(dir.path()).await;
         let alice = UserId::random();
         let (cookie, window) = remember(&ctx, alice, "Firefox/1 Linux", None)
+            .await
             .unwrap()
             .unwrap();
         assert_eq!(window, 86_400);
-        assert_eq!(recognise(&ctx, alice, Some(&cookie)).unwrap(), Some(86_400));
         assert_eq!(
-            recognise(&ctx, UserId::random(), Some(&cookie)).unwrap(),
+            recognise(&ctx, alice, Some(&cookie)).await.unwrap(),
+            Some(86_400)
+        );
+        assert_eq!(
+            recognise(&ctx, UserId::random(), Some(&cookie))
+                .await
+                .unwrap(),
             None,
             "another user"
         );
-        assert_eq!(recognise(&ctx, alice, Some("garbage")).unwrap(), None);
-        assert_eq!(list(&ctx, alice).unwrap().len(), 1);
+        assert_eq!(recognise(&ctx, alice, Some("garbage")).await.unwrap(), None);
+        assert_eq!(list(&ctx, alice).await.unwrap().len(), 1);
 
         ctx.test_clock.as_ref().unwrap().advance(86_399);
         assert!(
-            recognise(&ctx, alice, Some(&cookie)).unwrap().is_some(),
+            recognise(&ctx, alice, Some(&cookie))
+                .await
+                .unwrap()
+                .is_some(),
             "used again: the window slides"
         );
         ctx.test_clock.as_ref().unwrap().advance(86_400);
         assert_eq!(
-            recognise(&ctx, alice, Some(&cookie)).unwrap(),
+            recognise(&ctx, alice, Some(&cookie)).await.unwrap(),
             None,
             "24 h after its last use"
         );
 
-        let (cookie, _) = remember(&ctx, alice, "x", None).unwrap().unwrap();
-        assert!(forget_all(&ctx, alice).unwrap() >= 1);
-        assert_eq!(recognise(&ctx, alice, Some(&cookie)).unwrap(), None);
-        assert!(list(&ctx, alice).unwrap().is_empty());
+        let (cookie, _) = remember(&ctx, alice, "x", None).await.unwrap().unwrap();
+        assert!(forget_all(&ctx, alice).await.unwrap() >= 1);
+        assert_eq!(recognise(&ctx, alice, Some(&cookie)).await.unwrap(), None);
+        assert!(list(&ctx, alice).await.unwrap().is_empty());
     }
 }
 
@@ -215,18 +234,14 @@ pub mod hosts {
     use crate::model::UserId;
     use crate::model::grants::RememberedHost;
     use crate::secrets::token_hash;
-    use crate::store::StoreError;
+    use crate::store::{RecordKey, StoreError};
 
-    fn key(user_id: UserId, service: &str, host: &str) -> Vec<u8> {
-        [
-            user_id.0.as_bytes().as_slice(),
-            &token_hash(&format!("{service}\0{host}")),
-        ]
-        .concat()
+    fn key(user_id: UserId, service: &str, host: &str) -> RecordKey {
+        RecordKey::owned(user_id, token_hash(&format!("{service}\0{host}")))
     }
 
     /// Whether this (user, service, host) passed the second factor recently enough.
-    pub fn recognise(
+    pub async fn recognise(
         ctx: &Context,
         user_id: UserId,
         service: &str,
@@ -239,11 +254,12 @@ pub mod hosts {
         Ok(ctx
             .store
             .remembered_hosts()
-            .get(&key(user_id, service, host), now)?
+            .get(&key(user_id, service, host), now)
+            .await?
             .is_some())
     }
 
-    pub fn remember(
+    pub async fn remember(
         ctx: &Context,
         user_id: UserId,
         service: &str,
@@ -257,12 +273,11 @@ pub mod hosts {
         ctx.store
             .remembered_hosts()
             .put(&key(user_id, service, host), &RememberedHost { expires_at })
+            .await
     }
 
     /// Forgets them all for a user (password change, MFA reset).
-    pub fn forget_all(ctx: &Context, user_id: UserId) -> Result<usize, StoreError> {
-        ctx.store
-            .remembered_hosts()
-            .remove_prefix(user_id.0.as_bytes())
+    pub async fn forget_all(ctx: &Context, user_id: UserId) -> Result<usize, StoreError> {
+        ctx.store.remembered_hosts().remove_of_owner(user_id).await
     }
 }

@@ -7,7 +7,7 @@ use crate::mail;
 use crate::model::User;
 use crate::model::grants::{CodePurpose, EmailCode};
 use crate::secrets::constant_time_eq;
-use crate::store::{Change, StoreError};
+use crate::store::{Change, RecordKey, StoreError};
 use rand::Rng;
 
 pub const MAX_WRONG_TRIES: u32 = 5;
@@ -25,26 +25,29 @@ pub enum Sent {
 }
 
 /// Sends a fresh code for `purpose`, replacing any earlier one.
-pub fn send(ctx: &Context, user: &User, purpose: CodePurpose) -> Result<Sent, StoreError> {
+pub async fn send(ctx: &Context, user: &User, purpose: CodePurpose) -> Result<Sent, StoreError> {
     let now = ctx.clock.unix_now();
-    let key = user.id.0.as_bytes();
-    if let Some(previous) = ctx.store.email_codes().get(key, now)? {
+    let key = &RecordKey::of_user(user.id);
+    if let Some(previous) = ctx.store.email_codes().get(key, now).await? {
         if previous.sent_at + RESEND_AFTER > now {
             return Ok(Sent::TooSoon(previous.sent_at + RESEND_AFTER - now));
         }
     }
-    let lifetime = ctx.store.site_settings()?.email_code_lifetime_seconds;
+    let lifetime = ctx.store.site_settings().await?.email_code_lifetime_seconds;
     let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
-    ctx.store.email_codes().put(
-        key,
-        &EmailCode {
-            purpose,
-            mac: mac(ctx, user, &code),
-            wrong_tries: 0,
-            sent_at: now,
-            expires_at: now + lifetime,
-        },
-    )?;
+    ctx.store
+        .email_codes()
+        .put(
+            key,
+            &EmailCode {
+                purpose,
+                mac: mac(ctx, user, &code),
+                wrong_tries: 0,
+                sent_at: now,
+                expires_at: now + lifetime,
+            },
+        )
+        .await?;
     let minutes = lifetime.div_ceil(60);
     let (subject, why) = match purpose {
         CodePurpose::SignIn => ("Your Postern sign-in code", "to finish signing in"),
@@ -62,17 +65,21 @@ pub fn send(ctx: &Context, user: &User, purpose: CodePurpose) -> Result<Sent, St
          to sign you in.\n",
         name = user.display_name.as_deref().unwrap_or(&user.username),
     );
-    if mail::send(ctx, &user.username, &user.email, subject, body)? {
+    if ctx
+        .mailer
+        .send(&user.username, &user.email, subject, body)
+        .await?
+    {
         Ok(Sent::To(mail::mask_address(&user.email)))
     } else {
-        ctx.store.email_codes().remove(key)?;
+        ctx.store.email_codes().remove(key).await?;
         Ok(Sent::Failed)
     }
 }
 
 /// Checks a code for `purpose`. Right: the code is spent. Wrong: counted, and the fifth wrong
 /// try voids it. Expired or absent: false.
-pub fn verify(
+pub async fn verify(
     ctx: &Context,
     user: &User,
     purpose: CodePurpose,
@@ -84,7 +91,7 @@ pub fn verify(
     let mut right = false;
     ctx.store
         .email_codes()
-        .update(user.id.0.as_bytes(), now, |stored| {
+        .update(&RecordKey::of_user(user.id), now, &mut |stored| {
             right = stored.purpose == purpose && constant_time_eq(&stored.mac, &given);
             let wrong_tries = stored.wrong_tries + 1;
             if right || wrong_tries >= MAX_WRONG_TRIES {
@@ -94,7 +101,8 @@ pub fn verify(
                 wrong_tries,
                 ..stored.clone()
             })
-        })?;
+        })
+        .await?;
     Ok(right)
 }
 
@@ -127,53 +135,69 @@ mod tests {
             .to_owned()
     }
 
-    #[test]
-    fn a_code_works_once_for_its_purpose_and_not_after_it_expires() {
+    #[tokio::test]
+    async fn a_code_works_once_for_its_purpose_and_not_after_it_expires() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = Context::for_tests(dir.path());
+        let ctx = Context::for_tests(dir.path()).await;
         let user = alice();
         assert_eq!(
-            send(&ctx, &user, CodePurpose::SignIn).unwrap(),
+            send(&ctx, &user, CodePurpose::SignIn).await.unwrap(),
             Sent::To("a•••@example.com".into())
         );
         assert!(matches!(
-            send(&ctx, &user, CodePurpose::SignIn).unwrap(),
+            send(&ctx, &user, CodePurpose::SignIn).await.unwrap(),
             Sent::TooSoon(60)
         ));
         let code = last_code(dir.path());
         assert!(
-            !verify(&ctx, &user, CodePurpose::Enrolment, &code).unwrap(),
+            !verify(&ctx, &user, CodePurpose::Enrolment, &code)
+                .await
+                .unwrap(),
             "wrong purpose"
         );
-        assert!(verify(&ctx, &user, CodePurpose::SignIn, &code).unwrap());
         assert!(
-            !verify(&ctx, &user, CodePurpose::SignIn, &code).unwrap(),
+            verify(&ctx, &user, CodePurpose::SignIn, &code)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify(&ctx, &user, CodePurpose::SignIn, &code)
+                .await
+                .unwrap(),
             "single use"
         );
 
         ctx.test_clock.as_ref().unwrap().advance(61);
-        send(&ctx, &user, CodePurpose::SignIn).unwrap();
+        send(&ctx, &user, CodePurpose::SignIn).await.unwrap();
         let code = last_code(dir.path());
         ctx.test_clock.as_ref().unwrap().advance(15 * 60);
         assert!(
-            !verify(&ctx, &user, CodePurpose::SignIn, &code).unwrap(),
+            !verify(&ctx, &user, CodePurpose::SignIn, &code)
+                .await
+                .unwrap(),
             "expired after 15 minutes"
         );
     }
 
-    #[test]
-    fn five_wrong_tries_void_the_code() {
+    #[tokio::test]
+    async fn five_wrong_tries_void_the_code() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = Context::for_tests(dir.path());
+        let ctx = Context::for_tests(dir.path()).await;
         let user = alice();
-        send(&ctx, &user, CodePurpose::SignIn).unwrap();
+        send(&ctx, &user, CodePurpose::SignIn).await.unwrap();
         let code = last_code(dir.path());
         let wrong = if code == "000000" { "111111" } else { "000000" };
         for _ in 0..MAX_WRONG_TRIES {
-            assert!(!verify(&ctx, &user, CodePurpose::SignIn, wrong).unwrap());
+            assert!(
+                !verify(&ctx, &user, CodePurpose::SignIn, wrong)
+                    .await
+                    .unwrap()
+            );
         }
         assert!(
-            !verify(&ctx, &user, CodePurpose::SignIn, &code).unwrap(),
+            !verify(&ctx, &user, CodePurpose::SignIn, &code)
+                .await
+                .unwrap(),
             "void after five wrong tries"
         );
     }

@@ -38,8 +38,12 @@ pub enum NameMatch {
 }
 
 /// The user a login name names under `rule`, if any.
-pub fn find_user(ctx: &Context, name: &str, rule: NameMatch) -> Result<Option<User>, StoreError> {
-    let user = ctx.store.user_by_name(name)?;
+pub async fn find_user(
+    ctx: &Context,
+    name: &str,
+    rule: NameMatch,
+) -> Result<Option<User>, StoreError> {
+    let user = ctx.store.user_by_name(name).await?;
     Ok(user.filter(|u| rule == NameMatch::IgnoringCase || u.username == name))
 }
 
@@ -68,18 +72,18 @@ pub enum PasswordVerdict {
 
 /// Checks a password. Costs one Argon2id hash whatever the outcome, so timing does not tell an
 /// unknown or locked account from a wrong password. Blocking: call it off the async runtime.
-pub fn check_password(
+pub async fn check_password(
     ctx: &Context,
     attempt: &PasswordAttempt<'_>,
 ) -> Result<PasswordVerdict, StoreError> {
     let now = ctx.clock.unix_now();
-    let user = find_user(ctx, attempt.username, attempt.name_match)?;
+    let user = find_user(ctx, attempt.username, attempt.name_match).await?;
     let locked = ctx
         .limiter
         .is_locked(attempt.username, attempt.address, now);
     let password_ok = match &user {
-        Some(user) => password::verify(attempt.password, &user.password_hash),
-        None => password::verify_against_nothing(attempt.password),
+        Some(user) => password::verify(attempt.password, &user.password_hash).await,
+        None => password::verify_against_nothing(attempt.password).await,
     };
     let reason = match &user {
         _ if locked => Some("too many failures: locked"),
@@ -105,7 +109,8 @@ pub fn check_password(
                 Outcome::Success,
             )
             .factor(Factor::Password),
-        )?;
+        )
+        .await?;
         let authentication = Authentication {
             user_id: user.id,
             auth_time: now,
@@ -129,9 +134,10 @@ pub fn check_password(
         .detail(reason)
         .factor(Factor::Password)
         .throttled(locked),
-    )?;
+    )
+    .await?;
     if !locked {
-        count_failure(ctx, &subject, attempt, now)?;
+        count_failure(ctx, &subject, attempt, now).await?;
     }
     Ok(PasswordVerdict::Rejected)
 }
@@ -140,7 +146,7 @@ pub fn check_password(
 /// does the user's last sign-in move and the account's failure count clear: a right password
 /// followed by a wrong second factor must neither make an account look in use nor wipe the
 /// wrong codes an attacker who knows the password has tried.
-pub fn record_sign_in(
+pub async fn record_sign_in(
     ctx: &Context,
     user: &User,
     authentication: &Authentication,
@@ -149,10 +155,15 @@ pub fn record_sign_in(
 ) -> Result<(), StoreError> {
     let now = ctx.clock.unix_now();
     ctx.limiter.record_success(&user.username);
-    ctx.store.update_user(user.id, |u| {
-        u.last_login_at = Some(now);
-        Ok(())
-    })?;
+    ctx.store
+        .update_user(
+            user.id,
+            Box::new(|u| {
+                u.last_login_at = Some(now);
+                Ok(())
+            }),
+        )
+        .await?;
     ctx.record(
         AuditEvent::new(
             now,
@@ -166,10 +177,11 @@ pub fn record_sign_in(
         .detail(format!("amr {}", authentication.amr.join(",")))
         .amr(&authentication.amr),
     )
+    .await
 }
 
 /// Counts a failure toward the brute-force limits and audits any lock it causes.
-fn count_failure(
+async fn count_failure(
     ctx: &Context,
     subject: &str,
     attempt: &PasswordAttempt<'_>,
@@ -190,7 +202,8 @@ fn count_failure(
             )
             .detail(detail)
             .throttled(true),
-        )?;
+        )
+        .await?;
     }
     if let Some(until) = locks.address_until {
         let detail = format!("address locked until {}", crate::clock::format_unix(until));
@@ -204,7 +217,8 @@ fn count_failure(
             )
             .detail(detail)
             .throttled(true),
-        )?;
+        )
+        .await?;
     }
     Ok(())
 }
@@ -252,7 +266,7 @@ mod tests {
     }
 
     /// Hana with one recovery code as her only usable second factor.
-    fn hana_with_recovery_code(ctx: &Context) -> User {
+    async fn hana_with_recovery_code(ctx: &Context) -> User {
         let enrolment = crate::model::mfa::MfaEnrolment {
             method: crate::model::MfaMethod::Email,
             totp: None,
@@ -263,72 +277,84 @@ mod tests {
             enrolled_at: 1,
         };
         let user = hana(Some(enrolment));
-        ctx.store.insert_user(&user).unwrap();
+        ctx.store.insert_user(&user).await.unwrap();
         user
     }
 
     /// Signs in with the right password and tries `codes`; returns the last code's verdict.
-    fn password_then_codes(ctx: &Context, codes: &[&str]) -> Option<CodeVerdict> {
+    async fn password_then_codes(ctx: &Context, codes: &[&str]) -> Option<CodeVerdict> {
         let PasswordVerdict::Accepted { authentication, .. } =
-            check_password(ctx, &attempt("hana", "correct horse battery")).unwrap()
+            check_password(ctx, &attempt("hana", "correct horse battery"))
+                .await
+                .unwrap()
         else {
             return None;
         };
         let mut verdict = None;
         for code in codes {
-            verdict = Some(check_code(ctx, &authentication, code, &attempt("hana", "")).unwrap());
+            verdict = Some(
+                check_code(ctx, &authentication, code, &attempt("hana", ""))
+                    .await
+                    .unwrap(),
+            );
         }
         verdict
     }
 
-    #[test]
-    fn wrong_codes_add_up_across_sign_ins_and_a_right_password_does_not_clear_them() {
+    #[tokio::test]
+    async fn wrong_codes_add_up_across_sign_ins_and_a_right_password_does_not_clear_them() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = Context::for_tests(dir.path());
-        hana_with_recovery_code(&ctx);
+        let ctx = Context::for_tests(dir.path()).await;
+        hana_with_recovery_code(&ctx).await;
         // Four wrong codes (one short of the default limit of five) in each of two sign-ins.
         let wrong = ["000000"; 4];
         assert!(matches!(
-            password_then_codes(&ctx, &wrong),
+            password_then_codes(&ctx, &wrong).await,
             Some(CodeVerdict::Rejected)
         ));
         // The fifth wrong code, in a second sign-in, locks the account...
         assert!(matches!(
-            password_then_codes(&ctx, &wrong[..1]),
+            password_then_codes(&ctx, &wrong[..1]).await,
             Some(CodeVerdict::Rejected)
         ));
         // ...so the right password is refused, and so would be the right code.
-        assert!(password_then_codes(&ctx, &[]).is_none());
+        assert!(password_then_codes(&ctx, &[]).await.is_none());
         let now = ctx.clock.unix_now();
         assert!(ctx.limiter.account_locked_until("hana", now).is_some());
     }
 
-    #[test]
-    fn a_completed_sign_in_clears_the_failure_count() {
+    #[tokio::test]
+    async fn a_completed_sign_in_clears_the_failure_count() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = Context::for_tests(dir.path());
-        let user = hana_with_recovery_code(&ctx);
+        let ctx = Context::for_tests(dir.path()).await;
+        let user = hana_with_recovery_code(&ctx).await;
         let Some(CodeVerdict::Accepted(authentication)) = password_then_codes(
             &ctx,
             &["000000", "000000", "000000", "000000", "RIGHT-CODE"],
-        ) else {
+        )
+        .await
+        else {
             panic!("the right recovery code was refused");
         };
-        record_sign_in(&ctx, &user, &authentication, AuditDoor::Web, "test".into()).unwrap();
+        record_sign_in(&ctx, &user, &authentication, AuditDoor::Web, "test".into())
+            .await
+            .unwrap();
         // Four more wrong codes do not reach the limit: the count started again.
-        password_then_codes(&ctx, &["000000"; 4]);
+        password_then_codes(&ctx, &["000000"; 4]).await;
         let now = ctx.clock.unix_now();
         assert!(ctx.limiter.account_locked_until("hana", now).is_none());
     }
 
-    #[test]
-    fn the_last_sign_in_moves_when_a_sign_in_completes_not_at_the_password() {
+    #[tokio::test]
+    async fn the_last_sign_in_moves_when_a_sign_in_completes_not_at_the_password() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = Context::for_tests(dir.path());
+        let ctx = Context::for_tests(dir.path()).await;
         let user = hana(None);
-        ctx.store.insert_user(&user).unwrap();
+        ctx.store.insert_user(&user).await.unwrap();
 
-        let verdict = check_password(&ctx, &attempt("hana", "correct horse battery")).unwrap();
+        let verdict = check_password(&ctx, &attempt("hana", "correct horse battery"))
+            .await
+            .unwrap();
         let PasswordVerdict::Accepted {
             user: accepted,
             authentication,
@@ -338,7 +364,12 @@ mod tests {
         };
         // A second factor may still be asked for, and failed: nothing has signed in yet.
         assert_eq!(
-            ctx.store.user(user.id).unwrap().unwrap().last_login_at,
+            ctx.store
+                .user(user.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .last_login_at,
             None
         );
 
@@ -349,10 +380,16 @@ mod tests {
             AuditDoor::Web,
             "test".into(),
         )
+        .await
         .unwrap();
         let now = ctx.clock.unix_now();
         assert_eq!(
-            ctx.store.user(user.id).unwrap().unwrap().last_login_at,
+            ctx.store
+                .user(user.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .last_login_at,
             Some(now)
         );
     }

@@ -57,20 +57,22 @@ pub enum Progress {
 }
 
 /// Decides what a correct password leads to. `rp_wants_mfa`: the relying party asked for it.
-pub fn after_password(
+pub async fn after_password(
     ctx: &Context,
     user: &User,
     authentication: Authentication,
     demands: &Demands<'_>,
 ) -> Result<Progress, EngineError> {
-    let settings = ctx.store.site_settings()?;
+    let settings = ctx.store.site_settings().await?;
     if user
         .mfa
         .as_ref()
         .is_some_and(|mfa| mfa.is_usable(&settings))
     {
         if !demands.fresh_factor {
-            if let Some(window) = super::devices::recognise(ctx, user.id, demands.device_cookie)? {
+            if let Some(window) =
+                super::devices::recognise(ctx, user.id, demands.device_cookie).await?
+            {
                 let mut authentication = authentication;
                 authentication.amr.push("mfa".into());
                 ctx.record(
@@ -84,7 +86,8 @@ pub fn after_password(
                     )
                     .subject(&user.username)
                     .factor(Factor::RememberedDevice),
-                )?;
+                )
+                .await?;
                 return Ok(Progress::Remembered {
                     authentication,
                     window,
@@ -97,11 +100,11 @@ pub fn after_password(
             .is_some_and(|mfa| mfa.method == MfaMethod::Email)
         {
             // The page offers to send another if this one is throttled or fails.
-            super::email_code::send(ctx, user, CodePurpose::SignIn)?;
+            super::email_code::send(ctx, user, CodePurpose::SignIn).await?;
         }
         return Ok(Progress::Next(LoginStep::SecondFactor { authentication }));
     }
-    let roles = ctx.store.roles_of(user)?;
+    let roles = ctx.store.roles_of(user).await?;
     // An enrolment that cannot be used (an administrator switched the method to TOTP, or the
     // site stopped offering it) means the user wants MFA: they enrol again.
     if !(mfa_required(&roles) || demands.rp_wants_mfa || user.mfa.is_some()) {
@@ -115,7 +118,9 @@ pub fn after_password(
         .as_ref()
         .is_some_and(|mfa| mfa.method == MfaMethod::Email);
     if wants_email || !settings.mfa_methods.contains(&MfaMethod::Totp) {
-        return choose_email(ctx, user, authentication).map(Progress::Next);
+        return choose_email(ctx, user, authentication)
+            .await
+            .map(Progress::Next);
     }
     let seed = totp::new_seed();
     Ok(Progress::Next(LoginStep::EnrolTotp {
@@ -132,24 +137,24 @@ pub enum CodeVerdict {
 }
 
 /// Checks a TOTP or recovery code for the user of `authentication`.
-pub fn check_code(
+pub async fn check_code(
     ctx: &Context,
     authentication: &Authentication,
     code: &str,
     attempt: &PasswordAttempt<'_>,
 ) -> Result<CodeVerdict, EngineError> {
     let now = ctx.clock.unix_now();
-    let Some(user) = ctx.store.user(authentication.user_id)? else {
+    let Some(user) = ctx.store.user(authentication.user_id).await? else {
         return Ok(CodeVerdict::Rejected);
     };
-    let settings = ctx.store.site_settings()?;
+    let settings = ctx.store.site_settings().await?;
     let window = totp::Window::from(&settings);
     let locked = ctx.limiter.is_locked(&user.username, attempt.address, now);
     let mut used = None;
     let mut replayed = false;
     if let (false, Some(mfa)) = (locked || user.disabled, &user.mfa) {
         if mfa.method == MfaMethod::Email
-            && super::email_code::verify(ctx, &user, CodePurpose::SignIn, code)?
+            && super::email_code::verify(ctx, &user, CodePurpose::SignIn, code).await?
         {
             used = Some(Used::EmailCode);
         } else if let Some(seed) = mfa.totp.as_ref().filter(|_| mfa.method == MfaMethod::Totp) {
@@ -173,31 +178,36 @@ pub fn check_code(
             () if replayed => "replayed code: already used",
             () => "wrong code",
         };
-        wrong_code(ctx, &user, attempt, Some(detail.into()), !locked)?;
+        wrong_code(ctx, &user, attempt, Some(detail.into()), !locked).await?;
         return Ok(CodeVerdict::Rejected);
     };
     // Spend what was used, so it never works again; flushed, so a crash cannot undo it.
-    ctx.store.update_user(user.id, |u| {
-        // A code mailed to the address and typed back proves the address.
-        if matches!(used, Used::EmailCode) {
-            u.email_verified = true;
-        }
-        if let Some(mfa) = u.mfa.as_mut() {
-            match used {
-                Used::TotpStep(step) => {
-                    if let Some(seed) = mfa.totp.as_mut() {
-                        seed.last_step = Some(step);
+    ctx.store
+        .update_user(
+            user.id,
+            Box::new(|u| {
+                // A code mailed to the address and typed back proves the address.
+                if matches!(used, Used::EmailCode) {
+                    u.email_verified = true;
+                }
+                if let Some(mfa) = u.mfa.as_mut() {
+                    match used {
+                        Used::TotpStep(step) => {
+                            if let Some(seed) = mfa.totp.as_mut() {
+                                seed.last_step = Some(step);
+                            }
+                        }
+                        Used::RecoveryCode(index) if index < mfa.recovery_codes.len() => {
+                            mfa.recovery_codes.remove(index);
+                        }
+                        Used::RecoveryCode(_) | Used::EmailCode => {}
                     }
                 }
-                Used::RecoveryCode(index) if index < mfa.recovery_codes.len() => {
-                    mfa.recovery_codes.remove(index);
-                }
-                Used::RecoveryCode(_) | Used::EmailCode => {}
-            }
-        }
-        Ok(())
-    })?;
-    ctx.store.flush()?;
+                Ok(())
+            }),
+        )
+        .await?;
+    ctx.store.flush().await?;
     let (detail, factor) = match used {
         Used::TotpStep(_) => ("authenticator app", Factor::Totp),
         Used::RecoveryCode(_) => ("recovery code", Factor::RecoveryCode),
@@ -213,7 +223,8 @@ pub fn check_code(
         )
         .detail(detail)
         .factor(factor),
-    )?;
+    )
+    .await?;
     Ok(CodeVerdict::Accepted(
         authentication.clone().with_second_factor(now),
     ))
@@ -227,7 +238,7 @@ enum Used {
 
 /// Confirms a TOTP enrolment with a code from the new app. On success the user is enrolled
 /// (replacing any earlier enrolment) and gets fresh recovery codes, returned here once.
-pub fn confirm_totp_enrolment(
+pub async fn confirm_totp_enrolment(
     ctx: &Context,
     authentication: &Authentication,
     sealed_seed: &[u8],
@@ -235,16 +246,16 @@ pub fn confirm_totp_enrolment(
     attempt: &PasswordAttempt<'_>,
 ) -> Result<Option<(Authentication, Vec<String>)>, EngineError> {
     let now = ctx.clock.unix_now();
-    let Some(user) = ctx.store.user(authentication.user_id)? else {
+    let Some(user) = ctx.store.user(authentication.user_id).await? else {
         return Ok(None);
     };
     let seed = ctx
         .master_key
         .open(&enrolment_context(&user.id), sealed_seed)?;
-    let settings = ctx.store.site_settings()?;
+    let settings = ctx.store.site_settings().await?;
     let window = totp::Window::from(&settings);
     let Some(step) = totp::verify(&seed, code, now, window, None) else {
-        wrong_code(ctx, &user, attempt, Some("enrolment code".into()), true)?;
+        wrong_code(ctx, &user, attempt, Some("enrolment code".into()), true).await?;
         return Ok(None);
     };
     let seed = TotpSeed {
@@ -259,45 +270,48 @@ pub fn confirm_totp_enrolment(
         Some(seed),
         attempt,
     )
+    .await
     .map(Some)
 }
 
 /// Switches a sign-in to enrolling email codes, and sends the first code.
-pub fn choose_email(
+pub async fn choose_email(
     ctx: &Context,
     user: &User,
     authentication: Authentication,
 ) -> Result<LoginStep, EngineError> {
-    let settings = ctx.store.site_settings()?;
+    let settings = ctx.store.site_settings().await?;
     if !settings.mfa_methods.contains(&MfaMethod::Email) {
         return Err(EngineError::CannotEnrol(
             "This site does not offer email codes.".into(),
         ));
     }
-    super::email_code::send(ctx, user, CodePurpose::Enrolment)?;
+    super::email_code::send(ctx, user, CodePurpose::Enrolment).await?;
     Ok(LoginStep::EnrolEmail { authentication })
 }
 
 /// Confirms an email enrolment with the code that was mailed.
-pub fn confirm_email_enrolment(
+pub async fn confirm_email_enrolment(
     ctx: &Context,
     authentication: &Authentication,
     code: &str,
     attempt: &PasswordAttempt<'_>,
 ) -> Result<Option<(Authentication, Vec<String>)>, EngineError> {
-    let Some(user) = ctx.store.user(authentication.user_id)? else {
+    let Some(user) = ctx.store.user(authentication.user_id).await? else {
         return Ok(None);
     };
-    if !super::email_code::verify(ctx, &user, CodePurpose::Enrolment, code)? {
-        wrong_code(ctx, &user, attempt, Some("enrolment code".into()), true)?;
+    if !super::email_code::verify(ctx, &user, CodePurpose::Enrolment, code).await? {
+        wrong_code(ctx, &user, attempt, Some("enrolment code".into()), true).await?;
         return Ok(None);
     }
-    enrol(ctx, &user, authentication, MfaMethod::Email, None, attempt).map(Some)
+    enrol(ctx, &user, authentication, MfaMethod::Email, None, attempt)
+        .await
+        .map(Some)
 }
 
 /// A wrong code: audited, and counted toward the brute-force limits like a wrong password
 /// (`count` is false when the account was already locked, so a lock does not extend itself).
-fn wrong_code(
+async fn wrong_code(
     ctx: &Context,
     user: &User,
     attempt: &PasswordAttempt<'_>,
@@ -313,15 +327,16 @@ fn wrong_code(
             Outcome::Failure,
         )
         .maybe_detail(detail),
-    )?;
+    )
+    .await?;
     if count {
-        super::count_failure(ctx, &user.username, attempt, ctx.clock.unix_now())?;
+        super::count_failure(ctx, &user.username, attempt, ctx.clock.unix_now()).await?;
     }
     Ok(())
 }
 
 /// Records a completed enrolment with fresh recovery codes, returned here once.
-fn enrol(
+async fn enrol(
     ctx: &Context,
     user: &User,
     authentication: &Authentication,
@@ -340,12 +355,17 @@ fn enrol(
             .collect(),
         enrolled_at: now,
     };
-    ctx.store.update_user(user.id, |u| {
-        u.mfa = Some(enrolment);
-        u.email_verified |= method == MfaMethod::Email;
-        Ok(())
-    })?;
-    ctx.store.flush()?;
+    ctx.store
+        .update_user(
+            user.id,
+            Box::new(|u| {
+                u.mfa = Some(enrolment);
+                u.email_verified |= method == MfaMethod::Email;
+                Ok(())
+            }),
+        )
+        .await?;
+    ctx.store.flush().await?;
     let detail = format!("method {method}");
     let factor = match method {
         MfaMethod::Totp => Factor::Totp,
@@ -361,12 +381,13 @@ fn enrol(
         )
         .detail(detail)
         .factor(factor),
-    )?;
+    )
+    .await?;
     Ok((authentication.clone().with_second_factor(now), codes))
 }
 
 /// The key material the enrolment page shows, from the sealed seed of an `EnrolTotp` step.
-pub fn enrolment_material(
+pub async fn enrolment_material(
     ctx: &Context,
     user: &User,
     sealed_seed: &[u8],
@@ -374,7 +395,7 @@ pub fn enrolment_material(
     let seed = ctx
         .master_key
         .open(&enrolment_context(&user.id), sealed_seed)?;
-    let settings = ctx.store.site_settings()?;
+    let settings = ctx.store.site_settings().await?;
     let window = totp::Window::from(&settings);
     let label = ctx.issuer.url().host_str().unwrap_or("Postern");
     let uri = totp::otpauth_uri(&seed, &format!("Postern {label}"), &user.username, window);

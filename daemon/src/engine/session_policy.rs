@@ -32,7 +32,7 @@ pub fn password_fingerprint(user: &User) -> String {
 }
 
 /// Judges `session` against the current state of its `user` (`None`: deleted).
-pub fn standing(
+pub async fn standing(
     ctx: &Context,
     user: Option<&User>,
     session: &Session,
@@ -63,11 +63,11 @@ pub fn standing(
     let mut authentication = session.authentication.clone();
     // A second factor proved with an enrolment that is gone (an administrator's reset, or a
     // method the site no longer offers) no longer counts.
-    let settings = ctx.store.site_settings()?;
+    let settings = ctx.store.site_settings().await?;
     if !user.mfa.as_ref().is_some_and(|m| m.is_usable(&settings)) {
         authentication.amr.retain(|m| m != "otp" && m != "mfa");
     }
-    let roles = ctx.store.roles_of(user)?;
+    let roles = ctx.store.roles_of(user).await?;
     if mfa_required(&roles) && authentication.acr() != ACR_MFA {
         return Ok(Standing::NeedsSecondFactor(authentication));
     }
@@ -80,7 +80,7 @@ mod tests {
     use crate::model::mfa::MfaEnrolment;
     use crate::model::{MfaMethod, Role};
 
-    fn user(ctx: &Context) -> User {
+    async fn user(ctx: &Context) -> User {
         let user = User {
             created_at: 10,
             password_changed_at: 10,
@@ -92,7 +92,7 @@ mod tests {
             }),
             ..User::for_tests("kai")
         };
-        ctx.store.insert_user(&user).unwrap();
+        ctx.store.insert_user(&user).await.unwrap();
         user
     }
 
@@ -111,86 +111,88 @@ mod tests {
         }
     }
 
-    fn require_mfa(ctx: &Context, user: &mut User) {
+    async fn require_mfa(ctx: &Context, user: &mut User) {
         ctx.store
             .insert_role(&Role {
                 name: "staff".into(),
                 require_mfa: true,
                 api_access: false,
             })
+            .await
             .unwrap();
         user.roles.insert("staff".into());
     }
 
-    #[test]
-    fn a_new_mfa_requirement_reaches_a_password_session() {
+    #[tokio::test]
+    async fn a_new_mfa_requirement_reaches_a_password_session() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = Context::for_tests(dir.path());
-        let mut kai = user(&ctx);
+        let ctx = Context::for_tests(dir.path()).await;
+        let mut kai = user(&ctx).await;
         let password_only = session(&kai, &["pwd"]);
         assert!(matches!(
-            standing(&ctx, Some(&kai), &password_only).unwrap(),
+            standing(&ctx, Some(&kai), &password_only).await.unwrap(),
             Standing::Valid(_)
         ));
-        require_mfa(&ctx, &mut kai);
+        require_mfa(&ctx, &mut kai).await;
         assert!(matches!(
-            standing(&ctx, Some(&kai), &password_only).unwrap(),
+            standing(&ctx, Some(&kai), &password_only).await.unwrap(),
             Standing::NeedsSecondFactor(_)
         ));
         let with_mfa = session(&kai, &["pwd", "otp", "mfa"]);
         assert!(matches!(
-            standing(&ctx, Some(&kai), &with_mfa).unwrap(),
+            standing(&ctx, Some(&kai), &with_mfa).await.unwrap(),
             Standing::Valid(_)
         ));
     }
 
-    #[test]
-    fn a_reset_voids_the_second_factor_a_session_proved() {
+    #[tokio::test]
+    async fn a_reset_voids_the_second_factor_a_session_proved() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = Context::for_tests(dir.path());
-        let mut kai = user(&ctx);
+        let ctx = Context::for_tests(dir.path()).await;
+        let mut kai = user(&ctx).await;
         let with_mfa = session(&kai, &["pwd", "otp", "mfa"]);
         kai.mfa = None;
-        let Standing::Valid(authentication) = standing(&ctx, Some(&kai), &with_mfa).unwrap() else {
+        let Standing::Valid(authentication) = standing(&ctx, Some(&kai), &with_mfa).await.unwrap()
+        else {
             panic!("a session without a requirement stays valid");
         };
         assert_eq!(authentication.amr, vec!["pwd".to_owned()]);
-        require_mfa(&ctx, &mut kai);
+        require_mfa(&ctx, &mut kai).await;
         assert!(matches!(
-            standing(&ctx, Some(&kai), &with_mfa).unwrap(),
+            standing(&ctx, Some(&kai), &with_mfa).await.unwrap(),
             Standing::NeedsSecondFactor(_)
         ));
     }
 
-    #[test]
-    fn a_disabled_user_a_deleted_user_and_a_new_password_end_the_session() {
+    #[tokio::test]
+    async fn a_disabled_user_a_deleted_user_and_a_new_password_end_the_session() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = Context::for_tests(dir.path());
-        let mut kai = user(&ctx);
+        let ctx = Context::for_tests(dir.path()).await;
+        let mut kai = user(&ctx).await;
         let live = session(&kai, &["pwd"]);
         assert!(matches!(
-            standing(&ctx, None, &live).unwrap(),
+            standing(&ctx, None, &live).await.unwrap(),
             Standing::Ended(_)
         ));
         kai.password_hash = "$argon2id$another".into();
         assert!(matches!(
-            standing(&ctx, Some(&kai), &live).unwrap(),
+            standing(&ctx, Some(&kai), &live).await.unwrap(),
             Standing::Ended(_)
         ));
         kai.password_hash = String::new();
         assert!(matches!(
-            standing(&ctx, Some(&kai), &live).unwrap(),
+            standing(&ctx, Some(&kai), &live).await.unwrap(),
             Standing::Valid(_)
         ));
         kai.disabled = true;
         assert!(matches!(
-            standing(&ctx, Some(&kai), &live).unwrap(),
+            standing(&ctx, Some(&kai), &live).await.unwrap(),
             Standing::Ended(_)
         ));
         kai.disabled = false;
         kai.session_generation = 1;
         assert!(matches!(
-            standing(&ctx, Some(&kai), &live).unwrap(),
+            standing(&ctx, Some(&kai), &live).await.unwrap(),
             Standing::Ended(_)
         ));
     }

@@ -36,7 +36,17 @@ pub fn check_policy(password: &str, min_length: u32) -> Result<(), ValidationErr
     Ok(())
 }
 
-/// Hashes with a fresh random salt. Takes ~10 ms in release: call it off the async runtime.
+/// Hashes with a fresh random salt, on a blocking thread: it takes ~10 ms in release, which a
+/// runtime thread must not spend.
+pub async fn hash_off_runtime(password: &str) -> Result<String, HashError> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || hash(&password))
+        .await
+        .map_err(|e| HashError(e.to_string()))?
+}
+
+/// Hashes with a fresh random salt. Takes ~10 ms in release: in async code, use
+/// [`hash_off_runtime`].
 pub fn hash(password: &str) -> Result<String, HashError> {
     let hash: PasswordHash = Argon2::default()
         .hash_password(password.as_bytes())
@@ -45,25 +55,43 @@ pub fn hash(password: &str) -> Result<String, HashError> {
 }
 
 /// Whether `password` matches `stored` (with the parameters stored in it). The comparison is
-/// constant-time; a malformed stored hash never matches. Blocks while one of the verifier
-/// threads works on it.
+/// constant-time; a malformed stored hash never matches. Waits, without holding a runtime
+/// thread, while one of the verifier threads works on it.
 ///
 /// Verification runs on a fixed pool, one thread a core, each keeping its Argon2 working
 /// memory (19 MiB) between calls: allocating it afresh made the kernel map and zero it for
 /// every sign-in (a tenth of the hash's cost), and more hashes at once than cores only slow
 /// each other down. Requests queue in order, so the wait is fair.
-pub fn verify(password: &str, stored: &str) -> bool {
-    match verifier_pool().submit(password, stored) {
-        Some(matched) => matched,
-        // The pool is gone (it never is while the process runs): verify here instead.
-        None => verify_now(password, stored),
+pub async fn verify(password: &str, stored: &str) -> bool {
+    if let Some(matched) = verifier_pool().submit(password, stored).await {
+        return matched;
+    }
+    // The pool is gone (it never is while the process runs): verify on a blocking thread.
+    let (password, stored) = (password.to_owned(), stored.to_owned());
+    tokio::task::spawn_blocking(move || verify_now(&password, &stored))
+        .await
+        .unwrap_or(false)
+}
+
+/// [`verify`] for a caller outside the async runtime (the benchmark measures the daemon's own
+/// verification path with it): the same pool, waited for on this thread.
+pub fn verify_blocking(password: &str, stored: &str) -> bool {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job = Job {
+        password: password.to_owned(),
+        stored: stored.to_owned(),
+        reply,
+    };
+    match verifier_pool().jobs.send(job) {
+        Ok(()) => answer.blocking_recv().unwrap_or(false),
+        Err(_) => verify_now(password, stored),
     }
 }
 
 struct Job {
     password: String,
     stored: String,
-    reply: std::sync::mpsc::SyncSender<bool>,
+    reply: tokio::sync::oneshot::Sender<bool>,
 }
 
 struct VerifierPool {
@@ -97,16 +125,17 @@ impl VerifierPool {
         Self { jobs }
     }
 
-    fn submit(&self, password: &str, stored: &str) -> Option<bool> {
-        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+    async fn submit(&self, password: &str, stored: &str) -> Option<bool> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        // A full queue (over a thousand waiting hashes) is not waited out on a runtime thread.
         self.jobs
-            .send(Job {
+            .try_send(Job {
                 password: password.to_owned(),
                 stored: stored.to_owned(),
                 reply,
             })
             .ok()?;
-        answer.recv().ok()
+        answer.await.ok()
     }
 }
 
@@ -162,10 +191,10 @@ thread_local! {
 
 /// Spends the same time as checking a real hash, for an account that does not exist, so that
 /// response times do not reveal which usernames exist. Always false.
-pub fn verify_against_nothing(password: &str) -> bool {
+pub async fn verify_against_nothing(password: &str) -> bool {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let dummy = DUMMY.get_or_init(|| hash("postern timing equaliser").unwrap_or_default());
-    let _ = verify(password, dummy);
+    let _ = verify(password, dummy).await;
     false
 }
 
@@ -173,13 +202,13 @@ pub fn verify_against_nothing(password: &str) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_hash_verifies_only_its_own_password() {
+    #[tokio::test]
+    async fn a_hash_verifies_only_its_own_password() {
         let stored = hash("correct horse battery").unwrap();
         assert!(stored.starts_with("$argon2id$"));
-        assert!(verify("correct horse battery", &stored));
-        assert!(!verify("correct horse batterY", &stored));
-        assert!(!verify("anything", "not a hash"));
+        assert!(verify("correct horse battery", &stored).await);
+        assert!(!verify("correct horse batterY", &stored).await);
+        assert!(!verify("anything", "not a hash").await);
         assert_ne!(
             stored,
             hash("correct horse battery").unwrap(),
@@ -187,18 +216,18 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_parameters_stored_in_the_hash_are_the_ones_used() {
+    #[tokio::test]
+    async fn the_parameters_stored_in_the_hash_are_the_ones_used() {
         let light = argon2::Params::new(8192, 1, 1, None).unwrap();
         let stored = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, light)
             .hash_password(b"another password")
             .unwrap()
             .to_string();
         assert!(stored.contains("m=8192,t=1,p=1"), "{stored}");
-        assert!(verify("another password", &stored));
-        assert!(!verify("another passworD", &stored));
+        assert!(verify("another password", &stored).await);
+        assert!(!verify("another passworD", &stored).await);
         let as_argon2i = stored.replacen("$argon2id$", "$argon2i$", 1);
-        assert!(!verify("another password", &as_argon2i));
+        assert!(!verify("another password", &as_argon2i).await);
     }
 
     #[test]

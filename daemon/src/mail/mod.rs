@@ -2,31 +2,97 @@
 //! check whether a message went out. Delivery is through SMTP over rustls, or, for development
 //! and tests, an outbox directory with one `.eml` file a message.
 
+use crate::clock::Clock;
 use crate::config::{MailConfig, MailTransport, SmtpTls};
-use crate::context::Context;
+use crate::metrics::Metrics;
 pub use crate::model::mail::MailRecord;
-use crate::store::StoreError;
+use crate::store::{SharedStore, StoreError};
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::{FileTransport, Message, SmtpTransport, Transport};
+use lettre::{FileTransport, Message, SmtpTransport, Transport as _};
+use std::sync::Arc;
 use std::time::Duration;
 
-pub enum Mailer {
+/// Sends mail and logs every attempt. It holds what it needs, and nothing else of the daemon.
+#[derive(Debug)]
+pub struct Mailer {
+    transport: Arc<Transport>,
+    config: MailConfig,
+    log: SharedStore,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+}
+
+enum Transport {
     Outbox(FileTransport, std::path::PathBuf),
     Smtp(Box<SmtpTransport>),
 }
 
-impl std::fmt::Debug for Mailer {
+impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Outbox(_, dir) => write!(f, "Mailer::Outbox({})", dir.display()),
-            Self::Smtp(_) => f.write_str("Mailer::Smtp"),
+            Self::Outbox(_, dir) => write!(f, "Outbox({})", dir.display()),
+            Self::Smtp(_) => f.write_str("Smtp"),
         }
     }
 }
 
 impl Mailer {
-    pub fn new(config: &MailConfig) -> Result<Self, String> {
+    pub fn new(
+        config: &MailConfig,
+        log: SharedStore,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, String> {
+        Ok(Self {
+            transport: Arc::new(Transport::new(config)?),
+            config: config.clone(),
+            log,
+            clock,
+            metrics,
+        })
+    }
+
+    /// Sends a plain-text message and records the attempt in the sent-mail log. Returns
+    /// whether it was delivered (to the SMTP server, or the outbox). Delivery blocks (SMTP
+    /// waits for the server), so it runs off the async runtime.
+    pub async fn send(
+        &self,
+        username: &str,
+        to: &str,
+        subject: &str,
+        body: String,
+    ) -> Result<bool, StoreError> {
+        let outcome = match compose(&self.config, to, subject, body) {
+            Ok(message) => {
+                let transport = self.transport.clone();
+                tokio::task::spawn_blocking(move || transport.deliver(&message))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("the delivery task failed: {e}")))
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(error) = &outcome {
+            tracing::warn!(to, subject, %error, "mail delivery failed");
+        }
+        self.metrics.mail(outcome.is_ok());
+        self.log
+            .mail_log()
+            .append(&MailRecord {
+                at: self.clock.unix_now(),
+                to: to.to_owned(),
+                username: username.to_owned(),
+                subject: subject.to_owned(),
+                delivered: outcome.is_ok(),
+                error: outcome.as_ref().err().cloned(),
+            })
+            .await?;
+        Ok(outcome.is_ok())
+    }
+}
+
+impl Transport {
+    fn new(config: &MailConfig) -> Result<Self, String> {
         match config.transport {
             MailTransport::Outbox => {
                 std::fs::create_dir_all(&config.outbox_dir)
@@ -72,32 +138,6 @@ impl Mailer {
     }
 }
 
-/// Sends a plain-text message and records the attempt in the sent-mail log. Returns whether
-/// it was delivered (to the SMTP server, or the outbox).
-pub fn send(
-    ctx: &Context,
-    username: &str,
-    to: &str,
-    subject: &str,
-    body: String,
-) -> Result<bool, StoreError> {
-    let outcome = compose(&ctx.config.mail, to, subject, body)
-        .and_then(|message| ctx.mailer.deliver(&message));
-    if let Err(error) = &outcome {
-        tracing::warn!(to, subject, %error, "mail delivery failed");
-    }
-    ctx.metrics.mail(outcome.is_ok());
-    ctx.store.append_mail_record(&MailRecord {
-        at: ctx.clock.unix_now(),
-        to: to.to_owned(),
-        username: username.to_owned(),
-        subject: subject.to_owned(),
-        delivered: outcome.is_ok(),
-        error: outcome.as_ref().err().cloned(),
-    })?;
-    Ok(outcome.is_ok())
-}
-
 fn compose(config: &MailConfig, to: &str, subject: &str, body: String) -> Result<Message, String> {
     let from: Mailbox = config.from.parse().map_err(|e| format!("mail.from: {e}"))?;
     let to: Mailbox = to.parse().map_err(|e| format!("recipient {to}: {e}"))?;
@@ -134,6 +174,7 @@ pub fn mask_address_ascii(address: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context::Context;
 
     #[test]
     fn addresses_are_masked_but_recognisable() {
@@ -146,31 +187,32 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_outbox_receives_a_message_and_the_log_records_it() {
+    #[tokio::test]
+    async fn the_outbox_receives_a_message_and_the_log_records_it() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = Context::for_tests(dir.path());
+        let ctx = Context::for_tests(dir.path()).await;
         assert!(
-            send(
-                &ctx,
-                "alice",
-                "alice@example.com",
-                "Your code",
-                "123456".into()
-            )
-            .unwrap()
+            ctx.mailer
+                .send("alice", "alice@example.com", "Your code", "123456".into())
+                .await
+                .unwrap()
         );
         let files: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
             .unwrap()
             .collect();
         assert_eq!(files.len(), 1);
-        let log = ctx.store.mail_records(0, 10, |_| true).unwrap();
+        let log = ctx.store.mail_log().newest(0, 10, &|_| true).await.unwrap();
         assert_eq!(
             (log[0].to.as_str(), log[0].delivered),
             ("alice@example.com", true)
         );
-        assert!(!send(&ctx, "bob", "not an address", "Your code", "1".into()).unwrap());
-        let log = ctx.store.mail_records(0, 10, |_| true).unwrap();
+        assert!(
+            !ctx.mailer
+                .send("bob", "not an address", "Your code", "1".into())
+                .await
+                .unwrap()
+        );
+        let log = ctx.store.mail_log().newest(0, 10, &|_| true).await.unwrap();
         assert!(!log[0].delivered && log[0].error.is_some(), "{log:?}");
     }
 }

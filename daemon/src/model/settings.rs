@@ -172,7 +172,7 @@ fn parse_in_range(text: &str, low: u64, high: u64) -> Result<u64, String> {
 }
 
 fn parse_duration_in_range(text: &str, low: u64, high: u64) -> Result<u64, String> {
-    let seconds = crate::config::parse_duration(text)?.as_secs();
+    let seconds = super::duration::parse(text)?.as_secs();
     if !(low..=high).contains(&seconds) {
         return Err(format!(
             "`{text}` must be from {} to {}",

@@ -23,15 +23,15 @@ impl Conversation<'_> {
                 send(self.stream, &verdict(outcome, message.as_deref())).await
             }
             PamRequest::Account(context) => {
-                let outcome = self.account(&context);
+                let outcome = self.account(&context).await;
                 send(self.stream, &verdict(outcome, None)).await
             }
             PamRequest::Answer { .. } => Err(FrameError::Closed),
         }
     }
 
-    fn account(&self, context: &PamContext) -> PamOutcome {
-        match sign_in::account_standing(&self.ctx, &context.user) {
+    async fn account(&self, context: &PamContext) -> PamOutcome {
+        match sign_in::account_standing(&self.ctx, &context.user).await {
             Ok(AccountStanding::Usable) => PamOutcome::Success,
             Ok(AccountStanding::Disabled) => PamOutcome::AccountDisabled,
             Ok(AccountStanding::Locked) => PamOutcome::Denied,
@@ -89,25 +89,20 @@ impl Conversation<'_> {
         };
         let mut step = LoginStep::Password;
         loop {
-            let (ctx, for_engine, at) = (self.ctx.clone(), door.clone(), step.clone());
-            let decided = tokio::task::spawn_blocking(move || {
-                let outcome = sign_in::answer(&ctx, &for_engine, &at, answer)?;
+            let decided = async {
+                let outcome = sign_in::answer(&self.ctx, &door, &step, answer).await?;
                 // Where a code goes, for the info line before the prompt.
                 let sent_to = match &outcome {
-                    Outcome::Next(next) => sign_in::code_sent_to(&ctx, next)?,
+                    Outcome::Next(next) => sign_in::code_sent_to(&self.ctx, next).await?,
                     _ => None,
                 };
                 Ok::<_, engine::EngineError>((outcome, sent_to))
-            })
+            }
             .await;
             let (outcome, sent_to) = match decided {
-                Ok(Ok(decided)) => decided,
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "PAM authentication failed");
-                    return Ok((PamOutcome::Unavailable, None));
-                }
+                Ok(decided) => decided,
                 Err(e) => {
-                    tracing::error!(error = %e, "PAM authentication task failed");
+                    tracing::error!(error = %e, "PAM authentication failed");
                     return Ok((PamOutcome::Unavailable, None));
                 }
             };

@@ -1,35 +1,34 @@
-//! The only code that touches sled. Callers see users, roles, settings and audit events, never
-//! trees or bytes, so that another backend (PostgreSQL, for several daemons behind a load
-//! balancer) can offer the same API.
+//! The store interface: what the rest of the daemon may ask of storage, in records, never in a
+//! backend's keys or bytes. [`Store`] is the durable records (users, roles, clients, settings,
+//! keys, consents) and reaches the short-lived ones ([`ShortLived`]: sessions, codes, tokens,
+//! devices) and the append-only logs ([`AppendLog`]: the audit trail, the sent-mail log).
 //!
-//! Writes that must stay consistent with each other (a user and the roles they hold) are made
-//! under one write lock and in one sled transaction. Callers that answer a person call
-//! [`Store::flush`] before answering, so an acknowledged change survives a crash.
+//! The interface is async: a network database (several daemons on PostgreSQL) answers over a
+//! socket, and a daemon must not hold a runtime thread while it waits. Every change that must
+//! be atomic is one call: a user with the indexes of their name and roles, a read-and-change of
+//! a single-use code ([`ShortLived::update`]). The embedded sled backend
+//! ([`sled_backend::SledStore`]) is the default.
 
-mod audit;
-pub mod backup;
-mod clients;
-mod codec;
-mod consents;
-mod counters;
-mod ephemeral;
-mod mail_log;
-mod migrate;
-mod roles;
-mod settings;
-mod signing_keys;
-mod users;
+pub mod sled_backend;
 
-use crate::model::ValidationError;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::AtomicU64;
+use crate::clock::UnixSeconds;
+use crate::model::audit::AuditEvent;
+use crate::model::consent::ConsentGrant;
+use crate::model::grants::{
+    AccessToken, AuthorizationCode, EmailCode, LoginFlow, RefreshToken, RememberedDevice,
+    RememberedHost, Session, TokenFamily,
+};
+use crate::model::mail::MailRecord;
+use crate::model::signing_key::SigningKeyRecord;
+use crate::model::{Client, Role, SiteSettings, User, UserId, ValidationError};
+use async_trait::async_trait;
+use std::path::PathBuf;
+use std::sync::Arc;
 
-pub use ephemeral::{Change, Records};
+pub use sled_backend::backup::{BackupError, BackupSummary};
 
-/// The on-disk layout version. Bump it with a migration when trees or keys change shape.
-pub const FORMAT_VERSION: u32 = 3;
-const FORMAT_KEY: &[u8] = b"format_version";
+/// The store every part of the daemon shares.
+pub type SharedStore = Arc<dyn Store>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -43,8 +42,9 @@ pub enum StoreError {
         dir: PathBuf,
         source: std::io::Error,
     },
+    /// The backend failed; the text is for the log, never for a page.
     #[error("database error: {0}")]
-    Db(#[from] sled::Error),
+    Db(String),
     #[error("a stored {kind} record is damaged: {message}")]
     Corrupt { kind: &'static str, message: String },
     #[error(
@@ -69,191 +69,239 @@ pub enum StoreError {
     Invalid(#[from] ValidationError),
 }
 
-type TxResult<T> = Result<T, sled::transaction::ConflictableTransactionError<StoreError>>;
+/// A change to one stored record, made while the store keeps other writers of it out. It may
+/// refuse by returning an error; then nothing is written.
+pub type Edit<'a, T> = Box<dyn FnOnce(&mut T) -> Result<(), StoreError> + Send + 'a>;
 
-/// Turns a transaction's error back into ours.
-fn from_tx(error: sled::transaction::TransactionError<StoreError>) -> StoreError {
-    match error {
-        sled::transaction::TransactionError::Abort(e) => e,
-        sled::transaction::TransactionError::Storage(e) => StoreError::Db(e),
+/// The durable records, and the way to the short-lived ones and the logs.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Makes every write so far durable. Callers that answer a person call it first, so an
+    /// acknowledged change survives a crash.
+    async fn flush(&self) -> Result<(), StoreError>;
+
+    // Users. Usernames are unique without regard to case.
+    /// Adds a user; fails if the name is taken (in any case) or a role does not exist.
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError>;
+    /// Up to `limit` users in username order (without regard to case), after the one whose
+    /// page key is `after`; and the key to continue after, when there are more.
+    async fn users_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<User>, Option<String>), StoreError>;
+    /// Changes a user and keeps the name and role indexes in step; returns the user after.
+    async fn update_user(&self, id: UserId, change: Edit<'_, User>) -> Result<User, StoreError>;
+    /// Removes a user, their indexes and consents; returns the removed user.
+    async fn delete_user(&self, id: UserId) -> Result<User, StoreError>;
+    /// Read from a running total, not by counting.
+    async fn user_count(&self) -> Result<u64, StoreError>;
+
+    // Roles. A role must exist to be granted, and cannot be deleted while anyone holds it.
+    async fn insert_role(&self, role: &Role) -> Result<(), StoreError>;
+    async fn role(&self, name: &str) -> Result<Option<Role>, StoreError>;
+    /// All roles, ordered by name.
+    async fn roles(&self) -> Result<Vec<Role>, StoreError>;
+    async fn role_count(&self) -> Result<u64, StoreError>;
+    /// The roles a user holds (a role deleted meanwhile is skipped).
+    async fn roles_of(&self, user: &User) -> Result<Vec<Role>, StoreError> {
+        let mut roles = Vec::new();
+        for name in &user.roles {
+            roles.extend(self.role(name).await?);
+        }
+        Ok(roles)
+    }
+    async fn update_role(&self, name: &str, change: Edit<'_, Role>) -> Result<Role, StoreError>;
+    async fn delete_role(&self, name: &str) -> Result<(), StoreError>;
+    async fn role_members(&self, role: &str) -> Result<Vec<UserId>, StoreError>;
+
+    // Clients. Names are unique.
+    async fn insert_client(&self, client: &Client) -> Result<(), StoreError>;
+    async fn client(&self, client_id: &str) -> Result<Option<Client>, StoreError>;
+    async fn client_exists(&self, client_id: &str) -> Result<bool, StoreError>;
+    async fn client_by_name(&self, name: &str) -> Result<Option<Client>, StoreError>;
+    /// All clients, ordered by name.
+    async fn clients(&self) -> Result<Vec<Client>, StoreError>;
+    async fn update_client(
+        &self,
+        client_id: &str,
+        change: Edit<'_, Client>,
+    ) -> Result<Client, StoreError>;
+    async fn delete_client(&self, client_id: &str) -> Result<Client, StoreError>;
+
+    /// The site settings; the defaults until an administrator changes one.
+    async fn site_settings(&self) -> Result<SiteSettings, StoreError>;
+    /// Changes the settings so that two concurrent changes of different keys both survive.
+    async fn update_site_settings(
+        &self,
+        change: Edit<'_, SiteSettings>,
+    ) -> Result<SiteSettings, StoreError>;
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    async fn put_signing_key(&self, record: &SigningKeyRecord) -> Result<(), StoreError>;
+    async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError>;
+
+    // Users' consents to third-party clients.
+    /// Records (or replaces) a grant, durably: the user was told.
+    async fn put_consent(&self, user: UserId, grant: &ConsentGrant) -> Result<(), StoreError>;
+    async fn consent(
+        &self,
+        user: UserId,
+        client_id: &str,
+    ) -> Result<Option<ConsentGrant>, StoreError>;
+    /// Every grant of one user, ordered by client id.
+    async fn consents_of(&self, user: UserId) -> Result<Vec<ConsentGrant>, StoreError>;
+    /// Forgets one grant, durably; whether there was one.
+    async fn remove_consent(&self, user: UserId, client_id: &str) -> Result<bool, StoreError>;
+
+    fn audit_log(&self) -> &dyn AppendLog<AuditEvent>;
+    fn mail_log(&self) -> &dyn AppendLog<MailRecord>;
+
+    fn login_flows(&self) -> &dyn ShortLived<LoginFlow>;
+    fn sessions(&self) -> &dyn ShortLived<Session>;
+    fn token_families(&self) -> &dyn ShortLived<TokenFamily>;
+    fn authorization_codes(&self) -> &dyn ShortLived<AuthorizationCode>;
+    fn access_tokens(&self) -> &dyn ShortLived<AccessToken>;
+    fn refresh_tokens(&self) -> &dyn ShortLived<RefreshToken>;
+    fn remembered_devices(&self) -> &dyn ShortLived<RememberedDevice>;
+    fn remembered_hosts(&self) -> &dyn ShortLived<RememberedHost>;
+    fn email_codes(&self) -> &dyn ShortLived<EmailCode>;
+
+    /// Removes expired short-lived records of every kind; returns how many. Safe to run while
+    /// other work goes on (and, on a shared database, on several daemons at once).
+    async fn sweep_expired(&self, now: UnixSeconds) -> Result<usize, StoreError>;
+
+    /// Writes a consistent backup of every durable record to `out`. Blocking (it writes a
+    /// file): call it off the async runtime.
+    fn write_backup(
+        &self,
+        out: &mut (dyn std::io::Write + Send),
+        created_at: UnixSeconds,
+    ) -> Result<BackupSummary, BackupError>;
+}
+
+/// Where a short-lived record is kept. Records are found by the SHA-256 of their bearer value
+/// (a cookie, a code, a token), never the value; those listed per user (remembered browsers
+/// and hosts) also name their user, and a user's one emailed code is found by the user alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RecordKey {
+    pub owner: Option<UserId>,
+    pub hash: Option<[u8; 32]>,
+}
+
+impl RecordKey {
+    /// A record found by its bearer value's hash alone.
+    pub fn bearer(hash: [u8; 32]) -> Self {
+        Self {
+            owner: None,
+            hash: Some(hash),
+        }
+    }
+
+    /// One of a user's records, listed with [`ShortLived::of_owner`].
+    pub fn owned(owner: UserId, hash: [u8; 32]) -> Self {
+        Self {
+            owner: Some(owner),
+            hash: Some(hash),
+        }
+    }
+
+    /// The one record of its kind a user has.
+    pub fn of_user(owner: UserId) -> Self {
+        Self {
+            owner: Some(owner),
+            hash: None,
+        }
+    }
+
+    /// A short id that names the record to its owner (in a list of their browsers) without
+    /// revealing the hash: the first six bytes, in hex.
+    pub fn short_id(&self) -> String {
+        self.hash
+            .map(|hash| hash.iter().take(6).map(|b| format!("{b:02x}")).collect())
+            .unwrap_or_default()
     }
 }
 
+/// What [`ShortLived::update`] does with the record it was shown.
 #[derive(Debug)]
-pub struct Store {
-    db: sled::Db,
-    users: sled::Tree,
-    usernames: sled::Tree,
-    role_members: sled::Tree,
-    roles: sled::Tree,
-    settings: sled::Tree,
-    audit: sled::Tree,
-    clients: sled::Tree,
-    client_names: sled::Tree,
-    signing_keys: sled::Tree,
-    mail_log: sled::Tree,
-    counters: sled::Tree,
-    consents: sled::Tree,
-    /// The next keys of the append-only logs, taken from their last keys at open (so a
-    /// restored store goes on after its restored entries).
-    next_audit_id: AtomicU64,
-    next_mail_id: AtomicU64,
-    ephemeral: ephemeral::EphemeralTrees,
-    /// Serialises check-then-write sequences (a role must exist to be granted, and must not be
-    /// held to be deleted). Reads never take it.
-    write_lock: Mutex<()>,
+pub enum Change<T> {
+    /// Leave it as it is (nothing is written).
+    Keep,
+    Replace(T),
+    Remove,
 }
 
-impl Store {
-    /// Opens (creating if needed) the database under `state_dir`. Fails with
-    /// [`StoreError::Locked`] if another process has it open.
-    pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
-        create_private_dir(state_dir)?;
-        let db = open_db(state_dir)?;
-        prepare_format(&db)?;
-        let audit = db.open_tree("audit")?;
-        let mail_log = db.open_tree("mail_log")?;
-        Ok(Self {
-            next_audit_id: AtomicU64::new(next_id(&audit)?),
-            next_mail_id: AtomicU64::new(next_id(&mail_log)?),
-            audit,
-            mail_log,
-            users: db.open_tree("users")?,
-            usernames: db.open_tree("usernames")?,
-            role_members: db.open_tree("role_members")?,
-            roles: db.open_tree("roles")?,
-            settings: db.open_tree("settings")?,
-            clients: db.open_tree("clients")?,
-            client_names: db.open_tree("client_names")?,
-            signing_keys: db.open_tree("signing_keys")?,
-            counters: db.open_tree("counters")?,
-            consents: db.open_tree("consents")?,
-            ephemeral: ephemeral::EphemeralTrees::open(&db)?,
-            db,
-            write_lock: Mutex::new(()),
-        })
-    }
+/// The change [`ShortLived::update`] applies: it sees the current record and says what to do.
+pub type Changer<'a, T> = &'a mut (dyn FnMut(&T) -> Change<T> + Send);
 
-    /// Makes every write so far durable.
-    pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        // A panic while holding the lock leaves no half-written state (transactions are
-        // atomic), so a poisoned lock is safe to take over.
-        self.write_lock
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
+/// One kind of short-lived record. Expired records are never returned, even before the sweep
+/// removes them. Not flushed on every write: losing the last moments of them in a crash only
+/// signs people out.
+#[async_trait]
+pub trait ShortLived<T>: Send + Sync {
+    /// The record under `key`, unless it has expired.
+    async fn get(&self, key: &RecordKey, now: UnixSeconds) -> Result<Option<T>, StoreError>;
+    async fn put(&self, key: &RecordKey, record: &T) -> Result<(), StoreError>;
+    /// Removes the record; whether there was one.
+    async fn remove(&self, key: &RecordKey) -> Result<bool, StoreError>;
+    /// Atomically reads and changes a record: `change` sees the current (unexpired) value and
+    /// says what to do with it. Concurrent changes are retried or serialised (so `change` may
+    /// run more than once), and two requests racing to use a single-use code cannot both see
+    /// it unused. Returns what `change` last saw.
+    async fn update(
+        &self,
+        key: &RecordKey,
+        now: UnixSeconds,
+        change: Changer<'_, T>,
+    ) -> Result<Option<T>, StoreError>;
+    /// The unexpired records of one user (keys made with [`RecordKey::owned`]).
+    async fn of_owner(
+        &self,
+        owner: UserId,
+        now: UnixSeconds,
+    ) -> Result<Vec<(RecordKey, T)>, StoreError>;
+    /// Removes every record of one user; returns how many.
+    async fn remove_of_owner(&self, owner: UserId) -> Result<usize, StoreError>;
+    /// Every unexpired record of this kind. For rare, administrative work only.
+    async fn all(&self, now: UnixSeconds) -> Result<Vec<(RecordKey, T)>, StoreError>;
+    /// Removes expired records; returns how many.
+    async fn sweep(&self, now: UnixSeconds) -> Result<usize, StoreError>;
 }
 
-/// sled releases its file lock only when its I/O threads have finished with a dropped
-/// handle, a moment after the drop. A handle this process just closed (restore opens the
-/// store right after loading it) must not look like another daemon: a held lock is retried
-/// for a second before it is reported.
-fn open_db(state_dir: &Path) -> Result<sled::Db, StoreError> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-    loop {
-        let opened = sled::Config::new()
-            .path(state_dir.join("db"))
-            // Token endpoints write three records a request; this mode measured a few percent
-            // faster for them than the default (LowSpace).
-            .mode(sled::Mode::HighThroughput)
-            .open();
-        match opened {
-            Ok(db) => return Ok(db),
-            // sled reports a held lock as an Other-kind error naming the lock.
-            Err(sled::Error::Io(ref io))
-                if io.kind() == std::io::ErrorKind::WouldBlock
-                    || io.to_string().contains("could not acquire lock") =>
-            {
-                if std::time::Instant::now() >= deadline {
-                    return Err(StoreError::Locked {
-                        dir: state_dir.to_owned(),
-                    });
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(other) => return Err(StoreError::Db(other)),
-        }
+/// A log that only grows: entries are appended and read newest first, never changed.
+#[async_trait]
+pub trait AppendLog<T>: Send + Sync {
+    async fn append(&self, entry: &T) -> Result<(), StoreError>;
+    /// Up to `limit` entries that `keep` accepts, newest first; reading stops at the first
+    /// entry older than `since`, so recent queries stay cheap on a long log.
+    async fn newest(
+        &self,
+        since: UnixSeconds,
+        limit: usize,
+        keep: &(dyn for<'e> Fn(&'e T) -> bool + Sync),
+    ) -> Result<Vec<T>, StoreError>;
+    async fn count(&self) -> Result<u64, StoreError>;
+}
+
+/// Anything with an expiry time, so the sweeper can remove it.
+pub use crate::model::grants::Expiring;
+
+/// Anything with a time, so a log can stop reading at `since`.
+pub trait Timestamped {
+    fn at(&self) -> UnixSeconds;
+}
+
+impl Timestamped for AuditEvent {
+    fn at(&self) -> UnixSeconds {
+        self.at
     }
 }
 
-/// One past the last big-endian id key of an append-only tree.
-fn next_id(tree: &sled::Tree) -> Result<u64, StoreError> {
-    Ok(match tree.last()? {
-        Some((key, _)) => codec::be_u64(&key, "log key")? + 1,
-        None => 0,
-    })
-}
-
-fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|source| StoreError::CreateDir {
-            dir: dir.to_owned(),
-            source,
-        })
-}
-
-/// Records the format of a new store, migrates an older one, and refuses one written by a
-/// newer daemon.
-fn prepare_format(db: &sled::Db) -> Result<(), StoreError> {
-    match db.get(FORMAT_KEY)? {
-        None => {
-            db.insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())?;
-            db.flush()?;
-            Ok(())
-        }
-        Some(bytes) => {
-            let found = <[u8; 4]>::try_from(bytes.as_ref())
-                .map(u32::from_be_bytes)
-                .map_err(|_| StoreError::Corrupt {
-                    kind: "format version",
-                    message: format!("{} bytes instead of 4", bytes.len()),
-                })?;
-            if found > FORMAT_VERSION {
-                return Err(StoreError::StoreTooNew {
-                    found,
-                    supported: FORMAT_VERSION,
-                });
-            }
-            migrate::upgrade(db, found)
-        }
+impl Timestamped for MailRecord {
+    fn at(&self) -> UnixSeconds {
+        self.at
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_second_open_of_the_same_directory_is_refused_plainly() {
-        let dir = tempfile::tempdir().unwrap();
-        let _first = Store::open(dir.path()).unwrap();
-        let err = Store::open(dir.path()).unwrap_err();
-        assert!(matches!(err, StoreError::Locked { .. }), "{err}");
-        assert!(err.to_string().contains("in use by another posternd"));
-    }
-
-    #[test]
-    fn a_store_from_a_newer_daemon_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let db = sled::open(dir.path().join("db")).unwrap();
-            db.insert(FORMAT_KEY, &(FORMAT_VERSION + 1).to_be_bytes())
-                .unwrap();
-            db.flush().unwrap();
-        }
-        let err = Store::open(dir.path()).unwrap_err();
-        assert!(matches!(err, StoreError::StoreTooNew { .. }), "{err}");
-    }
-}
-
-#[cfg(test)]
-mod record_tests;

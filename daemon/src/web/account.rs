@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub async fn show(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    let live = match session::current(&web, &headers) {
+    let live = match session::current(&web, &headers).await {
         Ok(Some(live)) => live,
         Ok(None) => return see_other("/login"),
         Err(e) => return web.internal_error(e),
@@ -25,7 +25,7 @@ pub async fn show(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
     }
     let guard = csrf::guard(&web, &headers);
     with_cookies(
-        page(&web, &guard.token, &live.user, Note::default()),
+        page(&web, &guard.token, &live.user, Note::default()).await,
         guard.set_cookie,
     )
 }
@@ -64,7 +64,7 @@ pub async fn submit(
             "This form has expired or was not sent from this site. Go back, reload the page and try again.",
         );
     }
-    let live = match session::current(&web, &headers) {
+    let live = match session::current(&web, &headers).await {
         // The page itself takes the user through what policy now asks first.
         Ok(Some(live)) if live.needs_second_factor => return see_other("/account"),
         Ok(Some(live)) => live,
@@ -73,26 +73,21 @@ pub async fn submit(
     };
     let token = csrf::guard(&web, &headers).token;
     let address = client_addr(&web.ctx.config, peer, &headers);
-    let web_for_task = web.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        let request = Request {
-            web: &web_for_task,
-            token: &token,
-            user: &live.user,
-            live: &live,
-            attempt: PasswordAttempt {
-                username: &live.user.username,
-                name_match: engine::NameMatch::Exact,
-                password: "",
-                address: Some(address),
-                source: format!("account page {address}"),
-                door: crate::audit::AuditDoor::Web,
-            },
-        };
-        request.handle(form)
-    })
-    .await;
-    outcome.unwrap_or_else(|e| web.internal_error(e))
+    let request = Request {
+        web: &web,
+        token: &token,
+        user: &live.user,
+        live: &live,
+        attempt: PasswordAttempt {
+            username: &live.user.username,
+            name_match: engine::NameMatch::Exact,
+            password: "",
+            address: Some(address),
+            source: format!("account page {address}"),
+            door: crate::audit::AuditDoor::Web,
+        },
+    };
+    request.handle(form).await
 }
 
 struct Request<'a> {
@@ -104,27 +99,30 @@ struct Request<'a> {
 }
 
 impl Request<'_> {
-    fn handle(&self, form: AccountForm) -> Response {
+    async fn handle(&self, form: AccountForm) -> Response {
         let ctx = &self.web.ctx;
         let offered = ctx
             .store
             .site_settings()
+            .await
             .map(|s| s.mfa_methods)
             .unwrap_or_default();
         match form.action.as_deref().unwrap_or_default() {
             "enrol_totp" if offered.contains(&MfaMethod::Totp) => {
-                let seed = account::new_totp_seed(ctx, self.user);
+                let seed = account::new_totp_seed(ctx, self.user).await;
                 if let Err(e) =
-                    session::set_pending_totp_seed(self.web, self.live, Some(seed.clone()))
+                    session::set_pending_totp_seed(self.web, self.live, Some(seed.clone())).await
                 {
                     return self.web.internal_error(e);
                 }
-                self.enrol_page("totp", Some(&seed), Note::default())
+                self.enrol_page("totp", Some(&seed), Note::default()).await
             }
             "confirm_totp" => {
                 // The seed offered is kept with the session; the form carries none.
                 let Some(seed) = self.live.session.pending_totp_seed.clone() else {
-                    return self.main(Note::error("That enrolment expired. Start again."));
+                    return self
+                        .main(Note::error("That enrolment expired. Start again."))
+                        .await;
                 };
                 let code = form.code.unwrap_or_default();
                 match engine::confirm_totp_enrolment(
@@ -133,33 +131,41 @@ impl Request<'_> {
                     &seed,
                     &code,
                     &self.attempt,
-                ) {
+                )
+                .await
+                {
                     Ok(Some((_, codes))) => {
-                        if let Err(e) = session::set_pending_totp_seed(self.web, self.live, None) {
+                        if let Err(e) =
+                            session::set_pending_totp_seed(self.web, self.live, None).await
+                        {
                             return self.web.internal_error(e);
                         }
                         self.main(Note::codes(
                             "Two-step verification is on, with your authenticator app.",
                             codes,
                         ))
+                        .await
                     }
-                    Ok(None) => self.enrol_page(
-                        "totp",
-                        Some(&seed),
-                        Note::error("That code is not right. Try the newest code."),
-                    ),
+                    Ok(None) => {
+                        self.enrol_page(
+                            "totp",
+                            Some(&seed),
+                            Note::error("That code is not right. Try the newest code."),
+                        )
+                        .await
+                    }
                     Err(e) => self.web.internal_error(e),
                 }
             }
             "enrol_email" if offered.contains(&MfaMethod::Email) => {
-                match email_code::send(ctx, self.user, CodePurpose::Enrolment) {
-                    Ok(Sent::To(_)) => self.enrol_page("email", None, Note::default()),
+                match email_code::send(ctx, self.user, CodePurpose::Enrolment).await {
+                    Ok(Sent::To(_)) => self.enrol_page("email", None, Note::default()).await,
                     Ok(Sent::TooSoon(seconds)) => self.enrol_page(
                         "email",
                         None,
                         Note::notice(&format!("A code was sent less than a minute ago; a new one can go out in {seconds} seconds.")),
-                    ),
-                    Ok(Sent::Failed) => self.main(Note::error("The email could not be sent. Try again later.")),
+                    ).await,
+                    Ok(Sent::Failed) => self.main(Note::error("The email could not be sent. Try again later.")).await,
                     Err(e) => self.web.internal_error(e),
                 }
             }
@@ -170,30 +176,45 @@ impl Request<'_> {
                     &self.authentication(),
                     &code,
                     &self.attempt,
-                ) {
-                    Ok(Some((_, codes))) => self.main(Note::codes(
-                        "Two-step verification is on, with email codes.",
-                        codes,
-                    )),
-                    Ok(None) => self.enrol_page(
-                        "email",
-                        None,
-                        Note::error("That code is not right, or has expired."),
-                    ),
+                )
+                .await
+                {
+                    Ok(Some((_, codes))) => {
+                        self.main(Note::codes(
+                            "Two-step verification is on, with email codes.",
+                            codes,
+                        ))
+                        .await
+                    }
+                    Ok(None) => {
+                        self.enrol_page(
+                            "email",
+                            None,
+                            Note::error("That code is not right, or has expired."),
+                        )
+                        .await
+                    }
                     Err(e) => self.web.internal_error(e),
                 }
             }
-            "disable" => match account::disable_mfa(ctx, self.user, &self.attempt) {
-                Ok(Ok(())) => self.main(Note::notice("Two-step verification is off.")),
-                Ok(Err(Refusal(reason))) => self.main(Note::error(&reason)),
+            "disable" => match account::disable_mfa(ctx, self.user, &self.attempt).await {
+                Ok(Ok(())) => {
+                    self.main(Note::notice("Two-step verification is off."))
+                        .await
+                }
+                Ok(Err(Refusal(reason))) => self.main(Note::error(&reason)).await,
                 Err(e) => self.web.internal_error(e),
             },
             "recovery_codes" => {
-                match account::renew_recovery_codes(ctx, self.user, &self.attempt) {
+                match account::renew_recovery_codes(ctx, self.user, &self.attempt).await {
                     Ok(Some(codes)) => {
                         self.main(Note::codes("New recovery codes are ready.", codes))
+                            .await
                     }
-                    Ok(None) => self.main(Note::error("Turn on two-step verification first.")),
+                    Ok(None) => {
+                        self.main(Note::error("Turn on two-step verification first."))
+                            .await
+                    }
                     Err(e) => self.web.internal_error(e),
                 }
             }
@@ -201,11 +222,19 @@ impl Request<'_> {
                 ctx,
                 self.user.id,
                 form.device.as_deref().unwrap_or_default(),
-            ) {
-                Ok(true) => self.main(Note::notice(
-                    "That browser will be asked for the second step again.",
-                )),
-                Ok(false) => self.main(Note::error("That browser was already forgotten.")),
+            )
+            .await
+            {
+                Ok(true) => {
+                    self.main(Note::notice(
+                        "That browser will be asked for the second step again.",
+                    ))
+                    .await
+                }
+                Ok(false) => {
+                    self.main(Note::error("That browser was already forgotten."))
+                        .await
+                }
                 Err(e) => self.web.internal_error(e),
             },
             "revoke_consent" => match engine::consent::revoke(
@@ -213,11 +242,19 @@ impl Request<'_> {
                 self.user,
                 form.client.as_deref().unwrap_or_default(),
                 &self.attempt.source,
-            ) {
-                Ok(true) => self.main(Note::notice(
-                    "That application no longer has your permission, and its access was ended.",
-                )),
-                Ok(false) => self.main(Note::error("That application had no permission left.")),
+            )
+            .await
+            {
+                Ok(true) => {
+                    self.main(Note::notice(
+                        "That application no longer has your permission, and its access was ended.",
+                    ))
+                    .await
+                }
+                Ok(false) => {
+                    self.main(Note::error("That application had no permission left."))
+                        .await
+                }
                 Err(e) => self.web.internal_error(e),
             },
             "password" => {
@@ -226,20 +263,25 @@ impl Request<'_> {
                     form.new.unwrap_or_default(),
                 );
                 if new != form.repeat.unwrap_or_default() {
-                    return self.main(Note::error("The two new passwords differ."));
+                    return self
+                        .main(Note::error("The two new passwords differ."))
+                        .await;
                 }
-                match account::change_password(ctx, self.user, &current, &new, &self.attempt) {
-                    Ok(Ok(())) => match session::saw_password_change(self.web, self.live) {
+                match account::change_password(ctx, self.user, &current, &new, &self.attempt).await {
+                    Ok(Ok(())) => match session::saw_password_change(self.web, self.live).await {
                         Ok(()) => self.main(Note::notice(
                             "Your password is changed. You were signed out everywhere else, and remembered browsers were forgotten.",
-                        )),
+                        )).await,
                         Err(e) => self.web.internal_error(e),
                     },
-                    Ok(Err(Refusal(reason))) => self.main(Note::error(&reason)),
+                    Ok(Err(Refusal(reason))) => self.main(Note::error(&reason)).await,
                     Err(e) => self.web.internal_error(e),
                 }
             }
-            _ => self.main(Note::error("That action is not available.")),
+            _ => {
+                self.main(Note::error("That action is not available."))
+                    .await
+            }
         }
     }
 
@@ -248,16 +290,16 @@ impl Request<'_> {
         self.live.session.authentication.clone()
     }
 
-    fn main(&self, note: Note) -> Response {
+    async fn main(&self, note: Note) -> Response {
         // Re-read the user: the action may have changed them.
-        match self.web.ctx.store.user(self.user.id) {
-            Ok(Some(user)) => page(self.web, self.token, &user, note),
+        match self.web.ctx.store.user(self.user.id).await {
+            Ok(Some(user)) => page(self.web, self.token, &user, note).await,
             Ok(None) => see_other("/login"),
             Err(e) => self.web.internal_error(e),
         }
     }
 
-    fn enrol_page(&self, method: &str, sealed_seed: Option<&[u8]>, note: Note) -> Response {
+    async fn enrol_page(&self, method: &str, sealed_seed: Option<&[u8]>, note: Note) -> Response {
         let mut context = tera::Context::new();
         context.insert("csrf", self.token);
         context.insert("method", method);
@@ -265,7 +307,7 @@ impl Request<'_> {
         context.insert("error", &note.error);
         context.insert("notice", &note.notice);
         if let Some(seed) = sealed_seed {
-            match engine::enrolment_material(&self.web.ctx, self.user, seed) {
+            match engine::enrolment_material(&self.web.ctx, self.user, seed).await {
                 Ok((manual_key, qr_svg)) => {
                     context.insert("manual_key", &manual_key);
                     context.insert("qr_svg", &qr_svg);
@@ -333,10 +375,10 @@ struct DeviceRow {
     last_used: String,
 }
 
-fn page(web: &Web, token: &str, user: &User, note: Note) -> Response {
+async fn page(web: &Web, token: &str, user: &User, note: Note) -> Response {
     let ctx = &web.ctx;
-    let settings = ctx.store.site_settings().unwrap_or_default();
-    let roles = ctx.store.roles_of(user).unwrap_or_default();
+    let settings = ctx.store.site_settings().await.unwrap_or_default();
+    let roles = ctx.store.roles_of(user).await.unwrap_or_default();
     let current = user.mfa.as_ref().filter(|m| m.is_usable(&settings));
     let offered: Vec<MethodOption> = settings
         .mfa_methods
@@ -354,6 +396,7 @@ fn page(web: &Web, token: &str, user: &User, note: Note) -> Response {
         })
         .collect();
     let devices: Vec<DeviceRow> = devices::list(ctx, user.id)
+        .await
         .unwrap_or_default()
         .into_iter()
         .map(|(id, device)| DeviceRow {
@@ -364,23 +407,16 @@ fn page(web: &Web, token: &str, user: &User, note: Note) -> Response {
             last_used: crate::clock::format_for_people(device.last_used_at),
         })
         .collect();
-    let consents: Vec<ConsentRow> = ctx
-        .store
-        .consents_of(user.id)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|grant| ConsentRow {
-            client_name: ctx
-                .store
-                .client(&grant.client_id)
-                .ok()
-                .flatten()
-                .map_or_else(|| grant.client_id.clone(), |c| c.name),
+    let mut consents: Vec<ConsentRow> = Vec::new();
+    for grant in ctx.store.consents_of(user.id).await.unwrap_or_default() {
+        let client = ctx.store.client(&grant.client_id).await.ok().flatten();
+        consents.push(ConsentRow {
+            client_name: client.map_or_else(|| grant.client_id.clone(), |c| c.name),
             scopes: grant.scopes.iter().cloned().collect::<Vec<_>>().join(" "),
             granted: crate::clock::format_for_people(grant.granted_at),
             client_id: grant.client_id,
-        })
-        .collect();
+        });
+    }
     let mut context = tera::Context::new();
     context.insert("csrf", token);
     context.insert("username", &user.username);

@@ -5,13 +5,12 @@ use super::login::{Submission, new_flow, start_flow};
 use super::{Web, csrf, see_other, with_cookies};
 use crate::engine;
 use crate::model::grants::{Authentication, LoginStep};
-use crate::secrets::token_hash;
 use axum::http::HeaderMap;
 use axum::response::Response;
 
 /// Asks the signed-in user to allow a third-party client what it asks for: a flow at the
 /// consent step, bound to this browser, answered on `/login`.
-pub fn ask_consent(
+pub async fn ask_consent(
     web: &Web,
     headers: &HeaderMap,
     request: crate::model::grants::AuthorizationRequest,
@@ -20,7 +19,7 @@ pub fn ask_consent(
     let guard = csrf::guard(web, headers);
     let mut flow = new_flow(web, Some(request), guard.browser);
     flow.step = LoginStep::Consent { authentication };
-    match start_flow(web, flow) {
+    match start_flow(web, flow).await {
         Ok(flow_id) => with_cookies(
             see_other(&format!("/login?flow={flow_id}")),
             guard.set_cookie,
@@ -31,7 +30,7 @@ pub fn ask_consent(
 
 /// The user's answer on the consent page: allowed, the grant is remembered and the code
 /// issued; anything else goes back to the client as `access_denied`.
-pub(super) fn answer(
+pub(super) async fn answer(
     submission: Submission<'_>,
     answer: Option<&str>,
     authentication: Authentication,
@@ -40,20 +39,15 @@ pub(super) fn answer(
     let Some(request) = submission.flow.request.clone() else {
         return web.internal_error("a consent step without an authorization request");
     };
-    if let Err(e) = web
-        .ctx
-        .store
-        .login_flows()
-        .remove(&token_hash(&submission.flow_id))
-    {
+    if let Err(e) = crate::engine::sign_in::flow::end(&web.ctx, &submission.flow_id).await {
         return web.internal_error(e);
     }
-    let client = match crate::oidc::authorize::client_of(web, &request) {
+    let client = match super::oidc::authorize::client_of(web, &request).await {
         Ok(client) => client,
         Err(response) => return *response,
     };
     if answer != Some("allow") {
-        return crate::oidc::authorize::error_redirect(
+        return super::oidc::authorize::error_redirect(
             web,
             &request.redirect_uri,
             "access_denied",
@@ -61,14 +55,15 @@ pub(super) fn answer(
             request.state.as_deref(),
         );
     }
-    let user = match web.ctx.store.user(authentication.user_id) {
+    let user = match web.ctx.store.user(authentication.user_id).await {
         Ok(Some(user)) => user,
         Ok(None) => return web.internal_error("the user vanished during consent"),
         Err(e) => return web.internal_error(e),
     };
     let source = format!("web {}", submission.address);
-    if let Err(e) = engine::consent::allow(&web.ctx, &user, &client, &request.scopes, &source) {
+    if let Err(e) = engine::consent::allow(&web.ctx, &user, &client, &request.scopes, &source).await
+    {
         return web.internal_error(e);
     }
-    crate::oidc::authorize::redirect_with_code(web, &client, request, authentication)
+    super::oidc::authorize::redirect_with_code(web, &client, request, authentication).await
 }

@@ -7,7 +7,6 @@ use crate::engine;
 use crate::engine::email_code::Sent;
 use crate::engine::sign_in::{self, Answer, Door, DoorKind, Finished, Outcome, Refusal};
 use crate::model::grants::{LoginFlow, LoginStep};
-use crate::secrets::{random_token, token_hash};
 use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -15,15 +14,9 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// A sign-in must be finished within this time after it starts: longer than an emailed code
-/// lives (15 minutes by default), so a slow email does not also expire the page.
-const FLOW_LIFETIME: u64 = 30 * 60;
-
-/// Creates a sign-in flow for this browser; returns its id (the only place it exists in clear).
-pub fn start_flow(web: &Web, flow: LoginFlow) -> Result<String, crate::store::StoreError> {
-    let id = random_token();
-    web.ctx.store.login_flows().put(&token_hash(&id), &flow)?;
-    Ok(id)
+/// Stores a new sign-in flow for this browser; returns its id for `/login?flow=`.
+pub async fn start_flow(web: &Web, flow: LoginFlow) -> Result<String, crate::store::StoreError> {
+    sign_in::flow::start(&web.ctx, &flow).await
 }
 
 pub fn new_flow(
@@ -31,14 +24,7 @@ pub fn new_flow(
     request: Option<crate::model::grants::AuthorizationRequest>,
     browser: [u8; 32],
 ) -> LoginFlow {
-    let now = web.ctx.clock.unix_now();
-    LoginFlow {
-        request,
-        step: LoginStep::Password,
-        browser,
-        created_at: now,
-        expires_at: now + FLOW_LIFETIME,
-    }
+    sign_in::flow::new(&web.ctx, request, browser)
 }
 
 /// Takes a signed-in user whose session no longer satisfies their policy (a role now requires
@@ -54,7 +40,6 @@ pub async fn step_up(
     live: session::LiveSession,
 ) -> Response {
     let guard = csrf::guard(web, headers);
-    let ctx = web.ctx.clone();
     // The step itself is answered on /login, where the address counts; this only decides it.
     let door = web_door(
         web,
@@ -65,37 +50,37 @@ pub async fn step_up(
     );
     let user = live.user.clone();
     let authentication = live.session.authentication;
-    let outcome =
-        tokio::task::spawn_blocking(move || sign_in::resume(&ctx, &door, user, authentication))
-            .await;
+    let outcome = sign_in::resume(&web.ctx, &door, user, authentication).await;
     let step = match outcome {
-        Ok(Ok(Outcome::Next(step))) => step,
+        Ok(Outcome::Next(step)) => step,
         // Policy changed back meanwhile: the session is enough again.
-        Ok(Ok(Outcome::Done(finished))) => {
+        Ok(Outcome::Done(finished)) => {
             return match request {
-                Some(request) => crate::oidc::authorize::respond_with_code(
-                    web,
-                    headers,
-                    request,
-                    finished.authentication,
-                ),
+                Some(request) => {
+                    super::oidc::authorize::respond_with_code(
+                        web,
+                        headers,
+                        request,
+                        finished.authentication,
+                    )
+                    .await
+                }
                 None => see_other("/account"),
             };
         }
-        Ok(Ok(Outcome::Refused(Refusal::CannotEnrol(message)))) => {
+        Ok(Outcome::Refused(Refusal::CannotEnrol(message))) => {
             return web.error_page(
                 StatusCode::FORBIDDEN,
                 "Two-step verification required",
                 &message,
             );
         }
-        Ok(Ok(other)) => return web.internal_error(format!("a step-up led to {other:?}")),
-        Ok(Err(e)) => return web.internal_error(e),
+        Ok(other) => return web.internal_error(format!("a step-up led to {other:?}")),
         Err(e) => return web.internal_error(e),
     };
     let mut flow = new_flow(web, request, guard.browser);
     flow.step = step;
-    match start_flow(web, flow) {
+    match start_flow(web, flow).await {
         Ok(flow_id) => with_cookies(
             see_other(&format!("/login?flow={flow_id}")),
             guard.set_cookie,
@@ -119,18 +104,18 @@ pub async fn show(
         Some(id) => id,
         None => {
             // Postern's own sign-in page: with a session there is nothing to do.
-            match session::current(&web, &headers) {
+            match session::current(&web, &headers).await {
                 Ok(Some(_)) => return see_other("/account"),
                 Ok(None) => {}
                 Err(e) => return web.internal_error(e),
             }
-            match start_flow(&web, new_flow(&web, None, guard.browser)) {
+            match start_flow(&web, new_flow(&web, None, guard.browser)).await {
                 Ok(id) => id,
                 Err(e) => return web.internal_error(e),
             }
         }
     };
-    let flow = match load_flow(&web, &flow_id, &guard.browser) {
+    let flow = match load_flow(&web, &flow_id, &guard.browser).await {
         Ok(flow) => flow,
         Err(response) => return *response,
     };
@@ -147,7 +132,8 @@ pub async fn show(
         &username,
         Messages::default(),
         StatusCode::OK,
-    );
+    )
+    .await;
     with_cookies(response, guard.set_cookie)
 }
 
@@ -186,11 +172,11 @@ pub(super) struct Submission<'a> {
 }
 
 impl Submission<'_> {
-    fn render(&self, username: &str, error: Option<&str>, status: StatusCode) -> Response {
-        self.render_with(username, error, None, status)
+    async fn render(&self, username: &str, error: Option<&str>, status: StatusCode) -> Response {
+        self.render_with(username, error, None, status).await
     }
 
-    fn render_with(
+    async fn render_with(
         &self,
         username: &str,
         error: Option<&str>,
@@ -207,6 +193,7 @@ impl Submission<'_> {
             messages,
             status,
         )
+        .await
     }
 
     /// This browser as the engine sees it: the relying party's demands, the remembered-device
@@ -222,32 +209,17 @@ impl Submission<'_> {
         )
     }
 
-    /// Saves the flow at `step`.
-    fn save(&mut self, step: LoginStep) -> Result<(), crate::store::StoreError> {
-        self.flow.step = step;
-        self.web
-            .ctx
-            .store
-            .login_flows()
-            .put(&token_hash(&self.flow_id), &self.flow)
-    }
-
     /// Renders what the engine decided.
-    fn show(mut self, outcome: Outcome, username: &str) -> Response {
+    async fn show(self, outcome: Outcome, username: &str) -> Response {
         let web = self.web;
         match outcome {
-            Outcome::Next(step) => match self.save(step) {
-                Ok(()) => self.render("", None, StatusCode::OK),
-                Err(e) => web.internal_error(e),
-            },
+            // The engine has stored the flow at its next step.
+            Outcome::Next(_) => self.render("", None, StatusCode::OK).await,
             Outcome::Enrolled {
-                step,
                 recovery_codes,
                 device,
+                ..
             } => {
-                if let Err(e) = self.save(step) {
-                    return web.internal_error(e);
-                }
                 let mut context = tera::Context::new();
                 context.insert("csrf", &self.csrf_token);
                 context.insert("flow", &self.flow_id);
@@ -269,13 +241,17 @@ impl Submission<'_> {
                     }
                 };
                 self.render_with("", None, Some(&notice), StatusCode::OK)
+                    .await
             }
-            Outcome::Done(finished) => self.finish(*finished),
-            Outcome::Refused(Refusal::Credentials) => self.render(
-                username,
-                Some("Wrong username or password."),
-                StatusCode::UNAUTHORIZED,
-            ),
+            Outcome::Done(finished) => self.finish(*finished).await,
+            Outcome::Refused(Refusal::Credentials) => {
+                self.render(
+                    username,
+                    Some("Wrong username or password."),
+                    StatusCode::UNAUTHORIZED,
+                )
+                .await
+            }
             Outcome::Refused(Refusal::Code) => {
                 let message = match self.flow.step {
                     LoginStep::SecondFactor { .. } => {
@@ -284,6 +260,7 @@ impl Submission<'_> {
                     _ => "That code is not right. Check it and try again, or ask for a new one.",
                 };
                 self.render("", Some(message), StatusCode::UNAUTHORIZED)
+                    .await
             }
             Outcome::Refused(Refusal::CannotEnrol(message))
                 if matches!(self.flow.step, LoginStep::Password) =>
@@ -296,46 +273,47 @@ impl Submission<'_> {
             }
             Outcome::Refused(Refusal::CannotEnrol(message)) => {
                 self.render_with("", Some(&message), None, StatusCode::BAD_REQUEST)
+                    .await
             }
             Outcome::Refused(Refusal::MustEnrol) => {
                 web.internal_error("the web door always enrols")
             }
-            Outcome::Refused(Refusal::OutOfStep) => self.render(
-                "",
-                Some("That does not belong on this page. Try again."),
-                StatusCode::BAD_REQUEST,
-            ),
+            Outcome::Refused(Refusal::OutOfStep) => {
+                self.render(
+                    "",
+                    Some("That does not belong on this page. Try again."),
+                    StatusCode::BAD_REQUEST,
+                )
+                .await
+            }
         }
     }
 
-    /// All steps done (and recorded by the engine): the flow is spent, the browser gets a
-    /// fresh session, and the sign-in goes back to the application (or to Postern's own page).
-    fn finish(self, finished: Finished) -> Response {
+    /// All steps done (recorded, and the flow spent, by the engine): the browser gets a fresh
+    /// session, and the sign-in goes back to the application (or to Postern's own page).
+    async fn finish(self, finished: Finished) -> Response {
         let web = self.web;
-        if let Err(e) = web
-            .ctx
-            .store
-            .login_flows()
-            .remove(&token_hash(&self.flow_id))
-        {
-            return web.internal_error(e);
-        }
         let session = match session::start(
             web,
             self.headers,
             &finished.user,
             finished.authentication.clone(),
-        ) {
+        )
+        .await
+        {
             Ok(cookie) => cookie,
             Err(e) => return web.internal_error(e),
         };
         let response = match self.flow.request {
-            Some(request) => crate::oidc::authorize::respond_with_code(
-                web,
-                self.headers,
-                request,
-                finished.authentication,
-            ),
+            Some(request) => {
+                super::oidc::authorize::respond_with_code(
+                    web,
+                    self.headers,
+                    request,
+                    finished.authentication,
+                )
+                .await
+            }
             None => see_other("/account"),
         };
         let device = finished
@@ -386,11 +364,11 @@ pub async fn submit(
         );
     };
     let flow_id = form.flow.clone().unwrap_or_default();
-    let flow = match load_flow(&web, &flow_id, &browser) {
+    let flow = match load_flow(&web, &flow_id, &browser).await {
         Ok(flow) => flow,
         Err(response) => return *response,
     };
-    let submission = Submission {
+    let mut submission = Submission {
         web: &web,
         headers: &headers,
         csrf_token: csrf::guard(&web, &headers).token,
@@ -404,7 +382,8 @@ pub async fn submit(
     let answer = match &submission.flow.step {
         LoginStep::Consent { authentication } => {
             let authentication = authentication.clone();
-            return super::consent::answer(submission, form.consent.as_deref(), authentication);
+            return super::consent::answer(submission, form.consent.as_deref(), authentication)
+                .await;
         }
         LoginStep::Password => {
             let password = form.password.unwrap_or_default();
@@ -413,11 +392,13 @@ pub async fn submit(
                 || username.len() > 256
                 || password.len() > 1024
             {
-                return submission.render(
-                    &username,
-                    Some("Enter your username and password."),
-                    StatusCode::BAD_REQUEST,
-                );
+                return submission
+                    .render(
+                        &username,
+                        Some("Enter your username and password."),
+                        StatusCode::BAD_REQUEST,
+                    )
+                    .await;
             }
             Answer::Password {
                 username: username.clone(),
@@ -435,19 +416,24 @@ pub async fn submit(
         | LoginStep::EnrolTotp { .. }
         | LoginStep::EnrolEmail { .. } => {
             if code.trim().is_empty() || code.len() > 64 {
-                return submission.render("", Some("Enter the code."), StatusCode::BAD_REQUEST);
+                return submission
+                    .render("", Some("Enter the code."), StatusCode::BAD_REQUEST)
+                    .await;
             }
             Answer::Code(code)
         }
     };
-    let (ctx, door, step) = (
-        web.ctx.clone(),
-        submission.door(),
-        submission.flow.step.clone(),
-    );
-    match tokio::task::spawn_blocking(move || sign_in::answer(&ctx, &door, &step, answer)).await {
-        Ok(Ok(outcome)) => submission.show(outcome, &username),
-        Ok(Err(e)) => web.internal_error(e),
+    let door = submission.door();
+    let advanced = sign_in::flow::advance(
+        &web.ctx,
+        &door,
+        &submission.flow_id,
+        &mut submission.flow,
+        answer,
+    )
+    .await;
+    match advanced {
+        Ok(outcome) => submission.show(outcome, &username).await,
         Err(e) => web.internal_error(e),
     }
 }
@@ -458,21 +444,19 @@ pub async fn home() -> Response {
 }
 
 /// The flow with this id, if it exists and belongs to this browser; otherwise an error page.
-fn load_flow(web: &Web, flow_id: &str, browser: &[u8; 32]) -> Result<LoginFlow, Box<Response>> {
-    let now = web.ctx.clock.unix_now();
-    let found = web
-        .ctx
-        .store
-        .login_flows()
-        .get(&token_hash(flow_id), now)
-        .map_err(|e| Box::new(web.internal_error(e)))?;
-    match found {
-        Some(flow) if crate::secrets::constant_time_eq(&flow.browser, browser) => Ok(flow),
-        _ => Err(Box::new(web.error_page(
+async fn load_flow(
+    web: &Web,
+    flow_id: &str,
+    browser: &[u8; 32],
+) -> Result<LoginFlow, Box<Response>> {
+    match sign_in::flow::load(&web.ctx, flow_id, browser).await {
+        Ok(Some(flow)) => Ok(flow),
+        Ok(None) => Err(Box::new(web.error_page(
             StatusCode::BAD_REQUEST,
             "This sign-in has expired",
             "Go back to the application you came from and start signing in again.",
         ))),
+        Err(e) => Err(Box::new(web.internal_error(e))),
     }
 }
 
@@ -490,16 +474,17 @@ struct Messages<'a> {
     notice: Option<&'a str>,
 }
 
-fn code_lifetime_minutes(web: &Web) -> u64 {
+async fn code_lifetime_minutes(web: &Web) -> u64 {
     web.ctx
         .store
         .site_settings()
+        .await
         .map(|s| s.email_code_lifetime_seconds.div_ceil(60))
         .unwrap_or(15)
 }
 
 /// Shows the page for the flow's current step.
-fn render_step(
+async fn render_step(
     web: &Web,
     csrf_token: &str,
     flow_id: &str,
@@ -508,11 +493,17 @@ fn render_step(
     messages: Messages<'_>,
     status: StatusCode,
 ) -> Response {
-    let client_name = flow
-        .request
-        .as_ref()
-        .and_then(|r| web.ctx.store.client(&r.client_id).ok().flatten())
-        .map(|c| c.name);
+    let client_name = match &flow.request {
+        Some(request) => web
+            .ctx
+            .store
+            .client(&request.client_id)
+            .await
+            .ok()
+            .flatten()
+            .map(|c| c.name),
+        None => None,
+    };
     let mut context = tera::Context::new();
     context.insert("csrf", csrf_token);
     context.insert("flow", flow_id);
@@ -523,7 +514,7 @@ fn render_step(
     let template = match &flow.step {
         LoginStep::Password => "login.html",
         LoginStep::SecondFactor { authentication } => {
-            let Ok(Some(user)) = web.ctx.store.user(authentication.user_id) else {
+            let Ok(Some(user)) = web.ctx.store.user(authentication.user_id).await else {
                 return web.internal_error("the user vanished during sign-in");
             };
             let method = user
@@ -533,11 +524,11 @@ fn render_step(
                 .unwrap_or_default();
             context.insert("method", &method);
             context.insert("sent_to", &crate::mail::mask_address(&user.email));
-            context.insert("lifetime_minutes", &code_lifetime_minutes(web));
+            context.insert("lifetime_minutes", &code_lifetime_minutes(web).await);
             "second_factor.html"
         }
         LoginStep::EnrolEmail { authentication } => {
-            let Ok(Some(user)) = web.ctx.store.user(authentication.user_id) else {
+            let Ok(Some(user)) = web.ctx.store.user(authentication.user_id).await else {
                 return web.internal_error("the user vanished during enrolment");
             };
             context.insert("sent_to", &crate::mail::mask_address(&user.email));
@@ -547,12 +538,12 @@ fn render_step(
             authentication,
             sealed_seed,
         } => {
-            let user = match web.ctx.store.user(authentication.user_id) {
+            let user = match web.ctx.store.user(authentication.user_id).await {
                 Ok(Some(user)) => user,
                 Ok(None) => return web.internal_error("the user vanished during enrolment"),
                 Err(e) => return web.internal_error(e),
             };
-            match engine::enrolment_material(&web.ctx, &user, sealed_seed) {
+            match engine::enrolment_material(&web.ctx, &user, sealed_seed).await {
                 Ok((manual_key, qr_svg)) => {
                     context.insert("manual_key", &manual_key);
                     context.insert("qr_svg", &qr_svg);
@@ -560,6 +551,7 @@ fn render_step(
                         .ctx
                         .store
                         .site_settings()
+                        .await
                         .map(|s| s.mfa_methods)
                         .unwrap_or_default();
                     context.insert(
@@ -577,7 +569,7 @@ fn render_step(
             "recovery_codes.html"
         }
         LoginStep::Consent { authentication } => {
-            let Ok(Some(user)) = web.ctx.store.user(authentication.user_id) else {
+            let Ok(Some(user)) = web.ctx.store.user(authentication.user_id).await else {
                 return web.internal_error("the user vanished during consent");
             };
             let scopes: Vec<ScopeRow> = flow

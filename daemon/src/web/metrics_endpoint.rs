@@ -29,7 +29,7 @@ pub async fn serve(
 }
 
 async fn metrics(State(ctx): State<Arc<Context>>) -> Response {
-    let users = match ctx.store.user_count() {
+    let users = match ctx.store.user_count().await {
         Ok(users) => users,
         Err(e) => {
             tracing::error!(error = %e, "metrics: cannot read the user count");

@@ -10,6 +10,7 @@ mod headers;
 pub mod http_server;
 mod login;
 pub mod metrics_endpoint;
+pub mod oidc;
 mod pages;
 pub mod session;
 
@@ -96,12 +97,12 @@ pub fn with_cookies(
 }
 
 /// Starts a sign-in for an OIDC request in this browser; returns the flow id for `/login`.
-pub fn login_flow(
+pub async fn login_flow(
     web: &Web,
     request: crate::model::grants::AuthorizationRequest,
     browser: [u8; 32],
 ) -> Result<String, crate::store::StoreError> {
-    login::start_flow(web, login::new_flow(web, Some(request), browser))
+    login::start_flow(web, login::new_flow(web, Some(request), browser)).await
 }
 
 /// A 303 to `location` (after a POST, the browser follows with a GET).
@@ -117,7 +118,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/", get(login::home))
         .route("/login", get(login::show).post(login::submit))
         .route("/account", get(account::show).post(account::submit))
-        .merge(crate::oidc::routes())
+        .merge(oidc::routes())
         .route_layer(timing)
         .layer(middleware::from_fn_with_state(
             web.clone(),
@@ -129,7 +130,7 @@ pub fn router(web: Arc<Web>) -> Router {
 
 /// Healthy when the store answers a read. Says nothing else about the deployment.
 async fn healthz(State(web): State<Arc<Web>>) -> Response {
-    let (status, text) = match web.ctx.store.site_settings() {
+    let (status, text) = match web.ctx.store.site_settings().await {
         Ok(_) => (StatusCode::OK, "ok"),
         Err(e) => {
             tracing::error!(error = %e, "health check: store read failed");
@@ -157,16 +158,16 @@ mod tests {
     use axum::http::Request;
     use tower::ServiceExt;
 
-    fn app() -> (tempfile::TempDir, Router) {
+    async fn app() -> (tempfile::TempDir, Router) {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = Arc::new(Context::for_tests(dir.path()));
+        let ctx = Arc::new(Context::for_tests(dir.path()).await);
         let web = Arc::new(Web::new(ctx).unwrap());
         (dir, router(web))
     }
 
     #[tokio::test]
     async fn healthz_answers_ok_with_security_headers() {
-        let (_dir, app) = app();
+        let (_dir, app) = app().await;
         let response = app
             .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
             .await
@@ -184,7 +185,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_oversized_body_is_refused() {
-        let (_dir, app) = app();
+        let (_dir, app) = app().await;
         let body = "x=".to_owned() + &"a".repeat(MAX_BODY + 1);
         let mut request = Request::post("/token")
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")

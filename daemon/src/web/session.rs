@@ -7,14 +7,14 @@ use crate::engine::session_policy::{self, Standing};
 use crate::model::User;
 use crate::model::grants::{Authentication, Session};
 use crate::secrets::{random_token, token_hash};
-use crate::store::StoreError;
+use crate::store::{RecordKey, StoreError};
 use axum::http::{HeaderMap, HeaderValue};
 
 /// A browser's live session, judged against its user's current policy.
 #[derive(Debug)]
 pub struct LiveSession {
     /// The record's key (the hash of the cookie).
-    pub key: [u8; 32],
+    pub key: RecordKey,
     /// The session, with only what still counts of its authentication.
     pub session: Session,
     pub user: User,
@@ -25,21 +25,21 @@ pub struct LiveSession {
 
 /// The browser's live session, if it has one that may still be used. A session that policy
 /// has ended (a disabled user, a password changed elsewhere) is removed.
-pub fn current(web: &Web, headers: &HeaderMap) -> Result<Option<LiveSession>, StoreError> {
+pub async fn current(web: &Web, headers: &HeaderMap) -> Result<Option<LiveSession>, StoreError> {
     let Some(cookie) = web.cookies.get(headers, Cookie::Session) else {
         return Ok(None);
     };
     let now = web.ctx.clock.unix_now();
-    let key = token_hash(cookie);
-    let Some(mut session) = web.ctx.store.sessions().get(&key, now)? else {
+    let key = RecordKey::bearer(token_hash(cookie));
+    let Some(mut session) = web.ctx.store.sessions().get(&key, now).await? else {
         return Ok(None);
     };
-    let user = web.ctx.store.user(session.authentication.user_id)?;
+    let user = web.ctx.store.user(session.authentication.user_id).await?;
     let (authentication, needs_second_factor) =
-        match session_policy::standing(&web.ctx, user.as_ref(), &session)? {
+        match session_policy::standing(&web.ctx, user.as_ref(), &session).await? {
             Standing::Ended(why) => {
                 tracing::info!(reason = why, "ended a session that policy no longer allows");
-                web.ctx.store.sessions().remove(&key)?;
+                web.ctx.store.sessions().remove(&key).await?;
                 return Ok(None);
             }
             Standing::Valid(authentication) => (authentication, false),
@@ -58,45 +58,50 @@ pub fn current(web: &Web, headers: &HeaderMap) -> Result<Option<LiveSession>, St
 }
 
 /// Starts a new session (replacing any the browser had) and returns its cookie.
-pub fn start(
+pub async fn start(
     web: &Web,
     headers: &HeaderMap,
     user: &User,
     authentication: Authentication,
 ) -> Result<HeaderValue, StoreError> {
-    end(web, headers)?;
+    end(web, headers).await?;
     let now = web.ctx.clock.unix_now();
     let lifetime = web.ctx.config.session.lifetime.0.as_secs();
     let token = random_token();
-    web.ctx.store.sessions().put(
-        &token_hash(&token),
-        &Session {
-            authentication,
-            created_at: now,
-            password_fingerprint: Some(session_policy::password_fingerprint(user)),
-            generation: user.session_generation,
-            pending_totp_seed: None,
-            expires_at: now + lifetime,
-        },
-    )?;
+    web.ctx
+        .store
+        .sessions()
+        .put(
+            &RecordKey::bearer(token_hash(&token)),
+            &Session {
+                authentication,
+                created_at: now,
+                password_fingerprint: Some(session_policy::password_fingerprint(user)),
+                generation: user.session_generation,
+                pending_totp_seed: None,
+                expires_at: now + lifetime,
+            },
+        )
+        .await?;
     Ok(web.cookies.set(Cookie::Session, &token, Some(lifetime)))
 }
 
 /// After the user changed their password from this session: the session knows of the change,
 /// so it lives on while the user's other sessions end.
-pub fn saw_password_change(web: &Web, live: &LiveSession) -> Result<(), StoreError> {
-    let Some(user) = web.ctx.store.user(live.user.id)? else {
+pub async fn saw_password_change(web: &Web, live: &LiveSession) -> Result<(), StoreError> {
+    let Some(user) = web.ctx.store.user(live.user.id).await? else {
         return Ok(());
     };
     let fingerprint = session_policy::password_fingerprint(&user);
     change(web, live, |session| {
         session.password_fingerprint = Some(fingerprint.clone());
     })
+    .await
 }
 
 /// Keeps (or, with `None`, drops) the authenticator-app seed offered on the account page, so
 /// the confirmation finds it here and no form carries it.
-pub fn set_pending_totp_seed(
+pub async fn set_pending_totp_seed(
     web: &Web,
     live: &LiveSession,
     sealed_seed: Option<Vec<u8>>,
@@ -104,23 +109,36 @@ pub fn set_pending_totp_seed(
     change(web, live, |session| {
         session.pending_totp_seed = sealed_seed.clone();
     })
+    .await
 }
 
 /// Changes the stored record of a live session, atomically (`edit` may run more than once).
-fn change(web: &Web, live: &LiveSession, edit: impl Fn(&mut Session)) -> Result<(), StoreError> {
+async fn change(
+    web: &Web,
+    live: &LiveSession,
+    edit: impl Fn(&mut Session) + Send + Sync,
+) -> Result<(), StoreError> {
     let now = web.ctx.clock.unix_now();
-    web.ctx.store.sessions().update(&live.key, now, |session| {
-        let mut changed = session.clone();
-        edit(&mut changed);
-        crate::store::Change::Replace(changed)
-    })?;
+    web.ctx
+        .store
+        .sessions()
+        .update(&live.key, now, &mut |session| {
+            let mut changed = session.clone();
+            edit(&mut changed);
+            crate::store::Change::Replace(changed)
+        })
+        .await?;
     Ok(())
 }
 
 /// Ends the browser's session, if any, and returns the cookie that clears it.
-pub fn end(web: &Web, headers: &HeaderMap) -> Result<HeaderValue, StoreError> {
+pub async fn end(web: &Web, headers: &HeaderMap) -> Result<HeaderValue, StoreError> {
     if let Some(cookie) = web.cookies.get(headers, Cookie::Session) {
-        web.ctx.store.sessions().remove(&token_hash(cookie))?;
+        web.ctx
+            .store
+            .sessions()
+            .remove(&RecordKey::bearer(token_hash(cookie)))
+            .await?;
     }
     Ok(web.cookies.clear(Cookie::Session))
 }

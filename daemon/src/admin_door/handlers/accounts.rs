@@ -10,7 +10,7 @@ use postern_proto::admin::{AdminReply, NewUser, PAGE_DEFAULT, PAGE_MAX, PageRequ
 use postern_proto::{ErrorCode, ProtoError, Secret};
 use std::collections::BTreeSet;
 
-pub fn add_user(ctx: &Context, new_user: NewUser) -> Result<AdminReply, ProtoError> {
+pub async fn add_user(ctx: &Context, new_user: NewUser) -> Result<AdminReply, ProtoError> {
     model::validate_username(&new_user.username).map_err(validation)?;
     model::validate_email(&new_user.email).map_err(validation)?;
     if let Some(name) = &new_user.display_name {
@@ -24,6 +24,7 @@ pub fn add_user(ctx: &Context, new_user: NewUser) -> Result<AdminReply, ProtoErr
     if let Some(existing) = ctx
         .store
         .user_by_name(&new_user.username)
+        .await
         .map_err(store_error)?
     {
         return Err(ProtoError::new(
@@ -34,7 +35,7 @@ pub fn add_user(ctx: &Context, new_user: NewUser) -> Result<AdminReply, ProtoErr
             ),
         ));
     }
-    let password_hash = checked_hash(ctx, &new_user.password)?;
+    let password_hash = checked_hash(ctx, &new_user.password).await?;
     let now = ctx.clock.unix_now();
     let user = User {
         id: UserId::random(),
@@ -51,24 +52,25 @@ pub fn add_user(ctx: &Context, new_user: NewUser) -> Result<AdminReply, ProtoErr
         session_generation: 0,
         mfa: None,
     };
-    ctx.store.insert_user(&user).map_err(store_error)?;
-    Ok(AdminReply::User(user_view(ctx, user)))
+    ctx.store.insert_user(&user).await.map_err(store_error)?;
+    Ok(AdminReply::User(user_view(ctx, user).await))
 }
 
-pub fn add_role(ctx: &Context, spec: RoleSpec) -> Result<AdminReply, ProtoError> {
+pub async fn add_role(ctx: &Context, spec: RoleSpec) -> Result<AdminReply, ProtoError> {
     model::validate_role_name(&spec.name).map_err(validation)?;
     let role = Role {
         name: spec.name,
         require_mfa: spec.require_mfa,
         api_access: spec.api_access,
     };
-    ctx.store.insert_role(&role).map_err(store_error)?;
+    ctx.store.insert_role(&role).await.map_err(store_error)?;
     Ok(AdminReply::Role(views::role(role, 0)))
 }
 
-pub fn find_user(ctx: &Context, username: &str) -> Result<User, ProtoError> {
+pub async fn find_user(ctx: &Context, username: &str) -> Result<User, ProtoError> {
     ctx.store
         .user_by_name(username)
+        .await
         .map_err(store_error)?
         .ok_or_else(|| {
             ProtoError::new(
@@ -78,26 +80,31 @@ pub fn find_user(ctx: &Context, username: &str) -> Result<User, ProtoError> {
         })
 }
 
-pub fn update_user(
+pub async fn update_user(
     ctx: &Context,
     id: UserId,
-    change: impl FnOnce(&mut User) -> Result<(), StoreError>,
+    change: impl FnOnce(&mut User) -> Result<(), StoreError> + Send,
 ) -> Result<User, ProtoError> {
-    ctx.store.update_user(id, change).map_err(store_error)
+    ctx.store
+        .update_user(id, Box::new(change))
+        .await
+        .map_err(store_error)
 }
 
 /// Checks a new password against the site policy and hashes it.
-pub fn checked_hash(ctx: &Context, secret: &Secret) -> Result<String, ProtoError> {
-    let settings = ctx.store.site_settings().map_err(store_error)?;
+pub async fn checked_hash(ctx: &Context, secret: &Secret) -> Result<String, ProtoError> {
+    let settings = ctx.store.site_settings().await.map_err(store_error)?;
     password::check_policy(secret.expose(), settings.password_min_length).map_err(validation)?;
-    password::hash(secret.expose()).map_err(|e| {
-        tracing::error!(error = %e, "password hashing failed");
-        ProtoError::new(ErrorCode::Internal, "internal error; see the daemon's log")
-    })
+    password::hash_off_runtime(secret.expose())
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            ProtoError::new(ErrorCode::Internal, "internal error; see the daemon's log")
+        })
 }
 
 /// One page of users, in username order.
-pub fn list_users(ctx: &Context, page: &PageRequest) -> Result<AdminReply, ProtoError> {
+pub async fn list_users(ctx: &Context, page: &PageRequest) -> Result<AdminReply, ProtoError> {
     let limit = page.limit.unwrap_or(PAGE_DEFAULT);
     if !(1..=PAGE_MAX).contains(&limit) {
         return Err(invalid(&format!(
@@ -107,39 +114,44 @@ pub fn list_users(ctx: &Context, page: &PageRequest) -> Result<AdminReply, Proto
     let (users, next) = ctx
         .store
         .users_page(page.after.as_deref(), limit as usize)
+        .await
         .map_err(store_error)?;
-    Ok(AdminReply::Users {
-        users: users.into_iter().map(|u| user_view(ctx, u)).collect(),
-        next,
-    })
+    let mut views = Vec::with_capacity(users.len());
+    for user in users {
+        views.push(user_view(ctx, user).await);
+    }
+    Ok(AdminReply::Users { users: views, next })
 }
 
-pub fn set_password(
+pub async fn set_password(
     ctx: &Context,
     username: &str,
     password: &Secret,
 ) -> Result<AdminReply, ProtoError> {
-    let id = find_user(ctx, username)?.id;
-    let hash = checked_hash(ctx, password)?;
+    let id = find_user(ctx, username).await?.id;
+    let hash = checked_hash(ctx, password).await?;
     let now = ctx.clock.unix_now();
     update_user(ctx, id, |user| {
         user.password_hash = hash;
         user.password_changed_at = now;
         Ok(())
-    })?;
+    })
+    .await?;
     // A new password means every remembered browser proves itself again.
-    crate::engine::devices::forget_all(ctx, id).map_err(store_error)?;
+    crate::engine::devices::forget_all(ctx, id)
+        .await
+        .map_err(store_error)?;
     done(format!("password of {username} changed"))
 }
 
-pub fn set_email(
+pub async fn set_email(
     ctx: &Context,
     username: &str,
     email: &str,
     verified: bool,
 ) -> Result<AdminReply, ProtoError> {
     model::validate_email(email).map_err(validation)?;
-    let id = find_user(ctx, username)?.id;
+    let id = find_user(ctx, username).await?.id;
     update_user(ctx, id, |user| {
         if user.email != email {
             user.email = email.to_owned();
@@ -147,17 +159,18 @@ pub fn set_email(
         }
         user.email_verified |= verified;
         Ok(())
-    })?;
-    let user = find_user(ctx, username)?;
-    Ok(AdminReply::User(user_view(ctx, user)))
+    })
+    .await?;
+    let user = find_user(ctx, username).await?;
+    Ok(AdminReply::User(user_view(ctx, user).await))
 }
 
-pub fn set_disabled(
+pub async fn set_disabled(
     ctx: &Context,
     username: &str,
     disabled: bool,
 ) -> Result<AdminReply, ProtoError> {
-    let id = find_user(ctx, username)?.id;
+    let id = find_user(ctx, username).await?.id;
     update_user(ctx, id, |user| {
         user.disabled = disabled;
         // Disabling ends every session for good: enabling the account again does not bring
@@ -166,22 +179,29 @@ pub fn set_disabled(
             user.session_generation += 1;
         }
         Ok(())
-    })?;
+    })
+    .await?;
     done(format!(
         "{username} {}",
         if disabled { "disabled" } else { "enabled" }
     ))
 }
 
-pub fn delete_user(ctx: &Context, username: &str) -> Result<AdminReply, ProtoError> {
-    let id = find_user(ctx, username)?.id;
-    ctx.store.delete_user(id).map_err(store_error)?;
-    crate::engine::devices::forget_all(ctx, id).map_err(store_error)?;
+pub async fn delete_user(ctx: &Context, username: &str) -> Result<AdminReply, ProtoError> {
+    let id = find_user(ctx, username).await?.id;
+    ctx.store.delete_user(id).await.map_err(store_error)?;
+    crate::engine::devices::forget_all(ctx, id)
+        .await
+        .map_err(store_error)?;
     done(format!("user {username} deleted"))
 }
 
-pub fn grant_role(ctx: &Context, username: &str, role: &str) -> Result<AdminReply, ProtoError> {
-    let id = find_user(ctx, username)?.id;
+pub async fn grant_role(
+    ctx: &Context,
+    username: &str,
+    role: &str,
+) -> Result<AdminReply, ProtoError> {
+    let id = find_user(ctx, username).await?.id;
     update_user(ctx, id, |user| {
         if !user.roles.insert(role.to_owned()) {
             return Err(StoreError::Conflict(format!(
@@ -189,22 +209,28 @@ pub fn grant_role(ctx: &Context, username: &str, role: &str) -> Result<AdminRepl
             )));
         }
         Ok(())
-    })?;
+    })
+    .await?;
     done(format!("{username} now has role {role}"))
 }
 
-pub fn revoke_role(ctx: &Context, username: &str, role: &str) -> Result<AdminReply, ProtoError> {
-    let id = find_user(ctx, username)?.id;
+pub async fn revoke_role(
+    ctx: &Context,
+    username: &str,
+    role: &str,
+) -> Result<AdminReply, ProtoError> {
+    let id = find_user(ctx, username).await?.id;
     update_user(ctx, id, |user| {
         if !user.roles.remove(role) {
             return Err(StoreError::NotFound(format!("role `{role}` on {username}")));
         }
         Ok(())
-    })?;
+    })
+    .await?;
     done(format!("{username} no longer has role {role}"))
 }
 
-pub fn set_role(
+pub async fn set_role(
     ctx: &Context,
     name: &str,
     require_mfa: Option<bool>,
@@ -217,21 +243,32 @@ pub fn set_role(
     }
     let role = ctx
         .store
-        .update_role(name, |role| {
-            role.require_mfa = require_mfa.unwrap_or(role.require_mfa);
-            role.api_access = api_access.unwrap_or(role.api_access);
-        })
+        .update_role(
+            name,
+            Box::new(|role| {
+                role.require_mfa = require_mfa.unwrap_or(role.require_mfa);
+                role.api_access = api_access.unwrap_or(role.api_access);
+                Ok(())
+            }),
+        )
+        .await
         .map_err(store_error)?;
-    let members = ctx.store.role_members(name).map_err(store_error)?.len() as u64;
+    let members = ctx
+        .store
+        .role_members(name)
+        .await
+        .map_err(store_error)?
+        .len() as u64;
     Ok(AdminReply::Role(views::role(role, members)))
 }
 
-pub fn list_roles(ctx: &Context) -> Result<AdminReply, ProtoError> {
+pub async fn list_roles(ctx: &Context) -> Result<AdminReply, ProtoError> {
     let mut roles = Vec::new();
-    for role in ctx.store.roles().map_err(store_error)? {
+    for role in ctx.store.roles().await.map_err(store_error)? {
         let members = ctx
             .store
             .role_members(&role.name)
+            .await
             .map_err(store_error)?
             .len() as u64;
         roles.push(views::role(role, members));
@@ -240,12 +277,12 @@ pub fn list_roles(ctx: &Context) -> Result<AdminReply, ProtoError> {
 }
 
 /// A user as an administrator sees them, with any brute-force lock and their MFA state.
-pub fn user_view(ctx: &Context, user: User) -> postern_proto::admin::UserView {
+pub async fn user_view(ctx: &Context, user: User) -> postern_proto::admin::UserView {
     let locked_until = ctx
         .limiter
         .account_locked_until(&user.username, ctx.clock.unix_now());
-    let settings = ctx.store.site_settings().unwrap_or_default();
-    let roles = ctx.store.roles_of(&user).unwrap_or_default();
+    let settings = ctx.store.site_settings().await.unwrap_or_default();
+    let roles = ctx.store.roles_of(&user).await.unwrap_or_default();
     let mfa = postern_proto::admin::MfaView {
         enabled: user.mfa.as_ref().is_some_and(|m| m.is_usable(&settings)),
         method: user.mfa.as_ref().map(|m| m.method.to_string()),
@@ -258,8 +295,8 @@ pub fn user_view(ctx: &Context, user: User) -> postern_proto::admin::UserView {
     views::user(user, locked_until, mfa)
 }
 
-pub fn unlock(ctx: &Context, username: &str) -> Result<AdminReply, ProtoError> {
-    let user = find_user(ctx, username)?;
+pub async fn unlock(ctx: &Context, username: &str) -> Result<AdminReply, ProtoError> {
+    let user = find_user(ctx, username).await?;
     ctx.limiter.unlock_account(&user.username);
     done(format!("{} unlocked", user.username))
 }

@@ -8,7 +8,7 @@ use crate::secrets::{random_token, token_hash};
 use postern_proto::admin::{AdminReply, ClientSpec};
 use postern_proto::{ErrorCode, ProtoError, Secret};
 
-pub fn add(ctx: &Context, spec: ClientSpec) -> Result<AdminReply, ProtoError> {
+pub async fn add(ctx: &Context, spec: ClientSpec) -> Result<AdminReply, ProtoError> {
     model::validate_role_name(&spec.name).map_err(|e| {
         ProtoError::new(
             ErrorCode::InvalidInput,
@@ -49,16 +49,20 @@ pub fn add(ctx: &Context, spec: ClientSpec) -> Result<AdminReply, ProtoError> {
         consent: spec.consent,
         created_at: ctx.clock.unix_now(),
     };
-    ctx.store.insert_client(&client).map_err(store_error)?;
+    ctx.store
+        .insert_client(&client)
+        .await
+        .map_err(store_error)?;
     Ok(AdminReply::ClientSecret {
         client: views::client(client),
         client_secret: secret.map(Secret::new),
     })
 }
 
-pub fn find(ctx: &Context, name: &str) -> Result<Client, ProtoError> {
+pub async fn find(ctx: &Context, name: &str) -> Result<Client, ProtoError> {
     ctx.store
         .client_by_name(name)
+        .await
         .map_err(store_error)?
         .ok_or_else(|| {
             ProtoError::new(
@@ -68,21 +72,21 @@ pub fn find(ctx: &Context, name: &str) -> Result<Client, ProtoError> {
         })
 }
 
-pub fn list(ctx: &Context) -> Result<AdminReply, ProtoError> {
-    let clients = ctx.store.clients().map_err(store_error)?;
+pub async fn list(ctx: &Context) -> Result<AdminReply, ProtoError> {
+    let clients = ctx.store.clients().await.map_err(store_error)?;
     Ok(AdminReply::Clients(
         clients.into_iter().map(views::client).collect(),
     ))
 }
 
 /// Changes a client's settings; each `None` is left as it is.
-pub fn set(
+pub async fn set(
     ctx: &Context,
     name: &str,
     require_pkce: Option<bool>,
     consent: Option<bool>,
 ) -> Result<AdminReply, ProtoError> {
-    let client = find(ctx, name)?;
+    let client = find(ctx, name).await?;
     if require_pkce == Some(false) && client.is_public() {
         return Err(ProtoError::new(
             ErrorCode::Conflict,
@@ -91,20 +95,25 @@ pub fn set(
     }
     let client = ctx
         .store
-        .update_client(&client.id, |client| {
-            if let Some(required) = require_pkce {
-                client.require_pkce = required;
-            }
-            if let Some(consent) = consent {
-                client.consent = consent;
-            }
-        })
+        .update_client(
+            &client.id,
+            Box::new(|client| {
+                if let Some(required) = require_pkce {
+                    client.require_pkce = required;
+                }
+                if let Some(consent) = consent {
+                    client.consent = consent;
+                }
+                Ok(())
+            }),
+        )
+        .await
         .map_err(store_error)?;
     Ok(AdminReply::Client(views::client(client)))
 }
 
-pub fn rotate_secret(ctx: &Context, name: &str) -> Result<AdminReply, ProtoError> {
-    let client = find(ctx, name)?;
+pub async fn rotate_secret(ctx: &Context, name: &str) -> Result<AdminReply, ProtoError> {
+    let client = find(ctx, name).await?;
     if client.is_public() {
         return Err(ProtoError::new(
             ErrorCode::Conflict,
@@ -114,9 +123,14 @@ pub fn rotate_secret(ctx: &Context, name: &str) -> Result<AdminReply, ProtoError
     let secret = random_token();
     let client = ctx
         .store
-        .update_client(&client.id, |client| {
-            client.secret_hash = Some(token_hash(&secret))
-        })
+        .update_client(
+            &client.id,
+            Box::new(|client| {
+                client.secret_hash = Some(token_hash(&secret));
+                Ok(())
+            }),
+        )
+        .await
         .map_err(store_error)?;
     Ok(AdminReply::ClientSecret {
         client: views::client(client),
@@ -124,28 +138,33 @@ pub fn rotate_secret(ctx: &Context, name: &str) -> Result<AdminReply, ProtoError
     })
 }
 
-pub fn delete(ctx: &Context, name: &str) -> Result<AdminReply, ProtoError> {
-    let client = find(ctx, name)?;
-    ctx.store.delete_client(&client.id).map_err(store_error)?;
+pub async fn delete(ctx: &Context, name: &str) -> Result<AdminReply, ProtoError> {
+    let client = find(ctx, name).await?;
+    ctx.store
+        .delete_client(&client.id)
+        .await
+        .map_err(store_error)?;
     done(format!("client {name} deleted; its tokens no longer work"))
 }
 
-pub fn list_keys(ctx: &Context) -> Result<AdminReply, ProtoError> {
-    let keys = ctx.store.signing_keys().map_err(store_error)?;
+pub async fn list_keys(ctx: &Context) -> Result<AdminReply, ProtoError> {
+    let keys = ctx.store.signing_keys().await.map_err(store_error)?;
     Ok(AdminReply::Keys(keys.into_iter().map(views::key).collect()))
 }
 
-pub fn rotate_keys(ctx: &Context) -> Result<AdminReply, ProtoError> {
-    ctx.keys
+pub async fn rotate_keys(ctx: &Context) -> Result<AdminReply, ProtoError> {
+    ctx.tokens
+        .keys
         .rotate(
-            &ctx.store,
+            &*ctx.store,
             &ctx.master_key,
             ctx.clock.unix_now(),
             ctx.key_retention(),
         )
+        .await
         .map_err(|e| {
             tracing::error!(error = %e, "key rotation failed");
             ProtoError::new(ErrorCode::Internal, "internal error; see the daemon's log")
         })?;
-    list_keys(ctx)
+    list_keys(ctx).await
 }

@@ -8,20 +8,27 @@ use crate::model::mfa::MfaEnrolment;
 use postern_proto::admin::{AdminReply, PageRequest};
 use postern_proto::{ErrorCode, ProtoError};
 
-pub fn reset(ctx: &Context, username: &str) -> Result<AdminReply, ProtoError> {
-    let user = find_user(ctx, username)?;
+pub async fn reset(ctx: &Context, username: &str) -> Result<AdminReply, ProtoError> {
+    let user = find_user(ctx, username).await?;
     update_user(ctx, user.id, |u| {
         u.mfa = None;
         Ok(())
-    })?;
-    crate::engine::devices::forget_all(ctx, user.id).map_err(store_error)?;
+    })
+    .await?;
+    crate::engine::devices::forget_all(ctx, user.id)
+        .await
+        .map_err(store_error)?;
     done(format!(
         "MFA of {} is off, their recovery codes and remembered devices are void; they enrol again at their next sign-in",
         user.username
     ))
 }
 
-pub fn set_method(ctx: &Context, username: &str, method: &str) -> Result<AdminReply, ProtoError> {
+pub async fn set_method(
+    ctx: &Context,
+    username: &str,
+    method: &str,
+) -> Result<AdminReply, ProtoError> {
     let method = match method {
         "totp" => MfaMethod::Totp,
         "email" => MfaMethod::Email,
@@ -32,7 +39,7 @@ pub fn set_method(ctx: &Context, username: &str, method: &str) -> Result<AdminRe
             ));
         }
     };
-    let settings = ctx.store.site_settings().map_err(store_error)?;
+    let settings = ctx.store.site_settings().await.map_err(store_error)?;
     if !settings.mfa_methods.contains(&method) {
         return Err(ProtoError::new(
             ErrorCode::Conflict,
@@ -45,7 +52,7 @@ pub fn set_method(ctx: &Context, username: &str, method: &str) -> Result<AdminRe
             ),
         ));
     }
-    let user = find_user(ctx, username)?;
+    let user = find_user(ctx, username).await?;
     let now = ctx.clock.unix_now();
     update_user(ctx, user.id, |u| {
         let recovery_codes = u.mfa.take().map(|m| m.recovery_codes).unwrap_or_default();
@@ -57,7 +64,8 @@ pub fn set_method(ctx: &Context, username: &str, method: &str) -> Result<AdminRe
             enrolled_at: now,
         });
         Ok(())
-    })?;
+    })
+    .await?;
     done(match method {
         MfaMethod::Totp => format!(
             "{} will enrol an authenticator app at their next sign-in",
@@ -70,6 +78,6 @@ pub fn set_method(ctx: &Context, username: &str, method: &str) -> Result<AdminRe
     })
 }
 
-pub fn report(ctx: &Context, page: &PageRequest) -> Result<AdminReply, ProtoError> {
-    list_users(ctx, page)
+pub async fn report(ctx: &Context, page: &PageRequest) -> Result<AdminReply, ProtoError> {
+    list_users(ctx, page).await
 }

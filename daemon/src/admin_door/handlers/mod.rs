@@ -16,13 +16,13 @@ mod mfa;
 mod site;
 
 /// Answers one request from an authorised administrator.
-pub fn handle(
+pub async fn handle(
     ctx: &Context,
     caller: &Caller,
     request: AdminRequest,
 ) -> Result<AdminReply, ProtoError> {
     let audited = audit_entry(&request);
-    let result = dispatch(ctx, request);
+    let result = dispatch(ctx, request).await;
     if let Some((action, subject, detail)) = audited {
         let (outcome, detail) = match &result {
             Ok(_) => (Outcome::Success, detail),
@@ -39,76 +39,78 @@ pub fn handle(
         .subject(subject)
         .maybe_detail(detail);
         // Not answering "done" for a change that is not durable, or not audited.
-        ctx.record(event)
-            .and_then(|()| ctx.store.flush())
-            .map_err(internal)?;
+        ctx.record(event).await.map_err(internal)?;
+        ctx.store.flush().await.map_err(internal)?;
     }
     result
 }
 
-fn dispatch(ctx: &Context, request: AdminRequest) -> Result<AdminReply, ProtoError> {
+async fn dispatch(ctx: &Context, request: AdminRequest) -> Result<AdminReply, ProtoError> {
     match request {
-        AdminRequest::Status => Ok(AdminReply::Status(site::status(ctx))),
-        AdminRequest::UserAdd(new_user) => accounts::add_user(ctx, new_user),
-        AdminRequest::UserList(page) => accounts::list_users(ctx, &page),
-        AdminRequest::UserShow { username } => Ok(AdminReply::User(accounts::user_view(
-            ctx,
-            accounts::find_user(ctx, &username)?,
-        ))),
+        AdminRequest::Status => Ok(AdminReply::Status(site::status(ctx).await)),
+        AdminRequest::UserAdd(new_user) => accounts::add_user(ctx, new_user).await,
+        AdminRequest::UserList(page) => accounts::list_users(ctx, &page).await,
+        AdminRequest::UserShow { username } => Ok(AdminReply::User(
+            accounts::user_view(ctx, accounts::find_user(ctx, &username).await?).await,
+        )),
         AdminRequest::UserSetPassword { username, password } => {
-            accounts::set_password(ctx, &username, &password)
+            accounts::set_password(ctx, &username, &password).await
         }
         AdminRequest::UserSetDisabled { username, disabled } => {
-            accounts::set_disabled(ctx, &username, disabled)
+            accounts::set_disabled(ctx, &username, disabled).await
         }
         AdminRequest::UserSetEmail {
             username,
             email,
             verified,
-        } => accounts::set_email(ctx, &username, &email, verified),
-        AdminRequest::UserDelete { username } => accounts::delete_user(ctx, &username),
-        AdminRequest::UserUnlock { username } => accounts::unlock(ctx, &username),
-        AdminRequest::UserAddRole { username, role } => accounts::grant_role(ctx, &username, &role),
-        AdminRequest::UserRemoveRole { username, role } => {
-            accounts::revoke_role(ctx, &username, &role)
+        } => accounts::set_email(ctx, &username, &email, verified).await,
+        AdminRequest::UserDelete { username } => accounts::delete_user(ctx, &username).await,
+        AdminRequest::UserUnlock { username } => accounts::unlock(ctx, &username).await,
+        AdminRequest::UserAddRole { username, role } => {
+            accounts::grant_role(ctx, &username, &role).await
         }
-        AdminRequest::RoleAdd(spec) => accounts::add_role(ctx, spec),
+        AdminRequest::UserRemoveRole { username, role } => {
+            accounts::revoke_role(ctx, &username, &role).await
+        }
+        AdminRequest::RoleAdd(spec) => accounts::add_role(ctx, spec).await,
         AdminRequest::RoleSet {
             name,
             require_mfa,
             api_access,
-        } => accounts::set_role(ctx, &name, require_mfa, api_access),
-        AdminRequest::RoleList => accounts::list_roles(ctx),
+        } => accounts::set_role(ctx, &name, require_mfa, api_access).await,
+        AdminRequest::RoleList => accounts::list_roles(ctx).await,
         AdminRequest::RoleDelete { name } => {
-            ctx.store.delete_role(&name).map_err(store_error)?;
+            ctx.store.delete_role(&name).await.map_err(store_error)?;
             done(format!("role {name} deleted"))
         }
-        AdminRequest::SiteShow => site::show(ctx),
-        AdminRequest::SiteSet { key, value } => site::set(ctx, &key, &value),
-        AdminRequest::Audit(query) => site::audit_events(ctx, query),
-        AdminRequest::AdvanceClock { seconds } => site::advance_clock(ctx, seconds),
-        AdminRequest::ClientAdd(spec) => clients::add(ctx, spec),
-        AdminRequest::ClientList => clients::list(ctx),
-        AdminRequest::ClientShow { name } => Ok(AdminReply::Client(views::client(clients::find(
-            ctx, &name,
-        )?))),
+        AdminRequest::SiteShow => site::show(ctx).await,
+        AdminRequest::SiteSet { key, value } => site::set(ctx, &key, &value).await,
+        AdminRequest::Audit(query) => site::audit_events(ctx, query).await,
+        AdminRequest::AdvanceClock { seconds } => site::advance_clock(ctx, seconds).await,
+        AdminRequest::ClientAdd(spec) => clients::add(ctx, spec).await,
+        AdminRequest::ClientList => clients::list(ctx).await,
+        AdminRequest::ClientShow { name } => Ok(AdminReply::Client(views::client(
+            clients::find(ctx, &name).await?,
+        ))),
         AdminRequest::ClientSet {
             name,
             require_pkce,
             consent,
-        } => clients::set(ctx, &name, require_pkce, consent),
-        AdminRequest::ClientRotateSecret { name } => clients::rotate_secret(ctx, &name),
-        AdminRequest::ClientDelete { name } => clients::delete(ctx, &name),
-        AdminRequest::KeysList => clients::list_keys(ctx),
-        AdminRequest::MfaReset { username } => mfa::reset(ctx, &username),
-        AdminRequest::MfaSetMethod { username, method } => mfa::set_method(ctx, &username, &method),
-        AdminRequest::MfaReport(page) => mfa::report(ctx, &page),
+        } => clients::set(ctx, &name, require_pkce, consent).await,
+        AdminRequest::ClientRotateSecret { name } => clients::rotate_secret(ctx, &name).await,
+        AdminRequest::ClientDelete { name } => clients::delete(ctx, &name).await,
+        AdminRequest::KeysList => clients::list_keys(ctx).await,
+        AdminRequest::MfaReset { username } => mfa::reset(ctx, &username).await,
+        AdminRequest::MfaSetMethod { username, method } => {
+            mfa::set_method(ctx, &username, &method).await
+        }
+        AdminRequest::MfaReport(page) => mfa::report(ctx, &page).await,
         AdminRequest::MailLog {
             username,
             subject,
             limit,
-        } => site::mail_log(ctx, username, subject, limit),
-        AdminRequest::KeysRotate => clients::rotate_keys(ctx),
+        } => site::mail_log(ctx, username, subject, limit).await,
+        AdminRequest::KeysRotate => clients::rotate_keys(ctx).await,
         // Streamed by the connection (see `admin_door::backup`), never answered in one frame.
         AdminRequest::Backup => Err(ProtoError::new(
             ErrorCode::Internal,

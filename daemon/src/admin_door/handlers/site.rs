@@ -10,7 +10,7 @@ use postern_proto::{ErrorCode, ProtoError};
 const AUDIT_DEFAULT_LIMIT: u32 = 100;
 const AUDIT_MAX_LIMIT: u32 = 10_000;
 
-pub fn status(ctx: &Context) -> StatusView {
+pub async fn status(ctx: &Context) -> StatusView {
     let now = ctx.clock.unix_now();
     StatusView {
         version: env!("CARGO_PKG_VERSION").into(),
@@ -21,16 +21,22 @@ pub fn status(ctx: &Context) -> StatusView {
         state_dir: ctx.config.state_dir.display().to_string(),
         http_listen: ctx.http_addr.to_string(),
         metrics_listen: ctx.metrics_addr.map(|addr| addr.to_string()),
-        users: ctx.store.user_count().unwrap_or_else(|error| {
+        users: ctx.store.user_count().await.unwrap_or_else(|error| {
             tracing::error!(%error, "cannot read the user count");
             0
         }),
-        roles: ctx.store.role_count(),
-        audit_events: ctx.store.audit_count(),
+        roles: ctx.store.role_count().await.unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot read the role count");
+            0
+        }),
+        audit_events: ctx.store.audit_log().count().await.unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot read the audit trail's length");
+            0
+        }),
     }
 }
 
-pub fn audit_events(ctx: &Context, query: AuditQuery) -> Result<AdminReply, ProtoError> {
+pub async fn audit_events(ctx: &Context, query: AuditQuery) -> Result<AdminReply, ProtoError> {
     let limit = query
         .limit
         .unwrap_or(AUDIT_DEFAULT_LIMIT)
@@ -38,7 +44,8 @@ pub fn audit_events(ctx: &Context, query: AuditQuery) -> Result<AdminReply, Prot
     let wanted = query.username.map(|name| model::normalize_username(&name));
     let events = ctx
         .store
-        .audit_events(query.since.unwrap_or(0), limit, |event| match &wanted {
+        .audit_log()
+        .newest(query.since.unwrap_or(0), limit, &|event| match &wanted {
             None => true,
             Some(name) => {
                 event
@@ -50,6 +57,7 @@ pub fn audit_events(ctx: &Context, query: AuditQuery) -> Result<AdminReply, Prot
                     || model::normalize_username(&event.actor) == *name
             }
         })
+        .await
         .map_err(store_error)?;
     Ok(AdminReply::Audit(
         events.into_iter().map(views::audit).collect(),
@@ -68,20 +76,21 @@ pub fn site_view(settings: &model::SiteSettings) -> Vec<SiteSettingView> {
         .collect()
 }
 
-pub fn show(ctx: &Context) -> Result<AdminReply, ProtoError> {
-    let settings = ctx.store.site_settings().map_err(store_error)?;
+pub async fn show(ctx: &Context) -> Result<AdminReply, ProtoError> {
+    let settings = ctx.store.site_settings().await.map_err(store_error)?;
     Ok(AdminReply::Site(site_view(&settings)))
 }
 
-pub fn set(ctx: &Context, key: &str, value: &str) -> Result<AdminReply, ProtoError> {
+pub async fn set(ctx: &Context, key: &str, value: &str) -> Result<AdminReply, ProtoError> {
     let settings = ctx
         .store
-        .update_site_settings(|settings| Ok(settings.set(key, value)?))
+        .update_site_settings(Box::new(|settings| Ok(settings.set(key, value)?)))
+        .await
         .map_err(store_error)?;
     Ok(AdminReply::Site(site_view(&settings)))
 }
 
-pub fn advance_clock(ctx: &Context, seconds: u64) -> Result<AdminReply, ProtoError> {
+pub async fn advance_clock(ctx: &Context, seconds: u64) -> Result<AdminReply, ProtoError> {
     let Some(clock) = &ctx.test_clock else {
         return Err(ProtoError::new(
             ErrorCode::PermissionDenied,
@@ -92,7 +101,7 @@ pub fn advance_clock(ctx: &Context, seconds: u64) -> Result<AdminReply, ProtoErr
     done(format!("clock moved forward by {seconds} s"))
 }
 
-pub fn mail_log(
+pub async fn mail_log(
     ctx: &Context,
     username: Option<String>,
     subject: Option<String>,
@@ -105,7 +114,8 @@ pub fn mail_log(
     let subject = subject.map(|s| s.to_lowercase());
     let records = ctx
         .store
-        .mail_records(0, limit, |record| {
+        .mail_log()
+        .newest(0, limit, &|record| {
             username
                 .as_ref()
                 .is_none_or(|u| model::normalize_username(&record.username) == *u)
@@ -113,6 +123,7 @@ pub fn mail_log(
                     .as_ref()
                     .is_none_or(|s| record.subject.to_lowercase().contains(s.as_str()))
         })
+        .await
         .map_err(store_error)?;
     Ok(AdminReply::Mail(
         records

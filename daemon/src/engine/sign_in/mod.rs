@@ -5,6 +5,8 @@
 //! trail, the completed sign-in's record) and says what comes next. So "what decides a PAM
 //! sign-in?" and "what decides a web sign-in?" have one answer: this file.
 
+pub mod flow;
+
 use super::email_code::{self, Sent};
 use super::{
     CodeVerdict, Demands, EngineError, NameMatch, PasswordAttempt, PasswordVerdict, Progress,
@@ -146,7 +148,7 @@ pub enum Outcome {
 
 /// Applies `answer` to a sign-in at `step`. Blocking (Argon2id, the store): call it off the
 /// async runtime.
-pub fn answer(
+pub async fn answer(
     ctx: &Context,
     door: &Door,
     step: &LoginStep,
@@ -154,11 +156,11 @@ pub fn answer(
 ) -> Result<Outcome, EngineError> {
     match (step, answer) {
         (LoginStep::Password, Answer::Password { username, password }) => {
-            match super::check_password(ctx, &door.attempt(&username, &password))? {
+            match super::check_password(ctx, &door.attempt(&username, &password)).await? {
                 PasswordVerdict::Accepted {
                     user,
                     authentication,
-                } => after_first_factor(ctx, door, *user, authentication),
+                } => after_first_factor(ctx, door, *user, authentication).await,
                 PasswordVerdict::Rejected => Ok(Outcome::Refused(Refusal::Credentials)),
             }
         }
@@ -172,9 +174,11 @@ pub fn answer(
             ) =>
         {
             let now = ctx.clock.unix_now();
-            let usable = super::find_user(ctx, &username, door.name_match())?.filter(|user| {
-                !user.disabled && !ctx.limiter.is_locked(&user.username, door.address, now)
-            });
+            let usable = super::find_user(ctx, &username, door.name_match())
+                .await?
+                .filter(|user| {
+                    !user.disabled && !ctx.limiter.is_locked(&user.username, door.address, now)
+                });
             let Some(user) = usable else {
                 return Ok(Outcome::Refused(Refusal::Credentials));
             };
@@ -183,34 +187,34 @@ pub fn answer(
                 auth_time: now,
                 amr: vec!["pwd".into()],
             };
-            after_first_factor(ctx, door, user, authentication)
+            after_first_factor(ctx, door, user, authentication).await
         }
         (LoginStep::SecondFactor { authentication }, Answer::Code(code)) => {
-            let user = user_of(ctx, authentication)?;
+            let user = user_of(ctx, authentication).await?;
             match super::check_code(
                 ctx,
                 authentication,
                 &code,
                 &door.attempt(&user.username, ""),
-            )? {
+            )
+            .await?
+            {
                 CodeVerdict::Accepted(authentication) => {
-                    let device = remember(ctx, door, &user)?;
-                    finish(ctx, door, user, authentication, device)
+                    let device = remember(ctx, door, &user).await?;
+                    finish(ctx, door, user, authentication, device).await
                 }
                 CodeVerdict::Rejected => Ok(Outcome::Refused(Refusal::Code)),
             }
         }
         (LoginStep::SecondFactor { authentication }, Answer::Resend) => {
-            let user = user_of(ctx, authentication)?;
-            Ok(Outcome::Resent(email_code::send(
-                ctx,
-                &user,
-                CodePurpose::SignIn,
-            )?))
+            let user = user_of(ctx, authentication).await?;
+            Ok(Outcome::Resent(
+                email_code::send(ctx, &user, CodePurpose::SignIn).await?,
+            ))
         }
         (LoginStep::EnrolTotp { authentication, .. }, Answer::ChooseEmail) => {
-            let user = user_of(ctx, authentication)?;
-            match super::choose_email(ctx, &user, authentication.clone()) {
+            let user = user_of(ctx, authentication).await?;
+            match super::choose_email(ctx, &user, authentication.clone()).await {
                 Ok(step) => Ok(Outcome::Next(step)),
                 Err(EngineError::CannotEnrol(message)) => {
                     Ok(Outcome::Refused(Refusal::CannotEnrol(message)))
@@ -225,29 +229,29 @@ pub fn answer(
             },
             Answer::Code(code),
         ) => {
-            let user = user_of(ctx, authentication)?;
+            let user = user_of(ctx, authentication).await?;
             let attempt = door.attempt(&user.username, "");
             let enrolled =
-                super::confirm_totp_enrolment(ctx, authentication, sealed_seed, &code, &attempt)?;
-            enrolled_outcome(ctx, door, &user, enrolled)
+                super::confirm_totp_enrolment(ctx, authentication, sealed_seed, &code, &attempt)
+                    .await?;
+            enrolled_outcome(ctx, door, &user, enrolled).await
         }
         (LoginStep::EnrolEmail { authentication }, Answer::Resend) => {
-            let user = user_of(ctx, authentication)?;
-            Ok(Outcome::Resent(email_code::send(
-                ctx,
-                &user,
-                CodePurpose::Enrolment,
-            )?))
+            let user = user_of(ctx, authentication).await?;
+            Ok(Outcome::Resent(
+                email_code::send(ctx, &user, CodePurpose::Enrolment).await?,
+            ))
         }
         (LoginStep::EnrolEmail { authentication }, Answer::Code(code)) => {
-            let user = user_of(ctx, authentication)?;
+            let user = user_of(ctx, authentication).await?;
             let attempt = door.attempt(&user.username, "");
-            let enrolled = super::confirm_email_enrolment(ctx, authentication, &code, &attempt)?;
-            enrolled_outcome(ctx, door, &user, enrolled)
+            let enrolled =
+                super::confirm_email_enrolment(ctx, authentication, &code, &attempt).await?;
+            enrolled_outcome(ctx, door, &user, enrolled).await
         }
         (LoginStep::Enrolled { authentication }, Answer::Continue) => {
-            let user = user_of(ctx, authentication)?;
-            finish(ctx, door, user, authentication.clone(), None)
+            let user = user_of(ctx, authentication).await?;
+            finish(ctx, door, user, authentication.clone(), None).await
         }
         _ => Ok(Outcome::Refused(Refusal::OutOfStep)),
     }
@@ -256,13 +260,13 @@ pub fn answer(
 /// Takes a signed-in user whose session proves less than their policy now requires (see
 /// `session_policy`) to the step a right password leads to, with the remembered-browser
 /// shortcut off: the missing step is what policy asks for.
-pub fn resume(
+pub async fn resume(
     ctx: &Context,
     door: &Door,
     user: User,
     authentication: Authentication,
 ) -> Result<Outcome, EngineError> {
-    after_first_factor(ctx, door, user, authentication)
+    after_first_factor(ctx, door, user, authentication).await
 }
 
 /// Whether an account may be used right now (PAM's account management, after
@@ -275,32 +279,37 @@ pub enum AccountStanding {
     Unknown,
 }
 
-pub fn account_standing(ctx: &Context, login_name: &str) -> Result<AccountStanding, EngineError> {
+pub async fn account_standing(
+    ctx: &Context,
+    login_name: &str,
+) -> Result<AccountStanding, EngineError> {
     let now = ctx.clock.unix_now();
-    Ok(match super::find_user(ctx, login_name, NameMatch::Exact)? {
-        None => AccountStanding::Unknown,
-        Some(user) if user.disabled => AccountStanding::Disabled,
-        Some(user)
-            if ctx
-                .limiter
-                .account_locked_until(&user.username, now)
-                .is_some() =>
-        {
-            AccountStanding::Locked
-        }
-        Some(_) => AccountStanding::Usable,
-    })
+    Ok(
+        match super::find_user(ctx, login_name, NameMatch::Exact).await? {
+            None => AccountStanding::Unknown,
+            Some(user) if user.disabled => AccountStanding::Disabled,
+            Some(user)
+                if ctx
+                    .limiter
+                    .account_locked_until(&user.username, now)
+                    .is_some() =>
+            {
+                AccountStanding::Locked
+            }
+            Some(_) => AccountStanding::Usable,
+        },
+    )
 }
 
 /// The full address a code of this step was (or will be) mailed to, if it is an emailed-code
 /// step; the door masks it for display.
-pub fn code_sent_to(ctx: &Context, step: &LoginStep) -> Result<Option<String>, EngineError> {
+pub async fn code_sent_to(ctx: &Context, step: &LoginStep) -> Result<Option<String>, EngineError> {
     let (LoginStep::SecondFactor { authentication } | LoginStep::EnrolEmail { authentication }) =
         step
     else {
         return Ok(None);
     };
-    let user = user_of(ctx, authentication)?;
+    let user = user_of(ctx, authentication).await?;
     let emailed = matches!(step, LoginStep::EnrolEmail { .. })
         || user
             .mfa
@@ -311,7 +320,7 @@ pub fn code_sent_to(ctx: &Context, step: &LoginStep) -> Result<Option<String>, E
 
 /// After the first factor (a password, or pam_unix's word for it): done, a second factor, an
 /// enrolment, or a refusal, by the user's policy and the door's demands.
-fn after_first_factor(
+async fn after_first_factor(
     ctx: &Context,
     door: &Door,
     user: User,
@@ -338,14 +347,15 @@ fn after_first_factor(
         } => {
             // A host that passed the second factor recently (`pam.remember`) skips it, before
             // any code is mailed.
-            let settings = ctx.store.site_settings()?;
+            let settings = ctx.store.site_settings().await?;
             let enrolled = user.mfa.as_ref().is_some_and(|m| m.is_usable(&settings));
-            if enrolled && devices::hosts::recognise(ctx, user.id, service, remote_host.as_deref())?
+            if enrolled
+                && devices::hosts::recognise(ctx, user.id, service, remote_host.as_deref()).await?
             {
-                remembered_used(ctx, door, &user, Factor::RememberedHost)?;
+                remembered_used(ctx, door, &user, Factor::RememberedHost).await?;
                 let mut authentication = authentication;
                 authentication.amr.push("mfa".into());
-                return finish(ctx, door, user, authentication, None);
+                return finish(ctx, door, user, authentication, None).await;
             }
             Demands {
                 rp_wants_mfa: false,
@@ -357,7 +367,7 @@ fn after_first_factor(
             }
         }
     };
-    let progress = match super::after_password(ctx, &user, authentication, &demands) {
+    let progress = match super::after_password(ctx, &user, authentication, &demands).await {
         Ok(progress) => progress,
         Err(EngineError::CannotEnrol(message)) => {
             return Ok(Outcome::Refused(Refusal::CannotEnrol(message)));
@@ -365,7 +375,7 @@ fn after_first_factor(
         Err(e) => return Err(e),
     };
     match progress {
-        Progress::Done(authentication) => finish(ctx, door, user, authentication, None),
+        Progress::Done(authentication) => finish(ctx, door, user, authentication, None).await,
         Progress::Remembered {
             authentication,
             window,
@@ -381,14 +391,14 @@ fn after_first_factor(
                 }),
                 _ => None,
             };
-            finish(ctx, door, user, authentication, device)
+            finish(ctx, door, user, authentication, device).await
         }
         Progress::Next(step) => Ok(Outcome::Next(step)),
         Progress::MustEnrol => Ok(Outcome::Refused(Refusal::MustEnrol)),
     }
 }
 
-fn enrolled_outcome(
+async fn enrolled_outcome(
     ctx: &Context,
     door: &Door,
     user: &User,
@@ -398,17 +408,22 @@ fn enrolled_outcome(
         return Ok(Outcome::Refused(Refusal::Code));
     };
     Ok(Outcome::Enrolled {
-        device: remember(ctx, door, user)?,
+        device: remember(ctx, door, user).await?,
         step: LoginStep::Enrolled { authentication },
         recovery_codes,
     })
 }
 
 /// After a second factor: the browser (or the PAM host, with `pam.remember`) is remembered.
-fn remember(ctx: &Context, door: &Door, user: &User) -> Result<Option<DeviceCookie>, EngineError> {
+async fn remember(
+    ctx: &Context,
+    door: &Door,
+    user: &User,
+) -> Result<Option<DeviceCookie>, EngineError> {
     match &door.kind {
         DoorKind::Web { user_agent, .. } => {
-            Ok(devices::remember(ctx, user.id, user_agent, door.address)?
+            Ok(devices::remember(ctx, user.id, user_agent, door.address)
+                .await?
                 .map(|(value, max_age)| DeviceCookie { value, max_age }))
         }
         DoorKind::Pam {
@@ -416,13 +431,13 @@ fn remember(ctx: &Context, door: &Door, user: &User) -> Result<Option<DeviceCook
             remote_host,
             ..
         } => {
-            devices::hosts::remember(ctx, user.id, service, remote_host.as_deref())?;
+            devices::hosts::remember(ctx, user.id, service, remote_host.as_deref()).await?;
             Ok(None)
         }
     }
 }
 
-fn finish(
+async fn finish(
     ctx: &Context,
     door: &Door,
     user: User,
@@ -435,7 +450,8 @@ fn finish(
         &authentication,
         door.audit_door(),
         door.source.clone(),
-    )?;
+    )
+    .await?;
     Ok(Outcome::Done(Box::new(Finished {
         user,
         authentication,
@@ -443,7 +459,7 @@ fn finish(
     })))
 }
 
-fn remembered_used(
+async fn remembered_used(
     ctx: &Context,
     door: &Door,
     user: &User,
@@ -460,14 +476,16 @@ fn remembered_used(
         )
         .subject(&user.username)
         .factor(factor),
-    )?;
+    )
+    .await?;
     Ok(())
 }
 
 /// The user a step is about; gone means the sign-in cannot go on.
-fn user_of(ctx: &Context, authentication: &Authentication) -> Result<User, EngineError> {
+async fn user_of(ctx: &Context, authentication: &Authentication) -> Result<User, EngineError> {
     ctx.store
-        .user(authentication.user_id)?
+        .user(authentication.user_id)
+        .await?
         .ok_or(EngineError::UserGone)
 }
 

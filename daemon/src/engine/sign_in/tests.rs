@@ -34,7 +34,7 @@ fn pam(second_factor_only: bool) -> Door {
 
 /// Noor, with a recovery code as her second factor, or none; optionally in a role that
 /// requires MFA.
-fn noor(ctx: &Context, enrolled: bool, required: bool) -> User {
+async fn noor(ctx: &Context, enrolled: bool, required: bool) -> User {
     let mfa = enrolled.then(|| MfaEnrolment {
         method: MfaMethod::Email,
         totp: None,
@@ -53,10 +53,11 @@ fn noor(ctx: &Context, enrolled: bool, required: bool) -> User {
                 require_mfa: true,
                 api_access: false,
             })
+            .await
             .unwrap();
         user.roles.insert("staff".into());
     }
-    ctx.store.insert_user(&user).unwrap();
+    ctx.store.insert_user(&user).await.unwrap();
     user
 }
 
@@ -67,16 +68,16 @@ fn password_answer(username: &str, password: &str) -> Answer {
     }
 }
 
-fn context() -> (tempfile::TempDir, Context) {
+async fn context() -> (tempfile::TempDir, Context) {
     let dir = tempfile::tempdir().unwrap();
-    let ctx = Context::for_tests(dir.path());
+    let ctx = Context::for_tests(dir.path()).await;
     (dir, ctx)
 }
 
-#[test]
-fn the_same_answers_lead_to_the_same_steps_at_both_doors() {
-    let (_dir, ctx) = context();
-    noor(&ctx, true, true);
+#[tokio::test]
+async fn the_same_answers_lead_to_the_same_steps_at_both_doors() {
+    let (_dir, ctx) = context().await;
+    noor(&ctx, true, true).await;
     for door in [web(), pam(false)] {
         let first = answer(
             &ctx,
@@ -84,23 +85,30 @@ fn the_same_answers_lead_to_the_same_steps_at_both_doors() {
             &LoginStep::Password,
             password_answer("noor", PASSWORD),
         )
+        .await
         .unwrap();
         let Outcome::Next(step @ LoginStep::SecondFactor { .. }) = first else {
             panic!("{door:?}: a second factor is asked for, got {first:?}");
         };
-        let done = answer(&ctx, &door, &step, Answer::Code("RIGHT-CODE".into())).unwrap();
+        let done = answer(&ctx, &door, &step, Answer::Code("RIGHT-CODE".into()))
+            .await
+            .unwrap();
         let Outcome::Done(finished) = done else {
             panic!("{door:?}: the recovery code signs in, got {done:?}");
         };
         assert_eq!(finished.authentication.acr(), "postern:mfa");
         // The recovery code is spent: noor gets a fresh one for the next door.
         ctx.store
-            .update_user(finished.user.id, |u| {
-                if let Some(mfa) = u.mfa.as_mut() {
-                    mfa.recovery_codes = vec![recovery::hash(&ctx.master_key, "RIGHT-CODE")];
-                }
-                Ok(())
-            })
+            .update_user(
+                finished.user.id,
+                Box::new(|u| {
+                    if let Some(mfa) = u.mfa.as_mut() {
+                        mfa.recovery_codes = vec![recovery::hash(&ctx.master_key, "RIGHT-CODE")];
+                    }
+                    Ok(())
+                }),
+            )
+            .await
             .unwrap();
     }
     let wrong = answer(
@@ -109,20 +117,22 @@ fn the_same_answers_lead_to_the_same_steps_at_both_doors() {
         &LoginStep::Password,
         password_answer("noor", "wrong"),
     )
+    .await
     .unwrap();
     assert!(matches!(wrong, Outcome::Refused(Refusal::Credentials)));
 }
 
-#[test]
-fn pam_cannot_enrol_the_web_can_and_case_matters_only_at_pam() {
-    let (_dir, ctx) = context();
-    noor(&ctx, false, true);
+#[tokio::test]
+async fn pam_cannot_enrol_the_web_can_and_case_matters_only_at_pam() {
+    let (_dir, ctx) = context().await;
+    noor(&ctx, false, true).await;
     let at_pam = answer(
         &ctx,
         &pam(false),
         &LoginStep::Password,
         password_answer("noor", PASSWORD),
     )
+    .await
     .unwrap();
     assert!(matches!(at_pam, Outcome::Refused(Refusal::MustEnrol)));
     let at_web = answer(
@@ -131,6 +141,7 @@ fn pam_cannot_enrol_the_web_can_and_case_matters_only_at_pam() {
         &LoginStep::Password,
         password_answer("NOOR", PASSWORD),
     )
+    .await
     .unwrap();
     assert!(
         matches!(at_web, Outcome::Next(LoginStep::EnrolTotp { .. })),
@@ -142,39 +153,54 @@ fn pam_cannot_enrol_the_web_can_and_case_matters_only_at_pam() {
         &LoginStep::Password,
         password_answer("NOOR", PASSWORD),
     )
+    .await
     .unwrap();
     assert!(matches!(wrong_case, Outcome::Refused(Refusal::Credentials)));
 }
 
-#[test]
-fn second_factor_mode_asks_only_the_code_and_refuses_disabled_or_locked_users() {
-    let (_dir, ctx) = context();
-    let user = noor(&ctx, true, false);
+#[tokio::test]
+async fn second_factor_mode_asks_only_the_code_and_refuses_disabled_or_locked_users() {
+    let (_dir, ctx) = context().await;
+    let user = noor(&ctx, true, false).await;
     let identified = Answer::Identified {
         username: "noor".into(),
     };
-    let first = answer(&ctx, &pam(true), &LoginStep::Password, identified.clone()).unwrap();
+    let first = answer(&ctx, &pam(true), &LoginStep::Password, identified.clone())
+        .await
+        .unwrap();
     assert!(matches!(
         first,
         Outcome::Next(LoginStep::SecondFactor { .. })
     ));
     // Only PAM's second-factor mode may skip the password.
-    let at_web = answer(&ctx, &web(), &LoginStep::Password, identified.clone()).unwrap();
+    let at_web = answer(&ctx, &web(), &LoginStep::Password, identified.clone())
+        .await
+        .unwrap();
     assert!(matches!(at_web, Outcome::Refused(Refusal::OutOfStep)));
 
     ctx.store
-        .update_user(user.id, |u| {
-            u.disabled = true;
-            Ok(())
-        })
+        .update_user(
+            user.id,
+            Box::new(|u| {
+                u.disabled = true;
+                Ok(())
+            }),
+        )
+        .await
         .unwrap();
-    let disabled = answer(&ctx, &pam(true), &LoginStep::Password, identified.clone()).unwrap();
+    let disabled = answer(&ctx, &pam(true), &LoginStep::Password, identified.clone())
+        .await
+        .unwrap();
     assert!(matches!(disabled, Outcome::Refused(Refusal::Credentials)));
     ctx.store
-        .update_user(user.id, |u| {
-            u.disabled = false;
-            Ok(())
-        })
+        .update_user(
+            user.id,
+            Box::new(|u| {
+                u.disabled = false;
+                Ok(())
+            }),
+        )
+        .await
         .unwrap();
     for _ in 0..5 {
         answer(
@@ -183,17 +209,21 @@ fn second_factor_mode_asks_only_the_code_and_refuses_disabled_or_locked_users() 
             &LoginStep::Password,
             password_answer("noor", "wrong"),
         )
+        .await
         .unwrap();
     }
-    let locked = answer(&ctx, &pam(true), &LoginStep::Password, identified).unwrap();
+    let locked = answer(&ctx, &pam(true), &LoginStep::Password, identified)
+        .await
+        .unwrap();
     assert!(matches!(locked, Outcome::Refused(Refusal::Credentials)));
 }
 
-#[test]
-fn a_remembered_browser_skips_the_code_and_gets_its_cookie_back() {
-    let (_dir, ctx) = context();
-    let user = noor(&ctx, true, true);
+#[tokio::test]
+async fn a_remembered_browser_skips_the_code_and_gets_its_cookie_back() {
+    let (_dir, ctx) = context().await;
+    let user = noor(&ctx, true, true).await;
     let (cookie, _) = devices::remember(&ctx, user.id, "Firefox/1 Linux", None)
+        .await
         .unwrap()
         .unwrap();
     let mut door = web();
@@ -206,6 +236,7 @@ fn a_remembered_browser_skips_the_code_and_gets_its_cookie_back() {
         &LoginStep::Password,
         password_answer("noor", PASSWORD),
     )
+    .await
     .unwrap();
     let Outcome::Done(finished) = done else {
         panic!("a remembered browser signs in without a code, got {done:?}");
@@ -213,6 +244,6 @@ fn a_remembered_browser_skips_the_code_and_gets_its_cookie_back() {
     assert_eq!(finished.authentication.amr, vec!["pwd", "mfa"]);
     assert_eq!(finished.device.map(|d| d.value), Some(cookie));
     // The sign-in was recorded by the engine, not the door.
-    let stored = ctx.store.user(user.id).unwrap().unwrap();
+    let stored = ctx.store.user(user.id).await.unwrap().unwrap();
     assert!(stored.last_login_at.is_some());
 }

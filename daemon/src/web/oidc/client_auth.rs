@@ -17,7 +17,7 @@ pub struct Credentials {
 
 /// Authenticates the client. A confidential client must present its secret (one way, not
 /// both); a public client must present none.
-pub fn authenticate(
+pub async fn authenticate(
     ctx: &Context,
     headers: &HeaderMap,
     form: Credentials,
@@ -49,7 +49,8 @@ pub fn authenticate(
     };
     let client = ctx
         .store
-        .client(&client_id)?
+        .client(&client_id)
+        .await?
         .ok_or_else(|| OAuthError::invalid_client("unknown client or wrong secret"))?;
     match (&client.secret_hash, secret) {
         (None, None) => Ok(client),
@@ -66,7 +67,7 @@ pub fn authenticate(
 
 /// Authenticates the client of a request whose credentials are in `params` (taken out of them)
 /// or in the Authorization header.
-pub fn authenticate_request(
+pub async fn authenticate_request(
     ctx: &Context,
     headers: &HeaderMap,
     params: &mut super::params::Params,
@@ -75,7 +76,7 @@ pub fn authenticate_request(
         client_id: params.take("client_id"),
         client_secret: params.take("client_secret"),
     };
-    authenticate(ctx, headers, credentials)
+    authenticate(ctx, headers, credentials).await
 }
 
 /// `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).

@@ -1,7 +1,7 @@
 //! ID tokens and the claims of users: what scopes reveal, signed with the client's algorithm.
 
+use super::Tokens;
 use super::keys::LoadedKey;
-use crate::context::Context;
 use crate::model::grants::Authentication;
 use crate::model::{Client, User};
 use chrono::{DateTime, Utc};
@@ -43,11 +43,11 @@ pub struct IdTokenInput<'a> {
     pub code: Option<&'a str>,
 }
 
-pub fn sign(ctx: &Context, input: &IdTokenInput<'_>) -> Result<String, String> {
-    let now = ctx.clock.unix_now();
-    let lifetime = ctx.config.tokens.id_token_lifetime.0.as_secs();
+pub fn sign(tokens: &Tokens, input: &IdTokenInput<'_>) -> Result<String, String> {
+    let now = tokens.clock.unix_now();
+    let lifetime = tokens.lifetimes.id_token_lifetime.0.as_secs();
     let claims = IdTokenClaims::new(
-        ctx.issuer.clone(),
+        tokens.issuer.clone(),
         vec![Audience::new(input.client.id.clone())],
         time(now + lifetime)?,
         time(now)?,
@@ -69,7 +69,7 @@ pub fn sign(ctx: &Context, input: &IdTokenInput<'_>) -> Result<String, String> {
     .set_auth_context_ref(Some(AuthenticationContextClass::new(
         input.authentication.acr().to_owned(),
     )));
-    let keys = ctx.keys.current();
+    let keys = tokens.keys.current();
     let (_, key) = keys
         .active
         .get(&input.client.signing_alg)
@@ -134,7 +134,7 @@ pub fn userinfo(user: &User, scopes: &[String]) -> serde_json::Value {
 
 /// Checks that `token` is an ID token Postern signed (with a published key), whether or not it
 /// has expired, and returns its audience and subject. Used for `id_token_hint` at logout.
-pub fn verify_own(ctx: &Context, token: &str) -> Option<(String, String)> {
+pub fn verify_own(tokens: &Tokens, token: &str) -> Option<(String, String)> {
     use base64::Engine;
     use openidconnect::JsonWebKey;
     let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -145,7 +145,7 @@ pub fn verify_own(ctx: &Context, token: &str) -> Option<(String, String)> {
     }
     let header: serde_json::Value =
         serde_json::from_slice(&engine.decode(header_text).ok()?).ok()?;
-    let keys = ctx.keys.current();
+    let keys = tokens.keys.current();
     let key = keys.published_key(header["kid"].as_str()?)?;
     let message = format!("{header_text}.{payload}");
     key.verification_key()
@@ -156,7 +156,7 @@ pub fn verify_own(ctx: &Context, token: &str) -> Option<(String, String)> {
         )
         .ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&engine.decode(payload).ok()?).ok()?;
-    if claims["iss"].as_str()? != ctx.issuer.as_str() {
+    if claims["iss"].as_str()? != tokens.issuer.as_str() {
         return None;
     }
     let audience = match &claims["aud"] {

@@ -2,9 +2,9 @@
 //! browser goes to the client's registered `post_logout_redirect_uri`; without one, the user
 //! confirms with a CSRF-protected form, so a link alone cannot sign anybody out.
 
-use super::id_token;
 use super::params::Params;
 use crate::audit::{AuditAction, AuditDoor, AuditEvent, Outcome};
+use crate::tokens::id_token;
 use crate::web::{self, Web, see_other, session, with_cookies};
 use axum::extract::rejection::FormRejection;
 use axum::extract::rejection::QueryRejection;
@@ -18,13 +18,13 @@ pub async fn get(
     headers: HeaderMap,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
-    let params = match read(&web, query.ok().map(|Query(q)| q)) {
+    let params = match read(&web, query.ok().map(|Query(q)| q)).await {
         Ok(params) => params,
         Err(response) => return *response,
     };
     let hinted = params
         .get("id_token_hint")
-        .and_then(|hint| id_token::verify_own(&web.ctx, hint));
+        .and_then(|hint| id_token::verify_own(&web.ctx.tokens, hint));
     let client_id = hinted
         .as_ref()
         .map(|(aud, _)| aud.clone())
@@ -34,12 +34,14 @@ pub async fn get(
         client_id.as_deref(),
         params.get("post_logout_redirect_uri"),
         params.get("state"),
-    ) {
+    )
+    .await
+    {
         Ok(target) => target,
         Err(response) => return *response,
     };
     if hinted.is_some() {
-        return end_session(&web, &headers, target);
+        return end_session(&web, &headers, target).await;
     }
     let guard = web::form_guard(&web, &headers);
     let mut context = tera::Context::new();
@@ -61,7 +63,7 @@ pub async fn post(
     headers: HeaderMap,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Response {
-    let params = match read(&web, form.ok().map(|Form(f)| f)) {
+    let params = match read(&web, form.ok().map(|Form(f)| f)).await {
         Ok(params) => params,
         Err(response) => return *response,
     };
@@ -77,13 +79,15 @@ pub async fn post(
         params.get("client_id"),
         params.get("post_logout_redirect_uri"),
         params.get("state"),
-    ) {
-        Ok(target) => end_session(&web, &headers, target),
+    )
+    .await
+    {
+        Ok(target) => end_session(&web, &headers, target).await,
         Err(response) => *response,
     }
 }
 
-fn read(web: &Web, pairs: Option<Vec<(String, String)>>) -> Result<Params, Box<Response>> {
+async fn read(web: &Web, pairs: Option<Vec<(String, String)>>) -> Result<Params, Box<Response>> {
     match pairs.map(Params::from_pairs) {
         Some(Ok(params)) => Ok(params),
         _ => Err(Box::new(web.error_page(
@@ -96,7 +100,7 @@ fn read(web: &Web, pairs: Option<Vec<(String, String)>>) -> Result<Params, Box<R
 
 /// Where to send the browser afterwards: a post-logout URI registered for the client, with
 /// `state`; or nowhere (the signed-out page). An unregistered URI is refused, never followed.
-fn redirect_target(
+async fn redirect_target(
     web: &Web,
     client_id: Option<&str>,
     uri: Option<&str>,
@@ -112,7 +116,11 @@ fn redirect_target(
             "The application asked to continue to an address that is not registered for it.",
         ))
     };
-    let client = match client_id.map(|id| web.ctx.store.client(id)) {
+    let found = match client_id {
+        Some(id) => Some(web.ctx.store.client(id).await),
+        None => None,
+    };
+    let client = match found {
         Some(Ok(Some(client))) => client,
         Some(Err(e)) => return Err(Box::new(web.internal_error(e))),
         _ => return Err(refuse()),
@@ -131,12 +139,13 @@ fn redirect_target(
     Ok(Some(url.to_string()))
 }
 
-fn end_session(web: &Web, headers: &HeaderMap, target: Option<String>) -> Response {
+async fn end_session(web: &Web, headers: &HeaderMap, target: Option<String>) -> Response {
     let user = session::current(web, headers)
+        .await
         .ok()
         .flatten()
         .map(|live| live.user);
-    let cookie = match session::end(web, headers) {
+    let cookie = match session::end(web, headers).await {
         Ok(cookie) => cookie,
         Err(e) => return web.internal_error(e),
     };
@@ -150,7 +159,7 @@ fn end_session(web: &Web, headers: &HeaderMap, target: Option<String>) -> Respon
             Outcome::Success,
         )
         .subject(user.username);
-        if let Err(e) = web.ctx.record(event) {
+        if let Err(e) = web.ctx.record(event).await {
             return web.internal_error(e);
         }
     }

@@ -2,7 +2,7 @@
 //! one user's grants are one prefix scan.
 
 use super::codec::{decode, encode};
-use super::{Store, StoreError};
+use super::{SledStore, StoreError};
 use crate::model::UserId;
 use crate::model::consent::ConsentGrant;
 
@@ -10,7 +10,7 @@ fn key(user: UserId, client_id: &str) -> Vec<u8> {
     [user.0.as_bytes().as_slice(), client_id.as_bytes()].concat()
 }
 
-impl Store {
+impl SledStore {
     /// Records (or replaces) a user's grant to a client; flushed, since the user was told.
     pub fn put_consent(&self, user: UserId, grant: &ConsentGrant) -> Result<(), StoreError> {
         self.consents

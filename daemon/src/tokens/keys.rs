@@ -213,19 +213,19 @@ impl std::fmt::Debug for KeyRing {
 
 impl KeyRing {
     /// Loads the stored keys, generating an active key for any algorithm that has none.
-    pub fn load(
-        store: &Store,
+    pub async fn load(
+        store: &dyn Store,
         master: &MasterKey,
         now: UnixSeconds,
         retain: u64,
     ) -> Result<Self, KeyError> {
-        let records = store.signing_keys()?;
+        let records = store.signing_keys().await?;
         for alg in SigningAlg::ALL {
             if !records
                 .iter()
                 .any(|r| r.alg == alg && r.retired_at.is_none())
             {
-                store.put_signing_key(&generate(alg, master, now)?)?;
+                store.put_signing_key(&generate(alg, master, now)?).await?;
                 tracing::info!(alg = alg.as_str(), "generated a new signing key");
             }
         }
@@ -236,7 +236,7 @@ impl KeyRing {
                 jwks_json: String::new(),
             })),
         };
-        ring.reload(store, master, now, retain)?;
+        ring.reload(store, master, now, retain).await?;
         Ok(ring)
     }
 
@@ -248,9 +248,9 @@ impl KeyRing {
     }
 
     /// Retires the active keys and makes fresh ones active.
-    pub fn rotate(
+    pub async fn rotate(
         &self,
-        store: &Store,
+        store: &dyn Store,
         master: &MasterKey,
         now: UnixSeconds,
         retain: u64,
@@ -259,33 +259,33 @@ impl KeyRing {
             .into_iter()
             .map(|alg| generate(alg, master, now))
             .collect::<Result<_, _>>()?;
-        for mut record in store.signing_keys()? {
+        for mut record in store.signing_keys().await? {
             if record.retired_at.is_none() {
                 record.retired_at = Some(now);
-                store.put_signing_key(&record)?;
+                store.put_signing_key(&record).await?;
             }
         }
         for record in &fresh {
-            store.put_signing_key(record)?;
+            store.put_signing_key(record).await?;
         }
-        self.reload(store, master, now, retain)
+        self.reload(store, master, now, retain).await
     }
 
     /// Rebuilds the in-memory set from the store, dropping retired keys older than `retain`
     /// seconds (the longest an ID token lives).
-    pub fn reload(
+    pub async fn reload(
         &self,
-        store: &Store,
+        store: &dyn Store,
         master: &MasterKey,
         now: UnixSeconds,
         retain: u64,
     ) -> Result<(), KeyError> {
         let mut active = HashMap::new();
         let mut published = Vec::new();
-        for record in store.signing_keys()? {
+        for record in store.signing_keys().await? {
             if let Some(retired) = record.retired_at {
                 if retired.saturating_add(retain) < now {
-                    store.delete_signing_key(&record.kid)?;
+                    store.delete_signing_key(&record.kid).await?;
                     continue;
                 }
             }
@@ -389,13 +389,14 @@ fn base64_url(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::sled_backend::SledStore;
 
-    #[test]
-    fn keys_are_generated_once_published_and_rotated_out_after_their_tokens_expire() {
+    #[tokio::test]
+    async fn keys_are_generated_once_published_and_rotated_out_after_their_tokens_expire() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         let master = MasterKey::for_tests();
-        let ring = KeyRing::load(&store, &master, 1_000, 600).unwrap();
+        let ring = KeyRing::load(&store, &master, 1_000, 600).await.unwrap();
         let first = ring.current();
         assert_eq!(first.active.len(), 3);
         let jwks: serde_json::Value = serde_json::from_str(&first.jwks_json).unwrap();
@@ -417,20 +418,20 @@ mod tests {
             assert!(kinds.contains(&kind), "{kinds:?}");
         }
         // A restart loads the same keys instead of making new ones.
-        let again = KeyRing::load(&store, &master, 1_001, 600).unwrap();
+        let again = KeyRing::load(&store, &master, 1_001, 600).await.unwrap();
         assert_eq!(
             again.current().active[&SigningAlg::RS256].0,
             first.active[&SigningAlg::RS256].0
         );
 
-        ring.rotate(&store, &master, 2_000, 600).unwrap();
+        ring.rotate(&store, &master, 2_000, 600).await.unwrap();
         let rotated = ring.current();
         assert_eq!(rotated.published.len(), 6, "retired keys stay published");
         assert_ne!(
             rotated.active[&SigningAlg::EdDSA].0,
             first.active[&SigningAlg::EdDSA].0
         );
-        ring.reload(&store, &master, 2_601, 600).unwrap();
+        ring.reload(&store, &master, 2_601, 600).await.unwrap();
         assert_eq!(
             ring.current().published.len(),
             3,
@@ -438,11 +439,13 @@ mod tests {
         );
     }
 
-    #[test]
-    fn keys_are_sealed_with_the_master_key() {
+    #[tokio::test]
+    async fn keys_are_sealed_with_the_master_key() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        KeyRing::load(&store, &MasterKey::for_tests(), 1, 600).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        KeyRing::load(&store, &MasterKey::for_tests(), 1, 600)
+            .await
+            .unwrap();
         for record in store.signing_keys().unwrap() {
             assert!(!String::from_utf8_lossy(&record.sealed_private).contains("PRIVATE KEY"));
         }

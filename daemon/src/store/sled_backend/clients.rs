@@ -1,12 +1,12 @@
 //! OIDC clients, keyed by `client_id`, with a name index for the CLI.
 
 use super::codec::{decode, encode};
-use super::{Store, StoreError, TxResult, from_tx};
+use super::{SledStore, StoreError, TxResult, from_tx};
 use crate::model::Client;
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
-impl Store {
+impl SledStore {
     pub fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
         let _guard = self.lock();
         let value = encode(client)?;
@@ -57,14 +57,14 @@ impl Store {
     /// Replaces a client's record (its name stays as it is).
     pub fn update_client<F>(&self, client_id: &str, change: F) -> Result<Client, StoreError>
     where
-        F: FnOnce(&mut Client),
+        F: FnOnce(&mut Client) -> Result<(), StoreError>,
     {
         let _guard = self.lock();
         let mut client = self
             .client(client_id)?
             .ok_or_else(|| StoreError::NotFound(format!("client {client_id}")))?;
         let name = client.name.clone();
-        change(&mut client);
+        change(&mut client)?;
         client.name = name;
         client.id = client_id.to_owned();
         self.clients

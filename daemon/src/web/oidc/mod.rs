@@ -1,13 +1,12 @@
-//! The OpenID Connect provider: discovery, keys, authorization, tokens, userinfo, revocation,
+//! The OpenID Connect endpoints: discovery, keys, authorization, tokens, userinfo, revocation,
 //! introspection and logout. Authorization code flow with PKCE only (OAuth 2.0 Security BCP).
+//! They sit beside the other web handlers and call the token core (`crate::tokens`) for every
+//! rule about codes and tokens.
 
 pub mod authorize;
 pub mod client_auth;
 mod discovery;
 pub mod error;
-pub mod grants;
-pub mod id_token;
-pub mod keys;
 mod logout;
 mod params;
 mod revocation;

@@ -2,6 +2,8 @@
 //! RFC 6749 §5.2 with the right status, `WWW-Authenticate` where due, never cached. Internal
 //! failures say nothing beyond "server_error"; the detail goes to the log.
 
+use crate::tokens::exchange::ExchangeError;
+use crate::tokens::grants::IssueError;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -82,13 +84,24 @@ impl From<crate::store::StoreError> for OAuthError {
     }
 }
 
-impl From<super::grants::IssueError> for OAuthError {
-    fn from(error: super::grants::IssueError) -> Self {
+impl From<IssueError> for OAuthError {
+    fn from(error: IssueError) -> Self {
         match error {
-            super::grants::IssueError::Revoked => {
+            IssueError::Revoked => {
                 Self::invalid_grant("the tokens of this sign-in have been revoked")
             }
             other => Self::server_error(other),
+        }
+    }
+}
+
+impl From<ExchangeError> for OAuthError {
+    fn from(error: ExchangeError) -> Self {
+        match error {
+            ExchangeError::InvalidGrant(description) => Self::invalid_grant(description),
+            ExchangeError::InvalidScope(description) => Self::invalid_scope(description),
+            ExchangeError::Issue(e) => e.into(),
+            ExchangeError::Store(e) => e.into(),
         }
     }
 }

@@ -1,12 +1,12 @@
 //! The site settings: one record, defaults until an administrator changes something.
 
 use super::codec::{decode, encode};
-use super::{Store, StoreError};
+use super::{SledStore, StoreError};
 use crate::model::SiteSettings;
 
 const SITE_KEY: &[u8] = b"site";
 
-impl Store {
+impl SledStore {
     pub fn site_settings(&self) -> Result<SiteSettings, StoreError> {
         match self.settings.get(SITE_KEY)? {
             Some(bytes) => decode(&bytes),

@@ -2,13 +2,10 @@
 
 use super::client_auth;
 use super::error::OAuthError;
-use super::grants;
 use super::params::{FormBody, from_form};
-use super::userinfo::live_access_token;
-use crate::audit::{AuditAction, Outcome};
 use crate::clock::UnixSeconds;
 use crate::model::UserId;
-use crate::secrets::token_hash;
+use crate::tokens::access;
 use crate::web::Web;
 use axum::Json;
 use axum::extract::State;
@@ -16,13 +13,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
-fn read(
+async fn read(
     web: &Web,
     headers: &HeaderMap,
     form: FormBody,
 ) -> Result<(crate::model::Client, String), OAuthError> {
     let mut params = from_form(form)?;
-    let client = client_auth::authenticate_request(&web.ctx, headers, &mut params)?;
+    let client = client_auth::authenticate_request(&web.ctx, headers, &mut params).await?;
     let token = params
         .take("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
@@ -32,51 +29,13 @@ fn read(
 /// Revokes an access token, or a refresh token with everything issued alongside it. Unknown
 /// tokens and tokens of other clients are answered 200 and left alone, as RFC 7009 says.
 pub async fn revoke(State(web): State<Arc<Web>>, headers: HeaderMap, form: FormBody) -> Response {
-    let (client, token) = match read(&web, &headers, form) {
+    let (client, token) = match read(&web, &headers, form).await {
         Ok(found) => found,
         Err(e) => return e.into_response(),
     };
-    let ctx = &web.ctx;
-    let now = ctx.clock.unix_now();
-    let key = token_hash(&token);
-    let outcome = (|| -> Result<Option<crate::model::UserId>, OAuthError> {
-        if let Some(refresh) = ctx.store.refresh_tokens().get(&key, now)? {
-            if refresh.client_id == client.id {
-                grants::revoke_family(ctx, &refresh.family)?;
-                return Ok(Some(refresh.authentication.user_id));
-            }
-        }
-        if let Some(access) = ctx.store.access_tokens().get(&key, now)? {
-            if access.client_id == client.id {
-                ctx.store.access_tokens().remove(&key)?;
-                return Ok(Some(access.user_id));
-            }
-        }
-        Ok(None)
-    })();
-    match outcome {
-        Ok(Some(user_id)) => {
-            let username = ctx
-                .store
-                .user(user_id)
-                .ok()
-                .flatten()
-                .map(|u| u.username)
-                .unwrap_or_default();
-            if let Err(e) = grants::audit(
-                ctx,
-                AuditAction::TokenRevoked,
-                &username,
-                &client,
-                Outcome::Success,
-                "revocation endpoint",
-            ) {
-                return OAuthError::from(e).into_response();
-            }
-            StatusCode::OK.into_response()
-        }
-        Ok(None) => StatusCode::OK.into_response(),
-        Err(e) => e.into_response(),
+    match access::revoke(&web.ctx.tokens, &client, &token).await {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(e) => OAuthError::from(e).into_response(),
     }
 }
 
@@ -100,7 +59,7 @@ pub async fn introspect(
     headers: HeaderMap,
     form: FormBody,
 ) -> Response {
-    let (client, token) = match read(&web, &headers, form) {
+    let (client, token) = match read(&web, &headers, form).await {
         Ok(found) => found,
         Err(e) => return e.into_response(),
     };
@@ -108,7 +67,7 @@ pub async fn introspect(
         return OAuthError::invalid_client("public clients may not introspect tokens")
             .into_response();
     }
-    match live_access_token(&web, &token) {
+    match access::live_access_token(&web.ctx.tokens, &token).await {
         Ok(Some((access, user))) => Json(ActiveToken {
             active: true,
             scope: access.scopes.join(" "),
@@ -122,6 +81,6 @@ pub async fn introspect(
         })
         .into_response(),
         Ok(None) => Json(serde_json::json!({ "active": false })).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => OAuthError::from(e).into_response(),
     }
 }

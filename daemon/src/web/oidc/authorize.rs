@@ -3,10 +3,10 @@
 //! redirect URI (RFC 6749 §4.1.2.1). With a live session that satisfies the request, a code
 //! is issued at once (single sign-on); otherwise the browser is sent to sign in.
 
-use super::grants;
 use super::params::Params;
 use crate::model::Client;
 use crate::model::grants::{Authentication, AuthorizationRequest};
+use crate::tokens::grants;
 use crate::web::{self, Web, form_guard, see_other, session, with_cookies};
 use axum::extract::rejection::FormRejection;
 use axum::extract::rejection::QueryRejection;
@@ -51,7 +51,7 @@ async fn authorize(
     let Some(client_id) = params.take("client_id") else {
         return bad_request("The application did not say who it is (no client_id).");
     };
-    let client = match web.ctx.store.client(&client_id) {
+    let client = match web.ctx.store.client(&client_id).await {
         Ok(Some(client)) => client,
         Ok(None) => return bad_request("The application is not registered with Postern."),
         Err(e) => return web.internal_error(e),
@@ -154,7 +154,7 @@ async fn authorize(
     };
 
     let now = web.ctx.clock.unix_now();
-    let live_session = match session::current(web, headers) {
+    let live_session = match session::current(web, headers).await {
         Ok(found) => found,
         Err(e) => return web.internal_error(e),
     };
@@ -177,14 +177,14 @@ async fn authorize(
                 }
                 return crate::web::step_up(web, headers, Some(request), live).await;
             }
-            return respond_with_code(web, headers, request, authentication.clone());
+            return respond_with_code(web, headers, request, authentication.clone()).await;
         }
     }
     if prompt_none {
         return fail("login_required", "the user is not signed in");
     }
     let guard = form_guard(web, headers);
-    match web::login_flow(web, request, guard.browser) {
+    match web::login_flow(web, request, guard.browser).await {
         Ok(flow_id) => with_cookies(
             see_other(&format!("/login?flow={flow_id}")),
             guard.set_cookie,
@@ -223,18 +223,19 @@ fn check_pkce(client: &Client, params: &mut Params) -> Result<Option<String>, &'
 /// Answers a completed sign-in: asks the user first when a third-party client needs their
 /// consent (or, with `prompt=none`, answers `consent_required`), then issues a code and sends
 /// the browser back to the client.
-pub fn respond_with_code(
+pub async fn respond_with_code(
     web: &Web,
     headers: &HeaderMap,
     request: AuthorizationRequest,
     authentication: Authentication,
 ) -> Response {
-    let client = match client_of(web, &request) {
+    let client = match client_of(web, &request).await {
         Ok(client) => client,
         Err(response) => return *response,
     };
-    match crate::engine::consent::needed(&web.ctx, &client, authentication.user_id, &request) {
-        Ok(false) => redirect_with_code(web, &client, request, authentication),
+    match crate::engine::consent::needed(&web.ctx, &client, authentication.user_id, &request).await
+    {
+        Ok(false) => redirect_with_code(web, &client, request, authentication).await,
         Ok(true) if request.prompt_none => error_redirect(
             web,
             &request.redirect_uri,
@@ -242,14 +243,14 @@ pub fn respond_with_code(
             "the user has not allowed this application what it asks for",
             request.state.as_deref(),
         ),
-        Ok(true) => crate::web::ask_consent(web, headers, request, authentication),
+        Ok(true) => crate::web::ask_consent(web, headers, request, authentication).await,
         Err(e) => web.internal_error(e),
     }
 }
 
 /// The client a request is for, or the page saying it is gone.
-pub fn client_of(web: &Web, request: &AuthorizationRequest) -> Result<Client, Box<Response>> {
-    match web.ctx.store.client(&request.client_id) {
+pub async fn client_of(web: &Web, request: &AuthorizationRequest) -> Result<Client, Box<Response>> {
+    match web.ctx.store.client(&request.client_id).await {
         Ok(Some(client)) => Ok(client),
         Ok(None) => Err(Box::new(web.error_page(
             StatusCode::BAD_REQUEST,
@@ -262,7 +263,7 @@ pub fn client_of(web: &Web, request: &AuthorizationRequest) -> Result<Client, Bo
 
 /// Issues a code for a completed (and, for a third-party client, allowed) sign-in and sends the
 /// browser back to the client.
-pub fn redirect_with_code(
+pub async fn redirect_with_code(
     web: &Web,
     client: &Client,
     request: AuthorizationRequest,
@@ -270,7 +271,7 @@ pub fn redirect_with_code(
 ) -> Response {
     let redirect_uri = request.redirect_uri.clone();
     let state = request.state.clone();
-    match grants::issue_code(&web.ctx, client, request, authentication) {
+    match grants::issue_code(&web.ctx.tokens, client, request, authentication).await {
         Ok(code) => {
             let mut pairs = vec![("code", code.as_str()), ("iss", web.ctx.issuer.as_str())];
             if let Some(state) = state.as_deref() {

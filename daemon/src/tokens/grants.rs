@@ -1,15 +1,15 @@
 //! Issuing and revoking what a sign-in grants: authorization codes, then access, refresh and
 //! ID tokens. All bearer values are random; only their hashes are stored.
 
+use super::Tokens;
 use super::id_token::{self, IdTokenInput};
 use crate::audit::{AuditAction, AuditDoor, AuditEvent, Outcome};
-use crate::context::Context;
 use crate::model::grants::{
     AccessToken, Authentication, AuthorizationCode, AuthorizationRequest, RefreshToken, TokenFamily,
 };
 use crate::model::{Client, User};
 use crate::secrets::{random_token, token_hash};
-use crate::store::{Change, StoreError};
+use crate::store::{Change, RecordKey, StoreError};
 
 /// Authorization codes live 60 seconds (OAuth 2.0 Security BCP: short-lived, single use).
 pub const CODE_LIFETIME: u64 = 60;
@@ -24,35 +24,43 @@ const FAMILY_SLACK: u64 = 3600;
 pub const OFFLINE_ACCESS: &str = "offline_access";
 
 /// Creates a single-use code for `request` and a new token family for what it will grant.
-pub fn issue_code(
-    ctx: &Context,
+pub async fn issue_code(
+    tokens: &Tokens,
     client: &Client,
     request: AuthorizationRequest,
     authentication: Authentication,
 ) -> Result<String, StoreError> {
-    let now = ctx.clock.unix_now();
+    let now = tokens.clock.unix_now();
     let family = random_token();
-    ctx.store.token_families().put(
-        &token_hash(&family),
-        &TokenFamily {
-            client_id: client.id.clone(),
-            user_id: authentication.user_id,
-            revoked: false,
-            expires_at: now + ctx.config.tokens.refresh_token_lifetime.0.as_secs(),
-        },
-    )?;
+    tokens
+        .store
+        .token_families()
+        .put(
+            &RecordKey::bearer(token_hash(&family)),
+            &TokenFamily {
+                client_id: client.id.clone(),
+                user_id: authentication.user_id,
+                revoked: false,
+                expires_at: now + tokens.lifetimes.refresh_token_lifetime.0.as_secs(),
+            },
+        )
+        .await?;
     let code = random_token();
-    ctx.store.authorization_codes().put(
-        &token_hash(&code),
-        &AuthorizationCode {
-            request,
-            authentication,
-            family,
-            signing_alg: client.signing_alg,
-            used: false,
-            expires_at: now + CODE_LIFETIME,
-        },
-    )?;
+    tokens
+        .store
+        .authorization_codes()
+        .put(
+            &RecordKey::bearer(token_hash(&code)),
+            &AuthorizationCode {
+                request,
+                authentication,
+                family,
+                signing_alg: client.signing_alg,
+                used: false,
+                expires_at: now + CODE_LIFETIME,
+            },
+        )
+        .await?;
     Ok(code)
 }
 
@@ -87,58 +95,71 @@ pub struct Grant<'a> {
 
 /// Issues access, refresh and ID tokens in `grant.family`, unless the family has been revoked
 /// (checked in the same atomic step that extends its life, so a revocation is never missed).
-pub fn issue_tokens(ctx: &Context, grant: &Grant<'_>) -> Result<TokenResponse, IssueError> {
-    let now = ctx.clock.unix_now();
-    let access_lifetime = ctx.config.tokens.access_token_lifetime.0.as_secs();
-    let refresh_lifetime = ctx.config.tokens.refresh_token_lifetime.0.as_secs();
+pub async fn issue_tokens(tokens: &Tokens, grant: &Grant<'_>) -> Result<TokenResponse, IssueError> {
+    let now = tokens.clock.unix_now();
+    let access_lifetime = tokens.lifetimes.access_token_lifetime.0.as_secs();
+    let refresh_lifetime = tokens.lifetimes.refresh_token_lifetime.0.as_secs();
     // The family lives at least as long as its newest refresh token.
-    let family = ctx
+    let family = tokens
         .store
         .token_families()
-        .update(&token_hash(grant.family), now, |family| {
-            if family.revoked || family.expires_at >= now + refresh_lifetime {
-                return Change::Keep;
-            }
-            Change::Replace(TokenFamily {
-                expires_at: now + refresh_lifetime + FAMILY_SLACK,
-                ..family.clone()
-            })
-        })?;
+        .update(
+            &RecordKey::bearer(token_hash(grant.family)),
+            now,
+            &mut |family| {
+                if family.revoked || family.expires_at >= now + refresh_lifetime {
+                    return Change::Keep;
+                }
+                Change::Replace(TokenFamily {
+                    expires_at: now + refresh_lifetime + FAMILY_SLACK,
+                    ..family.clone()
+                })
+            },
+        )
+        .await?;
     if family.is_none_or(|family| family.revoked) {
         return Err(IssueError::Revoked);
     }
     let access_token = random_token();
-    ctx.store.access_tokens().put(
-        &token_hash(&access_token),
-        &AccessToken {
-            family: grant.family.to_owned(),
-            client_id: grant.client.id.clone(),
-            user_id: grant.user.id,
-            scopes: grant.scopes.to_vec(),
-            issued_at: now,
-            expires_at: now + access_lifetime,
-        },
-    )?;
+    tokens
+        .store
+        .access_tokens()
+        .put(
+            &RecordKey::bearer(token_hash(&access_token)),
+            &AccessToken {
+                family: grant.family.to_owned(),
+                client_id: grant.client.id.clone(),
+                user_id: grant.user.id,
+                scopes: grant.scopes.to_vec(),
+                issued_at: now,
+                expires_at: now + access_lifetime,
+            },
+        )
+        .await?;
     let refresh_token = match grant.refresh_scopes {
         Some(scopes) => {
             let token = random_token();
-            ctx.store.refresh_tokens().put(
-                &token_hash(&token),
-                &RefreshToken {
-                    family: grant.family.to_owned(),
-                    client_id: grant.client.id.clone(),
-                    scopes: scopes.to_vec(),
-                    authentication: grant.authentication.clone(),
-                    used: false,
-                    expires_at: now + refresh_lifetime,
-                },
-            )?;
+            tokens
+                .store
+                .refresh_tokens()
+                .put(
+                    &RecordKey::bearer(token_hash(&token)),
+                    &RefreshToken {
+                        family: grant.family.to_owned(),
+                        client_id: grant.client.id.clone(),
+                        scopes: scopes.to_vec(),
+                        authentication: grant.authentication.clone(),
+                        used: false,
+                        expires_at: now + refresh_lifetime,
+                    },
+                )
+                .await?;
             Some(token)
         }
         None => None,
     };
     let id_token = id_token::sign(
-        ctx,
+        tokens,
         &IdTokenInput {
             client: grant.client,
             user: grant.user,
@@ -171,48 +192,54 @@ pub enum IssueError {
 }
 
 /// Revokes every token issued from one code (reuse of a code or of a rotated refresh token).
-pub fn revoke_family(ctx: &Context, family: &str) -> Result<(), StoreError> {
-    let now = ctx.clock.unix_now();
-    ctx.store
+pub async fn revoke_family(tokens: &Tokens, family: &str) -> Result<(), StoreError> {
+    let now = tokens.clock.unix_now();
+    tokens
+        .store
         .token_families()
-        .update(&token_hash(family), now, |record| {
+        .update(&RecordKey::bearer(token_hash(family)), now, &mut |record| {
             Change::Replace(TokenFamily {
                 revoked: true,
                 ..record.clone()
             })
-        })?;
+        })
+        .await?;
     Ok(())
 }
 
 /// Whether tokens of `family` may still be used.
-pub fn family_is_live(ctx: &Context, family: &str) -> Result<bool, StoreError> {
-    let now = ctx.clock.unix_now();
-    Ok(ctx
+pub async fn family_is_live(tokens: &Tokens, family: &str) -> Result<bool, StoreError> {
+    let now = tokens.clock.unix_now();
+    Ok(tokens
         .store
         .token_families()
-        .get(&token_hash(family), now)?
+        .get(&RecordKey::bearer(token_hash(family)), now)
+        .await?
         .is_some_and(|f| !f.revoked))
 }
 
 /// Audit helper for token events, which name the client in the detail.
-pub fn audit(
-    ctx: &Context,
+pub async fn audit(
+    tokens: &Tokens,
     action: AuditAction,
     user: &str,
     client: &Client,
     outcome: Outcome,
     source: &str,
 ) -> Result<(), StoreError> {
-    ctx.record(
-        AuditEvent::new(
-            ctx.clock.unix_now(),
-            format!("client {}", client.name),
-            action,
-            AuditDoor::Oidc,
-            source,
-            outcome,
+    tokens
+        .audit
+        .record(
+            AuditEvent::new(
+                tokens.clock.unix_now(),
+                format!("client {}", client.name),
+                action,
+                AuditDoor::Oidc,
+                source,
+                outcome,
+            )
+            .subject(user)
+            .detail(format!("client {}", client.name)),
         )
-        .subject(user)
-        .detail(format!("client {}", client.name)),
-    )
+        .await
 }

@@ -2,10 +2,10 @@
 
 use super::codec::{decode, encode};
 use super::users::{member_prefix, user_id_from};
-use super::{Store, StoreError};
+use super::{SledStore, StoreError};
 use crate::model::{Role, UserId};
 
-impl Store {
+impl SledStore {
     pub fn insert_role(&self, role: &Role) -> Result<(), StoreError> {
         let _guard = self.lock();
         let inserted = self.roles.compare_and_swap(
@@ -47,13 +47,13 @@ impl Store {
 
     pub fn update_role<F>(&self, name: &str, change: F) -> Result<Role, StoreError>
     where
-        F: FnOnce(&mut Role),
+        F: FnOnce(&mut Role) -> Result<(), StoreError>,
     {
         let _guard = self.lock();
         let mut role = self
             .role(name)?
             .ok_or_else(|| StoreError::NotFound(format!("role `{name}`")))?;
-        change(&mut role);
+        change(&mut role)?;
         role.name = name.to_owned();
         self.roles.insert(name.as_bytes(), encode(&role)?)?;
         Ok(role)

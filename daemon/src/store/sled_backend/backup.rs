@@ -14,7 +14,7 @@
 //! records (sessions, tokens, codes, remembered devices) are not backed up: after a restore,
 //! people sign in again.
 
-use super::{FORMAT_KEY, FORMAT_VERSION, Store, StoreError};
+use super::{FORMAT_KEY, FORMAT_VERSION, SledStore, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::{self, BufReader, Read, Write};
@@ -86,11 +86,11 @@ pub enum BackupError {
 
 impl From<sled::Error> for BackupError {
     fn from(error: sled::Error) -> Self {
-        Self::Store(StoreError::Db(error))
+        Self::Store(error.into())
     }
 }
 
-impl Store {
+impl SledStore {
     /// Writes a backup of every durable tree to `out`. Changes to users, roles, clients and
     /// keys wait until it is written, so the copy is consistent; sign-ins that only read go on.
     pub fn write_backup<W: Write>(
@@ -143,7 +143,7 @@ pub fn verify(file: &Path) -> Result<BackupSummary, BackupError> {
 /// Loads a backup into `state_dir`, which must be empty or absent, and returns it opened as a
 /// store (so older formats are migrated). The file is verified completely before anything is
 /// written; if loading fails half-way, what was written is removed again.
-pub fn restore(state_dir: &Path, file: &Path) -> Result<(BackupSummary, Store), BackupError> {
+pub fn restore(state_dir: &Path, file: &Path) -> Result<(BackupSummary, SledStore), BackupError> {
     let summary = verify(file)?;
     if state_dir.exists() && std::fs::read_dir(state_dir)?.next().is_some() {
         return Err(BackupError::NotEmpty(state_dir.to_owned()));
@@ -156,7 +156,7 @@ pub fn restore(state_dir: &Path, file: &Path) -> Result<(BackupSummary, Store), 
     Ok((summary, loaded?))
 }
 
-fn load(state_dir: &Path, file: &Path, store_format: u32) -> Result<Store, BackupError> {
+fn load(state_dir: &Path, file: &Path, store_format: u32) -> Result<SledStore, BackupError> {
     {
         let db = sled::Config::new().path(state_dir.join("db")).open()?;
         read(file, |tree_name, key, value| {
@@ -167,7 +167,7 @@ fn load(state_dir: &Path, file: &Path, store_format: u32) -> Result<Store, Backu
         db.flush()?;
     }
     // Opening migrates an older store to this daemon's format.
-    let store = Store::open(state_dir)?;
+    let store = SledStore::open(state_dir)?;
     store.flush()?;
     Ok(store)
 }

@@ -1,6 +1,6 @@
 //! Store behaviour across users, roles and their indexes.
 
-use super::{Store, StoreError};
+use super::{SledStore, StoreError};
 use crate::model::{Role, User, UserId};
 use std::collections::BTreeSet;
 
@@ -20,10 +20,10 @@ fn role(name: &str) -> Role {
     }
 }
 
-#[test]
-fn usernames_are_unique_without_regard_to_case() {
+#[tokio::test]
+async fn usernames_are_unique_without_regard_to_case() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
     store.insert_user(&user("Alice", &[])).unwrap();
     let err = store.insert_user(&user("alice", &[])).unwrap_err();
     assert!(matches!(err, StoreError::AlreadyExists(_)), "{err}");
@@ -34,10 +34,10 @@ fn usernames_are_unique_without_regard_to_case() {
     assert_eq!(store.user_count().unwrap(), 1);
 }
 
-#[test]
-fn roles_must_exist_to_be_held_and_cannot_be_deleted_while_held() {
+#[tokio::test]
+async fn roles_must_exist_to_be_held_and_cannot_be_deleted_while_held() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
     let err = store.insert_user(&user("bob", &["staff"])).unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
 
@@ -67,10 +67,10 @@ fn roles_must_exist_to_be_held_and_cannot_be_deleted_while_held() {
     assert!(store.role("staff").unwrap().is_none());
 }
 
-#[test]
-fn a_refused_update_writes_nothing() {
+#[tokio::test]
+async fn a_refused_update_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
     let carol = user("carol", &[]);
     store.insert_user(&carol).unwrap();
     let err = store
@@ -84,10 +84,10 @@ fn a_refused_update_writes_nothing() {
     assert!(!store.user(carol.id).unwrap().unwrap().disabled);
 }
 
-#[test]
-fn renaming_moves_the_username_index() {
+#[tokio::test]
+async fn renaming_moves_the_username_index() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
     let dave = user("dave", &[]);
     store.insert_user(&dave).unwrap();
     store.insert_user(&user("erin", &[])).unwrap();
@@ -106,12 +106,12 @@ fn renaming_moves_the_username_index() {
     assert_eq!(store.user_by_name("david").unwrap().unwrap().id, dave.id);
 }
 
-#[test]
-fn an_update_of_fields_alone_is_stored_and_leaves_the_indexes_alone() {
+#[tokio::test]
+async fn an_update_of_fields_alone_is_stored_and_leaves_the_indexes_alone() {
     let dir = tempfile::tempdir().unwrap();
     let gina = user("gina", &["ops"]);
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         store.insert_role(&role("ops")).unwrap();
         store.insert_user(&gina).unwrap();
         // A case-only rename keeps the index key: it is a field-only update too.
@@ -125,17 +125,17 @@ fn an_update_of_fields_alone_is_stored_and_leaves_the_indexes_alone() {
         assert_eq!(updated.last_login_at, Some(42));
         store.flush().unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
     let stored = store.user_by_name("GINA").unwrap().unwrap();
     assert_eq!((stored.id, stored.last_login_at), (gina.id, Some(42)));
     assert_eq!(stored.username, "Gina");
     assert_eq!(store.role_members("ops").unwrap(), vec![gina.id]);
 }
 
-#[test]
-fn deleting_a_user_frees_the_name_and_the_role() {
+#[tokio::test]
+async fn deleting_a_user_frees_the_name_and_the_role() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
     store.insert_role(&role("ops")).unwrap();
     let frank = user("frank", &["ops"]);
     store.insert_user(&frank).unwrap();
@@ -145,11 +145,11 @@ fn deleting_a_user_frees_the_name_and_the_role() {
     store.insert_user(&user("frank", &[])).unwrap();
 }
 
-#[test]
-fn everything_survives_a_reopen() {
+#[tokio::test]
+async fn everything_survives_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         store.insert_role(&role("staff")).unwrap();
         store.insert_user(&user("gina", &["staff"])).unwrap();
         store
@@ -157,16 +157,16 @@ fn everything_survives_a_reopen() {
             .unwrap();
         store.flush().unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
     assert_eq!(store.users_page(None, 10).unwrap().0.len(), 1);
     assert_eq!(store.roles().unwrap(), vec![role("staff")]);
     assert_eq!(store.site_settings().unwrap().totp_skew_steps, 2);
 }
 
-#[test]
-fn users_come_in_pages_in_username_order_without_regard_to_case() {
+#[tokio::test]
+async fn users_come_in_pages_in_username_order_without_regard_to_case() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
     for name in ["dave", "Carol", "alice", "Bob", "eve"] {
         store.insert_user(&user(name, &[])).unwrap();
     }
@@ -188,10 +188,10 @@ fn users_come_in_pages_in_username_order_without_regard_to_case() {
     assert_eq!(names(rest), vec!["Carol", "dave", "eve"]);
 }
 
-#[test]
-fn the_user_count_follows_inserts_and_deletes() {
+#[tokio::test]
+async fn the_user_count_follows_inserts_and_deletes() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
     let alice = user("alice", &[]);
     store.insert_user(&alice).unwrap();
     store.insert_user(&user("bob", &[])).unwrap();
@@ -219,12 +219,12 @@ fn write_format_1_store(dir: &std::path::Path, users: &[User]) {
     db.flush().unwrap();
 }
 
-#[test]
-fn a_format_1_store_is_migrated_on_open() {
+#[tokio::test]
+async fn a_format_1_store_is_migrated_on_open() {
     let dir = tempfile::tempdir().unwrap();
     write_format_1_store(dir.path(), &[user("alice", &[]), user("bob", &[])]);
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         assert_eq!(store.user_count().unwrap(), 2);
         assert!(store.user_by_name("alice").unwrap().is_some());
         store.insert_user(&user("carol", &[])).unwrap();
@@ -240,8 +240,8 @@ fn a_format_1_store_is_migrated_on_open() {
 }
 
 /// A user as format 2 wrote it: version byte 1, byte fields as arrays of numbers.
-#[test]
-fn a_user_record_of_format_2_is_read_and_rewritten_as_base64() {
+#[tokio::test]
+async fn a_user_record_of_format_2_is_read_and_rewritten_as_base64() {
     let dir = tempfile::tempdir().unwrap();
     let id = UserId::random();
     write_format_1_store(dir.path(), &[]);
@@ -264,7 +264,7 @@ fn a_user_record_of_format_2_is_read_and_rewritten_as_base64() {
             .unwrap();
         db.flush().unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
     let dora = store.user(id).unwrap().unwrap();
     let mfa = dora.mfa.as_ref().unwrap();
     assert_eq!(mfa.totp.as_ref().unwrap().sealed, vec![1, 2, 3]);
@@ -289,10 +289,10 @@ fn a_user_record_of_format_2_is_read_and_rewritten_as_base64() {
 
 mod backups {
     use super::*;
-    use crate::store::backup::{self, BackupError};
+    use crate::store::sled_backend::backup::{self, BackupError};
 
     fn backed_up_store(dir: &std::path::Path) -> (std::path::PathBuf, User) {
-        let store = Store::open(&dir.join("state")).unwrap();
+        let store = SledStore::open(&dir.join("state")).unwrap();
         store.insert_role(&role("staff")).unwrap();
         let alice = user("alice", &["staff"]);
         store.insert_user(&alice).unwrap();
@@ -304,8 +304,8 @@ mod backups {
         (file, alice)
     }
 
-    #[test]
-    fn a_backup_restores_users_roles_and_counts_into_an_empty_directory() {
+    #[tokio::test]
+    async fn a_backup_restores_users_roles_and_counts_into_an_empty_directory() {
         let dir = tempfile::tempdir().unwrap();
         let (file, alice) = backed_up_store(dir.path());
         let restored = dir.path().join("restored");
@@ -316,16 +316,16 @@ mod backups {
         assert_eq!(store.user_count().unwrap(), 1);
     }
 
-    #[test]
-    fn a_restore_refuses_a_directory_that_is_not_empty() {
+    #[tokio::test]
+    async fn a_restore_refuses_a_directory_that_is_not_empty() {
         let dir = tempfile::tempdir().unwrap();
         let (file, _) = backed_up_store(dir.path());
         let err = backup::restore(&dir.path().join("state"), &file).unwrap_err();
         assert!(matches!(err, BackupError::NotEmpty(_)), "{err}");
     }
 
-    #[test]
-    fn damaged_truncated_and_foreign_files_are_refused_and_write_nothing() {
+    #[tokio::test]
+    async fn damaged_truncated_and_foreign_files_are_refused_and_write_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let (file, _) = backed_up_store(dir.path());
         let good = std::fs::read(&file).unwrap();
@@ -351,8 +351,8 @@ mod backups {
         }
     }
 
-    #[test]
-    fn a_backup_of_a_newer_store_format_is_refused() {
+    #[tokio::test]
+    async fn a_backup_of_a_newer_store_format_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let (file, _) = backed_up_store(dir.path());
         let bytes = std::fs::read(&file).unwrap();
@@ -370,10 +370,10 @@ mod backups {
         );
     }
 
-    #[test]
-    fn audit_ids_go_on_after_restored_entries() {
+    #[tokio::test]
+    async fn audit_ids_go_on_after_restored_entries() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("state")).unwrap();
+        let store = SledStore::open(&dir.path().join("state")).unwrap();
         use crate::model::audit::{AuditAction, AuditDoor, AuditEvent, Outcome};
         let event = |detail: &str| {
             AuditEvent::new(
@@ -386,16 +386,17 @@ mod backups {
             )
             .detail(detail)
         };
-        store.append_audit(&event("before")).unwrap();
+        store.audit.append_now(&event("before")).unwrap();
         let file = dir.path().join("backup");
         store
             .write_backup(std::fs::File::create(&file).unwrap(), 1)
             .unwrap();
         let restored = dir.path().join("restored");
         let (_, store) = backup::restore(&restored, &file).unwrap();
-        store.append_audit(&event("after")).unwrap();
+        store.audit.append_now(&event("after")).unwrap();
         let details: Vec<_> = store
-            .audit_events(0, 10, |_| true)
+            .audit
+            .newest_now(0, 10, |_| true)
             .unwrap()
             .into_iter()
             .filter_map(|e| e.detail)

@@ -1,4 +1,5 @@
-//! Durations written the way people write them in config files: "30s", "15m", "24h".
+//! Durations written the way people write them in config files and site settings: "30s",
+//! "15m", "24h".
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! daemon migrate old records, and lets an older daemon refuse records it cannot read instead
 //! of misreading them.
 
-use super::StoreError;
+use crate::store::StoreError;
 use serde::{Serialize, de::DeserializeOwned};
 
 pub trait Record: Serialize + DeserializeOwned {
@@ -38,6 +38,9 @@ impl Record for crate::model::consent::ConsentGrant {
 }
 impl Record for crate::model::audit::AuditEvent {
     const KIND: &'static str = "audit event";
+}
+impl Record for crate::model::mail::MailRecord {
+    const KIND: &'static str = "mail record";
 }
 
 pub fn encode<T: Record>(record: &T) -> Result<Vec<u8>, StoreError> {

@@ -2,11 +2,11 @@
 //! reading them costs one lookup however many records there are.
 
 use super::codec::be_u64;
-use super::{Store, StoreError, TxResult};
+use super::{SledStore, StoreError, TxResult};
 
 pub(super) const USERS: &[u8] = b"users";
 
-impl Store {
+impl SledStore {
     pub fn user_count(&self) -> Result<u64, StoreError> {
         match self.counters.get(USERS)? {
             Some(bytes) => be_u64(&bytes, "counter"),

@@ -1,10 +1,10 @@
 //! Signing key records, keyed by `kid`. Their private parts arrive already sealed.
 
 use super::codec::{decode, encode};
-use super::{Store, StoreError};
+use super::{SledStore, StoreError};
 use crate::model::signing_key::SigningKeyRecord;
 
-impl Store {
+impl SledStore {
     pub fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
         self.signing_keys
             .iter()

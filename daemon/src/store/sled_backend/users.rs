@@ -2,13 +2,13 @@
 //! (role, id) for "who holds this role".
 
 use super::codec::{decode, encode};
-use super::{Store, StoreError, TxResult, from_tx};
+use super::{SledStore, StoreError, TxResult, from_tx};
 use crate::model::{User, UserId, normalize_username};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 use std::ops::Bound;
 
-impl Store {
+impl SledStore {
     /// Adds a new user. Fails if the username is taken (in any case) or a role does not exist.
     pub fn insert_user(&self, user: &User) -> Result<(), StoreError> {
         let _guard = self.lock();

@@ -43,7 +43,10 @@ pub async fn configuration(State(web): State<Arc<Web>>) -> Response {
 }
 
 pub async fn jwks(State(web): State<Arc<Web>>) -> Response {
-    cacheable(web.ctx.keys.current().jwks_json.clone(), "application/json")
+    cacheable(
+        web.ctx.tokens.keys.current().jwks_json.clone(),
+        "application/json",
+    )
 }
 
 /// Discovery and keys change rarely; let clients cache them for a few minutes (less than a

@@ -1,0 +1,240 @@
+//! Short-lived records (sessions, codes, tokens, login flows), each kind in its own tree. A
+//! [`RecordKey`] is laid out as the owner's id (16 bytes) followed by the hash (32 bytes),
+//! either part absent when the key has none, so one user's records are one prefix scan. (Each
+//! tree holds keys of one shape only.) Not flushed on every write: losing the last moments of
+//! them in a crash only signs people out.
+
+use super::StoreError;
+use super::codec::{Record, decode, encode};
+use crate::clock::UnixSeconds;
+use crate::model::UserId;
+use crate::model::grants::{
+    AccessToken, AuthorizationCode, EmailCode, Expiring, LoginFlow, RefreshToken, RememberedDevice,
+    RememberedHost, Session, TokenFamily,
+};
+use crate::store::{Change, Changer, RecordKey, ShortLived};
+use async_trait::async_trait;
+use std::marker::PhantomData;
+
+/// One tree of short-lived records of one kind.
+#[derive(Debug)]
+pub(super) struct Records<T> {
+    tree: sled::Tree,
+    kind: PhantomData<fn() -> T>,
+}
+
+fn key_bytes(key: &RecordKey) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(48);
+    if let Some(owner) = key.owner {
+        bytes.extend_from_slice(owner.0.as_bytes());
+    }
+    if let Some(hash) = key.hash {
+        bytes.extend_from_slice(&hash);
+    }
+    bytes
+}
+
+/// The key of an owned record from its bytes (owner, then hash).
+fn owned_key(bytes: &[u8]) -> Result<RecordKey, StoreError> {
+    let corrupt = || StoreError::Corrupt {
+        kind: "record key",
+        message: format!("{} bytes", bytes.len()),
+    };
+    let (owner, hash) = bytes.split_at_checked(16).ok_or_else(corrupt)?;
+    let owner = UserId(uuid::Uuid::from_slice(owner).map_err(|_| corrupt())?);
+    Ok(match hash.len() {
+        0 => RecordKey::of_user(owner),
+        32 => RecordKey::owned(owner, hash.try_into().map_err(|_| corrupt())?),
+        _ => return Err(corrupt()),
+    })
+}
+
+/// The key of a record from its bytes: a hash alone, or an owner and maybe a hash.
+fn any_key(bytes: &[u8]) -> Result<RecordKey, StoreError> {
+    match <[u8; 32]>::try_from(bytes) {
+        Ok(hash) => Ok(RecordKey::bearer(hash)),
+        Err(_) => owned_key(bytes),
+    }
+}
+
+impl<T> Clone for Records<T> {
+    fn clone(&self) -> Self {
+        Self {
+            tree: self.tree.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<T: Record + Expiring> Records<T> {
+    fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+        Ok(Self {
+            tree: db.open_tree(name)?,
+            kind: PhantomData,
+        })
+    }
+
+    fn get_now(&self, key: &RecordKey, now: UnixSeconds) -> Result<Option<T>, StoreError> {
+        match self.tree.get(key_bytes(key))? {
+            Some(bytes) => {
+                let record: T = decode(&bytes)?;
+                Ok((record.expires_at() > now).then_some(record))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn update_now(
+        &self,
+        key: &RecordKey,
+        now: UnixSeconds,
+        change: Changer<'_, T>,
+    ) -> Result<Option<T>, StoreError> {
+        let key = key_bytes(key);
+        loop {
+            let Some(current_bytes) = self.tree.get(&key)? else {
+                return Ok(None);
+            };
+            let current: T = decode(&current_bytes)?;
+            if current.expires_at() <= now {
+                return Ok(None);
+            }
+            let next = match change(&current) {
+                Change::Keep => return Ok(Some(current)),
+                Change::Replace(record) => Some(encode(&record)?),
+                Change::Remove => None,
+            };
+            match self
+                .tree
+                .compare_and_swap(&key, Some(current_bytes), next)?
+            {
+                Ok(()) => return Ok(Some(current)),
+                Err(_) => continue,
+            }
+        }
+    }
+
+    fn scan(
+        &self,
+        prefix: &[u8],
+        now: UnixSeconds,
+        key_of: fn(&[u8]) -> Result<RecordKey, StoreError>,
+    ) -> Result<Vec<(RecordKey, T)>, StoreError> {
+        let mut found = Vec::new();
+        for entry in self.tree.scan_prefix(prefix) {
+            let (key, bytes) = entry?;
+            let record: T = decode(&bytes)?;
+            if record.expires_at() > now {
+                found.push((key_of(&key)?, record));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Deletes every expired (or unreadable) record; returns how many.
+    pub(super) fn sweep_now(&self, now: UnixSeconds) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for entry in self.tree.iter() {
+            let (key, bytes) = entry?;
+            let expired = decode::<T>(&bytes)
+                .map(|r| r.expires_at() <= now)
+                .unwrap_or(true);
+            if expired {
+                self.tree.remove(key)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[async_trait]
+impl<T: Record + Expiring + Send + Sync> ShortLived<T> for Records<T> {
+    async fn get(&self, key: &RecordKey, now: UnixSeconds) -> Result<Option<T>, StoreError> {
+        self.get_now(key, now)
+    }
+
+    async fn put(&self, key: &RecordKey, record: &T) -> Result<(), StoreError> {
+        self.tree.insert(key_bytes(key), encode(record)?)?;
+        Ok(())
+    }
+
+    async fn remove(&self, key: &RecordKey) -> Result<bool, StoreError> {
+        Ok(self.tree.remove(key_bytes(key))?.is_some())
+    }
+
+    async fn update(
+        &self,
+        key: &RecordKey,
+        now: UnixSeconds,
+        change: Changer<'_, T>,
+    ) -> Result<Option<T>, StoreError> {
+        self.update_now(key, now, change)
+    }
+
+    async fn of_owner(
+        &self,
+        owner: UserId,
+        now: UnixSeconds,
+    ) -> Result<Vec<(RecordKey, T)>, StoreError> {
+        self.scan(owner.0.as_bytes(), now, owned_key)
+    }
+
+    async fn remove_of_owner(&self, owner: UserId) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for key in self.tree.scan_prefix(owner.0.as_bytes()).keys() {
+            self.tree.remove(key?)?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    async fn all(&self, now: UnixSeconds) -> Result<Vec<(RecordKey, T)>, StoreError> {
+        self.scan(&[], now, any_key)
+    }
+
+    async fn sweep(&self, now: UnixSeconds) -> Result<usize, StoreError> {
+        self.sweep_now(now)
+    }
+}
+
+macro_rules! record_trees {
+    ($($method:ident: $kind:ty = $kind_name:literal $(, version $version:literal)?;)*) => {
+        $(
+            impl Record for $kind {
+                const KIND: &'static str = $kind_name;
+                $(const VERSION: u8 = $version;)?
+            }
+        )*
+        #[derive(Debug, Clone)]
+        pub(super) struct EphemeralTrees {
+            $(pub(super) $method: Records<$kind>,)*
+        }
+
+        impl EphemeralTrees {
+            pub(super) fn open(db: &sled::Db) -> Result<Self, StoreError> {
+                Ok(Self { $($method: Records::open(db, stringify!($method))?,)* })
+            }
+        }
+
+        impl EphemeralTrees {
+            /// Removes expired records of every kind.
+            pub(super) fn sweep_now(&self, now: UnixSeconds) -> Result<usize, StoreError> {
+                Ok(0 $(+ self.$method.sweep_now(now)?)*)
+            }
+        }
+    };
+}
+
+// Version 2 of a kind: its byte fields are base64 (store format 3).
+record_trees! {
+    login_flows: LoginFlow = "login flow", version 2;
+    sessions: Session = "session";
+    token_families: TokenFamily = "token family";
+    authorization_codes: AuthorizationCode = "authorization code";
+    access_tokens: AccessToken = "access token";
+    refresh_tokens: RefreshToken = "refresh token";
+    remembered_devices: RememberedDevice = "remembered device";
+    email_codes: EmailCode = "email code", version 2;
+    remembered_hosts: RememberedHost = "remembered host";
+}

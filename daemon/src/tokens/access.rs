@@ -1,0 +1,81 @@
+//! Tokens in use: whether an access token is live (userinfo, introspection), and revoking a
+//! token a client holds (RFC 7009).
+
+use super::Tokens;
+use super::grants;
+use crate::audit::{AuditAction, Outcome};
+use crate::model::grants::AccessToken;
+use crate::model::{Client, User};
+use crate::secrets::token_hash;
+use crate::store::{RecordKey, StoreError};
+
+/// An access token that is unexpired, unrevoked, of an existing client, for a user who may
+/// still sign in.
+pub async fn live_access_token(
+    tokens: &Tokens,
+    token: &str,
+) -> Result<Option<(AccessToken, User)>, StoreError> {
+    let Some(access) = tokens
+        .store
+        .access_tokens()
+        .get(
+            &RecordKey::bearer(token_hash(token)),
+            tokens.clock.unix_now(),
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    if !grants::family_is_live(tokens, &access.family).await?
+        || !tokens.store.client_exists(&access.client_id).await?
+    {
+        return Ok(None);
+    }
+    Ok(tokens
+        .store
+        .user(access.user_id)
+        .await?
+        .filter(|u| !u.disabled)
+        .map(|user| (access, user)))
+}
+
+/// Revokes an access token, or a refresh token with everything issued alongside it, if
+/// `client` holds it; says whether it did. Unknown tokens and other clients' are left alone.
+pub async fn revoke(tokens: &Tokens, client: &Client, token: &str) -> Result<bool, StoreError> {
+    let now = tokens.clock.unix_now();
+    let key = RecordKey::bearer(token_hash(token));
+    let mut revoked_for = None;
+    if let Some(refresh) = tokens.store.refresh_tokens().get(&key, now).await? {
+        if refresh.client_id == client.id {
+            grants::revoke_family(tokens, &refresh.family).await?;
+            revoked_for = Some(refresh.authentication.user_id);
+        }
+    }
+    if revoked_for.is_none() {
+        if let Some(access) = tokens.store.access_tokens().get(&key, now).await? {
+            if access.client_id == client.id {
+                tokens.store.access_tokens().remove(&key).await?;
+                revoked_for = Some(access.user_id);
+            }
+        }
+    }
+    let Some(user_id) = revoked_for else {
+        return Ok(false);
+    };
+    let username = tokens
+        .store
+        .user(user_id)
+        .await?
+        .map(|u| u.username)
+        .unwrap_or_default();
+    grants::audit(
+        tokens,
+        AuditAction::TokenRevoked,
+        &username,
+        client,
+        Outcome::Success,
+        "revocation endpoint",
+    )
+    .await?;
+    Ok(true)
+}

@@ -1,0 +1,331 @@
+//! The two grants of the token endpoint, without HTTP: an authorization code (with PKCE) and a
+//! refresh token, each exchanged for new tokens.
+//!
+//! Codes are single use: a second use is refused and revokes everything the first issued.
+//! Refresh tokens rotate on every use: presenting a spent one revokes the whole family (RFC
+//! 9700 §4.14.2); this is where refresh-token reuse is detected. A request that may not use a
+//! code or token (another client's, a wrong PKCE verifier, a wider scope) leaves it unused.
+
+use super::Tokens;
+use super::grants::{self, Grant, IssueError, TokenResponse};
+use crate::audit::{AuditAction, Outcome};
+use crate::model::grants::{AuthorizationCode, RefreshToken};
+use crate::model::{Client, User, UserId};
+use crate::secrets::{constant_time_eq, token_hash};
+use crate::store::{Change, RecordKey, StoreError};
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+/// Why an exchange was refused, or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    /// RFC 6749 `invalid_grant`: the code or token is unknown, spent, expired, another
+    /// client's, or its PKCE does not hold.
+    #[error("{0}")]
+    InvalidGrant(&'static str),
+    /// RFC 6749 `invalid_scope`.
+    #[error("{0}")]
+    InvalidScope(&'static str),
+    #[error(transparent)]
+    Issue(#[from] IssueError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An authorization code presented by an authenticated client.
+#[derive(Debug)]
+pub struct CodeExchange<'a> {
+    pub client: &'a Client,
+    pub code: &'a str,
+    pub redirect_uri: Option<&'a str>,
+    pub code_verifier: Option<&'a str>,
+    /// For the audit trail: "token endpoint 192.0.2.1".
+    pub source: &'a str,
+}
+
+/// Exchanges a code for tokens.
+pub async fn exchange_code(
+    tokens: &Tokens,
+    request: &CodeExchange<'_>,
+) -> Result<TokenResponse, ExchangeError> {
+    let now = tokens.clock.unix_now();
+    // One atomic read-and-mark, so that of two racing exchanges only one sees the code unused;
+    // a request that may not use the code (a wrong verifier, say) leaves it as it was.
+    let mut refusal = None;
+    let stored = tokens
+        .store
+        .authorization_codes()
+        .update(
+            &RecordKey::bearer(token_hash(request.code)),
+            now,
+            &mut |stored| {
+                refusal = if stored.request.client_id != request.client.id {
+                    Some("the code was issued to another client")
+                } else if request.redirect_uri != Some(stored.request.redirect_uri.as_str()) {
+                    Some("redirect_uri does not match the authorization request")
+                } else {
+                    pkce_refusal(
+                        stored.request.code_challenge.as_deref(),
+                        request.code_verifier,
+                    )
+                };
+                if refusal.is_some() || stored.used {
+                    return Change::Keep;
+                }
+                Change::Replace(AuthorizationCode {
+                    used: true,
+                    ..stored.clone()
+                })
+            },
+        )
+        .await?
+        .ok_or(ExchangeError::InvalidGrant(
+            "the code is invalid or has expired",
+        ))?;
+    if let Some(refusal) = refusal {
+        return Err(ExchangeError::InvalidGrant(refusal));
+    }
+    let user = usable_user(tokens, stored.authentication.user_id).await?;
+    let reuse = Reuse {
+        tokens,
+        family: &stored.family,
+        user: user.as_ref(),
+        client: request.client,
+        source: request.source,
+    };
+    reuse
+        .check(
+            stored.used,
+            AuditAction::CodeReused,
+            "the code was already used; the tokens it gave are revoked",
+        )
+        .await?;
+    let user = user.ok_or(ExchangeError::InvalidGrant(
+        "the user can no longer sign in",
+    ))?;
+    let scopes = &stored.request.scopes;
+    let response = grants::issue_tokens(
+        tokens,
+        &Grant {
+            client: request.client,
+            user: &user,
+            family: &stored.family,
+            scopes,
+            refresh_scopes: scopes
+                .iter()
+                .any(|s| s == grants::OFFLINE_ACCESS)
+                .then_some(scopes.as_slice()),
+            authentication: &stored.authentication,
+            nonce: stored.request.nonce.as_deref(),
+            code: Some(request.code),
+        },
+    )
+    .await?;
+    grants::audit(
+        tokens,
+        AuditAction::TokensIssued,
+        &user.username,
+        request.client,
+        Outcome::Success,
+        request.source,
+    )
+    .await?;
+    Ok(response)
+}
+
+/// A refresh token presented by an authenticated client.
+#[derive(Debug)]
+pub struct RefreshExchange<'a> {
+    pub client: &'a Client,
+    pub refresh_token: &'a str,
+    /// The scopes asked for (`scope`), which may only narrow the granted ones.
+    pub scopes: Option<Vec<String>>,
+    pub source: &'a str,
+}
+
+/// Rotates a refresh token: the presented one is spent, new tokens are issued in its family.
+pub async fn refresh(
+    tokens: &Tokens,
+    request: &RefreshExchange<'_>,
+) -> Result<TokenResponse, ExchangeError> {
+    let now = tokens.clock.unix_now();
+    let client = request.client;
+    let asked = request.scopes.as_deref();
+    // One atomic read-and-mark: a token this request may not use is left as it was.
+    let mut refusal = None;
+    let stored = tokens
+        .store
+        .refresh_tokens()
+        .update(
+            &RecordKey::bearer(token_hash(request.refresh_token)),
+            now,
+            &mut |stored| {
+                refusal = if stored.client_id != client.id {
+                    Some(ExchangeError::InvalidGrant(
+                        "the refresh token was issued to another client",
+                    ))
+                } else if asked
+                    .is_some_and(|asked| asked.iter().any(|s| !stored.scopes.contains(s)))
+                {
+                    Some(ExchangeError::InvalidScope(
+                        "a refresh cannot widen the granted scope",
+                    ))
+                } else {
+                    None
+                };
+                if refusal.is_some() || stored.used {
+                    return Change::Keep;
+                }
+                Change::Replace(RefreshToken {
+                    used: true,
+                    ..stored.clone()
+                })
+            },
+        )
+        .await?
+        .ok_or(ExchangeError::InvalidGrant(
+            "the refresh token is invalid or has expired",
+        ))?;
+    if let Some(refusal) = refusal {
+        return Err(refusal);
+    }
+    let user = usable_user(tokens, stored.authentication.user_id).await?;
+    let reuse = Reuse {
+        tokens,
+        family: &stored.family,
+        user: user.as_ref(),
+        client,
+        source: request.source,
+    };
+    reuse
+        .check(
+            stored.used,
+            AuditAction::RefreshTokenReused,
+            "the refresh token was already used; its family is revoked",
+        )
+        .await?;
+    let user = user.ok_or(ExchangeError::InvalidGrant(
+        "the user can no longer sign in",
+    ))?;
+    let response = grants::issue_tokens(
+        tokens,
+        &Grant {
+            client,
+            user: &user,
+            family: &stored.family,
+            scopes: asked.unwrap_or(&stored.scopes),
+            refresh_scopes: Some(&stored.scopes),
+            authentication: &stored.authentication,
+            nonce: None,
+            code: None,
+        },
+    )
+    .await?;
+    // Counted, not audited: a refresh is routine and frequent (every few minutes for every
+    // signed-in application), and recording each one cost an eighth of the grant's time and
+    // filled the trail. Sign-ins, code exchanges, reuse and revocation stay audited.
+    tokens.metrics.token_refreshed();
+    tracing::debug!(user = %user.username, client = %client.name, "tokens refreshed");
+    Ok(response)
+}
+
+/// What to revoke and report when a single-use code or refresh token turns up a second time.
+struct Reuse<'a> {
+    tokens: &'a Tokens,
+    family: &'a str,
+    user: Option<&'a User>,
+    client: &'a Client,
+    source: &'a str,
+}
+
+impl Reuse<'_> {
+    /// `already_used` is what the atomic read-and-mark found. A first use passes; a second
+    /// revokes the family and is refused.
+    async fn check(
+        &self,
+        already_used: bool,
+        action: AuditAction,
+        message: &'static str,
+    ) -> Result<(), ExchangeError> {
+        if !already_used {
+            return Ok(());
+        }
+        grants::revoke_family(self.tokens, self.family).await?;
+        if let Some(user) = self.user {
+            grants::audit(
+                self.tokens,
+                action,
+                &user.username,
+                self.client,
+                Outcome::Failure,
+                self.source,
+            )
+            .await?;
+        }
+        Err(ExchangeError::InvalidGrant(message))
+    }
+}
+
+/// The user, if they still exist and are not disabled.
+async fn usable_user(tokens: &Tokens, id: UserId) -> Result<Option<User>, StoreError> {
+    Ok(tokens.store.user(id).await?.filter(|u| !u.disabled))
+}
+
+/// Why a code exchange's PKCE does not hold, if it does not. A code issued with a challenge
+/// needs its verifier; a code issued without one must not be shown a verifier, or an attacker
+/// who injected a stolen code could pass it off as PKCE-protected (RFC 9700 §2.1.1, PKCE
+/// downgrade).
+fn pkce_refusal(challenge: Option<&str>, verifier: Option<&str>) -> Option<&'static str> {
+    match (challenge, verifier) {
+        (Some(_), None) => Some("code_verifier is required (PKCE)"),
+        (Some(challenge), Some(v)) if !pkce_matches(v, challenge) => {
+            Some("code_verifier does not match the code_challenge")
+        }
+        (None, Some(_)) => {
+            Some("code_verifier was sent, but the authorization request had no code_challenge")
+        }
+        (Some(_), Some(_)) | (None, None) => None,
+    }
+}
+
+/// RFC 7636 S256: BASE64URL(SHA256(verifier)) == challenge, compared in constant time.
+fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'));
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(verifier.as_bytes()));
+    well_formed && constant_time_eq(computed.as_bytes(), challenge.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_follows_rfc_7636_appendix_b() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(pkce_matches(verifier, challenge));
+        assert!(!pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXK",
+            challenge
+        ));
+        assert!(!pkce_matches("short", challenge));
+    }
+
+    #[test]
+    fn a_challenge_needs_its_verifier_and_no_challenge_takes_no_verifier() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert_eq!(pkce_refusal(Some(challenge), Some(verifier)), None);
+        assert_eq!(pkce_refusal(None, None), None);
+        assert!(pkce_refusal(Some(challenge), None).is_some());
+        assert!(pkce_refusal(Some(challenge), Some(&verifier.replace('d', "e"))).is_some());
+        assert!(
+            pkce_refusal(None, Some(verifier)).is_some(),
+            "PKCE downgrade"
+        );
+    }
+}
