@@ -174,7 +174,7 @@ pub fn mask_address_ascii(address: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::Context;
+    use crate::store::sled_backend::SledStore;
 
     #[test]
     fn addresses_are_masked_but_recognisable() {
@@ -190,9 +190,15 @@ mod tests {
     #[tokio::test]
     async fn the_outbox_receives_a_message_and_the_log_records_it() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = Context::for_tests(dir.path()).await;
+        let store: SharedStore = Arc::new(SledStore::open(&dir.path().join("state")).unwrap());
+        let config = MailConfig {
+            outbox_dir: dir.path().join("outbox"),
+            ..MailConfig::default()
+        };
+        let clock = Arc::new(crate::clock::AdjustableClock::default());
+        let mailer = Mailer::new(&config, store.clone(), clock, Arc::new(Metrics::new())).unwrap();
         assert!(
-            ctx.mailer
+            mailer
                 .send("alice", "alice@example.com", "Your code", "123456".into())
                 .await
                 .unwrap()
@@ -201,18 +207,18 @@ mod tests {
             .unwrap()
             .collect();
         assert_eq!(files.len(), 1);
-        let log = ctx.store.mail_log().newest(0, 10, &|_| true).await.unwrap();
+        let log = store.mail_log().newest(0, 10, &|_| true).await.unwrap();
         assert_eq!(
             (log[0].to.as_str(), log[0].delivered),
             ("alice@example.com", true)
         );
         assert!(
-            !ctx.mailer
+            !mailer
                 .send("bob", "not an address", "Your code", "1".into())
                 .await
                 .unwrap()
         );
-        let log = ctx.store.mail_log().newest(0, 10, &|_| true).await.unwrap();
+        let log = store.mail_log().newest(0, 10, &|_| true).await.unwrap();
         assert!(!log[0].delivered && log[0].error.is_some(), "{log:?}");
     }
 }
