@@ -2,7 +2,7 @@
 //! turn it off (unless a role requires it), renew recovery codes, forget remembered devices,
 //! change their password. The same rules as sign-in apply, and every change is audited.
 
-use super::{EngineError, PasswordAttempt, attempt_event, devices};
+use super::{EngineError, PasswordAttempt, attempt_event};
 use crate::audit::Factor;
 use crate::audit::{AuditAction, Outcome};
 use crate::context::Context;
@@ -35,17 +35,7 @@ pub async fn disable_mfa(
             "A role of yours requires two-step verification, so it cannot be turned off. You can change the method instead.".into(),
         )));
     }
-    ctx.store
-        .update_user(
-            user.id,
-            Box::new(|u| {
-                u.mfa = None;
-                Ok(())
-            }),
-        )
-        .await?;
-    devices::forget_all(ctx, user.id).await?;
-    ctx.store.flush().await?;
+    super::credentials::remove_second_factor(ctx, user.id).await?;
     ctx.record(attempt_event(
         ctx,
         AuditAction::MfaDisabled,
@@ -131,18 +121,7 @@ pub async fn change_password(
     let hash = password::hash_off_runtime(new)
         .await
         .map_err(|e| EngineError::CannotEnrol(e.to_string()))?;
-    ctx.store
-        .update_user(
-            user.id,
-            Box::new(|u| {
-                u.password_hash = hash;
-                u.password_changed_at = now;
-                Ok(())
-            }),
-        )
-        .await?;
-    devices::forget_all(ctx, user.id).await?;
-    ctx.store.flush().await?;
+    super::credentials::set_password(ctx, user.id, hash).await?;
     ctx.record(
         attempt_event(
             ctx,

@@ -15,6 +15,7 @@ use std::net::IpAddr;
 
 pub mod account;
 pub mod consent;
+pub mod credentials;
 pub mod devices;
 pub mod email_code;
 mod second_factor;

@@ -3,6 +3,7 @@
 use super::{done, invalid, store_error, validation};
 use crate::admin_door::views;
 use crate::context::Context;
+use crate::engine::credentials;
 use crate::factors::password;
 use crate::model::{self, Role, User, UserId};
 use crate::store::StoreError;
@@ -130,15 +131,7 @@ pub async fn set_password(
 ) -> Result<AdminReply, ProtoError> {
     let id = find_user(ctx, username).await?.id;
     let hash = checked_hash(ctx, password).await?;
-    let now = ctx.clock.unix_now();
-    update_user(ctx, id, |user| {
-        user.password_hash = hash;
-        user.password_changed_at = now;
-        Ok(())
-    })
-    .await?;
-    // A new password means every remembered browser proves itself again.
-    crate::engine::devices::forget_all(ctx, id)
+    credentials::set_password(ctx, id, hash)
         .await
         .map_err(store_error)?;
     done(format!("password of {username} changed"))
@@ -189,8 +182,7 @@ pub async fn set_disabled(
 
 pub async fn delete_user(ctx: &Context, username: &str) -> Result<AdminReply, ProtoError> {
     let id = find_user(ctx, username).await?.id;
-    ctx.store.delete_user(id).await.map_err(store_error)?;
-    crate::engine::devices::forget_all(ctx, id)
+    credentials::delete_user(ctx, id)
         .await
         .map_err(store_error)?;
     done(format!("user {username} deleted"))

@@ -3,6 +3,7 @@
 use super::accounts::{find_user, list_users, update_user};
 use super::{done, store_error};
 use crate::context::Context;
+use crate::engine::credentials;
 use crate::model::MfaMethod;
 use crate::model::mfa::MfaEnrolment;
 use postern_proto::admin::{AdminReply, PageRequest};
@@ -10,12 +11,7 @@ use postern_proto::{ErrorCode, ProtoError};
 
 pub async fn reset(ctx: &Context, username: &str) -> Result<AdminReply, ProtoError> {
     let user = find_user(ctx, username).await?;
-    update_user(ctx, user.id, |u| {
-        u.mfa = None;
-        Ok(())
-    })
-    .await?;
-    crate::engine::devices::forget_all(ctx, user.id)
+    credentials::remove_second_factor(ctx, user.id)
         .await
         .map_err(store_error)?;
     done(format!(
