@@ -11,10 +11,6 @@ use crate::model::User;
 use crate::model::mfa::mfa_required;
 use crate::store::StoreError;
 
-/// Why a self-service change was refused, in words for the user.
-#[derive(Debug)]
-pub struct Refusal(pub String);
-
 /// A fresh TOTP seed for enrolment from the account page, sealed for this user.
 pub async fn new_totp_seed(ctx: &Context, user: &User) -> Vec<u8> {
     ctx.master_key.seal(
@@ -28,12 +24,12 @@ pub async fn disable_mfa(
     ctx: &Context,
     user: &User,
     attempt: &PasswordAttempt<'_>,
-) -> Result<Result<(), Refusal>, StoreError> {
+) -> Result<(), EngineError> {
     let roles = ctx.store.roles_of(user).await?;
     if mfa_required(&roles) {
-        return Ok(Err(Refusal(
+        return Err(EngineError::Refused(
             "A role of yours requires two-step verification, so it cannot be turned off. You can change the method instead.".into(),
-        )));
+        ));
     }
     super::credentials::remove_second_factor(ctx, user.id).await?;
     ctx.record(attempt_event(
@@ -44,7 +40,7 @@ pub async fn disable_mfa(
         Outcome::Success,
     ))
     .await?;
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// Replaces the user's recovery codes; returns the new ones, to show once.
@@ -91,7 +87,7 @@ pub async fn change_password(
     current: &str,
     new: &str,
     attempt: &PasswordAttempt<'_>,
-) -> Result<Result<(), Refusal>, EngineError> {
+) -> Result<(), EngineError> {
     let now = ctx.clock.unix_now();
     if ctx.limiter.is_locked(&user.username, attempt.address, now)
         || !password::verify(current, &user.password_hash).await
@@ -109,18 +105,18 @@ pub async fn change_password(
         )
         .await?;
         super::count_failure(ctx, &user.username, attempt, now).await?;
-        return Ok(Err(Refusal("Your current password is not right.".into())));
+        return Err(EngineError::Refused(
+            "Your current password is not right.".into(),
+        ));
     }
     let settings = ctx.store.site_settings().await?;
     if let Err(problem) = password::check_policy(new, settings.password_min_length) {
-        return Ok(Err(Refusal(format!(
+        return Err(EngineError::Refused(format!(
             "The new password {}.",
             problem.message
-        ))));
+        )));
     }
-    let hash = password::hash_off_runtime(new)
-        .await
-        .map_err(|e| EngineError::CannotEnrol(e.to_string()))?;
+    let hash = password::hash_off_runtime(new).await?;
     super::credentials::set_password(ctx, user.id, hash).await?;
     ctx.record(
         attempt_event(
@@ -133,5 +129,5 @@ pub async fn change_password(
         .detail("by the user"),
     )
     .await?;
-    Ok(Ok(()))
+    Ok(())
 }

@@ -20,6 +20,11 @@ pub enum EngineError {
     CannotEnrol(String),
     #[error("a sealed secret could not be opened: {0}")]
     Secrets(#[from] crate::secrets::SecretsError),
+    #[error(transparent)]
+    Hash(#[from] crate::factors::password::HashError),
+    /// The request is refused, for a reason the user is told (it names no secret).
+    #[error("{0}")]
+    Refused(String),
     /// The user of a sign-in in progress was deleted meanwhile.
     #[error("the user was deleted during the sign-in")]
     UserGone,

@@ -1,10 +1,10 @@
 //! The account page (`/account`): a signed-in user's second factor, recovery codes, remembered
 //! browsers and password. Every form is CSRF-protected; every rule is the engine's.
 
-use super::{Web, client_addr, csrf, see_other, session, with_cookies};
-use crate::engine::account::{self, Refusal};
+use super::{PageError, Web, client_addr, csrf, see_other, session, with_cookies};
+use crate::engine::account;
 use crate::engine::email_code::{self, Sent};
-use crate::engine::{self, PasswordAttempt, devices};
+use crate::engine::{self, EngineError, PasswordAttempt, devices};
 use crate::model::grants::{Authentication, CodePurpose};
 use crate::model::{MfaMethod, User};
 use axum::extract::{ConnectInfo, Form, State};
@@ -14,20 +14,18 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub async fn show(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    let live = match session::current(&web, &headers).await {
-        Ok(Some(live)) => live,
-        Ok(None) => return see_other("/login"),
-        Err(e) => return web.internal_error(e),
+pub async fn show(State(web): State<Arc<Web>>, headers: HeaderMap) -> Result<Response, PageError> {
+    let Some(live) = session::current(&web, &headers).await? else {
+        return Ok(see_other("/login"));
     };
     if live.needs_second_factor {
         return super::login::step_up(&web, &headers, None, live).await;
     }
     let guard = csrf::guard(&web, &headers);
-    with_cookies(
+    Ok(with_cookies(
         page(&web, &guard.token, &live.user, Note::default()).await,
         guard.set_cookie,
-    )
+    ))
 }
 
 #[derive(Deserialize)]
@@ -56,20 +54,19 @@ pub async fn submit(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<AccountForm>,
-) -> Response {
+) -> Result<Response, PageError> {
     if csrf::check(&web, &headers, form.csrf.as_deref()).is_none() {
-        return web.error_page(
+        return Err(PageError::shown(
             StatusCode::FORBIDDEN,
             "Please try again",
             "This form has expired or was not sent from this site. Go back, reload the page and try again.",
-        );
+        ));
     }
-    let live = match session::current(&web, &headers).await {
+    let live = match session::current(&web, &headers).await? {
         // The page itself takes the user through what policy now asks first.
-        Ok(Some(live)) if live.needs_second_factor => return see_other("/account"),
-        Ok(Some(live)) => live,
-        Ok(None) => return see_other("/login"),
-        Err(e) => return web.internal_error(e),
+        Some(live) if live.needs_second_factor => return Ok(see_other("/account")),
+        Some(live) => live,
+        None => return Ok(see_other("/login")),
     };
     let token = csrf::guard(&web, &headers).token;
     let address = client_addr(&web.ctx.config, peer, &headers);
@@ -99,23 +96,14 @@ struct Request<'a> {
 }
 
 impl Request<'_> {
-    async fn handle(&self, form: AccountForm) -> Response {
+    async fn handle(&self, form: AccountForm) -> Result<Response, PageError> {
         let ctx = &self.web.ctx;
-        let offered = ctx
-            .store
-            .site_settings()
-            .await
-            .map(|s| s.mfa_methods)
-            .unwrap_or_default();
-        match form.action.as_deref().unwrap_or_default() {
+        let offered = ctx.store.site_settings().await?.mfa_methods;
+        let note = match form.action.as_deref().unwrap_or_default() {
             "enrol_totp" if offered.contains(&MfaMethod::Totp) => {
                 let seed = account::new_totp_seed(ctx, self.user).await;
-                if let Err(e) =
-                    session::set_pending_totp_seed(self.web, self.live, Some(seed.clone())).await
-                {
-                    return self.web.internal_error(e);
-                }
-                self.enrol_page("totp", Some(&seed), Note::default()).await
+                session::set_pending_totp_seed(self.web, self.live, Some(seed.clone())).await?;
+                return self.enrol_page("totp", Some(&seed), Note::default()).await;
             }
             "confirm_totp" => {
                 // The seed offered is kept with the session; the form carries none.
@@ -125,164 +113,106 @@ impl Request<'_> {
                         .await;
                 };
                 let code = form.code.unwrap_or_default();
-                match engine::confirm_totp_enrolment(
+                let enrolled = engine::confirm_totp_enrolment(
                     ctx,
                     &self.authentication(),
                     &seed,
                     &code,
                     &self.attempt,
                 )
-                .await
-                {
-                    Ok(Some((_, codes))) => {
-                        if let Err(e) =
-                            session::set_pending_totp_seed(self.web, self.live, None).await
-                        {
-                            return self.web.internal_error(e);
-                        }
-                        self.main(Note::codes(
-                            "Two-step verification is on, with your authenticator app.",
-                            codes,
-                        ))
-                        .await
-                    }
-                    Ok(None) => {
-                        self.enrol_page(
-                            "totp",
-                            Some(&seed),
-                            Note::error("That code is not right. Try the newest code."),
-                        )
-                        .await
-                    }
-                    Err(e) => self.web.internal_error(e),
-                }
+                .await?;
+                let Some((_, codes)) = enrolled else {
+                    let note = Note::error("That code is not right. Try the newest code.");
+                    return self.enrol_page("totp", Some(&seed), note).await;
+                };
+                session::set_pending_totp_seed(self.web, self.live, None).await?;
+                Note::codes(
+                    "Two-step verification is on, with your authenticator app.",
+                    codes,
+                )
             }
             "enrol_email" if offered.contains(&MfaMethod::Email) => {
-                match email_code::send(ctx, self.user, CodePurpose::Enrolment).await {
-                    Ok(Sent::To(_)) => self.enrol_page("email", None, Note::default()).await,
-                    Ok(Sent::TooSoon(seconds)) => self.enrol_page(
-                        "email",
-                        None,
-                        Note::notice(&format!("A code was sent less than a minute ago; a new one can go out in {seconds} seconds.")),
-                    ).await,
-                    Ok(Sent::Failed) => self.main(Note::error("The email could not be sent. Try again later.")).await,
-                    Err(e) => self.web.internal_error(e),
+                match email_code::send(ctx, self.user, CodePurpose::Enrolment).await? {
+                    Sent::To(_) => return self.enrol_page("email", None, Note::default()).await,
+                    Sent::TooSoon(seconds) => {
+                        let note = Note::notice(&format!(
+                            "A code was sent less than a minute ago; a new one can go out in {seconds} seconds."
+                        ));
+                        return self.enrol_page("email", None, note).await;
+                    }
+                    Sent::Failed => Note::error("The email could not be sent. Try again later."),
                 }
             }
             "confirm_email" => {
                 let code = form.code.unwrap_or_default();
-                match engine::confirm_email_enrolment(
+                let enrolled = engine::confirm_email_enrolment(
                     ctx,
                     &self.authentication(),
                     &code,
                     &self.attempt,
                 )
-                .await
-                {
-                    Ok(Some((_, codes))) => {
-                        self.main(Note::codes(
-                            "Two-step verification is on, with email codes.",
-                            codes,
-                        ))
-                        .await
-                    }
-                    Ok(None) => {
-                        self.enrol_page(
-                            "email",
-                            None,
-                            Note::error("That code is not right, or has expired."),
-                        )
-                        .await
-                    }
-                    Err(e) => self.web.internal_error(e),
-                }
+                .await?;
+                let Some((_, codes)) = enrolled else {
+                    let note = Note::error("That code is not right, or has expired.");
+                    return self.enrol_page("email", None, note).await;
+                };
+                Note::codes("Two-step verification is on, with email codes.", codes)
             }
             "disable" => match account::disable_mfa(ctx, self.user, &self.attempt).await {
-                Ok(Ok(())) => {
-                    self.main(Note::notice("Two-step verification is off."))
-                        .await
-                }
-                Ok(Err(Refusal(reason))) => self.main(Note::error(&reason)).await,
-                Err(e) => self.web.internal_error(e),
+                Ok(()) => Note::notice("Two-step verification is off."),
+                Err(EngineError::Refused(reason)) => Note::error(&reason),
+                Err(e) => return Err(e.into()),
             },
             "recovery_codes" => {
-                match account::renew_recovery_codes(ctx, self.user, &self.attempt).await {
-                    Ok(Some(codes)) => {
-                        self.main(Note::codes("New recovery codes are ready.", codes))
-                            .await
-                    }
-                    Ok(None) => {
-                        self.main(Note::error("Turn on two-step verification first."))
-                            .await
-                    }
-                    Err(e) => self.web.internal_error(e),
+                match account::renew_recovery_codes(ctx, self.user, &self.attempt).await? {
+                    Some(codes) => Note::codes("New recovery codes are ready.", codes),
+                    None => Note::error("Turn on two-step verification first."),
                 }
             }
-            "forget_device" => match devices::forget_one(
-                ctx,
-                self.user.id,
-                form.device.as_deref().unwrap_or_default(),
-            )
-            .await
-            {
-                Ok(true) => {
-                    self.main(Note::notice(
-                        "That browser will be asked for the second step again.",
-                    ))
-                    .await
+            "forget_device" => {
+                let device = form.device.as_deref().unwrap_or_default();
+                if devices::forget_one(ctx, self.user.id, device).await? {
+                    Note::notice("That browser will be asked for the second step again.")
+                } else {
+                    Note::error("That browser was already forgotten.")
                 }
-                Ok(false) => {
-                    self.main(Note::error("That browser was already forgotten."))
-                        .await
-                }
-                Err(e) => self.web.internal_error(e),
-            },
-            "revoke_consent" => match engine::consent::revoke(
-                ctx,
-                self.user,
-                form.client.as_deref().unwrap_or_default(),
-                &self.attempt.source,
-            )
-            .await
-            {
-                Ok(true) => {
-                    self.main(Note::notice(
+            }
+            "revoke_consent" => {
+                let client = form.client.as_deref().unwrap_or_default();
+                let source = &self.attempt.source;
+                if engine::consent::revoke(ctx, self.user, client, source).await? {
+                    Note::notice(
                         "That application no longer has your permission, and its access was ended.",
-                    ))
-                    .await
+                    )
+                } else {
+                    Note::error("That application had no permission left.")
                 }
-                Ok(false) => {
-                    self.main(Note::error("That application had no permission left."))
-                        .await
-                }
-                Err(e) => self.web.internal_error(e),
-            },
+            }
             "password" => {
                 let (current, new) = (
                     form.current.unwrap_or_default(),
                     form.new.unwrap_or_default(),
                 );
                 if new != form.repeat.unwrap_or_default() {
-                    return self
-                        .main(Note::error("The two new passwords differ."))
-                        .await;
-                }
-                match account::change_password(ctx, self.user, &current, &new, &self.attempt).await {
-                    Ok(Ok(())) => match session::saw_password_change(self.web, self.live).await {
-                        Ok(()) => self.main(Note::notice(
-                            "Your password is changed. You were signed out everywhere else, and remembered browsers were forgotten.",
-                        )).await,
-                        Err(e) => self.web.internal_error(e),
-                    },
-                    Ok(Err(Refusal(reason))) => self.main(Note::error(&reason)).await,
-                    Err(e) => self.web.internal_error(e),
+                    Note::error("The two new passwords differ.")
+                } else {
+                    match account::change_password(ctx, self.user, &current, &new, &self.attempt)
+                        .await
+                    {
+                        Ok(()) => {
+                            session::saw_password_change(self.web, self.live).await?;
+                            Note::notice(
+                                "Your password is changed. You were signed out everywhere else, and remembered browsers were forgotten.",
+                            )
+                        }
+                        Err(EngineError::Refused(reason)) => Note::error(&reason),
+                        Err(e) => return Err(e.into()),
+                    }
                 }
             }
-            _ => {
-                self.main(Note::error("That action is not available."))
-                    .await
-            }
-        }
+            _ => Note::error("That action is not available."),
+        };
+        self.main(note).await
     }
 
     /// The session's authentication, for enrolments made while signed in.
@@ -290,16 +220,20 @@ impl Request<'_> {
         self.live.session.authentication.clone()
     }
 
-    async fn main(&self, note: Note) -> Response {
+    async fn main(&self, note: Note) -> Result<Response, PageError> {
         // Re-read the user: the action may have changed them.
-        match self.web.ctx.store.user(self.user.id).await {
-            Ok(Some(user)) => page(self.web, self.token, &user, note).await,
-            Ok(None) => see_other("/login"),
-            Err(e) => self.web.internal_error(e),
-        }
+        Ok(match self.web.ctx.store.user(self.user.id).await? {
+            Some(user) => page(self.web, self.token, &user, note).await,
+            None => see_other("/login"),
+        })
     }
 
-    async fn enrol_page(&self, method: &str, sealed_seed: Option<&[u8]>, note: Note) -> Response {
+    async fn enrol_page(
+        &self,
+        method: &str,
+        sealed_seed: Option<&[u8]>,
+        note: Note,
+    ) -> Result<Response, PageError> {
         let mut context = tera::Context::new();
         context.insert("csrf", self.token);
         context.insert("method", method);
@@ -307,16 +241,14 @@ impl Request<'_> {
         context.insert("error", &note.error);
         context.insert("notice", &note.notice);
         if let Some(seed) = sealed_seed {
-            match engine::enrolment_material(&self.web.ctx, self.user, seed).await {
-                Ok((manual_key, qr_svg)) => {
-                    context.insert("manual_key", &manual_key);
-                    context.insert("qr_svg", &qr_svg);
-                }
-                Err(e) => return self.web.internal_error(e),
-            }
+            let (manual_key, qr_svg) =
+                engine::enrolment_material(&self.web.ctx, self.user, seed).await?;
+            context.insert("manual_key", &manual_key);
+            context.insert("qr_svg", &qr_svg);
         }
-        self.web
-            .page(StatusCode::OK, "account_enrol.html", &context)
+        Ok(self
+            .web
+            .page(StatusCode::OK, "account_enrol.html", &context))
     }
 }
 

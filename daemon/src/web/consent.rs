@@ -2,7 +2,7 @@
 //! like every other; what needs consent is the engine's rule (`engine::consent`).
 
 use super::login::{Submission, new_flow, start_flow};
-use super::{Web, csrf, see_other, with_cookies};
+use super::{PageError, Web, csrf, see_other, with_cookies};
 use crate::engine;
 use crate::model::grants::{Authentication, LoginStep};
 use axum::http::HeaderMap;
@@ -34,36 +34,31 @@ pub(super) async fn answer(
     submission: Submission<'_>,
     answer: Option<&str>,
     authentication: Authentication,
-) -> Response {
+) -> Result<Response, PageError> {
     let web = submission.web;
     let Some(request) = submission.flow.request.clone() else {
-        return web.internal_error("a consent step without an authorization request");
+        return Err(PageError::internal(
+            "a consent step without an authorization request",
+        ));
     };
-    if let Err(e) = crate::engine::sign_in::flow::end(&web.ctx, &submission.flow_id).await {
-        return web.internal_error(e);
-    }
-    let client = match super::oidc::authorize::client_of(web, &request).await {
-        Ok(client) => client,
-        Err(response) => return *response,
-    };
+    engine::sign_in::flow::end(&web.ctx, &submission.flow_id).await?;
+    let client = super::oidc::authorize::client_of(web, &request).await?;
     if answer != Some("allow") {
-        return super::oidc::authorize::error_redirect(
+        return Ok(super::oidc::authorize::error_redirect(
             web,
             &request.redirect_uri,
             "access_denied",
             "the user did not allow the application what it asked for",
             request.state.as_deref(),
-        );
+        ));
     }
-    let user = match web.ctx.store.user(authentication.user_id).await {
-        Ok(Some(user)) => user,
-        Ok(None) => return web.internal_error("the user vanished during consent"),
-        Err(e) => return web.internal_error(e),
-    };
+    let user = web
+        .ctx
+        .store
+        .user(authentication.user_id)
+        .await?
+        .ok_or_else(|| PageError::internal("the user vanished during consent"))?;
     let source = format!("web {}", submission.address);
-    if let Err(e) = engine::consent::allow(&web.ctx, &user, &client, &request.scopes, &source).await
-    {
-        return web.internal_error(e);
-    }
-    super::oidc::authorize::redirect_with_code(web, &client, request, authentication).await
+    engine::consent::allow(&web.ctx, &user, &client, &request.scopes, &source).await?;
+    Ok(super::oidc::authorize::redirect_with_code(web, &client, request, authentication).await)
 }

@@ -2,14 +2,14 @@
 //! `/` shows who is signed in.
 
 use super::cookies::Cookie;
-use super::{Web, client_addr, csrf, see_other, session, with_cookies};
+use super::{PageError, Web, client_addr, csrf, see_other, session, with_cookies};
 use crate::engine;
 use crate::engine::email_code::Sent;
 use crate::engine::sign_in::{self, Answer, Door, DoorKind, Finished, Outcome, Refusal};
 use crate::model::grants::{LoginFlow, LoginStep};
 use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,7 +38,7 @@ pub async fn step_up(
     headers: &HeaderMap,
     request: Option<crate::model::grants::AuthorizationRequest>,
     live: session::LiveSession,
-) -> Response {
+) -> Result<Response, PageError> {
     let guard = csrf::guard(web, headers);
     // The step itself is answered on /login, where the address counts; this only decides it.
     let door = web_door(
@@ -50,12 +50,11 @@ pub async fn step_up(
     );
     let user = live.user.clone();
     let authentication = live.session.authentication;
-    let outcome = sign_in::resume(&web.ctx, &door, user, authentication).await;
-    let step = match outcome {
-        Ok(Outcome::Next(step)) => step,
+    let step = match sign_in::resume(&web.ctx, &door, user, authentication).await? {
+        Outcome::Next(step) => step,
         // Policy changed back meanwhile: the session is enough again.
-        Ok(Outcome::Done(finished)) => {
-            return match request {
+        Outcome::Done(finished) => {
+            return Ok(match request {
                 Some(request) => {
                     super::oidc::authorize::respond_with_code(
                         web,
@@ -66,27 +65,24 @@ pub async fn step_up(
                     .await
                 }
                 None => see_other("/account"),
-            };
+            });
         }
-        Ok(Outcome::Refused(Refusal::CannotEnrol(message))) => {
-            return web.error_page(
+        Outcome::Refused(Refusal::CannotEnrol(message)) => {
+            return Err(PageError::shown(
                 StatusCode::FORBIDDEN,
                 "Two-step verification required",
-                &message,
-            );
+                message,
+            ));
         }
-        Ok(other) => return web.internal_error(format!("a step-up led to {other:?}")),
-        Err(e) => return web.internal_error(e),
+        other => return Err(PageError::internal(format!("a step-up led to {other:?}"))),
     };
     let mut flow = new_flow(web, request, guard.browser);
     flow.step = step;
-    match start_flow(web, flow).await {
-        Ok(flow_id) => with_cookies(
-            see_other(&format!("/login?flow={flow_id}")),
-            guard.set_cookie,
-        ),
-        Err(e) => web.internal_error(e),
-    }
+    let flow_id = start_flow(web, flow).await?;
+    Ok(with_cookies(
+        see_other(&format!("/login?flow={flow_id}")),
+        guard.set_cookie,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,27 +94,19 @@ pub async fn show(
     State(web): State<Arc<Web>>,
     headers: HeaderMap,
     Query(params): Query<ShowParams>,
-) -> Response {
+) -> Result<Response, PageError> {
     let guard = csrf::guard(&web, &headers);
     let flow_id = match params.flow {
         Some(id) => id,
         None => {
             // Postern's own sign-in page: with a session there is nothing to do.
-            match session::current(&web, &headers).await {
-                Ok(Some(_)) => return see_other("/account"),
-                Ok(None) => {}
-                Err(e) => return web.internal_error(e),
+            if session::current(&web, &headers).await?.is_some() {
+                return Ok(see_other("/account"));
             }
-            match start_flow(&web, new_flow(&web, None, guard.browser)).await {
-                Ok(id) => id,
-                Err(e) => return web.internal_error(e),
-            }
+            start_flow(&web, new_flow(&web, None, guard.browser)).await?
         }
     };
-    let flow = match load_flow(&web, &flow_id, &guard.browser).await {
-        Ok(flow) => flow,
-        Err(response) => return *response,
-    };
+    let flow = load_flow(&web, &flow_id, &guard.browser).await?;
     let username = flow
         .request
         .as_ref()
@@ -134,7 +122,7 @@ pub async fn show(
         StatusCode::OK,
     )
     .await;
-    with_cookies(response, guard.set_cookie)
+    Ok(with_cookies(response, guard.set_cookie))
 }
 
 #[derive(Deserialize)]
@@ -357,16 +345,17 @@ pub async fn submit(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let Some(browser) = csrf::check(&web, &headers, form.csrf.as_deref()) else {
-        return web.error_page(
+        return PageError::shown(
             StatusCode::FORBIDDEN,
             "Please try again",
             "This form has expired or was not sent from this site. Go back, reload the page and sign in again.",
-        );
+        )
+        .into_response();
     };
     let flow_id = form.flow.clone().unwrap_or_default();
     let flow = match load_flow(&web, &flow_id, &browser).await {
         Ok(flow) => flow,
-        Err(response) => return *response,
+        Err(error) => return error.into_response(),
     };
     let mut submission = Submission {
         web: &web,
@@ -383,7 +372,8 @@ pub async fn submit(
         LoginStep::Consent { authentication } => {
             let authentication = authentication.clone();
             return super::consent::answer(submission, form.consent.as_deref(), authentication)
-                .await;
+                .await
+                .unwrap_or_else(IntoResponse::into_response);
         }
         LoginStep::Password => {
             let password = form.password.unwrap_or_default();
@@ -444,20 +434,16 @@ pub async fn home() -> Response {
 }
 
 /// The flow with this id, if it exists and belongs to this browser; otherwise an error page.
-async fn load_flow(
-    web: &Web,
-    flow_id: &str,
-    browser: &[u8; 32],
-) -> Result<LoginFlow, Box<Response>> {
-    match sign_in::flow::load(&web.ctx, flow_id, browser).await {
-        Ok(Some(flow)) => Ok(flow),
-        Ok(None) => Err(Box::new(web.error_page(
-            StatusCode::BAD_REQUEST,
-            "This sign-in has expired",
-            "Go back to the application you came from and start signing in again.",
-        ))),
-        Err(e) => Err(Box::new(web.internal_error(e))),
-    }
+async fn load_flow(web: &Web, flow_id: &str, browser: &[u8; 32]) -> Result<LoginFlow, PageError> {
+    sign_in::flow::load(&web.ctx, flow_id, browser)
+        .await?
+        .ok_or_else(|| {
+            PageError::shown(
+                StatusCode::BAD_REQUEST,
+                "This sign-in has expired",
+                "Go back to the application you came from and start signing in again.",
+            )
+        })
 }
 
 /// A scope on the consent page, with what it lets the application see.

@@ -11,6 +11,7 @@ pub mod http_server;
 mod login;
 pub mod metrics_endpoint;
 pub mod oidc;
+mod page_error;
 mod pages;
 pub mod session;
 
@@ -18,6 +19,7 @@ pub use client_addr::client_addr;
 pub use consent::ask_consent;
 pub use csrf::{FormGuard, check as check_csrf, guard as form_guard};
 pub use login::step_up;
+pub use page_error::PageError;
 pub use pages::Pages;
 
 use crate::context::Context;
@@ -120,6 +122,10 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/account", get(account::show).post(account::submit))
         .merge(oidc::routes())
         .route_layer(timing)
+        .layer(middleware::map_response_with_state(
+            web.clone(),
+            page_error::render,
+        ))
         .layer(middleware::from_fn_with_state(
             web.clone(),
             headers::security_headers,
@@ -180,6 +186,29 @@ mod tests {
                 .to_str()
                 .unwrap()
                 .contains("frame-ancestors 'none'")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_page_error_is_drawn_with_the_site_templates_and_keeps_its_status() {
+        let (_dir, app) = app().await;
+        let response = app
+            .oneshot(
+                Request::get("/login?flow=no-such-flow")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let html = String::from_utf8_lossy(&body);
+        assert!(html.contains("This sign-in has expired"), "{html}");
+        assert!(
+            html.contains("/static/postern.css"),
+            "the site's layout: {html}"
         );
     }
 

@@ -7,7 +7,7 @@ use super::params::Params;
 use crate::model::Client;
 use crate::model::grants::{Authentication, AuthorizationRequest};
 use crate::tokens::grants;
-use crate::web::{self, Web, form_guard, see_other, session, with_cookies};
+use crate::web::{self, PageError, Web, form_guard, see_other, session, with_cookies};
 use axum::extract::rejection::FormRejection;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Form, Query, State};
@@ -175,7 +175,9 @@ async fn authorize(
                         "the user must complete a second factor first",
                     );
                 }
-                return crate::web::step_up(web, headers, Some(request), live).await;
+                return crate::web::step_up(web, headers, Some(request), live)
+                    .await
+                    .unwrap_or_else(IntoResponse::into_response);
             }
             return respond_with_code(web, headers, request, authentication.clone()).await;
         }
@@ -231,7 +233,7 @@ pub async fn respond_with_code(
 ) -> Response {
     let client = match client_of(web, &request).await {
         Ok(client) => client,
-        Err(response) => return *response,
+        Err(error) => return error.into_response(),
     };
     match crate::engine::consent::needed(&web.ctx, &client, authentication.user_id, &request).await
     {
@@ -244,21 +246,23 @@ pub async fn respond_with_code(
             request.state.as_deref(),
         ),
         Ok(true) => crate::web::ask_consent(web, headers, request, authentication).await,
-        Err(e) => web.internal_error(e),
+        Err(e) => PageError::from(e).into_response(),
     }
 }
 
 /// The client a request is for, or the page saying it is gone.
-pub async fn client_of(web: &Web, request: &AuthorizationRequest) -> Result<Client, Box<Response>> {
-    match web.ctx.store.client(&request.client_id).await {
-        Ok(Some(client)) => Ok(client),
-        Ok(None) => Err(Box::new(web.error_page(
-            StatusCode::BAD_REQUEST,
-            "Application removed",
-            "The application you came from is no longer registered.",
-        ))),
-        Err(e) => Err(Box::new(web.internal_error(e))),
-    }
+pub async fn client_of(web: &Web, request: &AuthorizationRequest) -> Result<Client, PageError> {
+    web.ctx
+        .store
+        .client(&request.client_id)
+        .await?
+        .ok_or_else(|| {
+            PageError::shown(
+                StatusCode::BAD_REQUEST,
+                "Application removed",
+                "The application you came from is no longer registered.",
+            )
+        })
 }
 
 /// Issues a code for a completed (and, for a third-party client, allowed) sign-in and sends the

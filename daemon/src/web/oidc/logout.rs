@@ -5,7 +5,7 @@
 use super::params::Params;
 use crate::audit::{AuditAction, AuditDoor, AuditEvent, Outcome};
 use crate::tokens::id_token;
-use crate::web::{self, Web, see_other, session, with_cookies};
+use crate::web::{self, PageError, Web, see_other, session, with_cookies};
 use axum::extract::rejection::FormRejection;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Form, Query, State};
@@ -17,11 +17,8 @@ pub async fn get(
     State(web): State<Arc<Web>>,
     headers: HeaderMap,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Response {
-    let params = match read(&web, query.ok().map(|Query(q)| q)).await {
-        Ok(params) => params,
-        Err(response) => return *response,
-    };
+) -> Result<Response, PageError> {
+    let params = read(query.ok().map(|Query(q)| q))?;
     let hinted = params
         .get("id_token_hint")
         .and_then(|hint| id_token::verify_own(&web.ctx.tokens, hint));
@@ -29,17 +26,13 @@ pub async fn get(
         .as_ref()
         .map(|(aud, _)| aud.clone())
         .or_else(|| params.get("client_id").map(str::to_owned));
-    let target = match redirect_target(
+    let target = redirect_target(
         &web,
         client_id.as_deref(),
         params.get("post_logout_redirect_uri"),
         params.get("state"),
     )
-    .await
-    {
-        Ok(target) => target,
-        Err(response) => return *response,
-    };
+    .await?;
     if hinted.is_some() {
         return end_session(&web, &headers, target).await;
     }
@@ -52,49 +45,43 @@ pub async fn get(
     );
     context.insert("client_id", &client_id);
     context.insert("state", &params.get("state"));
-    with_cookies(
+    Ok(with_cookies(
         web.page(StatusCode::OK, "logout.html", &context),
         guard.set_cookie,
-    )
+    ))
 }
 
 pub async fn post(
     State(web): State<Arc<Web>>,
     headers: HeaderMap,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
-) -> Response {
-    let params = match read(&web, form.ok().map(|Form(f)| f)).await {
-        Ok(params) => params,
-        Err(response) => return *response,
-    };
+) -> Result<Response, PageError> {
+    let params = read(form.ok().map(|Form(f)| f))?;
     if web::check_csrf(&web, &headers, params.get("csrf")).is_none() {
-        return web.error_page(
+        return Err(PageError::shown(
             StatusCode::FORBIDDEN,
             "Please try again",
             "This form has expired or was not sent from this site. Go back, reload the page and try again.",
-        );
+        ));
     }
-    match redirect_target(
+    let target = redirect_target(
         &web,
         params.get("client_id"),
         params.get("post_logout_redirect_uri"),
         params.get("state"),
     )
-    .await
-    {
-        Ok(target) => end_session(&web, &headers, target).await,
-        Err(response) => *response,
-    }
+    .await?;
+    end_session(&web, &headers, target).await
 }
 
-async fn read(web: &Web, pairs: Option<Vec<(String, String)>>) -> Result<Params, Box<Response>> {
+fn read(pairs: Option<Vec<(String, String)>>) -> Result<Params, PageError> {
     match pairs.map(Params::from_pairs) {
         Some(Ok(params)) => Ok(params),
-        _ => Err(Box::new(web.error_page(
+        _ => Err(PageError::shown(
             StatusCode::BAD_REQUEST,
             "Cannot sign out",
             "The sign-out request could not be read.",
-        ))),
+        )),
     }
 }
 
@@ -105,25 +92,20 @@ async fn redirect_target(
     client_id: Option<&str>,
     uri: Option<&str>,
     state: Option<&str>,
-) -> Result<Option<String>, Box<Response>> {
+) -> Result<Option<String>, PageError> {
     let Some(uri) = uri else {
         return Ok(None);
     };
     let refuse = || {
-        Box::new(web.error_page(
+        PageError::shown(
             StatusCode::BAD_REQUEST,
             "Cannot sign out",
             "The application asked to continue to an address that is not registered for it.",
-        ))
+        )
     };
-    let found = match client_id {
-        Some(id) => Some(web.ctx.store.client(id).await),
-        None => None,
-    };
-    let client = match found {
-        Some(Ok(Some(client))) => client,
-        Some(Err(e)) => return Err(Box::new(web.internal_error(e))),
-        _ => return Err(refuse()),
+    let client = match client_id {
+        Some(id) => web.ctx.store.client(id).await?.ok_or_else(refuse)?,
+        None => return Err(refuse()),
     };
     if !client
         .post_logout_redirect_uris
@@ -139,16 +121,17 @@ async fn redirect_target(
     Ok(Some(url.to_string()))
 }
 
-async fn end_session(web: &Web, headers: &HeaderMap, target: Option<String>) -> Response {
+async fn end_session(
+    web: &Web,
+    headers: &HeaderMap,
+    target: Option<String>,
+) -> Result<Response, PageError> {
     let user = session::current(web, headers)
         .await
         .ok()
         .flatten()
         .map(|live| live.user);
-    let cookie = match session::end(web, headers).await {
-        Ok(cookie) => cookie,
-        Err(e) => return web.internal_error(e),
-    };
+    let cookie = session::end(web, headers).await?;
     if let Some(user) = user {
         let event = AuditEvent::new(
             web.ctx.clock.unix_now(),
@@ -159,13 +142,11 @@ async fn end_session(web: &Web, headers: &HeaderMap, target: Option<String>) -> 
             Outcome::Success,
         )
         .subject(user.username);
-        if let Err(e) = web.ctx.record(event).await {
-            return web.internal_error(e);
-        }
+        web.ctx.record(event).await?;
     }
     let response = match target {
         Some(location) => see_other(&location),
         None => web.page(StatusCode::OK, "logged_out.html", &tera::Context::new()),
     };
-    with_cookies(response, [cookie])
+    Ok(with_cookies(response, [cookie]))
 }
