@@ -24,4 +24,5 @@ mod session_policy;
 mod smtp;
 mod sshd;
 mod tls;
+mod tokens;
 mod webdriver;

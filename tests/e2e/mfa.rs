@@ -28,11 +28,16 @@ impl App {
 }
 
 /// Signs alice in for the first time: password, forced enrolment, recovery codes, back to the app.
-fn enrol(
-    site: &Site,
-    browser: &Browser,
-    rp: &RelyingParty,
-) -> (App, Vec<String>, serde_json::Value) {
+/// What an enrolment through the sign-in leaves the test.
+struct Enrolled {
+    app: App,
+    recovery_codes: Vec<String>,
+    claims: serde_json::Value,
+    /// The app code that confirmed the enrolment, now spent.
+    typed: String,
+}
+
+fn enrol(site: &Site, browser: &Browser, rp: &RelyingParty) -> Enrolled {
     let request = rp.request(&[]);
     let enrol_page = browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
     let body = page_body(&enrol_page);
@@ -44,7 +49,8 @@ fn enrol(
 
     let wrong = submit_code(browser, &enrol_page, "000000");
     assert_eq!(page_status(&wrong), 401);
-    let codes_page = submit_code(browser, &wrong, &app.code(daemon_clock(site)));
+    let typed = app.code(daemon_clock(site));
+    let codes_page = submit_code(browser, &wrong, &typed);
     let body = page_body(&codes_page);
     let list = &body[body.find("id=\"recovery-codes\">").expect("recovery codes")..];
     let codes: Vec<String> = list
@@ -63,7 +69,12 @@ fn enrol(
     let tokens = rp
         .exchange(&query(&back, "code").unwrap(), request)
         .unwrap();
-    (app, codes, id_token_claims(&tokens))
+    Enrolled {
+        app,
+        recovery_codes: codes,
+        claims: id_token_claims(&tokens),
+        typed,
+    }
 }
 
 /// Signs alice in on a fresh browser up to the code page.
@@ -82,7 +93,7 @@ fn code_page(daemon: &Daemon, rp: &RelyingParty) -> (Browser, Landing, Request) 
 #[test]
 fn a_required_role_forces_enrolment_and_the_tokens_say_mfa() {
     let (site, daemon, rp) = site_requiring_mfa();
-    let (_, _, claims) = enrol(&site, &Browser::new(&daemon), &rp);
+    let Enrolled { claims, .. } = enrol(&site, &Browser::new(&daemon), &rp);
     assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
     assert_eq!(claims["acr"], "postern:mfa");
     let shown = site.ok(&["user", "show", "alice"]);
@@ -99,11 +110,12 @@ fn a_required_role_forces_enrolment_and_the_tokens_say_mfa() {
 #[test]
 fn totp_codes_work_once_and_only_within_one_step() {
     let (site, daemon, rp) = site_requiring_mfa();
-    let (app, _, _) = enrol(&site, &Browser::new(&daemon), &rp);
+    let Enrolled { app, typed, .. } = enrol(&site, &Browser::new(&daemon), &rp);
 
-    // The code just used for enrolment is spent.
+    // The code just used for enrolment is spent. (The very code typed: a code computed now
+    // could belong to the next step, which is fresh.)
     let (browser, page, _) = code_page(&daemon, &rp);
-    let replay = submit_code(&browser, &page, &app.code(daemon_clock(&site)));
+    let replay = submit_code(&browser, &page, &typed);
     assert_eq!(page_status(&replay), 401, "a code is never accepted twice");
     let wrong = submit_code(&browser, &replay, "000000");
     assert_eq!(page_status(&wrong), 401);
@@ -136,7 +148,10 @@ fn totp_codes_work_once_and_only_within_one_step() {
 #[test]
 fn a_recovery_code_signs_in_once() {
     let (site, daemon, rp) = site_requiring_mfa();
-    let (_, codes, _) = enrol(&site, &Browser::new(&daemon), &rp);
+    let Enrolled {
+        recovery_codes: codes,
+        ..
+    } = enrol(&site, &Browser::new(&daemon), &rp);
     let (browser, page, _) = code_page(&daemon, &rp);
     away(submit_code(&browser, &page, &codes[0].to_uppercase()));
     let (browser, page, _) = code_page(&daemon, &rp);
@@ -147,7 +162,7 @@ fn a_recovery_code_signs_in_once() {
 #[test]
 fn wrong_codes_count_toward_the_lockout() {
     let (site, daemon, rp) = site_requiring_mfa();
-    let (app, _, _) = enrol(&site, &Browser::new(&daemon), &rp);
+    let Enrolled { app, .. } = enrol(&site, &Browser::new(&daemon), &rp);
     advance_clock(&site, 30);
     let (browser, mut page, _) = code_page(&daemon, &rp);
     for _ in 0..5 {
@@ -168,7 +183,7 @@ fn wrong_codes_count_toward_the_lockout() {
 #[test]
 fn wrong_codes_add_up_across_sign_ins_with_the_right_password() {
     let (site, daemon, rp) = site_requiring_mfa();
-    let (app, _, _) = enrol(&site, &Browser::new(&daemon), &rp);
+    let Enrolled { app, .. } = enrol(&site, &Browser::new(&daemon), &rp);
     advance_clock(&site, 30);
     let (browser, mut page, _) = code_page(&daemon, &rp);
     for _ in 0..4 {
@@ -232,7 +247,7 @@ fn prompt_login_asks_for_the_second_factor_again() {
 #[test]
 fn an_admin_reset_makes_the_user_enrol_again() {
     let (site, daemon, rp) = site_requiring_mfa();
-    let (old_app, _, _) = enrol(&site, &Browser::new(&daemon), &rp);
+    let Enrolled { app: old_app, .. } = enrol(&site, &Browser::new(&daemon), &rp);
     site.ok(&["mfa", "reset", "alice"]);
     let shown = site.ok(&["user", "show", "alice"]);
     assert!(
@@ -241,7 +256,7 @@ fn an_admin_reset_makes_the_user_enrol_again() {
     );
 
     advance_clock(&site, 30);
-    let (_, _, claims) = enrol(&site, &Browser::new(&daemon), &rp);
+    let Enrolled { claims, .. } = enrol(&site, &Browser::new(&daemon), &rp);
     assert_eq!(claims["acr"], "postern:mfa");
     let (browser, page, _) = code_page(&daemon, &rp);
     advance_clock(&site, 30);
@@ -506,7 +521,7 @@ fn a_remembered_browser_skips_the_code_for_a_day_and_only_that_browser() {
 fn a_password_change_forgets_remembered_browsers_and_window_zero_remembers_none() {
     let (site, daemon, rp) = site_requiring_mfa();
     let browser = Browser::new(&daemon);
-    let (app, _, _) = enrol(&site, &browser, &rp);
+    let Enrolled { app, .. } = enrol(&site, &browser, &rp);
     sign_out(&browser);
     site.ok_with_stdin(
         &["user", "set-password", "alice", "--password-stdin"],

@@ -2,7 +2,7 @@
 //! turn it off (unless a role requires it), renew recovery codes, forget remembered devices,
 //! change their password. The same rules as sign-in apply, and every change is audited.
 
-use super::{EngineError, PasswordAttempt, attempt_event};
+use super::{EngineError, PasswordAttempt};
 use crate::audit::Factor;
 use crate::audit::{AuditAction, Outcome};
 use crate::context::Context;
@@ -32,11 +32,10 @@ pub async fn disable_mfa(
         ));
     }
     super::credentials::remove_second_factor(ctx, user.id).await?;
-    ctx.record(attempt_event(
+    ctx.record(attempt.event(
         ctx,
         AuditAction::MfaDisabled,
         &user.username,
-        attempt,
         Outcome::Success,
     ))
     .await?;
@@ -69,11 +68,10 @@ pub async fn renew_recovery_codes(
         )
         .await?;
     ctx.store.flush().await?;
-    ctx.record(attempt_event(
+    ctx.record(attempt.event(
         ctx,
         AuditAction::RecoveryCodesRenewed,
         &user.username,
-        attempt,
         Outcome::Success,
     ))
     .await?;
@@ -93,15 +91,15 @@ pub async fn change_password(
         || !password::verify(current, &user.password_hash).await
     {
         ctx.record(
-            attempt_event(
-                ctx,
-                AuditAction::PasswordChanged,
-                &user.username,
-                attempt,
-                Outcome::Failure,
-            )
-            .detail("wrong current password")
-            .factor(Factor::Password),
+            attempt
+                .event(
+                    ctx,
+                    AuditAction::PasswordChanged,
+                    &user.username,
+                    Outcome::Failure,
+                )
+                .detail("wrong current password")
+                .factor(Factor::Password),
         )
         .await?;
         super::count_failure(ctx, &user.username, attempt, now).await?;
@@ -119,14 +117,14 @@ pub async fn change_password(
     let hash = password::hash_off_runtime(new).await?;
     super::credentials::set_password(ctx, user.id, hash).await?;
     ctx.record(
-        attempt_event(
-            ctx,
-            AuditAction::PasswordChanged,
-            &user.username,
-            attempt,
-            Outcome::Success,
-        )
-        .detail("by the user"),
+        attempt
+            .event(
+                ctx,
+                AuditAction::PasswordChanged,
+                &user.username,
+                Outcome::Success,
+            )
+            .detail("by the user"),
     )
     .await?;
     Ok(())

@@ -102,14 +102,14 @@ pub async fn check_password(
         // The failure count stays: a right password followed by wrong codes must add up
         // across sign-ins. Only a completed sign-in (`record_sign_in`) clears it.
         ctx.record(
-            attempt_event(
-                ctx,
-                AuditAction::PasswordAccepted,
-                &subject,
-                attempt,
-                Outcome::Success,
-            )
-            .factor(Factor::Password),
+            attempt
+                .event(
+                    ctx,
+                    AuditAction::PasswordAccepted,
+                    &subject,
+                    Outcome::Success,
+                )
+                .factor(Factor::Password),
         )
         .await?;
         let authentication = Authentication {
@@ -125,16 +125,11 @@ pub async fn check_password(
 
     let reason = reason.unwrap_or("rejected");
     ctx.record(
-        attempt_event(
-            ctx,
-            AuditAction::SignInFailed,
-            &subject,
-            attempt,
-            Outcome::Failure,
-        )
-        .detail(reason)
-        .factor(Factor::Password)
-        .throttled(locked),
+        attempt
+            .event(ctx, AuditAction::SignInFailed, &subject, Outcome::Failure)
+            .detail(reason)
+            .factor(Factor::Password)
+            .throttled(locked),
     )
     .await?;
     if !locked {
@@ -191,56 +186,39 @@ async fn count_failure(
     let locks = ctx
         .limiter
         .record_failure(attempt.username, attempt.address, now);
-    if let Some(until) = locks.account_until {
-        let detail = format!("account locked until {}", crate::clock::format_unix(until));
-        ctx.record(
-            attempt_event(
-                ctx,
-                AuditAction::AccountLocked,
-                subject,
-                attempt,
-                Outcome::Failure,
-            )
-            .detail(detail)
-            .throttled(true),
-        )
-        .await?;
-    }
-    if let Some(until) = locks.address_until {
-        let detail = format!("address locked until {}", crate::clock::format_unix(until));
-        ctx.record(
-            attempt_event(
-                ctx,
-                AuditAction::AddressLocked,
-                subject,
-                attempt,
-                Outcome::Failure,
-            )
-            .detail(detail)
-            .throttled(true),
-        )
-        .await?;
+    let locks = [
+        (locks.account_until, AuditAction::AccountLocked, "account"),
+        (locks.address_until, AuditAction::AddressLocked, "address"),
+    ];
+    for (until, action, what) in locks {
+        if let Some(until) = until {
+            let detail = format!("{what} locked until {}", crate::clock::format_unix(until));
+            let event = attempt.event(ctx, action, subject, Outcome::Failure);
+            ctx.record(event.detail(detail).throttled(true)).await?;
+        }
     }
     Ok(())
 }
 
-/// An audit event about an attempt at a door, by and about `subject`.
-fn attempt_event(
-    ctx: &Context,
-    action: AuditAction,
-    subject: &str,
-    attempt: &PasswordAttempt<'_>,
-    outcome: Outcome,
-) -> AuditEvent {
-    AuditEvent::new(
-        ctx.clock.unix_now(),
-        subject,
-        action,
-        attempt.door,
-        attempt.source.clone(),
-        outcome,
-    )
-    .subject(subject)
+impl PasswordAttempt<'_> {
+    /// An audit event about this attempt, by and about `subject`.
+    fn event(
+        &self,
+        ctx: &Context,
+        action: AuditAction,
+        subject: &str,
+        outcome: Outcome,
+    ) -> AuditEvent {
+        AuditEvent::new(
+            ctx.clock.unix_now(),
+            subject,
+            action,
+            self.door,
+            self.source.clone(),
+            outcome,
+        )
+        .subject(subject)
+    }
 }
 
 #[cfg(test)]

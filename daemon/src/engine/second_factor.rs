@@ -2,7 +2,7 @@
 //! when a role (or the relying party) requires it. Wrong codes count toward the same
 //! brute-force limits as wrong passwords.
 
-use super::{PasswordAttempt, attempt_event};
+use super::PasswordAttempt;
 use crate::audit::{AuditAction, Factor, Outcome};
 use crate::context::Context;
 use crate::factors::{recovery, totp};
@@ -219,15 +219,15 @@ pub async fn check_code(
         Used::EmailCode => ("email code", Factor::EmailCode),
     };
     ctx.record(
-        attempt_event(
-            ctx,
-            AuditAction::SecondFactorAccepted,
-            &user.username,
-            attempt,
-            Outcome::Success,
-        )
-        .detail(detail)
-        .factor(factor),
+        attempt
+            .event(
+                ctx,
+                AuditAction::SecondFactorAccepted,
+                &user.username,
+                Outcome::Success,
+            )
+            .detail(detail)
+            .factor(factor),
     )
     .await?;
     Ok(CodeVerdict::Accepted(
@@ -324,14 +324,14 @@ async fn wrong_code(
     count: bool,
 ) -> Result<(), StoreError> {
     ctx.record(
-        attempt_event(
-            ctx,
-            AuditAction::SecondFactorFailed,
-            &user.username,
-            attempt,
-            Outcome::Failure,
-        )
-        .maybe_detail(detail),
+        attempt
+            .event(
+                ctx,
+                AuditAction::SecondFactorFailed,
+                &user.username,
+                Outcome::Failure,
+            )
+            .maybe_detail(detail),
     )
     .await?;
     if count {
@@ -377,15 +377,15 @@ async fn enrol(
         MfaMethod::Email => Factor::EmailCode,
     };
     ctx.record(
-        attempt_event(
-            ctx,
-            AuditAction::MfaEnrolled,
-            &user.username,
-            attempt,
-            Outcome::Success,
-        )
-        .detail(detail)
-        .factor(factor),
+        attempt
+            .event(
+                ctx,
+                AuditAction::MfaEnrolled,
+                &user.username,
+                Outcome::Success,
+            )
+            .detail(detail)
+            .factor(factor),
     )
     .await?;
     Ok((authentication.clone().with_second_factor(now), codes))

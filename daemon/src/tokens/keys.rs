@@ -225,7 +225,9 @@ impl KeyRing {
                 .iter()
                 .any(|r| r.alg == alg && r.retired_at.is_none())
             {
-                store.put_signing_key(&generate(alg, master, now)?).await?;
+                store
+                    .put_signing_key(&generate(alg, master, now).await?)
+                    .await?;
                 tracing::info!(alg = alg.as_str(), "generated a new signing key");
             }
         }
@@ -255,10 +257,10 @@ impl KeyRing {
         now: UnixSeconds,
         retain: u64,
     ) -> Result<(), KeyError> {
-        let fresh: Vec<SigningKeyRecord> = SigningAlg::ALL
-            .into_iter()
-            .map(|alg| generate(alg, master, now))
-            .collect::<Result<_, _>>()?;
+        let mut fresh = Vec::new();
+        for alg in SigningAlg::ALL {
+            fresh.push(generate(alg, master, now).await?);
+        }
         for mut record in store.signing_keys().await? {
             if record.retired_at.is_none() {
                 record.retired_at = Some(now);
@@ -306,7 +308,9 @@ impl KeyRing {
     }
 }
 
-fn generate(
+/// A new key for `alg`, sealed with the master key. An RSA key takes a good fraction of a
+/// second to find, so the private key is made on a blocking thread.
+async fn generate(
     alg: SigningAlg,
     master: &MasterKey,
     now: UnixSeconds,
@@ -314,7 +318,21 @@ fn generate(
     let mut id = [0u8; 9];
     rand::rng().fill_bytes(&mut id);
     let kid = format!("{}-{}", alg.as_str().to_lowercase(), base64_url(&id));
-    let private: Vec<u8> = match alg {
+    let private = tokio::task::spawn_blocking(move || new_private_key(alg))
+        .await
+        .map_err(|e| KeyError::Generate(e.to_string()))??;
+    Ok(SigningKeyRecord {
+        sealed_private: master.seal(&seal_context(&kid), &private),
+        kid,
+        alg,
+        created_at: now,
+        retired_at: None,
+    })
+}
+
+/// A private key for `alg`, in the form `unseal` reads.
+fn new_private_key(alg: SigningAlg) -> Result<Vec<u8>, KeyError> {
+    Ok(match alg {
         SigningAlg::RS256 => {
             use rsa::pkcs1::EncodeRsaPrivateKey;
             let key = rsa::RsaPrivateKey::new(&mut rand08::rngs::OsRng, 2048)
@@ -342,13 +360,6 @@ fn generate(
                 break scalar.to_vec();
             }
         },
-    };
-    Ok(SigningKeyRecord {
-        sealed_private: master.seal(&seal_context(&kid), &private),
-        kid,
-        alg,
-        created_at: now,
-        retired_at: None,
     })
 }
 

@@ -247,3 +247,76 @@ async fn a_remembered_browser_skips_the_code_and_gets_its_cookie_back() {
     let stored = ctx.store.user(user.id).await.unwrap().unwrap();
     assert!(stored.last_login_at.is_some());
 }
+
+#[tokio::test]
+async fn a_stored_flow_moves_with_each_answer_and_is_spent_when_the_sign_in_finishes() {
+    let (_dir, ctx) = context().await;
+    noor(&ctx, true, false).await;
+    let browser = [7u8; 32];
+    let mut started = flow::new(&ctx, None, browser);
+    let id = flow::start(&ctx, &started).await.unwrap();
+    assert!(
+        flow::load(&ctx, &id, &[8u8; 32]).await.unwrap().is_none(),
+        "another browser cannot take the flow"
+    );
+
+    let wrong = flow::advance(
+        &ctx,
+        &web(),
+        &id,
+        &mut started,
+        password_answer("noor", "no"),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(wrong, Outcome::Refused(Refusal::Credentials)));
+    let stored = flow::load(&ctx, &id, &browser).await.unwrap().unwrap();
+    assert_eq!(stored.step, LoginStep::Password, "a refusal keeps the step");
+
+    // The next answer may come in another request: it reads the flow from the store.
+    let mut taken = stored;
+    let next = flow::advance(
+        &ctx,
+        &web(),
+        &id,
+        &mut taken,
+        password_answer("noor", PASSWORD),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        next,
+        Outcome::Next(LoginStep::SecondFactor { .. })
+    ));
+    let mut again = flow::load(&ctx, &id, &browser).await.unwrap().unwrap();
+    assert!(matches!(again.step, LoginStep::SecondFactor { .. }));
+
+    let done = flow::advance(
+        &ctx,
+        &web(),
+        &id,
+        &mut again,
+        Answer::Code("RIGHT-CODE".into()),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(done, Outcome::Done(_)));
+    assert!(
+        flow::load(&ctx, &id, &browser).await.unwrap().is_none(),
+        "a finished flow cannot finish another sign-in"
+    );
+}
+
+#[tokio::test]
+async fn a_flow_expires() {
+    let (_dir, ctx) = context().await;
+    let browser = [7u8; 32];
+    let id = flow::start(&ctx, &flow::new(&ctx, None, browser))
+        .await
+        .unwrap();
+    ctx.test_clock
+        .as_ref()
+        .unwrap()
+        .advance(flow::FLOW_LIFETIME + 1);
+    assert!(flow::load(&ctx, &id, &browser).await.unwrap().is_none());
+}
