@@ -80,7 +80,7 @@ impl Context {
         };
         Ok(Self {
             started_at: clock.unix_now(),
-            limiter: Limiter::new(&config.limits),
+            limiter: Limiter::new(&config.limits, store.clone()),
             config,
             store,
             clock,

@@ -3,93 +3,62 @@
 //! A locked account answers exactly like a wrong password, so the lock reveals nothing.
 //!
 //! Accounts are keyed by the case-folded username as typed, so unknown usernames are limited
-//! the same way as real ones. State is kept in memory: one daemon owns all logins.
+//! the same way as real ones. The counts live in the store (`FailureWindow` records, changed
+//! atomically), so every daemon sharing a database counts the same failures, a restart forgets
+//! none, and the sweeper removes windows that have run out.
 
 use crate::clock::UnixSeconds;
 use crate::config::LimitsConfig;
-use std::collections::{HashMap, VecDeque};
-use std::hash::Hash;
+use crate::model::grants::FailureWindow;
+use crate::secrets::token_hash;
+use crate::store::{Change, RecordKey, SharedStore, StoreError};
 use std::net::IpAddr;
-use std::sync::Mutex;
 
-/// Beyond this many tracked keys, idle ones are forgotten, so a flood of usernames or
-/// addresses cannot grow memory without bound.
-const MAX_TRACKED: usize = 100_000;
-
-#[derive(Debug, Default)]
-struct Window {
-    failures: VecDeque<UnixSeconds>,
-    locked_until: Option<UnixSeconds>,
-}
-
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct Rule {
     max_failures: usize,
     window: u64,
     lockout: u64,
 }
 
-#[derive(Debug)]
-struct Tracker<K> {
-    rule: Rule,
-    windows: Mutex<HashMap<K, Window>>,
-}
-
-impl<K: Hash + Eq + Clone> Tracker<K> {
-    fn new(rule: Rule) -> Self {
-        Self {
-            rule,
-            windows: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn locked_until(&self, key: &K, now: UnixSeconds) -> Option<UnixSeconds> {
-        let windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        windows.get(key)?.locked_until.filter(|until| *until > now)
-    }
-
-    /// Counts a failure; returns the lock's end if this failure caused a lock.
-    fn fail(&self, key: &K, now: UnixSeconds) -> Option<UnixSeconds> {
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if windows.len() >= MAX_TRACKED && !windows.contains_key(key) {
-            let rule_window = self.rule.window;
-            windows.retain(|_, w| {
-                w.locked_until.is_some_and(|u| u > now)
-                    || w.failures.back().is_some_and(|t| t + rule_window > now)
-            });
-        }
-        let window = windows.entry(key.clone()).or_default();
-        while window
-            .failures
-            .front()
-            .is_some_and(|t| t + self.rule.window <= now)
-        {
-            window.failures.pop_front();
-        }
-        window.failures.push_back(now);
-        if window.failures.len() >= self.rule.max_failures
-            && window.locked_until.is_none_or(|u| u <= now)
-        {
-            let until = now + self.rule.lockout;
-            window.locked_until = Some(until);
-            window.failures.clear();
-            return Some(until);
-        }
-        None
-    }
-
-    fn clear(&self, key: &K) {
-        self.windows
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+impl Rule {
+    /// The window after one more failure at `now`, and whether that failure locked it.
+    fn fail(&self, current: Option<&FailureWindow>, now: UnixSeconds) -> (FailureWindow, bool) {
+        let mut failures: Vec<UnixSeconds> = current
+            .map(|w| w.failures.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| t + self.window > now)
+            .collect();
+        let already_locked = current
+            .and_then(|w| w.locked_until)
+            .filter(|until| *until > now);
+        failures.push(now);
+        let locks = failures.len() >= self.max_failures && already_locked.is_none();
+        let locked_until = if locks {
+            failures.clear();
+            Some(now + self.lockout)
+        } else {
+            already_locked
+        };
+        let expires_at = locked_until
+            .unwrap_or(0)
+            .max(failures.iter().max().map_or(0, |t| t + self.window));
+        let window = FailureWindow {
+            failures,
+            locked_until,
+            expires_at,
+        };
+        (window, locks)
     }
 }
 
+/// The limits, over the store's failure windows.
 #[derive(Debug)]
 pub struct Limiter {
-    accounts: Tracker<String>,
-    addresses: Tracker<IpAddr>,
+    store: SharedStore,
+    account: Rule,
+    address: Rule,
 }
 
 /// What a failure led to, for the audit trail.
@@ -99,54 +68,127 @@ pub struct NewLocks {
     pub address_until: Option<UnixSeconds>,
 }
 
+fn account_key(account: &str) -> RecordKey {
+    RecordKey::bearer(token_hash(&format!(
+        "account\0{}",
+        account.to_ascii_lowercase()
+    )))
+}
+
+fn address_key(address: IpAddr) -> RecordKey {
+    RecordKey::bearer(token_hash(&format!("address\0{address}")))
+}
+
 impl Limiter {
-    pub fn new(config: &LimitsConfig) -> Self {
+    pub fn new(config: &LimitsConfig, store: SharedStore) -> Self {
         Self {
-            accounts: Tracker::new(Rule {
+            store,
+            account: Rule {
                 max_failures: config.account_max_failures as usize,
                 window: config.account_window.0.as_secs(),
                 lockout: config.account_lockout.0.as_secs(),
-            }),
-            addresses: Tracker::new(Rule {
+            },
+            address: Rule {
                 max_failures: config.address_max_failures as usize,
                 window: config.address_window.0.as_secs(),
                 lockout: config.address_lockout.0.as_secs(),
-            }),
+            },
         }
     }
 
     /// Whether an attempt for `account` from `address` may be checked at all.
-    pub fn is_locked(&self, account: &str, address: Option<IpAddr>, now: UnixSeconds) -> bool {
-        self.account_locked_until(account, now).is_some()
-            || address.is_some_and(|a| self.addresses.locked_until(&a, now).is_some())
-    }
-
-    pub fn account_locked_until(&self, account: &str, now: UnixSeconds) -> Option<UnixSeconds> {
-        self.accounts
-            .locked_until(&account.to_ascii_lowercase(), now)
-    }
-
-    pub fn record_failure(
+    pub async fn is_locked(
         &self,
         account: &str,
         address: Option<IpAddr>,
         now: UnixSeconds,
-    ) -> NewLocks {
-        NewLocks {
-            account_until: self.accounts.fail(&account.to_ascii_lowercase(), now),
-            address_until: address.and_then(|a| self.addresses.fail(&a, now)),
+    ) -> Result<bool, StoreError> {
+        if self.account_locked_until(account, now).await?.is_some() {
+            return Ok(true);
+        }
+        match address {
+            Some(address) => Ok(self
+                .locked_until(&address_key(address), now)
+                .await?
+                .is_some()),
+            None => Ok(false),
         }
     }
 
-    /// A successful sign-in clears the account's failures (not the address's: one right
+    pub async fn account_locked_until(
+        &self,
+        account: &str,
+        now: UnixSeconds,
+    ) -> Result<Option<UnixSeconds>, StoreError> {
+        self.locked_until(&account_key(account), now).await
+    }
+
+    async fn locked_until(
+        &self,
+        key: &RecordKey,
+        now: UnixSeconds,
+    ) -> Result<Option<UnixSeconds>, StoreError> {
+        let window = self.store.failure_windows().get(key, now).await?;
+        Ok(window
+            .and_then(|w| w.locked_until)
+            .filter(|until| *until > now))
+    }
+
+    /// Counts a failure against the account and the address; says which it locked.
+    pub async fn record_failure(
+        &self,
+        account: &str,
+        address: Option<IpAddr>,
+        now: UnixSeconds,
+    ) -> Result<NewLocks, StoreError> {
+        let account_until = self.fail(&account_key(account), self.account, now).await?;
+        let address_until = match address {
+            Some(address) => self.fail(&address_key(address), self.address, now).await?,
+            None => None,
+        };
+        Ok(NewLocks {
+            account_until,
+            address_until,
+        })
+    }
+
+    /// One more failure in the window under `key`, counted atomically; the lock's end if this
+    /// failure caused one.
+    async fn fail(
+        &self,
+        key: &RecordKey,
+        rule: Rule,
+        now: UnixSeconds,
+    ) -> Result<Option<UnixSeconds>, StoreError> {
+        let mut locked = None;
+        self.store
+            .failure_windows()
+            .upsert(key, now, &mut |current| {
+                let (window, locks) = rule.fail(current, now);
+                locked = locks.then_some(window.locked_until).flatten();
+                Change::Replace(window)
+            })
+            .await?;
+        Ok(locked)
+    }
+
+    /// A completed sign-in clears the account's failures (not the address's: one right
     /// password must not reset a spray across many accounts).
-    pub fn record_success(&self, account: &str) {
-        self.accounts.clear(&account.to_ascii_lowercase());
+    pub async fn record_success(&self, account: &str) -> Result<(), StoreError> {
+        self.clear(account).await
     }
 
     /// An administrator's unlock.
-    pub fn unlock_account(&self, account: &str) {
-        self.accounts.clear(&account.to_ascii_lowercase());
+    pub async fn unlock_account(&self, account: &str) -> Result<(), StoreError> {
+        self.clear(account).await
+    }
+
+    async fn clear(&self, account: &str) -> Result<(), StoreError> {
+        self.store
+            .failure_windows()
+            .remove(&account_key(account))
+            .await
+            .map(|_| ())
     }
 }
 
@@ -154,63 +196,89 @@ impl Limiter {
 mod tests {
     use super::*;
     use crate::config::HumanDuration;
+    use crate::store::sled_backend::SledStore;
+    use std::sync::Arc;
 
-    fn limiter() -> Limiter {
-        Limiter::new(&LimitsConfig {
-            account_max_failures: 3,
-            account_window: HumanDuration::secs(60),
-            account_lockout: HumanDuration::secs(300),
-            address_max_failures: 5,
-            address_window: HumanDuration::secs(60),
-            address_lockout: HumanDuration::secs(600),
-        })
+    fn limiter(dir: &std::path::Path) -> Limiter {
+        let store: SharedStore = Arc::new(SledStore::open(dir).unwrap());
+        Limiter::new(
+            &LimitsConfig {
+                account_max_failures: 3,
+                account_window: HumanDuration::secs(60),
+                account_lockout: HumanDuration::secs(300),
+                address_max_failures: 5,
+                address_window: HumanDuration::secs(60),
+                address_lockout: HumanDuration::secs(600),
+            },
+            store,
+        )
     }
 
-    #[test]
-    fn failures_within_the_window_lock_the_account_for_the_lockout() {
-        let limits = limiter();
+    #[tokio::test]
+    async fn failures_within_the_window_lock_the_account_for_the_lockout() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = limiter(dir.path());
         assert_eq!(
-            limits.record_failure("Alice", None, 100),
+            limits.record_failure("Alice", None, 100).await.unwrap(),
             NewLocks::default()
         );
-        limits.record_failure("alice", None, 110);
-        let locks = limits.record_failure("ALICE", None, 120);
+        limits.record_failure("alice", None, 110).await.unwrap();
+        let locks = limits.record_failure("ALICE", None, 120).await.unwrap();
         assert_eq!(locks.account_until, Some(420));
-        assert!(limits.is_locked("alice", None, 419));
-        assert!(!limits.is_locked("alice", None, 420));
-        assert!(!limits.is_locked("bob", None, 200));
+        assert!(limits.is_locked("alice", None, 419).await.unwrap());
+        assert!(!limits.is_locked("alice", None, 420).await.unwrap());
+        assert!(!limits.is_locked("bob", None, 200).await.unwrap());
     }
 
-    #[test]
-    fn failures_outside_the_window_are_forgotten_and_success_clears_them() {
-        let limits = limiter();
-        limits.record_failure("alice", None, 100);
-        limits.record_failure("alice", None, 110);
-        limits.record_failure("alice", None, 200);
-        assert!(!limits.is_locked("alice", None, 201));
-        limits.record_success("alice");
-        limits.record_failure("alice", None, 202);
-        limits.record_failure("alice", None, 203);
-        assert!(!limits.is_locked("alice", None, 204));
+    #[tokio::test]
+    async fn failures_outside_the_window_are_forgotten_and_success_clears_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = limiter(dir.path());
+        limits.record_failure("alice", None, 100).await.unwrap();
+        limits.record_failure("alice", None, 110).await.unwrap();
+        limits.record_failure("alice", None, 200).await.unwrap();
+        assert!(!limits.is_locked("alice", None, 201).await.unwrap());
+        limits.record_success("alice").await.unwrap();
+        limits.record_failure("alice", None, 202).await.unwrap();
+        limits.record_failure("alice", None, 203).await.unwrap();
+        assert!(!limits.is_locked("alice", None, 204).await.unwrap());
     }
 
-    #[test]
-    fn an_address_spraying_many_accounts_is_locked() {
-        let limits = limiter();
+    #[tokio::test]
+    async fn an_address_spraying_many_accounts_is_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = limiter(dir.path());
         let address: IpAddr = "192.0.2.7".parse().unwrap();
         for (i, name) in ["a", "b", "c", "d"].iter().enumerate() {
-            assert_eq!(
-                limits
-                    .record_failure(name, Some(address), 100 + i as u64)
-                    .address_until,
-                None
-            );
+            let locks = limits
+                .record_failure(name, Some(address), 100 + i as u64)
+                .await
+                .unwrap();
+            assert_eq!(locks.address_until, None);
         }
-        assert_eq!(
-            limits.record_failure("e", Some(address), 105).address_until,
-            Some(705)
-        );
-        assert!(limits.is_locked("zed", Some(address), 106));
-        assert!(!limits.is_locked("zed", Some("192.0.2.8".parse().unwrap()), 106));
+        let locks = limits
+            .record_failure("e", Some(address), 105)
+            .await
+            .unwrap();
+        assert_eq!(locks.address_until, Some(705));
+        assert!(limits.is_locked("zed", Some(address), 106).await.unwrap());
+        let elsewhere: IpAddr = "192.0.2.8".parse().unwrap();
+        assert!(!limits.is_locked("zed", Some(elsewhere), 106).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn failures_counted_at_once_are_all_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Arc::new(limiter(dir.path()));
+        let tries: Vec<_> = (0..3)
+            .map(|_| {
+                let limits = limits.clone();
+                tokio::spawn(async move { limits.record_failure("alice", None, 100).await })
+            })
+            .collect();
+        for attempt in tries {
+            attempt.await.unwrap().unwrap();
+        }
+        assert!(limits.is_locked("alice", None, 101).await.unwrap());
     }
 }

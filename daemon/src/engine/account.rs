@@ -87,7 +87,10 @@ pub async fn change_password(
     attempt: &PasswordAttempt<'_>,
 ) -> Result<(), EngineError> {
     let now = ctx.clock.unix_now();
-    if ctx.limiter.is_locked(&user.username, attempt.address, now)
+    if ctx
+        .limiter
+        .is_locked(&user.username, attempt.address, now)
+        .await?
         || !password::verify(current, &user.password_hash).await
     {
         ctx.record(

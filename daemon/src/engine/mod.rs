@@ -81,7 +81,8 @@ pub async fn check_password(
     let user = find_user(ctx, attempt.username, attempt.name_match).await?;
     let locked = ctx
         .limiter
-        .is_locked(attempt.username, attempt.address, now);
+        .is_locked(attempt.username, attempt.address, now)
+        .await?;
     let password_ok = match &user {
         Some(user) => password::verify(attempt.password, &user.password_hash).await,
         None => password::verify_against_nothing(attempt.password).await,
@@ -150,7 +151,7 @@ pub async fn record_sign_in(
     source: String,
 ) -> Result<(), StoreError> {
     let now = ctx.clock.unix_now();
-    ctx.limiter.record_success(&user.username);
+    ctx.limiter.record_success(&user.username).await?;
     ctx.store
         .update_user(
             user.id,
@@ -185,7 +186,8 @@ async fn count_failure(
 ) -> Result<(), StoreError> {
     let locks = ctx
         .limiter
-        .record_failure(attempt.username, attempt.address, now);
+        .record_failure(attempt.username, attempt.address, now)
+        .await?;
     let locks = [
         (locks.account_until, AuditAction::AccountLocked, "account"),
         (locks.address_until, AuditAction::AddressLocked, "address"),
@@ -299,7 +301,13 @@ mod tests {
         // ...so the right password is refused, and so would be the right code.
         assert!(password_then_codes(&ctx, &[]).await.is_none());
         let now = ctx.clock.unix_now();
-        assert!(ctx.limiter.account_locked_until("hana", now).is_some());
+        assert!(
+            ctx.limiter
+                .account_locked_until("hana", now)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[tokio::test]
@@ -321,7 +329,13 @@ mod tests {
         // Four more wrong codes do not reach the limit: the count started again.
         password_then_codes(&ctx, &["000000"; 4]).await;
         let now = ctx.clock.unix_now();
-        assert!(ctx.limiter.account_locked_until("hana", now).is_none());
+        assert!(
+            ctx.limiter
+                .account_locked_until("hana", now)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test]

@@ -154,7 +154,10 @@ pub async fn check_code(
     };
     let settings = ctx.store.site_settings().await?;
     let window = totp::Window::from(&settings);
-    let locked = ctx.limiter.is_locked(&user.username, attempt.address, now);
+    let locked = ctx
+        .limiter
+        .is_locked(&user.username, attempt.address, now)
+        .await?;
     let mut used = None;
     let mut replayed = false;
     if let (false, Some(mfa)) = (locked || user.disabled, &user.mfa) {

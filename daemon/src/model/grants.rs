@@ -177,6 +177,16 @@ pub struct Session {
     pub expires_at: UnixSeconds,
 }
 
+/// Recent failures of one account or one client address, for the brute-force limits: kept in
+/// the store, so that every daemon sharing it counts the same failures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureWindow {
+    /// When each failure within the window happened.
+    pub failures: Vec<UnixSeconds>,
+    pub locked_until: Option<UnixSeconds>,
+    pub expires_at: UnixSeconds,
+}
+
 /// Everything issued from one authorization code shares a family, so that reuse of the code
 /// or of a rotated refresh token revokes all of it at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,6 +240,7 @@ macro_rules! expiring {
 }
 expiring!(
     EmailCode,
+    FailureWindow,
     RememberedHost,
     LoginFlow,
     RememberedDevice,

@@ -9,14 +9,15 @@
 //! a single-use code ([`ShortLived::update`]). The embedded sled backend
 //! ([`sled_backend::SledStore`]) is the default.
 
+pub mod codec;
 pub mod sled_backend;
 
 use crate::clock::UnixSeconds;
 use crate::model::audit::AuditEvent;
 use crate::model::consent::ConsentGrant;
 use crate::model::grants::{
-    AccessToken, AuthorizationCode, EmailCode, LoginFlow, RefreshToken, RememberedDevice,
-    RememberedHost, Session, TokenFamily,
+    AccessToken, AuthorizationCode, EmailCode, FailureWindow, LoginFlow, RefreshToken,
+    RememberedDevice, RememberedHost, Session, TokenFamily,
 };
 use crate::model::mail::MailRecord;
 use crate::model::signing_key::SigningKeyRecord;
@@ -168,6 +169,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn remembered_devices(&self) -> &dyn ShortLived<RememberedDevice>;
     fn remembered_hosts(&self) -> &dyn ShortLived<RememberedHost>;
     fn email_codes(&self) -> &dyn ShortLived<EmailCode>;
+    fn failure_windows(&self) -> &dyn ShortLived<FailureWindow>;
 
     /// Removes expired short-lived records of every kind; returns how many. Safe to run while
     /// other work goes on (and, on a shared database, on several daemons at once).
@@ -237,6 +239,9 @@ pub enum Change<T> {
 /// The change [`ShortLived::update`] applies: it sees the current record and says what to do.
 pub type Changer<'a, T> = &'a mut (dyn FnMut(&T) -> Change<T> + Send);
 
+/// The change [`ShortLived::upsert`] applies: it sees the current record, if any.
+pub type Upserter<'a, T> = &'a mut (dyn FnMut(Option<&T>) -> Change<T> + Send);
+
 /// One kind of short-lived record. Expired records are never returned, even before the sweep
 /// removes them. Not flushed on every write: losing the last moments of them in a crash only
 /// signs people out.
@@ -256,6 +261,14 @@ pub trait ShortLived<T>: Send + Sync {
         key: &RecordKey,
         now: UnixSeconds,
         change: Changer<'_, T>,
+    ) -> Result<Option<T>, StoreError>;
+    /// Like [`update`](Self::update), but `change` also sees a missing (or expired) record as
+    /// `None`, and may create it: a counter that two daemons increment at once counts both.
+    async fn upsert(
+        &self,
+        key: &RecordKey,
+        now: UnixSeconds,
+        change: Upserter<'_, T>,
     ) -> Result<Option<T>, StoreError>;
     /// The unexpired records of one user (keys made with [`RecordKey::owned`]).
     async fn of_owner(

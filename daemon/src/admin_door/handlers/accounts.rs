@@ -54,7 +54,7 @@ pub async fn add_user(ctx: &Context, new_user: NewUser) -> Result<AdminReply, Pr
         mfa: None,
     };
     ctx.store.insert_user(&user).await.map_err(store_error)?;
-    Ok(AdminReply::User(user_view(ctx, user).await))
+    Ok(AdminReply::User(user_view(ctx, user).await?))
 }
 
 pub async fn add_role(ctx: &Context, spec: RoleSpec) -> Result<AdminReply, ProtoError> {
@@ -119,7 +119,7 @@ pub async fn list_users(ctx: &Context, page: &PageRequest) -> Result<AdminReply,
         .map_err(store_error)?;
     let mut views = Vec::with_capacity(users.len());
     for user in users {
-        views.push(user_view(ctx, user).await);
+        views.push(user_view(ctx, user).await?);
     }
     Ok(AdminReply::Users { users: views, next })
 }
@@ -155,7 +155,7 @@ pub async fn set_email(
     })
     .await?;
     let user = find_user(ctx, username).await?;
-    Ok(AdminReply::User(user_view(ctx, user).await))
+    Ok(AdminReply::User(user_view(ctx, user).await?))
 }
 
 pub async fn set_disabled(
@@ -269,10 +269,15 @@ pub async fn list_roles(ctx: &Context) -> Result<AdminReply, ProtoError> {
 }
 
 /// A user as an administrator sees them, with any brute-force lock and their MFA state.
-pub async fn user_view(ctx: &Context, user: User) -> postern_proto::admin::UserView {
+pub async fn user_view(
+    ctx: &Context,
+    user: User,
+) -> Result<postern_proto::admin::UserView, ProtoError> {
     let locked_until = ctx
         .limiter
-        .account_locked_until(&user.username, ctx.clock.unix_now());
+        .account_locked_until(&user.username, ctx.clock.unix_now())
+        .await
+        .map_err(store_error)?;
     let settings = ctx.store.site_settings().await.unwrap_or_default();
     let roles = ctx.store.roles_of(&user).await.unwrap_or_default();
     let mfa = postern_proto::admin::MfaView {
@@ -284,11 +289,14 @@ pub async fn user_view(ctx: &Context, user: User) -> postern_proto::admin::UserV
             .as_ref()
             .map_or(0, |m| m.recovery_codes.len() as u32),
     };
-    views::user(user, locked_until, mfa)
+    Ok(views::user(user, locked_until, mfa))
 }
 
 pub async fn unlock(ctx: &Context, username: &str) -> Result<AdminReply, ProtoError> {
     let user = find_user(ctx, username).await?;
-    ctx.limiter.unlock_account(&user.username);
+    ctx.limiter
+        .unlock_account(&user.username)
+        .await
+        .map_err(store_error)?;
     done(format!("{} unlocked", user.username))
 }

@@ -51,7 +51,7 @@ async fn dispatch(ctx: &Context, request: AdminRequest) -> Result<AdminReply, Pr
         AdminRequest::UserAdd(new_user) => accounts::add_user(ctx, new_user).await,
         AdminRequest::UserList(page) => accounts::list_users(ctx, &page).await,
         AdminRequest::UserShow { username } => Ok(AdminReply::User(
-            accounts::user_view(ctx, accounts::find_user(ctx, &username).await?).await,
+            accounts::user_view(ctx, accounts::find_user(ctx, &username).await?).await?,
         )),
         AdminRequest::UserSetPassword { username, password } => {
             accounts::set_password(ctx, &username, &password).await

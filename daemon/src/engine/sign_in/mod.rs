@@ -174,14 +174,17 @@ pub async fn answer(
             ) =>
         {
             let now = ctx.clock.unix_now();
-            let usable = super::find_user(ctx, &username, door.name_match())
-                .await?
-                .filter(|user| {
-                    !user.disabled && !ctx.limiter.is_locked(&user.username, door.address, now)
-                });
-            let Some(user) = usable else {
+            let found = super::find_user(ctx, &username, door.name_match()).await?;
+            let Some(user) = found.filter(|user| !user.disabled) else {
                 return Ok(Outcome::Refused(Refusal::Credentials));
             };
+            if ctx
+                .limiter
+                .is_locked(&user.username, door.address, now)
+                .await?
+            {
+                return Ok(Outcome::Refused(Refusal::Credentials));
+            }
             let authentication = Authentication {
                 user_id: user.id,
                 auth_time: now,
@@ -292,6 +295,7 @@ pub async fn account_standing(
                 if ctx
                     .limiter
                     .account_locked_until(&user.username, now)
+                    .await?
                     .is_some() =>
             {
                 AccountStanding::Locked

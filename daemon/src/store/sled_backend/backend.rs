@@ -6,8 +6,8 @@ use crate::clock::UnixSeconds;
 use crate::model::audit::AuditEvent;
 use crate::model::consent::ConsentGrant;
 use crate::model::grants::{
-    AccessToken, AuthorizationCode, EmailCode, LoginFlow, RefreshToken, RememberedDevice,
-    RememberedHost, Session, TokenFamily,
+    AccessToken, AuthorizationCode, EmailCode, FailureWindow, LoginFlow, RefreshToken,
+    RememberedDevice, RememberedHost, Session, TokenFamily,
 };
 use crate::model::mail::MailRecord;
 use crate::model::signing_key::SigningKeyRecord;
@@ -199,6 +199,10 @@ impl Store for SledStore {
 
     fn email_codes(&self) -> &dyn ShortLived<EmailCode> {
         &self.ephemeral.email_codes
+    }
+
+    fn failure_windows(&self) -> &dyn ShortLived<FailureWindow> {
+        &self.ephemeral.failure_windows
     }
 
     async fn sweep_expired(&self, now: UnixSeconds) -> Result<usize, StoreError> {

@@ -1,6 +1,6 @@
 //! OIDC clients, keyed by `client_id`, with a name index for the CLI.
 
-use super::codec::{decode, encode};
+use crate::store::codec::{decode, encode};
 use super::{SledStore, StoreError, TxResult, from_tx};
 use crate::model::Client;
 use sled::Transactional;

@@ -1,7 +1,7 @@
 //! Users' consents to third-party clients, keyed by the user's id and then the client id, so
 //! one user's grants are one prefix scan.
 
-use super::codec::{decode, encode};
+use crate::store::codec::{decode, encode};
 use super::{SledStore, StoreError};
 use crate::model::UserId;
 use crate::model::consent::ConsentGrant;

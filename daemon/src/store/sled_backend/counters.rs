@@ -1,7 +1,7 @@
 //! Running totals kept beside the records they count, in the same transactions, so that
 //! reading them costs one lookup however many records there are.
 
-use super::codec::be_u64;
+use crate::store::codec::be_u64;
 use super::{SledStore, StoreError, TxResult};
 
 pub(super) const USERS: &[u8] = b"users";

@@ -5,14 +5,14 @@
 //! them in a crash only signs people out.
 
 use super::StoreError;
-use super::codec::{Record, decode, encode};
+use crate::store::codec::{Record, decode, encode};
 use crate::clock::UnixSeconds;
 use crate::model::UserId;
 use crate::model::grants::{
-    AccessToken, AuthorizationCode, EmailCode, Expiring, LoginFlow, RefreshToken, RememberedDevice,
-    RememberedHost, Session, TokenFamily,
+    AccessToken, AuthorizationCode, EmailCode, Expiring, FailureWindow, LoginFlow, RefreshToken,
+    RememberedDevice, RememberedHost, Session, TokenFamily,
 };
-use crate::store::{Change, Changer, RecordKey, ShortLived};
+use crate::store::{Change, Changer, RecordKey, ShortLived, Upserter};
 use async_trait::async_trait;
 use std::marker::PhantomData;
 
@@ -114,6 +114,31 @@ impl<T: Record + Expiring> Records<T> {
         }
     }
 
+    fn upsert_now(
+        &self,
+        key: &RecordKey,
+        now: UnixSeconds,
+        change: Upserter<'_, T>,
+    ) -> Result<Option<T>, StoreError> {
+        let key = key_bytes(key);
+        loop {
+            let current_bytes = self.tree.get(&key)?;
+            let current: Option<T> = match &current_bytes {
+                Some(bytes) => Some(decode::<T>(bytes)?).filter(|r| r.expires_at() > now),
+                None => None,
+            };
+            let next = match change(current.as_ref()) {
+                Change::Keep => return Ok(current),
+                Change::Replace(record) => Some(encode(&record)?),
+                Change::Remove => None,
+            };
+            match self.tree.compare_and_swap(&key, current_bytes, next)? {
+                Ok(()) => return Ok(current),
+                Err(_) => continue,
+            }
+        }
+    }
+
     fn scan(
         &self,
         prefix: &[u8],
@@ -172,6 +197,15 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for Records<T> {
         self.update_now(key, now, change)
     }
 
+    async fn upsert(
+        &self,
+        key: &RecordKey,
+        now: UnixSeconds,
+        change: Upserter<'_, T>,
+    ) -> Result<Option<T>, StoreError> {
+        self.upsert_now(key, now, change)
+    }
+
     async fn of_owner(
         &self,
         owner: UserId,
@@ -199,13 +233,7 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for Records<T> {
 }
 
 macro_rules! record_trees {
-    ($($method:ident: $kind:ty = $kind_name:literal $(, version $version:literal)?;)*) => {
-        $(
-            impl Record for $kind {
-                const KIND: &'static str = $kind_name;
-                $(const VERSION: u8 = $version;)?
-            }
-        )*
+    ($($method:ident: $kind:ty;)*) => {
         #[derive(Debug, Clone)]
         pub(super) struct EphemeralTrees {
             $(pub(super) $method: Records<$kind>,)*
@@ -226,15 +254,15 @@ macro_rules! record_trees {
     };
 }
 
-// Version 2 of a kind: its byte fields are base64 (store format 3).
 record_trees! {
-    login_flows: LoginFlow = "login flow", version 2;
-    sessions: Session = "session";
-    token_families: TokenFamily = "token family";
-    authorization_codes: AuthorizationCode = "authorization code";
-    access_tokens: AccessToken = "access token";
-    refresh_tokens: RefreshToken = "refresh token";
-    remembered_devices: RememberedDevice = "remembered device";
-    email_codes: EmailCode = "email code", version 2;
-    remembered_hosts: RememberedHost = "remembered host";
+    login_flows: LoginFlow;
+    sessions: Session;
+    token_families: TokenFamily;
+    authorization_codes: AuthorizationCode;
+    access_tokens: AccessToken;
+    refresh_tokens: RefreshToken;
+    remembered_devices: RememberedDevice;
+    email_codes: EmailCode;
+    remembered_hosts: RememberedHost;
+    failure_windows: FailureWindow;
 }

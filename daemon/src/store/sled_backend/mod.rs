@@ -7,7 +7,6 @@
 mod backend;
 pub mod backup;
 mod clients;
-mod codec;
 mod consents;
 mod counters;
 mod ephemeral;

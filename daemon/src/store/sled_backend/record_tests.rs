@@ -210,7 +210,7 @@ fn write_format_1_store(dir: &std::path::Path, users: &[User]) {
         db.open_tree("usernames").unwrap(),
     );
     for user in users {
-        tree.insert(user.id.0.as_bytes(), super::codec::encode(user).unwrap())
+        tree.insert(user.id.0.as_bytes(), crate::store::codec::encode(user).unwrap())
             .unwrap();
         names
             .insert(user.username.as_bytes(), user.id.0.as_bytes())

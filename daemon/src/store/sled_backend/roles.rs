@@ -1,6 +1,6 @@
 //! Roles, keyed by name. A role cannot be deleted while anyone holds it.
 
-use super::codec::{decode, encode};
+use crate::store::codec::{decode, encode};
 use super::users::{member_prefix, user_id_from};
 use super::{SledStore, StoreError};
 use crate::model::{Role, UserId};

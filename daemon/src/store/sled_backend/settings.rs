@@ -1,6 +1,6 @@
 //! The site settings: one record, defaults until an administrator changes something.
 
-use super::codec::{decode, encode};
+use crate::store::codec::{decode, encode};
 use super::{SledStore, StoreError};
 use crate::model::SiteSettings;
 

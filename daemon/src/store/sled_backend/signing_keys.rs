@@ -1,6 +1,6 @@
 //! Signing key records, keyed by `kid`. Their private parts arrive already sealed.
 
-use super::codec::{decode, encode};
+use crate::store::codec::{decode, encode};
 use super::{SledStore, StoreError};
 use crate::model::signing_key::SigningKeyRecord;
 

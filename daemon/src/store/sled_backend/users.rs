@@ -1,7 +1,7 @@
 //! Users, with two indexes kept in the same transaction: case-folded username → id, and
 //! (role, id) for "who holds this role".
 
-use super::codec::{decode, encode};
+use crate::store::codec::{decode, encode};
 use super::{SledStore, StoreError, TxResult, from_tx};
 use crate::model::{User, UserId, normalize_username};
 use sled::Transactional;

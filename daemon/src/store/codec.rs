@@ -1,6 +1,7 @@
-//! How records are laid out in sled: one version byte, then JSON. The version lets a newer
-//! daemon migrate old records, and lets an older daemon refuse records it cannot read instead
-//! of misreading them.
+//! How records are laid out in every backend: one version byte, then JSON. The version lets a
+//! newer daemon migrate old records, and lets an older daemon refuse records it cannot read
+//! instead of misreading them. Both backends store the same bytes, so moving a store from one
+//! to the other copies records as they are.
 
 use crate::store::StoreError;
 use serde::{Serialize, de::DeserializeOwned};
@@ -43,6 +44,29 @@ impl Record for crate::model::mail::MailRecord {
     const KIND: &'static str = "mail record";
 }
 
+/// The short-lived kinds. Version 2 of a kind: its byte fields are base64 (store format 3).
+macro_rules! short_lived_records {
+    ($($kind:ty = $name:literal $(, version $version:literal)?;)*) => {$(
+        impl Record for $kind {
+            const KIND: &'static str = $name;
+            $(const VERSION: u8 = $version;)?
+        }
+    )*};
+}
+
+short_lived_records! {
+    crate::model::grants::LoginFlow = "login flow", version 2;
+    crate::model::grants::Session = "session";
+    crate::model::grants::TokenFamily = "token family";
+    crate::model::grants::AuthorizationCode = "authorization code";
+    crate::model::grants::AccessToken = "access token";
+    crate::model::grants::RefreshToken = "refresh token";
+    crate::model::grants::RememberedDevice = "remembered device";
+    crate::model::grants::EmailCode = "email code", version 2;
+    crate::model::grants::RememberedHost = "remembered host";
+    crate::model::grants::FailureWindow = "failure window";
+}
+
 pub fn encode<T: Record>(record: &T) -> Result<Vec<u8>, StoreError> {
     let mut bytes = vec![T::VERSION];
     serde_json::to_writer(&mut bytes, record).map_err(|e| StoreError::Corrupt {
@@ -74,7 +98,7 @@ pub fn decode<T: Record>(bytes: &[u8]) -> Result<T, StoreError> {
 }
 
 /// A big-endian `u64` stored as 8 bytes (counters, log keys); anything else is corrupt.
-pub(super) fn be_u64(bytes: &[u8], kind: &'static str) -> Result<u64, StoreError> {
+pub(crate) fn be_u64(bytes: &[u8], kind: &'static str) -> Result<u64, StoreError> {
     <[u8; 8]>::try_from(bytes)
         .map(u64::from_be_bytes)
         .map_err(|_| StoreError::Corrupt {
