@@ -28,4 +28,12 @@ pub enum Command {
         #[arg(value_name = "BACKUP")]
         backup: PathBuf,
     },
+    /// Copy the sled store of a stopped daemon into the empty PostgreSQL database named by
+    /// `--config` (whose `secrets.key_file` must hold the same key), and check the counts.
+    /// The sled store is left as it was.
+    MigrateStore {
+        /// The configuration of the daemon whose sled store is copied.
+        #[arg(long, value_name = "OLD_CONFIG")]
+        from: PathBuf,
+    },
 }

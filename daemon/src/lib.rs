@@ -16,6 +16,7 @@ pub mod layers;
 pub mod limits;
 pub mod mail;
 pub mod metrics;
+pub mod migrate_store;
 pub mod model;
 pub mod pam_door;
 pub mod restore;

@@ -25,8 +25,10 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(&config);
-    if let Some(Command::Restore { backup }) = args.command {
-        return restore(&config, &backup);
+    match args.command {
+        Some(Command::Restore { backup }) => return restore(&config, &backup),
+        Some(Command::MigrateStore { from }) => return migrate_store(&from, &config),
+        None => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -75,6 +77,46 @@ fn restore(config: &Config, backup: &std::path::Path) -> ExitCode {
         }
         Err(e) => {
             eprintln!("posternd: restore: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn migrate_store(from: &std::path::Path, to: &Config) -> ExitCode {
+    use postern_daemon::clock::{Clock, SystemClock};
+    let source = match Config::load(Some(from), std::iter::empty()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("posternd: migrate-store: --from {}: {e}", from.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let moved = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|runtime| {
+            runtime
+                .block_on(postern_daemon::migrate_store::run(
+                    &source,
+                    to,
+                    SystemClock.unix_now(),
+                ))
+                .map_err(|e| e.to_string())
+        });
+    match moved {
+        Ok(moved) => {
+            println!(
+                "copied {} records into PostgreSQL; the counts match:",
+                moved.records
+            );
+            for (what, count) in moved.counts {
+                println!("  {what}: {count}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("posternd: migrate-store: {e}");
             ExitCode::FAILURE
         }
     }

@@ -6,7 +6,6 @@ use crate::clock::{AdjustableClock, Clock, SystemClock};
 use crate::config::Config;
 use crate::context::{Context, Parts};
 use crate::secrets::{MasterKey, SecretsError};
-use crate::store::sled_backend::SledStore;
 use crate::store::{SharedStore, StoreError};
 use crate::tokens::keys::{KeyError, KeyRing};
 use crate::unix_socket::{self, SocketError};
@@ -58,7 +57,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         None => Arc::new(SystemClock),
     };
     let master_key = MasterKey::load_or_create(&config.secrets.key_file)?;
-    let store: SharedStore = Arc::new(SledStore::open(&config.state_dir)?);
+    let store: SharedStore = crate::store::open(&config).await?;
     let keys = KeyRing::load(
         &*store,
         &master_key,
@@ -194,30 +193,36 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// Every minute, removes expired sessions, codes, tokens and flows, and retired signing keys
-/// whose tokens have all expired.
+/// How often the signing keys are read again: a rotation made through another daemon sharing
+/// the store reaches this one's JWKS and tokens within this time.
+const KEY_RELOAD: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often expired sessions, codes, tokens and flows are removed.
+const SWEEP_EVERY: u32 = 6;
+
+/// Reloads the signing keys (dropping retired ones whose tokens have all expired) every ten
+/// seconds, and removes expired records every minute.
 async fn sweep_expired(ctx: Arc<Context>, shutdown: CancellationToken) {
-    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+    let mut ticks = tokio::time::interval(KEY_RELOAD);
+    let mut count = 0u32;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = ticks.tick() => {}
         }
         let now = ctx.clock.unix_now();
-        let swept = match ctx
+        let reloaded = ctx
             .tokens
             .keys
             .reload(&*ctx.store, &ctx.master_key, now, ctx.key_retention())
-            .await
-        {
-            Ok(()) => ctx
-                .store
-                .sweep_expired(now)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match swept {
+            .await;
+        if let Err(e) = reloaded {
+            tracing::warn!(error = %e, "reloading the signing keys failed");
+        }
+        count = count.wrapping_add(1);
+        if count % SWEEP_EVERY != 1 {
+            continue;
+        }
+        match ctx.store.sweep_expired(now).await {
             Ok(0) => {}
             Ok(removed) => tracing::debug!(removed, "swept expired records"),
             Err(e) => tracing::warn!(error = %e, "sweeping expired records failed"),

@@ -68,6 +68,9 @@ fn a_missing_config_file_is_named() {
 
 #[test]
 fn a_second_daemon_on_the_same_state_dir_fails_clearly() {
+    if crate::postgres::skip_on_postgres("several daemons may share a PostgreSQL store") {
+        return;
+    }
     let site = Site::new();
     let mut first = site.start();
     // Same state directory, its own socket, so the only conflict is the database.

@@ -31,12 +31,16 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// A state directory and config that outlive daemon restarts.
+/// A state directory and config that outlive daemon restarts; on PostgreSQL, its own server.
 #[derive(Debug)]
 pub struct Site {
+    /// Declared first, so the server stops before its directory goes.
+    pub postgres: Option<crate::postgres::Postgres>,
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     pub socket: PathBuf,
+    /// The PostgreSQL store this site's daemon uses, if not sled.
+    pub store_url: Option<String>,
 }
 
 impl Site {
@@ -67,11 +71,47 @@ impl Site {
 
     /// A site with extra top-level keys and its own `[http]` section.
     pub fn with_sections(extra: &str, http: &str) -> Self {
+        let postgres = crate::postgres::selected().then(crate::postgres::Postgres::start);
+        let url = postgres.as_ref().map(crate::postgres::Postgres::url);
+        Self::build(extra, http, postgres, url)
+    }
+
+    /// A site on the embedded sled store, whichever backend this run of the suite tests.
+    pub fn on_sled() -> Self {
+        Self::build("", "listen = \"127.0.0.1:0\"", None, None)
+    }
+
+    /// A site on its own new PostgreSQL server, whichever backend this run tests.
+    pub fn on_postgres() -> Self {
+        let server = crate::postgres::Postgres::start();
+        let url = server.url();
+        Self::build("", "listen = \"127.0.0.1:0\"", Some(server), Some(url))
+    }
+
+    /// A second daemon's site: its own sockets, state and port, on the same PostgreSQL store
+    /// and with the same master key as `first` (which must have started once, to make it).
+    pub fn beside(first: &Site) -> Self {
+        let url = first.store_url.clone().expect("a site on PostgreSQL");
+        let site = Self::build("", "listen = \"127.0.0.1:0\"", None, Some(url));
+        std::fs::copy(
+            first.dir.path().join("master.key"),
+            site.dir.path().join("master.key"),
+        )
+        .expect("share the master key");
+        site
+    }
+
+    fn build(
+        extra: &str,
+        http: &str,
+        postgres: Option<crate::postgres::Postgres>,
+        store_url: Option<String>,
+    ) -> Self {
         install_crypto_provider();
         let dir = tempfile::tempdir().expect("temp dir");
         let socket = dir.path().join("run/admin.sock");
         let config = dir.path().join("postern.toml");
-        let text = format!(
+        let mut text = format!(
             "{extra}\nstate_dir = \"{state}\"\n\n[http]\n{http}\n\n[admin]\nsocket = \"{socket}\"\ngroup = \"\"\n\n[pam]\nsocket = \"{pam}\"\n\n[secrets]\nkey_file = \"{key}\"\n\n[mail]\ntransport = \"outbox\"\noutbox_dir = \"{outbox}\"\n\n[log]\nlevel = \"info,postern_daemon=debug\"\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n\n[testing]\nadjustable_clock = true\n",
             state = dir.path().join("state").display(),
             socket = socket.display(),
@@ -79,11 +119,16 @@ impl Site {
             outbox = dir.path().join("outbox").display(),
             pam = dir.path().join("run/pam.sock").display(),
         );
+        if let Some(url) = &store_url {
+            text.push_str(&store_section(url));
+        }
         std::fs::write(&config, text).expect("write config");
         Self {
+            postgres,
             dir,
             config,
             socket,
+            store_url,
         }
     }
 
@@ -141,6 +186,11 @@ impl Site {
         }
         self.ok_with_stdin(&args, "correct horse battery staple\n");
     }
+}
+
+/// The config sections that put a site on PostgreSQL.
+pub fn store_section(url: &str) -> String {
+    format!("\n[store]\nbackend = \"postgres\"\n\n[store.postgres]\nurl = \"{url}\"\n")
 }
 
 fn checked(output: Output, args: &[&str]) -> String {

@@ -4,6 +4,7 @@
 //! Build the binaries first (`cargo build --workspace`); `tests/run` does.
 
 mod fixture;
+mod postgres;
 
 mod account;
 mod accounts;
@@ -21,6 +22,7 @@ mod operations;
 mod pam_door;
 mod pam_module;
 mod session_policy;
+mod several_daemons;
 mod smtp;
 mod sshd;
 mod tls;

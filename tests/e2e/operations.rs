@@ -142,6 +142,9 @@ fn damaged_backups_are_refused_with_a_clear_error_and_write_nothing() {
 
 #[test]
 fn a_store_written_by_format_1_is_migrated_and_its_user_signs_in() {
+    if crate::postgres::skip_on_postgres("the fixture is a sled store of format 1") {
+        return;
+    }
     let site = Site::new();
     let archive = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/store-format-1.tar.gz");
     let unpacked = Command::new("tar")
@@ -257,4 +260,80 @@ fn metrics_parse_and_move_after_sign_ins_without_naming_anyone() {
         !text.contains("alice") && !text.contains("127.0.0.1"),
         "no personal data in metrics: {text}"
     );
+}
+
+fn migrate_store(from: &Site, to: &Site) -> Output {
+    Command::new(bin("posternd"))
+        .arg("migrate-store")
+        .arg("--from")
+        .arg(&from.config)
+        .arg("--config")
+        .arg(&to.config)
+        .output()
+        .expect("run posternd migrate-store")
+}
+
+#[test]
+fn migrate_store_moves_a_sled_site_to_postgres_and_its_users_sign_in_there() {
+    if crate::postgres::skip_on_sled("it starts a PostgreSQL server of its own") {
+        return;
+    }
+    let old = Site::on_sled();
+    let daemon = old.start();
+    old.ok(&["role", "add", "staff", "--require-mfa"]);
+    old.add_user("alice", &["staff"]);
+    let rp = RelyingParty::register(&old, &daemon, "app", &[]);
+    let (key, _) = enrol_app_on_web(&old, &daemon, "alice");
+
+    let new = Site::on_postgres();
+    std::fs::copy(key_file(&old), key_file(&new)).unwrap();
+    let running = migrate_store(&old, &new);
+    assert!(
+        !running.status.success() && stderr(&running).contains("in use by another posternd"),
+        "a running daemon's store is not copied: {}",
+        stderr(&running)
+    );
+    assert_eq!(daemon.terminate().code(), Some(0));
+
+    let moved = migrate_store(&old, &new);
+    assert!(moved.status.success(), "{}", stderr(&moved));
+    let said = String::from_utf8_lossy(&moved.stdout);
+    assert!(
+        said.contains("the counts match") && said.contains("users: 1"),
+        "{said}"
+    );
+    let again = migrate_store(&old, &new);
+    assert!(
+        !again.status.success() && stderr(&again).contains("not empty"),
+        "{}",
+        stderr(&again)
+    );
+
+    let daemon = new.start();
+    advance_clock(&new, 30);
+    signs_in_with_password_and_app(&new, &daemon, &key);
+    let rp = RelyingParty::configure(&daemon, rp.client_id, rp.secret, rp.alg, rp.redirect_uri);
+    let browser = Browser::new(&daemon);
+    let request = rp.request(&[]);
+    let page = browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
+    advance_clock(&new, 30);
+    let back = away(browser.answer(&page, &[("code", &totp_code(&key, daemon_clock(&new)))]));
+    rp.exchange(&query(&back, "code").unwrap(), request)
+        .expect("tokens from the migrated site");
+    assert!(
+        new.ok(&["audit"]).contains("user_created"),
+        "the audit trail came along"
+    );
+
+    // And back: a backup of the PostgreSQL store restores into sled.
+    let backup = new.dir.path().join("postern.backup");
+    new.ok(&["backup", backup.to_str().unwrap()]);
+    drop(daemon);
+    let third = Site::on_sled();
+    std::fs::copy(key_file(&old), key_file(&third)).unwrap();
+    let restored = posternd_restore(&third, &backup);
+    assert!(restored.status.success(), "{}", stderr(&restored));
+    let daemon = third.start();
+    advance_clock(&third, 90);
+    signs_in_with_password_and_app(&third, &daemon, &key);
 }

@@ -53,6 +53,15 @@ fn write_to_unlinked_file(ctx: &Context) -> Result<Written, String> {
         std::process::id(),
         crate::secrets::random_token()
     ));
+    // A daemon on PostgreSQL keeps nothing else there, and may not have made it yet.
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&ctx.config.state_dir)
+            .map_err(|e| format!("cannot create the state directory: {e}"))?;
+    }
     let mut file = {
         use std::os::unix::fs::OpenOptionsExt;
         std::fs::OpenOptions::new()

@@ -12,12 +12,14 @@ pub struct Config {
     /// The OIDC issuer: the public base URL of this daemon, exactly as clients see it. Empty:
     /// `http://` + the address the web door bound (loopback only; for development and tests).
     pub issuer: String,
-    /// Where the database lives. Only this daemon opens it.
+    /// Where the embedded database lives (with `store.backend = "sled"`). Only this daemon
+    /// opens it.
     pub state_dir: PathBuf,
     /// A directory whose templates replace the built-in ones of the same name. Empty: none.
     pub templates_dir: PathBuf,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_grace: HumanDuration,
+    pub store: StoreConfig,
     pub http: HttpConfig,
     pub admin: AdminConfig,
     pub pam: PamConfig,
@@ -29,6 +31,56 @@ pub struct Config {
     pub log: LogConfig,
     pub metrics: MetricsConfig,
     pub testing: TestingConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sled`: an embedded database under `state_dir`, for one daemon. `postgres`: a
+    /// PostgreSQL database that several daemons share.
+    pub backend: StoreBackend,
+    pub postgres: PostgresConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    #[default]
+    Sled,
+    Postgres,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostgresConfig {
+    /// A libpq-style connection string, e.g. "postgres://postern@db.example.com/postern" or
+    /// "host=/run/postgresql dbname=postern user=postern". A password in it is a secret: prefer
+    /// `password_file`.
+    pub url: SecretString,
+    /// A file holding the database password (one line), read at start.
+    pub password_file: PathBuf,
+    /// Connections a daemon keeps open at most.
+    pub pool_size: u32,
+    /// How long to wait for a connection (or a free one from the pool) before a request fails.
+    pub connect_timeout: HumanDuration,
+    /// How long one statement may run before the server cancels it.
+    pub statement_timeout: HumanDuration,
+    /// A PEM file of the certificate authorities that sign the server's certificate. Set, the
+    /// connection is TLS and the server must prove itself; empty, no TLS (a socket or loopback).
+    pub ca_file: PathBuf,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self {
+            url: SecretString::default(),
+            password_file: PathBuf::new(),
+            pool_size: 16,
+            connect_timeout: HumanDuration::secs(5),
+            statement_timeout: HumanDuration::secs(5),
+            ca_file: PathBuf::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -225,6 +277,7 @@ impl Default for Config {
             state_dir: PathBuf::from("/var/lib/postern"),
             templates_dir: PathBuf::new(),
             shutdown_grace: HumanDuration::secs(10),
+            store: StoreConfig::default(),
             http: HttpConfig::default(),
             admin: AdminConfig::default(),
             pam: PamConfig::default(),

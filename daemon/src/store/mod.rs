@@ -9,7 +9,9 @@
 //! a single-use code ([`ShortLived::update`]). The embedded sled backend
 //! ([`sled_backend::SledStore`]) is the default.
 
+pub mod backup;
 pub mod codec;
+pub mod postgres;
 pub mod sled_backend;
 
 use crate::clock::UnixSeconds;
@@ -26,10 +28,22 @@ use async_trait::async_trait;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use sled_backend::backup::{BackupError, BackupSummary};
+pub use backup::{BackupError, BackupSummary};
 
 /// The store every part of the daemon shares.
 pub type SharedStore = Arc<dyn Store>;
+
+/// Opens the configured backend.
+pub async fn open(config: &crate::config::Config) -> Result<SharedStore, StoreError> {
+    Ok(match config.store.backend {
+        crate::config::StoreBackend::Sled => {
+            Arc::new(sled_backend::SledStore::open(&config.state_dir)?)
+        }
+        crate::config::StoreBackend::Postgres => {
+            Arc::new(postgres::PgStore::open(&config.store.postgres).await?)
+        }
+    })
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -46,6 +60,10 @@ pub enum StoreError {
     /// The backend failed; the text is for the log, never for a page.
     #[error("database error: {0}")]
     Db(String),
+    /// The database cannot be reached (a network backend that went away): the request may
+    /// succeed later, and the daemon reports itself not ready meanwhile.
+    #[error("the database cannot be reached: {0}")]
+    Unavailable(String),
     #[error("a stored {kind} record is damaged: {message}")]
     Corrupt { kind: &'static str, message: String },
     #[error(
@@ -215,6 +233,41 @@ impl RecordKey {
         Self {
             owner: Some(owner),
             hash: None,
+        }
+    }
+
+    /// The key as bytes: the owner's 16-byte id, then the 32-byte hash, each when present. (The
+    /// shape every backend stores, and the sled layout from before there was a second one.)
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(48);
+        if let Some(owner) = self.owner {
+            bytes.extend_from_slice(owner.0.as_bytes());
+        }
+        if let Some(hash) = self.hash {
+            bytes.extend_from_slice(&hash);
+        }
+        bytes
+    }
+
+    /// The key from [`to_bytes`](Self::to_bytes): 32 bytes are a hash alone, 16 an owner
+    /// alone, 48 an owner and a hash.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, StoreError> {
+        let corrupt = || StoreError::Corrupt {
+            kind: "record key",
+            message: format!("{} bytes", bytes.len()),
+        };
+        let owner = |b: &[u8]| uuid::Uuid::from_slice(b).map(UserId).map_err(|_| corrupt());
+        match bytes.len() {
+            32 => Ok(Self::bearer(bytes.try_into().map_err(|_| corrupt())?)),
+            16 => Ok(Self::of_user(owner(bytes)?)),
+            48 => {
+                let (id, hash) = bytes.split_at(16);
+                Ok(Self::owned(
+                    owner(id)?,
+                    hash.try_into().map_err(|_| corrupt())?,
+                ))
+            }
+            _ => Err(corrupt()),
         }
     }
 

@@ -283,6 +283,7 @@ impl KeyRing {
         retain: u64,
     ) -> Result<(), KeyError> {
         let mut active = HashMap::new();
+        let mut newest: HashMap<SigningAlg, (UnixSeconds, String)> = HashMap::new();
         let mut published = Vec::new();
         for record in store.signing_keys().await? {
             if let Some(retired) = record.retired_at {
@@ -292,7 +293,12 @@ impl KeyRing {
                 }
             }
             let key = Arc::new(unseal(&record, master)?);
-            if record.retired_at.is_none() {
+            // Daemons that started together on an empty shared store may each have made a
+            // key: all of them pick the newest (then the greatest kid), so all sign alike,
+            // and the others stay published until the next rotation retires them.
+            let rank = (record.created_at, record.kid.clone());
+            if record.retired_at.is_none() && newest.get(&record.alg).is_none_or(|r| *r < rank) {
+                newest.insert(record.alg, rank);
                 active.insert(record.alg, (record.kid.clone(), key.clone()));
             }
             published.push((record.kid.clone(), key));
@@ -361,6 +367,11 @@ fn new_private_key(alg: SigningAlg) -> Result<Vec<u8>, KeyError> {
             }
         },
     })
+}
+
+/// Whether `master` opens a stored key (a restore checks the key file before loading).
+pub fn opens(record: &SigningKeyRecord, master: &MasterKey) -> Result<(), KeyError> {
+    unseal(record, master).map(|_| ())
 }
 
 fn unseal(record: &SigningKeyRecord, master: &MasterKey) -> Result<LoadedKey, KeyError> {

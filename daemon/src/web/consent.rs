@@ -6,7 +6,7 @@ use super::{PageError, Web, csrf, see_other, with_cookies};
 use crate::engine;
 use crate::model::grants::{Authentication, LoginStep};
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 /// Asks the signed-in user to allow a third-party client what it asks for: a flow at the
 /// consent step, bound to this browser, answered on `/login`.
@@ -24,7 +24,7 @@ pub async fn ask_consent(
             see_other(&format!("/login?flow={flow_id}")),
             guard.set_cookie,
         ),
-        Err(e) => web.internal_error(e),
+        Err(e) => PageError::from(e).into_response(),
     }
 }
 

@@ -290,7 +290,7 @@ impl Submission<'_> {
         .await
         {
             Ok(cookie) => cookie,
-            Err(e) => return web.internal_error(e),
+            Err(e) => return PageError::from(e).into_response(),
         };
         let response = match self.flow.request {
             Some(request) => {
@@ -424,7 +424,7 @@ pub async fn submit(
     .await;
     match advanced {
         Ok(outcome) => submission.show(outcome, &username).await,
-        Err(e) => web.internal_error(e),
+        Err(e) => PageError::from(e).into_response(),
     }
 }
 
@@ -527,7 +527,7 @@ async fn render_step(
             let user = match web.ctx.store.user(authentication.user_id).await {
                 Ok(Some(user)) => user,
                 Ok(None) => return web.internal_error("the user vanished during enrolment"),
-                Err(e) => return web.internal_error(e),
+                Err(e) => return PageError::from(e).into_response(),
             };
             match engine::enrolment_material(&web.ctx, &user, sealed_seed).await {
                 Ok((manual_key, qr_svg)) => {
@@ -545,7 +545,7 @@ async fn render_step(
                         &offered.contains(&crate::model::MfaMethod::Email),
                     );
                 }
-                Err(e) => return web.internal_error(e),
+                Err(e) => return PageError::from(e).into_response(),
             }
             "enrol.html"
         }

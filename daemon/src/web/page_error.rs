@@ -34,15 +34,32 @@ impl PageError {
     }
 }
 
+impl PageError {
+    /// The database went away: the page says to try again soon, with 503 so that a load
+    /// balancer or a monitor sees it too. The detail goes to the log.
+    fn unavailable(detail: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %detail, "web request failed: the database cannot be reached");
+        Self::shown(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Temporarily unavailable",
+            "Sign-in is unavailable for a moment. Please try again in a minute.",
+        )
+    }
+}
+
 impl From<StoreError> for PageError {
     fn from(error: StoreError) -> Self {
-        Self::internal(error)
+        match error {
+            StoreError::Unavailable(_) => Self::unavailable(error),
+            other => Self::internal(other),
+        }
     }
 }
 
 impl From<EngineError> for PageError {
     fn from(error: EngineError) -> Self {
         match error {
+            EngineError::Store(store) => store.into(),
             EngineError::Refused(message) | EngineError::CannotEnrol(message) => {
                 Self::shown(StatusCode::FORBIDDEN, "This cannot be done", message)
             }

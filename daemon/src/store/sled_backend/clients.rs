@@ -1,8 +1,8 @@
 //! OIDC clients, keyed by `client_id`, with a name index for the CLI.
 
-use crate::store::codec::{decode, encode};
 use super::{SledStore, StoreError, TxResult, from_tx};
 use crate::model::Client;
+use crate::store::codec::{decode, encode};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 

@@ -1,10 +1,10 @@
 //! Users' consents to third-party clients, keyed by the user's id and then the client id, so
 //! one user's grants are one prefix scan.
 
-use crate::store::codec::{decode, encode};
 use super::{SledStore, StoreError};
 use crate::model::UserId;
 use crate::model::consent::ConsentGrant;
+use crate::store::codec::{decode, encode};
 
 fn key(user: UserId, client_id: &str) -> Vec<u8> {
     [user.0.as_bytes().as_slice(), client_id.as_bytes()].concat()

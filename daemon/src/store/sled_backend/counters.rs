@@ -1,8 +1,8 @@
 //! Running totals kept beside the records they count, in the same transactions, so that
 //! reading them costs one lookup however many records there are.
 
-use crate::store::codec::be_u64;
 use super::{SledStore, StoreError, TxResult};
+use crate::store::codec::be_u64;
 
 pub(super) const USERS: &[u8] = b"users";
 

@@ -5,13 +5,13 @@
 //! them in a crash only signs people out.
 
 use super::StoreError;
-use crate::store::codec::{Record, decode, encode};
 use crate::clock::UnixSeconds;
 use crate::model::UserId;
 use crate::model::grants::{
     AccessToken, AuthorizationCode, EmailCode, Expiring, FailureWindow, LoginFlow, RefreshToken,
     RememberedDevice, RememberedHost, Session, TokenFamily,
 };
+use crate::store::codec::{Record, decode, encode};
 use crate::store::{Change, Changer, RecordKey, ShortLived, Upserter};
 use async_trait::async_trait;
 use std::marker::PhantomData;
@@ -21,40 +21,6 @@ use std::marker::PhantomData;
 pub(super) struct Records<T> {
     tree: sled::Tree,
     kind: PhantomData<fn() -> T>,
-}
-
-fn key_bytes(key: &RecordKey) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(48);
-    if let Some(owner) = key.owner {
-        bytes.extend_from_slice(owner.0.as_bytes());
-    }
-    if let Some(hash) = key.hash {
-        bytes.extend_from_slice(&hash);
-    }
-    bytes
-}
-
-/// The key of an owned record from its bytes (owner, then hash).
-fn owned_key(bytes: &[u8]) -> Result<RecordKey, StoreError> {
-    let corrupt = || StoreError::Corrupt {
-        kind: "record key",
-        message: format!("{} bytes", bytes.len()),
-    };
-    let (owner, hash) = bytes.split_at_checked(16).ok_or_else(corrupt)?;
-    let owner = UserId(uuid::Uuid::from_slice(owner).map_err(|_| corrupt())?);
-    Ok(match hash.len() {
-        0 => RecordKey::of_user(owner),
-        32 => RecordKey::owned(owner, hash.try_into().map_err(|_| corrupt())?),
-        _ => return Err(corrupt()),
-    })
-}
-
-/// The key of a record from its bytes: a hash alone, or an owner and maybe a hash.
-fn any_key(bytes: &[u8]) -> Result<RecordKey, StoreError> {
-    match <[u8; 32]>::try_from(bytes) {
-        Ok(hash) => Ok(RecordKey::bearer(hash)),
-        Err(_) => owned_key(bytes),
-    }
 }
 
 impl<T> Clone for Records<T> {
@@ -75,7 +41,7 @@ impl<T: Record + Expiring> Records<T> {
     }
 
     fn get_now(&self, key: &RecordKey, now: UnixSeconds) -> Result<Option<T>, StoreError> {
-        match self.tree.get(key_bytes(key))? {
+        match self.tree.get(key.to_bytes())? {
             Some(bytes) => {
                 let record: T = decode(&bytes)?;
                 Ok((record.expires_at() > now).then_some(record))
@@ -90,7 +56,7 @@ impl<T: Record + Expiring> Records<T> {
         now: UnixSeconds,
         change: Changer<'_, T>,
     ) -> Result<Option<T>, StoreError> {
-        let key = key_bytes(key);
+        let key = key.to_bytes();
         loop {
             let Some(current_bytes) = self.tree.get(&key)? else {
                 return Ok(None);
@@ -120,7 +86,7 @@ impl<T: Record + Expiring> Records<T> {
         now: UnixSeconds,
         change: Upserter<'_, T>,
     ) -> Result<Option<T>, StoreError> {
-        let key = key_bytes(key);
+        let key = key.to_bytes();
         loop {
             let current_bytes = self.tree.get(&key)?;
             let current: Option<T> = match &current_bytes {
@@ -139,18 +105,13 @@ impl<T: Record + Expiring> Records<T> {
         }
     }
 
-    fn scan(
-        &self,
-        prefix: &[u8],
-        now: UnixSeconds,
-        key_of: fn(&[u8]) -> Result<RecordKey, StoreError>,
-    ) -> Result<Vec<(RecordKey, T)>, StoreError> {
+    fn scan(&self, prefix: &[u8], now: UnixSeconds) -> Result<Vec<(RecordKey, T)>, StoreError> {
         let mut found = Vec::new();
         for entry in self.tree.scan_prefix(prefix) {
             let (key, bytes) = entry?;
             let record: T = decode(&bytes)?;
             if record.expires_at() > now {
-                found.push((key_of(&key)?, record));
+                found.push((RecordKey::from_bytes(&key)?, record));
             }
         }
         Ok(found)
@@ -180,12 +141,12 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for Records<T> {
     }
 
     async fn put(&self, key: &RecordKey, record: &T) -> Result<(), StoreError> {
-        self.tree.insert(key_bytes(key), encode(record)?)?;
+        self.tree.insert(key.to_bytes(), encode(record)?)?;
         Ok(())
     }
 
     async fn remove(&self, key: &RecordKey) -> Result<bool, StoreError> {
-        Ok(self.tree.remove(key_bytes(key))?.is_some())
+        Ok(self.tree.remove(key.to_bytes())?.is_some())
     }
 
     async fn update(
@@ -211,7 +172,7 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for Records<T> {
         owner: UserId,
         now: UnixSeconds,
     ) -> Result<Vec<(RecordKey, T)>, StoreError> {
-        self.scan(owner.0.as_bytes(), now, owned_key)
+        self.scan(owner.0.as_bytes(), now)
     }
 
     async fn remove_of_owner(&self, owner: UserId) -> Result<usize, StoreError> {
@@ -224,7 +185,7 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for Records<T> {
     }
 
     async fn all(&self, now: UnixSeconds) -> Result<Vec<(RecordKey, T)>, StoreError> {
-        self.scan(&[], now, any_key)
+        self.scan(&[], now)
     }
 
     async fn sweep(&self, now: UnixSeconds) -> Result<usize, StoreError> {

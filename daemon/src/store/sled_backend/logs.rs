@@ -1,8 +1,8 @@
 //! The append-only logs (the audit trail, the sent-mail log): one tree each, keyed by a
 //! big-endian id that only grows, so iterating the tree is iterating in time order.
 
-use crate::store::codec::{Record, be_u64, decode, encode};
 use crate::clock::UnixSeconds;
+use crate::store::codec::{Record, be_u64, decode, encode};
 use crate::store::{AppendLog, StoreError, Timestamped};
 use async_trait::async_trait;
 use std::marker::PhantomData;

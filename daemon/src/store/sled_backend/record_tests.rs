@@ -210,8 +210,11 @@ fn write_format_1_store(dir: &std::path::Path, users: &[User]) {
         db.open_tree("usernames").unwrap(),
     );
     for user in users {
-        tree.insert(user.id.0.as_bytes(), crate::store::codec::encode(user).unwrap())
-            .unwrap();
+        tree.insert(
+            user.id.0.as_bytes(),
+            crate::store::codec::encode(user).unwrap(),
+        )
+        .unwrap();
         names
             .insert(user.username.as_bytes(), user.id.0.as_bytes())
             .unwrap();
@@ -289,7 +292,8 @@ async fn a_user_record_of_format_2_is_read_and_rewritten_as_base64() {
 
 mod backups {
     use super::*;
-    use crate::store::sled_backend::backup::{self, BackupError};
+    use crate::store::BackupError;
+    use crate::store::sled_backend::backup;
 
     fn backed_up_store(dir: &std::path::Path) -> (std::path::PathBuf, User) {
         let store = SledStore::open(&dir.join("state")).unwrap();

@@ -1,9 +1,9 @@
 //! Roles, keyed by name. A role cannot be deleted while anyone holds it.
 
-use crate::store::codec::{decode, encode};
 use super::users::{member_prefix, user_id_from};
 use super::{SledStore, StoreError};
 use crate::model::{Role, UserId};
+use crate::store::codec::{decode, encode};
 
 impl SledStore {
     pub fn insert_role(&self, role: &Role) -> Result<(), StoreError> {

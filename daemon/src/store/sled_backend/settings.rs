@@ -1,8 +1,8 @@
 //! The site settings: one record, defaults until an administrator changes something.
 
-use crate::store::codec::{decode, encode};
 use super::{SledStore, StoreError};
 use crate::model::SiteSettings;
+use crate::store::codec::{decode, encode};
 
 const SITE_KEY: &[u8] = b"site";
 

@@ -1,8 +1,8 @@
 //! Signing key records, keyed by `kid`. Their private parts arrive already sealed.
 
-use crate::store::codec::{decode, encode};
 use super::{SledStore, StoreError};
 use crate::model::signing_key::SigningKeyRecord;
+use crate::store::codec::{decode, encode};
 
 impl SledStore {
     pub fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {

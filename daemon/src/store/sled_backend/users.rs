@@ -1,9 +1,9 @@
 //! Users, with two indexes kept in the same transaction: case-folded username → id, and
 //! (role, id) for "who holds this role".
 
-use crate::store::codec::{decode, encode};
 use super::{SledStore, StoreError, TxResult, from_tx};
 use crate::model::{User, UserId, normalize_username};
+use crate::store::codec::{decode, encode};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 use std::ops::Bound;

@@ -54,7 +54,7 @@ async fn authorize(
     let client = match web.ctx.store.client(&client_id).await {
         Ok(Some(client)) => client,
         Ok(None) => return bad_request("The application is not registered with Postern."),
-        Err(e) => return web.internal_error(e),
+        Err(e) => return PageError::from(e).into_response(),
     };
     let Some(redirect_uri) = params.take("redirect_uri") else {
         return bad_request("The application did not say where to return (no redirect_uri).");
@@ -156,7 +156,7 @@ async fn authorize(
     let now = web.ctx.clock.unix_now();
     let live_session = match session::current(web, headers).await {
         Ok(found) => found,
-        Err(e) => return web.internal_error(e),
+        Err(e) => return PageError::from(e).into_response(),
     };
     if let Some(live) = live_session {
         let authentication = &live.session.authentication;
@@ -191,7 +191,7 @@ async fn authorize(
             see_other(&format!("/login?flow={flow_id}")),
             guard.set_cookie,
         ),
-        Err(e) => web.internal_error(e),
+        Err(e) => PageError::from(e).into_response(),
     }
 }
 
@@ -283,7 +283,7 @@ pub async fn redirect_with_code(
             }
             redirect_with(&redirect_uri, &pairs)
         }
-        Err(e) => web.internal_error(e),
+        Err(e) => PageError::from(e).into_response(),
     }
 }
 

@@ -80,7 +80,17 @@ impl OAuthError {
 
 impl From<crate::store::StoreError> for OAuthError {
     fn from(error: crate::store::StoreError) -> Self {
-        Self::server_error(error)
+        match error {
+            crate::store::StoreError::Unavailable(_) => {
+                tracing::warn!(%error, "OAuth endpoint failed: the database cannot be reached");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "the service is unavailable for a moment; try again",
+                )
+            }
+            other => Self::server_error(other),
+        }
     }
 }
 

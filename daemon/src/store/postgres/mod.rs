@@ -1,0 +1,94 @@
+//! The PostgreSQL backend: every record in one database that several daemons share, so that no
+//! single machine is a point of failure for every sign-in. Records are stored as the same
+//! versioned bytes as in sled (`store::codec`); the tables add what SQL needs to find them
+//! (names, owners, expiry) and to keep them consistent (unique names, a role's holders).
+//!
+//! Single-use rules hold through the database, never a daemon's memory: a read-and-change
+//! (`update_user`, `ShortLived::update`) locks the row (`SELECT … FOR UPDATE`) inside one
+//! transaction, so two daemons racing to use one code are served one after the other.
+
+mod backup;
+mod connect;
+mod logs;
+mod records;
+mod schema;
+mod short_lived;
+
+use crate::clock::UnixSeconds;
+use crate::config::PostgresConfig;
+use crate::store::StoreError;
+use deadpool_postgres::Pool;
+use tokio_postgres::error::SqlState;
+
+pub use schema::SCHEMA_VERSION;
+
+/// The PostgreSQL store. Cheap to share: the pool inside is.
+#[derive(Debug)]
+pub struct PgStore {
+    pool: Pool,
+    audit: logs::PgLog<crate::model::audit::AuditEvent>,
+    mail: logs::PgLog<crate::model::mail::MailRecord>,
+    short: short_lived::Kinds,
+}
+
+impl PgStore {
+    /// Connects, brings the schema up to this daemon's version (one daemon at a time, under an
+    /// advisory lock), and refuses a schema newer than this daemon reads.
+    pub async fn open(config: &PostgresConfig) -> Result<Self, StoreError> {
+        let pool = connect::pool(config)?;
+        schema::migrate(&pool).await?;
+        Ok(Self::over(pool))
+    }
+
+    fn over(pool: Pool) -> Self {
+        Self {
+            audit: logs::PgLog::new(pool.clone(), "audit_log"),
+            mail: logs::PgLog::new(pool.clone(), "mail_log"),
+            short: short_lived::Kinds::new(&pool),
+            pool,
+        }
+    }
+
+    /// Whether the database holds anything (a target for `migrate-store` must not).
+    pub async fn is_empty(&self) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT NOT EXISTS (SELECT 1 FROM users) AND NOT EXISTS (SELECT 1 FROM roles) \
+                 AND NOT EXISTS (SELECT 1 FROM clients) AND NOT EXISTS (SELECT 1 FROM audit_log)",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        Ok(row.get(0))
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(pool_error)
+    }
+}
+
+/// A pool that could not hand out a connection: the database is unreachable (or every
+/// connection is busy for longer than `connect_timeout`).
+fn pool_error(error: deadpool_postgres::PoolError) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+/// A failed statement. A connection that broke means the database went away; anything else is
+/// the statement's own failure.
+fn db(error: tokio_postgres::Error) -> StoreError {
+    if error.is_closed() || error.as_db_error().is_none() {
+        StoreError::Unavailable(error.to_string())
+    } else {
+        StoreError::Db(error.to_string())
+    }
+}
+
+fn is(error: &tokio_postgres::Error, state: &SqlState) -> bool {
+    error.code() == Some(state)
+}
+
+/// Unix seconds as PostgreSQL's BIGINT.
+fn seconds(at: UnixSeconds) -> i64 {
+    i64::try_from(at).unwrap_or(i64::MAX)
+}
