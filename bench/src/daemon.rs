@@ -12,14 +12,27 @@ pub struct Site {
     pub dir: tempfile::TempDir,
 }
 
+/// Where a site keeps its store, and what it answers as.
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    /// A PostgreSQL connection string; `None`: the embedded sled store.
+    pub postgres_url: Option<String>,
+    /// The issuer, when several daemons answer as one.
+    pub issuer: Option<String>,
+}
+
 impl Site {
-    pub fn new() -> anyhow::Result<Self> {
+    pub fn new(setup: &Setup) -> anyhow::Result<Self> {
         let site = Self {
             dir: tempfile::Builder::new()
                 .prefix("postern-bench-")
                 .tempdir()?,
         };
-        let text = format!(
+        let mut text = String::new();
+        if let Some(issuer) = &setup.issuer {
+            text.push_str(&format!("issuer = \"{issuer}\"\n"));
+        }
+        text.push_str(&format!(
             r#"state_dir = "{state}"
 [http]
 listen = "127.0.0.1:0"
@@ -38,7 +51,12 @@ listen = "127.0.0.1:0"
 "#,
             state = site.state_dir().display(),
             dir = site.dir.path().display(),
-        );
+        ));
+        if let Some(url) = &setup.postgres_url {
+            text.push_str(&format!(
+                "[store]\nbackend = \"postgres\"\n[store.postgres]\nurl = \"{url}\"\n"
+            ));
+        }
         std::fs::write(site.config(), text)?;
         Ok(site)
     }
@@ -60,7 +78,7 @@ listen = "127.0.0.1:0"
     }
 
     pub fn state_dir_bytes(&self) -> u64 {
-        dir_size(&self.state_dir())
+        postern_testkit::dir_size(&self.state_dir())
     }
 
     pub fn admin(&self, request: &AdminRequest) -> anyhow::Result<AdminReply> {
@@ -166,22 +184,6 @@ impl Drop for Daemon {
             let _ = self.child.wait();
         }
     }
-}
-
-/// Bytes on disk (allocated blocks, not apparent sizes: sled files are sparse).
-fn dir_size(path: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|entry| match entry.metadata() {
-            Ok(meta) if meta.is_dir() => dir_size(&entry.path()),
-            Ok(meta) => meta.blocks() * 512,
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 /// The release `posternd` beside this program, built first if needed (a no-op when fresh).

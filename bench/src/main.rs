@@ -46,6 +46,13 @@ struct Args {
     /// refresh, userinfo, introspection, pam. The bounds are always measured.
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     only: Vec<String>,
+    /// The store: the embedded `sled`, or `postgres` (a server the bench starts itself).
+    #[arg(long, default_value = "sled", value_parser = ["sled", "postgres"])]
+    store: String,
+    /// Daemons behind the load generator, sharing one PostgreSQL store; every connection
+    /// goes to one of them in turn.
+    #[arg(long, default_value_t = 1)]
+    daemons: usize,
 }
 
 impl Args {
@@ -65,6 +72,11 @@ fn main() -> anyhow::Result<()> {
         args.seconds > 0.0 && args.seconds <= 600.0,
         "--seconds must be above 0 and at most 600"
     );
+    anyhow::ensure!((1..=4).contains(&args.daemons), "--daemons must be 1 to 4");
+    anyhow::ensure!(
+        args.daemons == 1 || args.store == "postgres",
+        "several daemons share a store only on PostgreSQL: add --store postgres"
+    );
     let _ = rustls::crypto::ring::default_provider().install_default();
     let binary = daemon::release_binary()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -83,20 +95,47 @@ async fn measure(args: &Args, binary: &std::path::Path) -> anyhow::Result<report
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Two logins a core: while one waits on the network or the disk, the other hashes.
     let workers = args.workers.unwrap_or(2 * cores);
-    let site = daemon::Site::new()?;
+    let postgres = (args.store == "postgres").then(postern_testkit::Postgres::start);
+    let mut setup = daemon::Setup {
+        postgres_url: postgres.as_ref().map(postern_testkit::Postgres::url),
+        issuer: None,
+    };
+    let site = daemon::Site::new(&setup)?;
     let seeding = Instant::now();
     let (state, key, users) = (site.state_dir(), site.key_file(), args.users);
-    tokio::task::spawn_blocking(move || seed::seed(&state, &key, users)).await??;
+    match &setup.postgres_url {
+        Some(url) => seed::seed_postgres(url, &key, users).await?,
+        None => tokio::task::spawn_blocking(move || seed::seed(&state, &key, users)).await??,
+    }
     let seed_seconds = seeding.elapsed().as_secs_f64();
     // Write the seeded gigabytes out now, so the kernel's writeback does not run during the
     // measurements (it took a third of discovery's rate with a million users).
     std::process::Command::new("sync").status()?;
-    let state_dir_bytes = site.state_dir_bytes();
+    let state_dir_bytes = match &postgres {
+        Some(server) => server.data_bytes(),
+        None => site.state_dir_bytes(),
+    };
 
     let daemon = daemon::Daemon::start(&site, binary)?;
+    let issuer = daemon.http.clone();
+    // More daemons answer as the first one's issuer, on the same store and master key.
+    setup.issuer = Some(issuer.clone());
+    let mut others = Vec::new();
+    for _ in 1..args.daemons {
+        let other = daemon::Site::new(&setup)?;
+        std::fs::copy(site.key_file(), other.key_file())?;
+        let started = daemon::Daemon::start(&other, binary)?;
+        others.push((other, started));
+    }
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let rss_idle = daemon.rss_bytes()?;
-    let issuer = daemon.http.clone();
+    // Connection i goes to daemon i mod n.
+    let targets: Vec<String> = std::iter::once(issuer.clone())
+        .chain(others.iter().map(|(_, d)| d.http.clone()))
+        .collect();
+    let pam_sockets: Vec<std::path::PathBuf> = std::iter::once(site.pam_socket())
+        .chain(others.iter().map(|(s, _)| s.pam_socket()))
+        .collect();
 
     // The bounds, measured first, while nothing else runs.
     let bound_seconds = (args.seconds / 2.0).clamp(0.5, 5.0);
@@ -127,17 +166,17 @@ async fn measure(args: &Args, binary: &std::path::Path) -> anyhow::Result<report
     let mut figures = Vec::new();
     if args.wants("discovery") {
         let path = "/.well-known/openid-configuration";
-        figures.push(get_loop(&issuer, "discovery", path, args).await);
+        figures.push(get_loop(&targets, "discovery", path, args).await);
     }
     if args.wants("jwks") {
-        figures.push(get_loop(&issuer, "jwks", "/jwks", args).await);
+        figures.push(get_loop(&targets, "jwks", "/jwks", args).await);
     }
     if args.wants("sign-ins") {
         for (rp, name) in [
             (&ed_rp, "browser sign-ins (EdDSA)"),
             (&rs_rp, "browser sign-ins (RS256)"),
         ] {
-            let run = sign_in_loop(&issuer, name, rp, take_user.clone(), workers, args);
+            let run = sign_in_loop(&targets, name, rp, take_user.clone(), workers, args);
             figures.push(argon2.around(run).await?);
         }
     }
@@ -153,7 +192,7 @@ async fn measure(args: &Args, binary: &std::path::Path) -> anyhow::Result<report
                 let tokens = signin::sign_in(&mut connection, rp, take_user()).await?;
                 refresh_tokens.push(tokens.refresh_token);
             }
-            let run = refresh_loop(&issuer, name, rp, refresh_tokens, args);
+            let run = refresh_loop(&targets, name, rp, refresh_tokens, args);
             if Arc::ptr_eq(rp, &rs_rp) {
                 figures.push(rs256.around(run).await?);
             } else {
@@ -172,20 +211,22 @@ async fn measure(args: &Args, binary: &std::path::Path) -> anyhow::Result<report
             access_tokens.push(tokens.access_token);
         }
         if args.wants("userinfo") {
-            figures.push(userinfo_loop(&issuer, &access_tokens, args).await);
+            figures.push(userinfo_loop(&targets, &access_tokens, args).await);
         }
         if args.wants("introspection") {
-            figures.push(introspection_loop(&issuer, &ed_rp, &access_tokens, args).await);
+            figures.push(introspection_loop(&targets, &ed_rp, &access_tokens, args).await);
         }
     }
     if running_as_root() && args.wants("pam") {
         // Throughput with every core busy.
         let name = "PAM logins (password + TOTP)";
-        let (socket, take_user_now, seconds) = (site.pam_socket(), take_user.clone(), args.seconds);
+        let (sockets, take_user_now, seconds) =
+            (pam_sockets.clone(), take_user.clone(), args.seconds);
         let run = async move {
             tokio::task::spawn_blocking(move || {
-                let log_in = |(): &mut ()| pam::log_in(&socket, take_user_now());
-                load::run_blocking(name, workers, seconds, |_| Ok(()), log_in)
+                let log_in = |socket: &mut std::path::PathBuf| pam::log_in(socket, take_user_now());
+                let socket_of = |worker: usize| Ok(sockets[worker % sockets.len()].clone());
+                load::run_blocking(name, workers, seconds, socket_of, log_in)
             })
             .await
             .unwrap_or_else(|panicked| load::Figure::failed(name, panicked.to_string()))
@@ -210,9 +251,14 @@ async fn measure(args: &Args, binary: &std::path::Path) -> anyhow::Result<report
 
     let rss_after = daemon.rss_bytes()?;
     let users_used = pool.taken();
+    for (_, other) in others {
+        other.stop()?;
+    }
     daemon.stop()?;
     Ok(report::Report {
         machine: report::Machine::read(cores),
+        store: args.store.clone(),
+        daemons: args.daemons,
         users: args.users,
         seconds: args.seconds,
         connections: args.connections,
@@ -263,14 +309,19 @@ fn running_as_root() -> bool {
         .unwrap_or(false)
 }
 
-async fn get_loop(issuer: &str, name: &str, path: &'static str, args: &Args) -> Figure {
-    let issuer = issuer.to_owned();
+/// The daemon connection `worker` goes to.
+fn target(targets: &[String], worker: usize) -> String {
+    targets[worker % targets.len()].clone()
+}
+
+async fn get_loop(targets: &[String], name: &str, path: &'static str, args: &Args) -> Figure {
+    let targets = targets.to_vec();
     load::run(
         name,
         args.connections,
         args.seconds,
-        move |_| {
-            let issuer = issuer.clone();
+        move |worker| {
+            let issuer = target(&targets, worker);
             async move { http::Connection::open(&issuer).await }
         },
         move |mut connection| async move {
@@ -282,20 +333,20 @@ async fn get_loop(issuer: &str, name: &str, path: &'static str, args: &Args) -> 
 }
 
 async fn sign_in_loop(
-    issuer: &str,
+    targets: &[String],
     name: &str,
     rp: &Arc<RelyingParty>,
     take_user: impl Fn() -> (u64, String) + Clone + Send + Sync + 'static,
     workers: usize,
     args: &Args,
 ) -> Figure {
-    let (issuer, rp) = (issuer.to_owned(), rp.clone());
+    let (targets, rp) = (targets.to_vec(), rp.clone());
     load::run(
         name,
         workers,
         args.seconds,
-        move |_| {
-            let issuer = issuer.clone();
+        move |worker| {
+            let issuer = target(&targets, worker);
             async move { http::Connection::open(&issuer).await }
         },
         move |mut connection| {
@@ -312,13 +363,13 @@ async fn sign_in_loop(
 }
 
 async fn refresh_loop(
-    issuer: &str,
+    targets: &[String],
     name: &str,
     rp: &Arc<RelyingParty>,
     refresh_tokens: Vec<String>,
     args: &Args,
 ) -> Figure {
-    let issuer = issuer.to_owned();
+    let targets = targets.to_vec();
     let refresh_tokens = Arc::new(refresh_tokens);
     let basic = Arc::new(rp.basic.clone());
     load::run(
@@ -326,7 +377,8 @@ async fn refresh_loop(
         args.connections,
         args.seconds,
         move |worker| {
-            let (issuer, refresh_token) = (issuer.clone(), refresh_tokens[worker].clone());
+            let (issuer, refresh_token) =
+                (target(&targets, worker), refresh_tokens[worker].clone());
             async move { Ok((http::Connection::open(&issuer).await?, refresh_token)) }
         },
         move |(mut connection, refresh_token)| {
@@ -348,15 +400,18 @@ async fn refresh_loop(
     .await
 }
 
-async fn userinfo_loop(issuer: &str, access_tokens: &[String], args: &Args) -> Figure {
-    let issuer = issuer.to_owned();
+async fn userinfo_loop(targets: &[String], access_tokens: &[String], args: &Args) -> Figure {
+    let targets = targets.to_vec();
     let tokens = Arc::new(access_tokens.to_vec());
     load::run(
         "userinfo",
         args.connections,
         args.seconds,
         move |worker| {
-            let (issuer, token) = (issuer.clone(), tokens[worker % tokens.len()].clone());
+            let (issuer, token) = (
+                target(&targets, worker),
+                tokens[worker % tokens.len()].clone(),
+            );
             async move { Ok((http::Connection::open(&issuer).await?, token)) }
         },
         move |(mut connection, token)| async move {
@@ -368,12 +423,12 @@ async fn userinfo_loop(issuer: &str, access_tokens: &[String], args: &Args) -> F
 }
 
 async fn introspection_loop(
-    issuer: &str,
+    targets: &[String],
     rp: &Arc<RelyingParty>,
     access_tokens: &[String],
     args: &Args,
 ) -> Figure {
-    let issuer = issuer.to_owned();
+    let targets = targets.to_vec();
     let tokens = Arc::new(access_tokens.to_vec());
     let basic = Arc::new(rp.basic.clone());
     load::run(
@@ -381,7 +436,10 @@ async fn introspection_loop(
         args.connections,
         args.seconds,
         move |worker| {
-            let (issuer, token) = (issuer.clone(), tokens[worker % tokens.len()].clone());
+            let (issuer, token) = (
+                target(&targets, worker),
+                tokens[worker % tokens.len()].clone(),
+            );
             async move { Ok((http::Connection::open(&issuer).await?, token)) }
         },
         move |(mut connection, token)| {

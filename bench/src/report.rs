@@ -36,6 +36,10 @@ impl Machine {
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub machine: Machine,
+    /// `sled` or `postgres`.
+    pub store: String,
+    /// Daemons behind the load generator.
+    pub daemons: usize,
     pub users: u64,
     pub seconds: f64,
     pub connections: usize,
@@ -88,8 +92,15 @@ fn target(report: &Report, figure: &Figure) -> Option<(String, bool)> {
 pub fn print(report: &Report) {
     let m = &report.machine;
     println!(
-        "postern-bench: {} users, {} s a measurement, {} connections; {} cores ({}), {:.0} GiB",
-        report.users, report.seconds, report.connections, m.cores, m.cpu, m.memory_gib
+        "postern-bench: {} users on {} ({} daemon(s)), {} s a measurement, {} connections; {} cores ({}), {:.0} GiB",
+        report.users,
+        report.store,
+        report.daemons,
+        report.seconds,
+        report.connections,
+        m.cores,
+        m.cpu,
+        m.memory_gib
     );
     println!();
     println!(

@@ -137,3 +137,38 @@ fn totp_code(index: u64, at: u64) -> String {
         Err(_) => String::new(),
     }
 }
+
+/// Seeds a PostgreSQL database the way a site grows into one: users written to a scratch sled
+/// store (as above), backed up, and the backup restored into the empty database, the path
+/// `posternd migrate-store` takes.
+pub async fn seed_postgres(url: &str, key_file: &Path, users: u64) -> anyhow::Result<()> {
+    let scratch = tempfile::Builder::new()
+        .prefix("postern-bench-seed-")
+        .tempdir()?;
+    let state = scratch.path().join("state");
+    let backup = scratch.path().join("seed.backup");
+    let (seed_state, key, file) = (state.clone(), key_file.to_owned(), backup.clone());
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        seed(&seed_state, &key, users)?;
+        let store = SledStore::open(&seed_state)?;
+        let out = std::fs::File::create(&file)?;
+        store
+            .write_backup(std::io::BufWriter::new(out), unix_now())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    })
+    .await??;
+    let config = postern_daemon::config::PostgresConfig {
+        url: postern_daemon::config::SecretString(url.to_owned()),
+        pool_size: 2,
+        ..Default::default()
+    };
+    let target = postern_daemon::store::postgres::PgStore::open(&config)
+        .await
+        .context("open the PostgreSQL store")?;
+    target
+        .restore(&backup)
+        .await
+        .map_err(|e| anyhow::anyhow!("restore into PostgreSQL: {e}"))?;
+    Ok(())
+}

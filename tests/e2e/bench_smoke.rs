@@ -8,16 +8,15 @@ use crate::fixture::bin;
 fn the_benchmark_runs_every_measurement_without_errors() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("bench.json");
+    let mut args = vec!["--users", "100", "--seconds", "1", "--connections", "2"];
+    // The PostgreSQL run measures two daemons on a server the bench starts itself.
+    let on_postgres = crate::postgres::selected();
+    if on_postgres {
+        args.extend(["--store", "postgres", "--daemons", "2"]);
+    }
     let output = std::process::Command::new(bin("postern-bench"))
-        .args([
-            "--users",
-            "100",
-            "--seconds",
-            "1",
-            "--connections",
-            "2",
-            "--json",
-        ])
+        .args(&args)
+        .arg("--json")
         .arg(&json)
         .env("POSTERND_BINARY", bin("posternd"))
         .output()
@@ -33,6 +32,15 @@ fn the_benchmark_runs_every_measurement_without_errors() {
         "{stdout}"
     );
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let (store, daemons) = if on_postgres {
+        ("postgres", 2)
+    } else {
+        ("sled", 1)
+    };
+    assert_eq!(
+        (report["store"].as_str(), report["daemons"].as_u64()),
+        (Some(store), Some(daemons))
+    );
     let figures = report["figures"].as_array().unwrap();
     let names: Vec<&str> = figures
         .iter()
