@@ -63,9 +63,24 @@ pub struct Report {
 pub const PAM_LATENCY: &str = "PAM login latency, one at a time";
 pub const HASH_LATENCY: &str = "Argon2id hash, in turn with it";
 
-/// A target from the issue, and whether this run met it.
+/// A target from the issues, and whether this run met it. On PostgreSQL the issue sets its own
+/// lines for sign-ins, EdDSA refreshes and userinfo, and none for the rest but the cheap
+/// endpoints and PAM.
 fn target(report: &Report, figure: &Figure) -> Option<(String, bool)> {
     let ratio = figure.of_bound.unwrap_or(0.0);
+    if report.store == "postgres" {
+        match figure.name.as_str() {
+            name if name.starts_with("browser sign-ins") => {
+                return Some((">= 80% of Argon2id".into(), ratio >= 0.80));
+            }
+            "refresh grants (EdDSA)" => {
+                return Some((">= 5000/s".into(), figure.per_second >= 5_000.0));
+            }
+            "userinfo" => return Some((">= 20000/s".into(), figure.per_second >= 20_000.0)),
+            "introspection" | "refresh grants (RS256)" => return None,
+            _ => {}
+        }
+    }
     Some(match figure.name.as_str() {
         "discovery" | "jwks" => (">= 50000/s".into(), figure.per_second >= 50_000.0),
         "userinfo" | "introspection" => (">= 30000/s".into(), figure.per_second >= 30_000.0),

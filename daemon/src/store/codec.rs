@@ -11,6 +11,21 @@ pub trait Record: Serialize + DeserializeOwned {
     const KIND: &'static str;
     /// Bump when the serialised shape changes, and teach `decode` the old shape.
     const VERSION: u8 = 1;
+
+    /// What the record points at, for a backend that can follow it without reading the
+    /// record (a SQL join).
+    fn links(&self) -> Links {
+        Links::default()
+    }
+}
+
+/// The records a short-lived record points at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Links {
+    /// The key of its token family (`token_hash` of the family's name).
+    pub family: Option<[u8; 32]>,
+    pub client_id: Option<String>,
+    pub user_id: Option<crate::model::UserId>,
 }
 
 impl Record for crate::model::User {
@@ -59,12 +74,23 @@ short_lived_records! {
     crate::model::grants::Session = "session";
     crate::model::grants::TokenFamily = "token family";
     crate::model::grants::AuthorizationCode = "authorization code";
-    crate::model::grants::AccessToken = "access token";
     crate::model::grants::RefreshToken = "refresh token";
     crate::model::grants::RememberedDevice = "remembered device";
     crate::model::grants::EmailCode = "email code", version 2;
     crate::model::grants::RememberedHost = "remembered host";
     crate::model::grants::FailureWindow = "failure window";
+}
+
+impl Record for crate::model::grants::AccessToken {
+    const KIND: &'static str = "access token";
+
+    fn links(&self) -> Links {
+        Links {
+            family: Some(crate::secrets::token_hash(&self.family)),
+            client_id: Some(self.client_id.clone()),
+            user_id: Some(self.user_id),
+        }
+    }
 }
 
 pub fn encode<T: Record>(record: &T) -> Result<Vec<u8>, StoreError> {

@@ -189,6 +189,26 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn email_codes(&self) -> &dyn ShortLived<EmailCode>;
     fn failure_windows(&self) -> &dyn ShortLived<FailureWindow>;
 
+    /// An access token with what deciding whether it may be used takes: its family, whether
+    /// its client is still registered, and its user. One question, so that a backend across a
+    /// network can answer it in one round trip; this default asks four.
+    async fn access_grant(
+        &self,
+        key: &RecordKey,
+        now: UnixSeconds,
+    ) -> Result<Option<AccessGrant>, StoreError> {
+        let Some(token) = self.access_tokens().get(key, now).await? else {
+            return Ok(None);
+        };
+        let family_key = RecordKey::bearer(crate::secrets::token_hash(&token.family));
+        Ok(Some(AccessGrant {
+            family: self.token_families().get(&family_key, now).await?,
+            client_registered: self.client_exists(&token.client_id).await?,
+            user: self.user(token.user_id).await?,
+            token,
+        }))
+    }
+
     /// Removes expired short-lived records of every kind; returns how many. Safe to run while
     /// other work goes on (and, on a shared database, on several daemons at once).
     async fn sweep_expired(&self, now: UnixSeconds) -> Result<usize, StoreError>;
@@ -200,6 +220,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         out: &mut (dyn std::io::Write + Send),
         created_at: UnixSeconds,
     ) -> Result<BackupSummary, BackupError>;
+}
+
+/// What [`Store::access_grant`] finds.
+#[derive(Debug, Clone)]
+pub struct AccessGrant {
+    pub token: AccessToken,
+    /// `None` when it has expired or was never there.
+    pub family: Option<TokenFamily>,
+    pub client_registered: bool,
+    pub user: Option<User>,
 }
 
 /// Where a short-lived record is kept. Records are found by the SHA-256 of their bearer value

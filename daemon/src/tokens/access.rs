@@ -15,28 +15,22 @@ pub async fn live_access_token(
     tokens: &Tokens,
     token: &str,
 ) -> Result<Option<(AccessToken, User)>, StoreError> {
-    let Some(access) = tokens
+    let key = RecordKey::bearer(token_hash(token));
+    let Some(grant) = tokens
         .store
-        .access_tokens()
-        .get(
-            &RecordKey::bearer(token_hash(token)),
-            tokens.clock.unix_now(),
-        )
+        .access_grant(&key, tokens.clock.unix_now())
         .await?
     else {
         return Ok(None);
     };
-    if !grants::family_is_live(tokens, &access.family).await?
-        || !tokens.store.client_exists(&access.client_id).await?
-    {
+    let family_live = grant.family.is_some_and(|f| !f.revoked);
+    if !family_live || !grant.client_registered {
         return Ok(None);
     }
-    Ok(tokens
-        .store
-        .user(access.user_id)
-        .await?
+    Ok(grant
+        .user
         .filter(|u| !u.disabled)
-        .map(|user| (access, user)))
+        .map(|user| (grant.token, user)))
 }
 
 /// Revokes an access token, or a refresh token with everything issued alongside it, if

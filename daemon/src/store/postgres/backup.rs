@@ -51,8 +51,11 @@ impl PgStore {
             .map_err(|e| store(db(e)))?;
         let mut writer = BackupWriter::new(out, created_at)?;
         let t = &transaction;
-        let query =
-            |sql: &'static str| async move { t.query(sql, &[]).await.map_err(|e| store(db(e))) };
+        let query = |sql: &'static str| async move {
+            t.query(&t.prepare_cached(sql).await.map_err(|e| store(db(e)))?, &[])
+                .await
+                .map_err(|e| store(db(e)))
+        };
 
         // Users, a page at a time, with the name index beside them.
         let mut after = uuid::Uuid::nil();
@@ -60,7 +63,11 @@ impl PgStore {
         loop {
             let rows = t
                 .query(
-                    "SELECT id, name_key, record FROM users WHERE id > $1 ORDER BY id LIMIT $2",
+                    &t.prepare_cached(
+                        "SELECT id, name_key, record FROM users WHERE id > $1 ORDER BY id LIMIT $2",
+                    )
+                    .await
+                    .map_err(|e| store(db(e)))?,
                     &[&after, &PAGE],
                 )
                 .await
@@ -109,7 +116,7 @@ impl PgStore {
 
     async fn dump_log(
         &self,
-        t: &tokio_postgres::Transaction<'_>,
+        t: &deadpool_postgres::Transaction<'_>,
         table: &str,
         section: &str,
         writer: &mut BackupWriter<&mut (dyn Write + Send)>,
@@ -119,7 +126,12 @@ impl PgStore {
         let mut after = 0i64;
         loop {
             let rows = t
-                .query(&statement, &[&after, &PAGE])
+                .query(
+                    &t.prepare_cached(&statement)
+                        .await
+                        .map_err(|e| store(db(e)))?,
+                    &[&after, &PAGE],
+                )
                 .await
                 .map_err(|e| store(db(e)))?;
             let Some(last) = rows.last() else { break };
@@ -169,15 +181,17 @@ impl PgStore {
         for (role, id) in memberships {
             transaction
                 .execute(
-                    "INSERT INTO role_members (role, user_id) VALUES ($1, $2)",
+                    &transaction
+                        .prepare_cached("INSERT INTO role_members (role, user_id) VALUES ($1, $2)")
+                        .await
+                        .map_err(|e| store(db(e)))?,
                     &[&role, &id.0],
                 )
                 .await
                 .map_err(|e| store(db(e)))?;
         }
         transaction
-            .execute(
-                "UPDATE counters SET value = (SELECT count(*) FROM users) WHERE name = 'users'",
+            .execute(&transaction.prepare_cached("UPDATE counters SET value = (SELECT count(*) FROM users) WHERE name = 'users'").await.map_err(|e| store(db(e)))?,
                 &[],
             )
             .await
@@ -196,7 +210,7 @@ struct Entry {
 /// Writes one backup record into its table. Indexes and counters (`usernames`,
 /// `client_names`, `role_members`, `counters`) are derived from the records themselves.
 async fn load(
-    t: &tokio_postgres::Transaction<'_>,
+    t: &deadpool_postgres::Transaction<'_>,
     entry: &Entry,
     memberships: &mut Vec<(String, UserId)>,
 ) -> Result<(), BackupError> {
@@ -211,21 +225,27 @@ async fn load(
             memberships.extend(user.roles.iter().map(|role| (role.clone(), user.id)));
             let name = normalize_username(&user.username);
             t.execute(
-                "INSERT INTO users (id, name_key, record) VALUES ($1, $2, $3)",
+                &t.prepare_cached("INSERT INTO users (id, name_key, record) VALUES ($1, $2, $3)")
+                    .await
+                    .map_err(|e| store(db(e)))?,
                 &[&user.id.0, &name, value],
             )
             .await
         }
         "roles" => {
             t.execute(
-                "INSERT INTO roles (name, record) VALUES ($1, $2)",
+                &t.prepare_cached("INSERT INTO roles (name, record) VALUES ($1, $2)")
+                    .await
+                    .map_err(|e| store(db(e)))?,
                 &[&text(&entry.key)?, value],
             )
             .await
         }
         "settings" => {
             t.execute(
-                "INSERT INTO settings (name, record) VALUES ($1, $2)",
+                &t.prepare_cached("INSERT INTO settings (name, record) VALUES ($1, $2)")
+                    .await
+                    .map_err(|e| store(db(e)))?,
                 &[&text(&entry.key)?, value],
             )
             .await
@@ -233,7 +253,9 @@ async fn load(
         "audit" => {
             let event: AuditEvent = decode(value).map_err(store)?;
             t.execute(
-                "INSERT INTO audit_log (at, record) VALUES ($1, $2)",
+                &t.prepare_cached("INSERT INTO audit_log (at, record) VALUES ($1, $2)")
+                    .await
+                    .map_err(|e| store(db(e)))?,
                 &[&seconds(event.at()), value],
             )
             .await
@@ -241,7 +263,9 @@ async fn load(
         "mail_log" => {
             let record: MailRecord = decode(value).map_err(store)?;
             t.execute(
-                "INSERT INTO mail_log (at, record) VALUES ($1, $2)",
+                &t.prepare_cached("INSERT INTO mail_log (at, record) VALUES ($1, $2)")
+                    .await
+                    .map_err(|e| store(db(e)))?,
                 &[&seconds(record.at()), value],
             )
             .await
@@ -249,14 +273,18 @@ async fn load(
         "clients" => {
             let client: Client = decode(value).map_err(store)?;
             t.execute(
-                "INSERT INTO clients (id, name, record) VALUES ($1, $2, $3)",
+                &t.prepare_cached("INSERT INTO clients (id, name, record) VALUES ($1, $2, $3)")
+                    .await
+                    .map_err(|e| store(db(e)))?,
                 &[&client.id, &client.name, value],
             )
             .await
         }
         "signing_keys" => {
             t.execute(
-                "INSERT INTO signing_keys (kid, record) VALUES ($1, $2)",
+                &t.prepare_cached("INSERT INTO signing_keys (kid, record) VALUES ($1, $2)")
+                    .await
+                    .map_err(|e| store(db(e)))?,
                 &[&text(&entry.key)?, value],
             )
             .await
@@ -269,7 +297,11 @@ async fn load(
             let id = uuid::Uuid::from_slice(id)
                 .map_err(|_| BackupError::Damaged("a consent key names no user".into()))?;
             t.execute(
-                "INSERT INTO consents (user_id, client_id, record) VALUES ($1, $2, $3)",
+                &t.prepare_cached(
+                    "INSERT INTO consents (user_id, client_id, record) VALUES ($1, $2, $3)",
+                )
+                .await
+                .map_err(|e| store(db(e)))?,
                 &[&id, &text(client)?, value],
             )
             .await

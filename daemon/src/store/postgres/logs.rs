@@ -34,7 +34,10 @@ impl<T: Record + Timestamped + Send + Sync> AppendLog<T> for PgLog<T> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let statement = format!("INSERT INTO {} (at, record) VALUES ($1, $2)", self.table);
         client
-            .execute(&statement, &[&seconds(entry.at()), &encode(entry)?])
+            .execute(
+                &client.prepare_cached(&statement).await.map_err(db)?,
+                &[&seconds(entry.at()), &encode(entry)?],
+            )
             .await
             .map_err(db)?;
         Ok(())
@@ -55,7 +58,10 @@ impl<T: Record + Timestamped + Send + Sync> AppendLog<T> for PgLog<T> {
         let mut before = i64::MAX;
         while entries.len() < limit {
             let rows = client
-                .query(&statement, &[&before, &seconds(since), &BATCH])
+                .query(
+                    &client.prepare_cached(&statement).await.map_err(db)?,
+                    &[&before, &seconds(since), &BATCH],
+                )
                 .await
                 .map_err(db)?;
             let Some(last) = rows.last() else { break };
@@ -73,7 +79,10 @@ impl<T: Record + Timestamped + Send + Sync> AppendLog<T> for PgLog<T> {
     async fn count(&self) -> Result<u64, StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let statement = format!("SELECT count(*) FROM {}", self.table);
-        let row = client.query_one(&statement, &[]).await.map_err(db)?;
+        let row = client
+            .query_one(&client.prepare_cached(&statement).await.map_err(db)?, &[])
+            .await
+            .map_err(db)?;
         Ok(row.get::<_, i64>(0).max(0) as u64)
     }
 }

@@ -14,7 +14,10 @@ use crate::model::mail::MailRecord;
 use crate::model::signing_key::SigningKeyRecord;
 use crate::model::{Client, Role, SiteSettings, User, UserId, normalize_username};
 use crate::store::codec::{decode, encode};
-use crate::store::{AppendLog, BackupError, BackupSummary, Edit, ShortLived, Store, StoreError};
+use crate::store::{
+    AccessGrant, AppendLog, BackupError, BackupSummary, Edit, RecordKey, ShortLived, Store,
+    StoreError,
+};
 use async_trait::async_trait;
 use std::collections::BTreeSet;
 use tokio_postgres::error::SqlState;
@@ -28,7 +31,7 @@ fn uuid(id: UserId) -> uuid::Uuid {
 
 /// Refuses roles that do not exist, naming the first, as the sled backend does.
 async fn check_roles_exist(
-    transaction: &tokio_postgres::Transaction<'_>,
+    transaction: &deadpool_postgres::Transaction<'_>,
     roles: &BTreeSet<String>,
 ) -> Result<(), StoreError> {
     if roles.is_empty() {
@@ -36,7 +39,13 @@ async fn check_roles_exist(
     }
     let wanted: Vec<&str> = roles.iter().map(String::as_str).collect();
     let rows = transaction
-        .query("SELECT name FROM roles WHERE name = ANY($1)", &[&wanted])
+        .query(
+            &transaction
+                .prepare_cached("SELECT name FROM roles WHERE name = ANY($1)")
+                .await
+                .map_err(db)?,
+            &[&wanted],
+        )
         .await
         .map_err(db)?;
     let found: BTreeSet<String> = rows.iter().map(|row| row.get(0)).collect();
@@ -47,14 +56,17 @@ async fn check_roles_exist(
 }
 
 async fn add_members(
-    transaction: &tokio_postgres::Transaction<'_>,
+    transaction: &deadpool_postgres::Transaction<'_>,
     roles: impl Iterator<Item = &String>,
     id: UserId,
 ) -> Result<(), StoreError> {
     for role in roles {
         transaction
             .execute(
-                "INSERT INTO role_members (role, user_id) VALUES ($1, $2)",
+                &transaction
+                    .prepare_cached("INSERT INTO role_members (role, user_id) VALUES ($1, $2)")
+                    .await
+                    .map_err(db)?,
                 &[role, &uuid(id)],
             )
             .await
@@ -71,7 +83,13 @@ impl PgStore {
     ) -> Result<Option<User>, StoreError> {
         let client = self.client().await?;
         let statement = format!("SELECT record FROM users WHERE {condition}");
-        let row = client.query_opt(&statement, &[value]).await.map_err(db)?;
+        let row = client
+            .query_opt(
+                &client.prepare_cached(&statement).await.map_err(db)?,
+                &[value],
+            )
+            .await
+            .map_err(db)?;
         row.map(|row| decode(row.get(0))).transpose()
     }
 
@@ -82,7 +100,13 @@ impl PgStore {
     ) -> Result<Option<Client>, StoreError> {
         let client = self.client().await?;
         let statement = format!("SELECT record FROM clients WHERE {condition}");
-        let row = client.query_opt(&statement, &[&value]).await.map_err(db)?;
+        let row = client
+            .query_opt(
+                &client.prepare_cached(&statement).await.map_err(db)?,
+                &[&value],
+            )
+            .await
+            .map_err(db)?;
         row.map(|row| decode(row.get(0))).transpose()
     }
 }
@@ -100,7 +124,10 @@ impl Store for PgStore {
         check_roles_exist(&transaction, &user.roles).await?;
         let inserted = transaction
             .execute(
-                "INSERT INTO users (id, name_key, record) VALUES ($1, $2, $3)",
+                &transaction
+                    .prepare_cached("INSERT INTO users (id, name_key, record) VALUES ($1, $2, $3)")
+                    .await
+                    .map_err(db)?,
                 &[
                     &uuid(user.id),
                     &normalize_username(&user.username),
@@ -121,7 +148,10 @@ impl Store for PgStore {
         add_members(&transaction, user.roles.iter(), user.id).await?;
         transaction
             .execute(
-                "UPDATE counters SET value = value + 1 WHERE name = 'users'",
+                &transaction
+                    .prepare_cached("UPDATE counters SET value = value + 1 WHERE name = 'users'")
+                    .await
+                    .map_err(db)?,
                 &[],
             )
             .await
@@ -147,8 +177,13 @@ impl Store for PgStore {
         let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
         let rows = client
             .query(
-                "SELECT name_key, record FROM users \
+                &client
+                    .prepare_cached(
+                        "SELECT name_key, record FROM users \
                  WHERE $1::TEXT IS NULL OR name_key > $1 ORDER BY name_key LIMIT $2",
+                    )
+                    .await
+                    .map_err(db)?,
                 &[&after, &fetch],
             )
             .await
@@ -168,7 +203,10 @@ impl Store for PgStore {
         let transaction = client.transaction().await.map_err(db)?;
         let row = transaction
             .query_opt(
-                "SELECT record FROM users WHERE id = $1 FOR UPDATE",
+                &transaction
+                    .prepare_cached("SELECT record FROM users WHERE id = $1 FOR UPDATE")
+                    .await
+                    .map_err(db)?,
                 &[&uuid(id)],
             )
             .await
@@ -181,7 +219,10 @@ impl Store for PgStore {
         check_roles_exist(&transaction, &after.roles).await?;
         let updated = transaction
             .execute(
-                "UPDATE users SET name_key = $2, record = $3 WHERE id = $1",
+                &transaction
+                    .prepare_cached("UPDATE users SET name_key = $2, record = $3 WHERE id = $1")
+                    .await
+                    .map_err(db)?,
                 &[
                     &uuid(id),
                     &normalize_username(&after.username),
@@ -202,7 +243,10 @@ impl Store for PgStore {
         for role in before.roles.difference(&after.roles) {
             transaction
                 .execute(
-                    "DELETE FROM role_members WHERE role = $1 AND user_id = $2",
+                    &transaction
+                        .prepare_cached("DELETE FROM role_members WHERE role = $1 AND user_id = $2")
+                        .await
+                        .map_err(db)?,
                     &[role, &uuid(id)],
                 )
                 .await
@@ -218,7 +262,10 @@ impl Store for PgStore {
         let transaction = client.transaction().await.map_err(db)?;
         let row = transaction
             .query_opt(
-                "DELETE FROM users WHERE id = $1 RETURNING record",
+                &transaction
+                    .prepare_cached("DELETE FROM users WHERE id = $1 RETURNING record")
+                    .await
+                    .map_err(db)?,
                 &[&uuid(id)],
             )
             .await
@@ -226,12 +273,21 @@ impl Store for PgStore {
             .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
         let user: User = decode(row.get(0))?;
         transaction
-            .execute("DELETE FROM consents WHERE user_id = $1", &[&uuid(id)])
+            .execute(
+                &transaction
+                    .prepare_cached("DELETE FROM consents WHERE user_id = $1")
+                    .await
+                    .map_err(db)?,
+                &[&uuid(id)],
+            )
             .await
             .map_err(db)?;
         transaction
             .execute(
-                "UPDATE counters SET value = value - 1 WHERE name = 'users'",
+                &transaction
+                    .prepare_cached("UPDATE counters SET value = value - 1 WHERE name = 'users'")
+                    .await
+                    .map_err(db)?,
                 &[],
             )
             .await
@@ -243,7 +299,13 @@ impl Store for PgStore {
     async fn user_count(&self) -> Result<u64, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_one("SELECT value FROM counters WHERE name = 'users'", &[])
+            .query_one(
+                &client
+                    .prepare_cached("SELECT value FROM counters WHERE name = 'users'")
+                    .await
+                    .map_err(db)?,
+                &[],
+            )
             .await
             .map_err(db)?;
         Ok(row.get::<_, i64>(0).max(0) as u64)
@@ -253,7 +315,12 @@ impl Store for PgStore {
         let client = self.client().await?;
         let inserted = client
             .execute(
-                "INSERT INTO roles (name, record) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &client
+                    .prepare_cached(
+                        "INSERT INTO roles (name, record) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    )
+                    .await
+                    .map_err(db)?,
                 &[&role.name, &encode(role)?],
             )
             .await
@@ -267,7 +334,13 @@ impl Store for PgStore {
     async fn role(&self, name: &str) -> Result<Option<Role>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt("SELECT record FROM roles WHERE name = $1", &[&name])
+            .query_opt(
+                &client
+                    .prepare_cached("SELECT record FROM roles WHERE name = $1")
+                    .await
+                    .map_err(db)?,
+                &[&name],
+            )
             .await
             .map_err(db)?;
         row.map(|row| decode(row.get(0))).transpose()
@@ -276,7 +349,13 @@ impl Store for PgStore {
     async fn roles(&self) -> Result<Vec<Role>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query("SELECT record FROM roles ORDER BY name", &[])
+            .query(
+                &client
+                    .prepare_cached("SELECT record FROM roles ORDER BY name")
+                    .await
+                    .map_err(db)?,
+                &[],
+            )
             .await
             .map_err(db)?;
         rows.iter().map(|row| decode(row.get(0))).collect()
@@ -285,7 +364,13 @@ impl Store for PgStore {
     async fn role_count(&self) -> Result<u64, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_one("SELECT count(*) FROM roles", &[])
+            .query_one(
+                &client
+                    .prepare_cached("SELECT count(*) FROM roles")
+                    .await
+                    .map_err(db)?,
+                &[],
+            )
             .await
             .map_err(db)?;
         Ok(row.get::<_, i64>(0).max(0) as u64)
@@ -296,7 +381,10 @@ impl Store for PgStore {
         let transaction = client.transaction().await.map_err(db)?;
         let row = transaction
             .query_opt(
-                "SELECT record FROM roles WHERE name = $1 FOR UPDATE",
+                &transaction
+                    .prepare_cached("SELECT record FROM roles WHERE name = $1 FOR UPDATE")
+                    .await
+                    .map_err(db)?,
                 &[&name],
             )
             .await
@@ -307,7 +395,10 @@ impl Store for PgStore {
         role.name = name.to_owned();
         transaction
             .execute(
-                "UPDATE roles SET record = $2 WHERE name = $1",
+                &transaction
+                    .prepare_cached("UPDATE roles SET record = $2 WHERE name = $1")
+                    .await
+                    .map_err(db)?,
                 &[&name, &encode(&role)?],
             )
             .await
@@ -320,7 +411,13 @@ impl Store for PgStore {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(db)?;
         let exists = transaction
-            .query_opt("SELECT 1 FROM roles WHERE name = $1 FOR UPDATE", &[&name])
+            .query_opt(
+                &transaction
+                    .prepare_cached("SELECT 1 FROM roles WHERE name = $1 FOR UPDATE")
+                    .await
+                    .map_err(db)?,
+                &[&name],
+            )
             .await
             .map_err(db)?
             .is_some();
@@ -329,8 +426,13 @@ impl Store for PgStore {
         }
         let holders = transaction
             .query(
-                "SELECT u.record FROM role_members m JOIN users u ON u.id = m.user_id \
+                &transaction
+                    .prepare_cached(
+                        "SELECT u.record FROM role_members m JOIN users u ON u.id = m.user_id \
                  WHERE m.role = $1 ORDER BY u.name_key LIMIT 5",
+                    )
+                    .await
+                    .map_err(db)?,
                 &[&name],
             )
             .await
@@ -338,7 +440,10 @@ impl Store for PgStore {
         if !holders.is_empty() {
             let count: i64 = transaction
                 .query_one(
-                    "SELECT count(*) FROM role_members WHERE role = $1",
+                    &transaction
+                        .prepare_cached("SELECT count(*) FROM role_members WHERE role = $1")
+                        .await
+                        .map_err(db)?,
                     &[&name],
                 )
                 .await
@@ -359,7 +464,13 @@ impl Store for PgStore {
             )));
         }
         transaction
-            .execute("DELETE FROM roles WHERE name = $1", &[&name])
+            .execute(
+                &transaction
+                    .prepare_cached("DELETE FROM roles WHERE name = $1")
+                    .await
+                    .map_err(db)?,
+                &[&name],
+            )
             .await
             .map_err(db)?;
         transaction.commit().await.map_err(db)
@@ -369,7 +480,12 @@ impl Store for PgStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT user_id FROM role_members WHERE role = $1 ORDER BY user_id",
+                &client
+                    .prepare_cached(
+                        "SELECT user_id FROM role_members WHERE role = $1 ORDER BY user_id",
+                    )
+                    .await
+                    .map_err(db)?,
                 &[&role],
             )
             .await
@@ -381,7 +497,10 @@ impl Store for PgStore {
         let connection = self.client().await?;
         let inserted = connection
             .execute(
-                "INSERT INTO clients (id, name, record) VALUES ($1, $2, $3)",
+                &connection
+                    .prepare_cached("INSERT INTO clients (id, name, record) VALUES ($1, $2, $3)")
+                    .await
+                    .map_err(db)?,
                 &[&client.id, &client.name, &encode(client)?],
             )
             .await;
@@ -401,7 +520,13 @@ impl Store for PgStore {
     async fn client_exists(&self, client_id: &str) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt("SELECT 1 FROM clients WHERE id = $1", &[&client_id])
+            .query_opt(
+                &client
+                    .prepare_cached("SELECT 1 FROM clients WHERE id = $1")
+                    .await
+                    .map_err(db)?,
+                &[&client_id],
+            )
             .await
             .map_err(db)?;
         Ok(row.is_some())
@@ -414,7 +539,13 @@ impl Store for PgStore {
     async fn clients(&self) -> Result<Vec<Client>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query("SELECT record FROM clients ORDER BY name", &[])
+            .query(
+                &client
+                    .prepare_cached("SELECT record FROM clients ORDER BY name")
+                    .await
+                    .map_err(db)?,
+                &[],
+            )
             .await
             .map_err(db)?;
         rows.iter().map(|row| decode(row.get(0))).collect()
@@ -429,7 +560,10 @@ impl Store for PgStore {
         let transaction = connection.transaction().await.map_err(db)?;
         let row = transaction
             .query_opt(
-                "SELECT record FROM clients WHERE id = $1 FOR UPDATE",
+                &transaction
+                    .prepare_cached("SELECT record FROM clients WHERE id = $1 FOR UPDATE")
+                    .await
+                    .map_err(db)?,
                 &[&client_id],
             )
             .await
@@ -442,7 +576,10 @@ impl Store for PgStore {
         client.id = client_id.to_owned();
         transaction
             .execute(
-                "UPDATE clients SET record = $2 WHERE id = $1",
+                &transaction
+                    .prepare_cached("UPDATE clients SET record = $2 WHERE id = $1")
+                    .await
+                    .map_err(db)?,
                 &[&client_id, &encode(&client)?],
             )
             .await
@@ -456,14 +593,23 @@ impl Store for PgStore {
         let transaction = connection.transaction().await.map_err(db)?;
         let row = transaction
             .query_opt(
-                "DELETE FROM clients WHERE id = $1 RETURNING record",
+                &transaction
+                    .prepare_cached("DELETE FROM clients WHERE id = $1 RETURNING record")
+                    .await
+                    .map_err(db)?,
                 &[&client_id],
             )
             .await
             .map_err(db)?
             .ok_or_else(|| StoreError::NotFound(format!("client {client_id}")))?;
         transaction
-            .execute("DELETE FROM consents WHERE client_id = $1", &[&client_id])
+            .execute(
+                &transaction
+                    .prepare_cached("DELETE FROM consents WHERE client_id = $1")
+                    .await
+                    .map_err(db)?,
+                &[&client_id],
+            )
             .await
             .map_err(db)?;
         transaction.commit().await.map_err(db)?;
@@ -473,7 +619,13 @@ impl Store for PgStore {
     async fn site_settings(&self) -> Result<SiteSettings, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt("SELECT record FROM settings WHERE name = $1", &[&SITE])
+            .query_opt(
+                &client
+                    .prepare_cached("SELECT record FROM settings WHERE name = $1")
+                    .await
+                    .map_err(db)?,
+                &[&SITE],
+            )
             .await
             .map_err(db)?;
         match row {
@@ -489,15 +641,17 @@ impl Store for PgStore {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(db)?;
         transaction
-            .execute(
-                "INSERT INTO settings (name, record) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            .execute(&transaction.prepare_cached("INSERT INTO settings (name, record) VALUES ($1, $2) ON CONFLICT DO NOTHING").await.map_err(db)?,
                 &[&SITE, &encode(&SiteSettings::default())?],
             )
             .await
             .map_err(db)?;
         let row = transaction
             .query_one(
-                "SELECT record FROM settings WHERE name = $1 FOR UPDATE",
+                &transaction
+                    .prepare_cached("SELECT record FROM settings WHERE name = $1 FOR UPDATE")
+                    .await
+                    .map_err(db)?,
                 &[&SITE],
             )
             .await
@@ -506,7 +660,10 @@ impl Store for PgStore {
         change(&mut settings)?;
         transaction
             .execute(
-                "UPDATE settings SET record = $2 WHERE name = $1",
+                &transaction
+                    .prepare_cached("UPDATE settings SET record = $2 WHERE name = $1")
+                    .await
+                    .map_err(db)?,
                 &[&SITE, &encode(&settings)?],
             )
             .await
@@ -518,7 +675,13 @@ impl Store for PgStore {
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query("SELECT record FROM signing_keys ORDER BY kid", &[])
+            .query(
+                &client
+                    .prepare_cached("SELECT record FROM signing_keys ORDER BY kid")
+                    .await
+                    .map_err(db)?,
+                &[],
+            )
             .await
             .map_err(db)?;
         rows.iter().map(|row| decode(row.get(0))).collect()
@@ -528,8 +691,13 @@ impl Store for PgStore {
         let client = self.client().await?;
         client
             .execute(
-                "INSERT INTO signing_keys (kid, record) VALUES ($1, $2) \
+                &client
+                    .prepare_cached(
+                        "INSERT INTO signing_keys (kid, record) VALUES ($1, $2) \
                  ON CONFLICT (kid) DO UPDATE SET record = EXCLUDED.record",
+                    )
+                    .await
+                    .map_err(db)?,
                 &[&record.kid, &encode(record)?],
             )
             .await
@@ -540,7 +708,13 @@ impl Store for PgStore {
     async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
-            .execute("DELETE FROM signing_keys WHERE kid = $1", &[&kid])
+            .execute(
+                &client
+                    .prepare_cached("DELETE FROM signing_keys WHERE kid = $1")
+                    .await
+                    .map_err(db)?,
+                &[&kid],
+            )
             .await
             .map_err(db)?;
         Ok(())
@@ -550,8 +724,13 @@ impl Store for PgStore {
         let client = self.client().await?;
         client
             .execute(
-                "INSERT INTO consents (user_id, client_id, record) VALUES ($1, $2, $3) \
+                &client
+                    .prepare_cached(
+                        "INSERT INTO consents (user_id, client_id, record) VALUES ($1, $2, $3) \
                  ON CONFLICT (user_id, client_id) DO UPDATE SET record = EXCLUDED.record",
+                    )
+                    .await
+                    .map_err(db)?,
                 &[&uuid(user), &grant.client_id, &encode(grant)?],
             )
             .await
@@ -567,7 +746,12 @@ impl Store for PgStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT record FROM consents WHERE user_id = $1 AND client_id = $2",
+                &client
+                    .prepare_cached(
+                        "SELECT record FROM consents WHERE user_id = $1 AND client_id = $2",
+                    )
+                    .await
+                    .map_err(db)?,
                 &[&uuid(user), &client_id],
             )
             .await
@@ -579,7 +763,12 @@ impl Store for PgStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT record FROM consents WHERE user_id = $1 ORDER BY client_id",
+                &client
+                    .prepare_cached(
+                        "SELECT record FROM consents WHERE user_id = $1 ORDER BY client_id",
+                    )
+                    .await
+                    .map_err(db)?,
                 &[&uuid(user)],
             )
             .await
@@ -591,7 +780,10 @@ impl Store for PgStore {
         let client = self.client().await?;
         let removed = client
             .execute(
-                "DELETE FROM consents WHERE user_id = $1 AND client_id = $2",
+                &client
+                    .prepare_cached("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
+                    .await
+                    .map_err(db)?,
                 &[&uuid(user), &client_id],
             )
             .await
@@ -647,12 +839,52 @@ impl Store for PgStore {
         &self.short.failure_windows
     }
 
+    /// One round trip: the family, client and user are joined through the links the access
+    /// token was stored with (`Record::links`).
+    async fn access_grant(
+        &self,
+        key: &RecordKey,
+        now: UnixSeconds,
+    ) -> Result<Option<AccessGrant>, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT a.record, f.record, c.id IS NOT NULL, u.record \
+                 FROM short_lived a \
+                 LEFT JOIN short_lived f ON f.kind = 'token_families' \
+                     AND f.key = a.link_family AND f.expires_at > $2 \
+                 LEFT JOIN clients c ON c.id = a.link_client \
+                 LEFT JOIN users u ON u.id = a.link_user \
+                 WHERE a.kind = 'access_tokens' AND a.key = $1 AND a.expires_at > $2",
+            )
+            .await
+            .map_err(db)?;
+        let Some(row) = client
+            .query_opt(&statement, &[&key.to_bytes(), &seconds(now)])
+            .await
+            .map_err(db)?
+        else {
+            return Ok(None);
+        };
+        let family: Option<&[u8]> = row.get(1);
+        let user: Option<&[u8]> = row.get(3);
+        Ok(Some(AccessGrant {
+            token: decode(row.get(0))?,
+            family: family.map(decode).transpose()?,
+            client_registered: row.get(2),
+            user: user.map(decode).transpose()?,
+        }))
+    }
+
     /// One statement for every kind; safe on every daemon at once.
     async fn sweep_expired(&self, now: UnixSeconds) -> Result<usize, StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let removed = client
             .execute(
-                "DELETE FROM short_lived WHERE expires_at <= $1",
+                &client
+                    .prepare_cached("DELETE FROM short_lived WHERE expires_at <= $1")
+                    .await
+                    .map_err(db)?,
                 &[&seconds(now)],
             )
             .await

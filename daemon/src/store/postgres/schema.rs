@@ -73,6 +73,11 @@ CREATE TABLE short_lived (
     owner UUID,
     expires_at BIGINT NOT NULL,
     record BYTEA NOT NULL,
+    -- What the record points at (`Record::links`), so a query can follow it: an access
+    -- token's family, client and user, checked together at every userinfo and introspection.
+    link_family BYTEA,
+    link_client TEXT COLLATE "C",
+    link_user UUID,
     PRIMARY KEY (kind, key)
 );
 CREATE INDEX short_lived_by_owner ON short_lived (kind, owner) WHERE owner IS NOT NULL;

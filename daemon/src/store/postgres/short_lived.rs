@@ -1,8 +1,8 @@
-//! Short-lived records of every kind in one table, found by kind and key. A read-and-change
-//! locks the row for the length of one transaction, so of two daemons racing to spend one code,
-//! the second sees it spent.
+//! Short-lived records of every kind in one table, found by kind and key. A read-and-change is
+//! a compare-and-swap: the change is written only if the row still holds what was read, so of
+//! two daemons racing to spend one code, the second sees it spent (and reads it again).
 
-use super::{db, is, pool_error, seconds};
+use super::{db, pool_error, seconds};
 use crate::clock::UnixSeconds;
 use crate::model::UserId;
 use crate::model::grants::{
@@ -14,7 +14,6 @@ use crate::store::{Change, Changer, RecordKey, ShortLived, StoreError, Upserter}
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use std::marker::PhantomData;
-use tokio_postgres::error::SqlState;
 
 #[derive(Debug)]
 pub(super) struct PgShortLived<T> {
@@ -33,95 +32,99 @@ impl<T> PgShortLived<T> {
     }
 }
 
-/// What the row under a key holds now, for a read-and-change.
-struct Locked<T> {
-    exists: bool,
-    current: Option<T>,
-}
-
 impl<T: Record + Expiring + Send + Sync> PgShortLived<T> {
-    /// Reads and locks the row under `key` in `transaction`.
-    async fn lock(
+    /// The row under `key` exactly as stored (for a compare-and-swap), if there is one.
+    async fn read(
         &self,
-        transaction: &tokio_postgres::Transaction<'_>,
+        client: &deadpool_postgres::Object,
         key: &[u8],
-        now: UnixSeconds,
-    ) -> Result<Locked<T>, StoreError> {
-        let row = transaction
-            .query_opt(
-                "SELECT record FROM short_lived WHERE kind = $1 AND key = $2 FOR UPDATE",
-                &[&self.kind, &key],
-            )
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let statement = client
+            .prepare_cached("SELECT record FROM short_lived WHERE kind = $1 AND key = $2")
             .await
             .map_err(db)?;
-        let current = match &row {
-            Some(row) => Some(decode::<T>(row.get(0))?).filter(|r| r.expires_at() > now),
-            None => None,
-        };
-        Ok(Locked {
-            exists: row.is_some(),
-            current,
-        })
+        let row = client
+            .query_opt(&statement, &[&self.kind, &key])
+            .await
+            .map_err(db)?;
+        Ok(row.map(|row| row.get(0)))
     }
 
-    /// Writes what `change` decided about the locked row; false if another daemon inserted the
-    /// same key meanwhile (the caller tries again).
-    async fn write(
+    /// Makes what `change` says of the row that held `expected` (`None`: no row) in one
+    /// statement, only if the row still holds it; false if another writer changed it first
+    /// (the caller reads it again). As sled's compare-and-swap, without holding a lock between
+    /// round trips.
+    async fn swap(
         &self,
-        transaction: &tokio_postgres::Transaction<'_>,
+        client: &deadpool_postgres::Object,
         key: &RecordKey,
-        exists: bool,
+        expected: Option<&[u8]>,
         change: Change<T>,
     ) -> Result<bool, StoreError> {
         let bytes = key.to_bytes();
-        match change {
-            Change::Keep => {}
-            Change::Remove => {
-                transaction
-                    .execute(
-                        "DELETE FROM short_lived WHERE kind = $1 AND key = $2",
-                        &[&self.kind, &bytes],
+        let changed = match (expected, change) {
+            (_, Change::Keep) | (None, Change::Remove) => return Ok(true),
+            (Some(old), Change::Remove) => {
+                let statement = client
+                    .prepare_cached(
+                        "DELETE FROM short_lived WHERE kind = $1 AND key = $2 AND record = $3",
                     )
                     .await
                     .map_err(db)?;
+                client
+                    .execute(&statement, &[&self.kind, &bytes, &old])
+                    .await
             }
-            Change::Replace(record) if exists => {
-                transaction
-                    .execute(
+            (Some(old), Change::Replace(record)) => {
+                let statement = client
+                    .prepare_cached(
                         "UPDATE short_lived SET record = $3, expires_at = $4 \
-                         WHERE kind = $1 AND key = $2",
+                         WHERE kind = $1 AND key = $2 AND record = $5",
+                    )
+                    .await
+                    .map_err(db)?;
+                client
+                    .execute(
+                        &statement,
                         &[
                             &self.kind,
                             &bytes,
                             &encode(&record)?,
                             &seconds(record.expires_at()),
+                            &old,
                         ],
                     )
                     .await
-                    .map_err(db)?;
             }
-            Change::Replace(record) => {
-                let inserted = transaction
+            (None, Change::Replace(record)) => {
+                let statement = client
+                    .prepare_cached(
+                        "INSERT INTO short_lived (kind, key, owner, expires_at, record, \
+                             link_family, link_client, link_user) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                         ON CONFLICT (kind, key) DO NOTHING",
+                    )
+                    .await
+                    .map_err(db)?;
+                let links = record.links();
+                client
                     .execute(
-                        "INSERT INTO short_lived (kind, key, owner, expires_at, record) \
-                         VALUES ($1, $2, $3, $4, $5)",
+                        &statement,
                         &[
                             &self.kind,
                             &bytes,
                             &key.owner.map(|o| o.0),
                             &seconds(record.expires_at()),
                             &encode(&record)?,
+                            &links.family.as_ref().map(|f| f.as_slice()),
+                            &links.client_id,
+                            &links.user_id.map(|u| u.0),
                         ],
                     )
-                    .await;
-                match inserted {
-                    Ok(_) => {}
-                    Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => return Ok(false),
-                    Err(e) => return Err(db(e)),
-                }
+                    .await
             }
-        }
-        Ok(true)
+        };
+        Ok(changed.map_err(db)? == 1)
     }
 
     async fn rows(
@@ -133,11 +136,17 @@ impl<T: Record + Expiring + Send + Sync> PgShortLived<T> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let rows = match owner {
             Some(owner) => client
-                .query(statement, &[&self.kind, &seconds(now), &owner.0])
+                .query(
+                    &client.prepare_cached(statement).await.map_err(db)?,
+                    &[&self.kind, &seconds(now), &owner.0],
+                )
                 .await
                 .map_err(db)?,
             None => client
-                .query(statement, &[&self.kind, &seconds(now)])
+                .query(
+                    &client.prepare_cached(statement).await.map_err(db)?,
+                    &[&self.kind, &seconds(now)],
+                )
                 .await
                 .map_err(db)?,
         };
@@ -153,8 +162,13 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for PgShortLived<T> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let row = client
             .query_opt(
-                "SELECT record FROM short_lived \
+                &client
+                    .prepare_cached(
+                        "SELECT record FROM short_lived \
                  WHERE kind = $1 AND key = $2 AND expires_at > $3",
+                    )
+                    .await
+                    .map_err(db)?,
                 &[&self.kind, &key.to_bytes(), &seconds(now)],
             )
             .await
@@ -164,19 +178,30 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for PgShortLived<T> {
 
     async fn put(&self, key: &RecordKey, record: &T) -> Result<(), StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
+        let links = record.links();
         client
             .execute(
-                "INSERT INTO short_lived (kind, key, owner, expires_at, record) \
-                 VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (kind, key) DO UPDATE \
-                 SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at, \
-                     record = EXCLUDED.record",
+                &client
+                    .prepare_cached(
+                        "INSERT INTO short_lived (kind, key, owner, expires_at, record, \
+                             link_family, link_client, link_user) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                         ON CONFLICT (kind, key) DO UPDATE \
+                         SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at, \
+                             record = EXCLUDED.record, link_family = EXCLUDED.link_family, \
+                             link_client = EXCLUDED.link_client, link_user = EXCLUDED.link_user",
+                    )
+                    .await
+                    .map_err(db)?,
                 &[
                     &self.kind,
                     &key.to_bytes(),
                     &key.owner.map(|o| o.0),
                     &seconds(record.expires_at()),
                     &encode(record)?,
+                    &links.family.as_ref().map(|f| f.as_slice()),
+                    &links.client_id,
+                    &links.user_id.map(|u| u.0),
                 ],
             )
             .await
@@ -188,7 +213,10 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for PgShortLived<T> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let removed = client
             .execute(
-                "DELETE FROM short_lived WHERE kind = $1 AND key = $2",
+                &client
+                    .prepare_cached("DELETE FROM short_lived WHERE kind = $1 AND key = $2")
+                    .await
+                    .map_err(db)?,
                 &[&self.kind, &key.to_bytes()],
             )
             .await
@@ -202,16 +230,20 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for PgShortLived<T> {
         now: UnixSeconds,
         change: Changer<'_, T>,
     ) -> Result<Option<T>, StoreError> {
-        let mut client = self.pool.get().await.map_err(pool_error)?;
-        let transaction = client.transaction().await.map_err(db)?;
-        let locked = self.lock(&transaction, &key.to_bytes(), now).await?;
-        let Some(current) = locked.current else {
-            return Ok(None);
-        };
-        self.write(&transaction, key, true, change(&current))
-            .await?;
-        transaction.commit().await.map_err(db)?;
-        Ok(Some(current))
+        let client = self.pool.get().await.map_err(pool_error)?;
+        loop {
+            let Some(stored) = self.read(&client, &key.to_bytes()).await? else {
+                return Ok(None);
+            };
+            let current: T = decode(&stored)?;
+            if current.expires_at() <= now {
+                return Ok(None);
+            }
+            let next = change(&current);
+            if self.swap(&client, key, Some(&stored), next).await? {
+                return Ok(Some(current));
+            }
+        }
     }
 
     async fn upsert(
@@ -220,16 +252,17 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for PgShortLived<T> {
         now: UnixSeconds,
         change: Upserter<'_, T>,
     ) -> Result<Option<T>, StoreError> {
-        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let client = self.pool.get().await.map_err(pool_error)?;
         loop {
-            let transaction = client.transaction().await.map_err(db)?;
-            let locked = self.lock(&transaction, &key.to_bytes(), now).await?;
-            let next = change(locked.current.as_ref());
-            if self.write(&transaction, key, locked.exists, next).await? {
-                transaction.commit().await.map_err(db)?;
-                return Ok(locked.current);
+            let stored = self.read(&client, &key.to_bytes()).await?;
+            let current = match &stored {
+                Some(bytes) => Some(decode::<T>(bytes)?).filter(|r| r.expires_at() > now),
+                None => None,
+            };
+            let next = change(current.as_ref());
+            if self.swap(&client, key, stored.as_deref(), next).await? {
+                return Ok(current);
             }
-            // Another daemon inserted the row first: the transaction is spoilt; read it again.
         }
     }
 
@@ -251,7 +284,10 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for PgShortLived<T> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let removed = client
             .execute(
-                "DELETE FROM short_lived WHERE kind = $1 AND owner = $2",
+                &client
+                    .prepare_cached("DELETE FROM short_lived WHERE kind = $1 AND owner = $2")
+                    .await
+                    .map_err(db)?,
                 &[&self.kind, &owner.0],
             )
             .await
@@ -272,7 +308,10 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for PgShortLived<T> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let removed = client
             .execute(
-                "DELETE FROM short_lived WHERE kind = $1 AND expires_at <= $2",
+                &client
+                    .prepare_cached("DELETE FROM short_lived WHERE kind = $1 AND expires_at <= $2")
+                    .await
+                    .map_err(db)?,
                 &[&self.kind, &seconds(now)],
             )
             .await
