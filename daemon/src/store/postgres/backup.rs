@@ -3,6 +3,7 @@
 //! backup (of either backend) into an empty PostgreSQL database, which is also how a sled
 //! store moves to PostgreSQL (`posternd migrate-store`).
 
+use super::sql;
 use super::{PgStore, db, pool_error, seconds};
 use crate::model::audit::AuditEvent;
 use crate::model::mail::MailRecord;
@@ -51,8 +52,8 @@ impl PgStore {
             .map_err(|e| store(db(e)))?;
         let mut writer = BackupWriter::new(out, created_at)?;
         let t = &transaction;
-        let query = |sql: &'static str| async move {
-            t.query(&t.prepare_cached(sql).await.map_err(|e| store(db(e)))?, &[])
+        let query = |statement: &'static str| async move {
+            sql::query(t, statement, &[])
                 .await
                 .map_err(|e| store(db(e)))
         };
@@ -61,17 +62,13 @@ impl PgStore {
         let mut after = uuid::Uuid::nil();
         let mut users = 0u64;
         loop {
-            let rows = t
-                .query(
-                    &t.prepare_cached(
-                        "SELECT id, name_key, record FROM users WHERE id > $1 ORDER BY id LIMIT $2",
-                    )
-                    .await
-                    .map_err(|e| store(db(e)))?,
-                    &[&after, &PAGE],
-                )
-                .await
-                .map_err(|e| store(db(e)))?;
+            let rows = sql::query(
+                t,
+                "SELECT id, name_key, record FROM users WHERE id > $1 ORDER BY id LIMIT $2",
+                &[&after, &PAGE],
+            )
+            .await
+            .map_err(|e| store(db(e)))?;
             let Some(last) = rows.last() else { break };
             after = last.get(0);
             for row in &rows {
@@ -125,13 +122,7 @@ impl PgStore {
             format!("SELECT id, record FROM {table} WHERE id > $1 ORDER BY id LIMIT $2");
         let mut after = 0i64;
         loop {
-            let rows = t
-                .query(
-                    &t.prepare_cached(&statement)
-                        .await
-                        .map_err(|e| store(db(e)))?,
-                    &[&after, &PAGE],
-                )
+            let rows = sql::query(t, &statement, &[&after, &PAGE])
                 .await
                 .map_err(|e| store(db(e)))?;
             let Some(last) = rows.last() else { break };
@@ -179,16 +170,13 @@ impl PgStore {
             .map_err(|e| BackupError::Damaged(format!("the reading task failed: {e}")))??;
         // Roles are all in by now: the memberships can point at them.
         for (role, id) in memberships {
-            transaction
-                .execute(
-                    &transaction
-                        .prepare_cached("INSERT INTO role_members (role, user_id) VALUES ($1, $2)")
-                        .await
-                        .map_err(|e| store(db(e)))?,
-                    &[&role, &id.0],
-                )
-                .await
-                .map_err(|e| store(db(e)))?;
+            sql::execute(
+                &transaction,
+                "INSERT INTO role_members (role, user_id) VALUES ($1, $2)",
+                &[&role, &id.0],
+            )
+            .await
+            .map_err(|e| store(db(e)))?;
         }
         transaction
             .execute(&transaction.prepare_cached("UPDATE counters SET value = (SELECT count(*) FROM users) WHERE name = 'users'").await.map_err(|e| store(db(e)))?,
@@ -224,67 +212,60 @@ async fn load(
             let user: User = decode(value).map_err(store)?;
             memberships.extend(user.roles.iter().map(|role| (role.clone(), user.id)));
             let name = normalize_username(&user.username);
-            t.execute(
-                &t.prepare_cached("INSERT INTO users (id, name_key, record) VALUES ($1, $2, $3)")
-                    .await
-                    .map_err(|e| store(db(e)))?,
+            sql::execute(
+                t,
+                "INSERT INTO users (id, name_key, record) VALUES ($1, $2, $3)",
                 &[&user.id.0, &name, value],
             )
             .await
         }
         "roles" => {
-            t.execute(
-                &t.prepare_cached("INSERT INTO roles (name, record) VALUES ($1, $2)")
-                    .await
-                    .map_err(|e| store(db(e)))?,
+            sql::execute(
+                t,
+                "INSERT INTO roles (name, record) VALUES ($1, $2)",
                 &[&text(&entry.key)?, value],
             )
             .await
         }
         "settings" => {
-            t.execute(
-                &t.prepare_cached("INSERT INTO settings (name, record) VALUES ($1, $2)")
-                    .await
-                    .map_err(|e| store(db(e)))?,
+            sql::execute(
+                t,
+                "INSERT INTO settings (name, record) VALUES ($1, $2)",
                 &[&text(&entry.key)?, value],
             )
             .await
         }
         "audit" => {
             let event: AuditEvent = decode(value).map_err(store)?;
-            t.execute(
-                &t.prepare_cached("INSERT INTO audit_log (at, record) VALUES ($1, $2)")
-                    .await
-                    .map_err(|e| store(db(e)))?,
+            sql::execute(
+                t,
+                "INSERT INTO audit_log (at, record) VALUES ($1, $2)",
                 &[&seconds(event.at()), value],
             )
             .await
         }
         "mail_log" => {
             let record: MailRecord = decode(value).map_err(store)?;
-            t.execute(
-                &t.prepare_cached("INSERT INTO mail_log (at, record) VALUES ($1, $2)")
-                    .await
-                    .map_err(|e| store(db(e)))?,
+            sql::execute(
+                t,
+                "INSERT INTO mail_log (at, record) VALUES ($1, $2)",
                 &[&seconds(record.at()), value],
             )
             .await
         }
         "clients" => {
             let client: Client = decode(value).map_err(store)?;
-            t.execute(
-                &t.prepare_cached("INSERT INTO clients (id, name, record) VALUES ($1, $2, $3)")
-                    .await
-                    .map_err(|e| store(db(e)))?,
+            sql::execute(
+                t,
+                "INSERT INTO clients (id, name, record) VALUES ($1, $2, $3)",
                 &[&client.id, &client.name, value],
             )
             .await
         }
         "signing_keys" => {
-            t.execute(
-                &t.prepare_cached("INSERT INTO signing_keys (kid, record) VALUES ($1, $2)")
-                    .await
-                    .map_err(|e| store(db(e)))?,
+            sql::execute(
+                t,
+                "INSERT INTO signing_keys (kid, record) VALUES ($1, $2)",
                 &[&text(&entry.key)?, value],
             )
             .await
@@ -296,12 +277,9 @@ async fn load(
                 .ok_or_else(|| BackupError::Damaged("a consent key is too short".into()))?;
             let id = uuid::Uuid::from_slice(id)
                 .map_err(|_| BackupError::Damaged("a consent key names no user".into()))?;
-            t.execute(
-                &t.prepare_cached(
-                    "INSERT INTO consents (user_id, client_id, record) VALUES ($1, $2, $3)",
-                )
-                .await
-                .map_err(|e| store(db(e)))?,
+            sql::execute(
+                t,
+                "INSERT INTO consents (user_id, client_id, record) VALUES ($1, $2, $3)",
                 &[&id, &text(client)?, value],
             )
             .await

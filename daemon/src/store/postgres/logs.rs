@@ -1,5 +1,6 @@
 //! The append-only logs (audit trail, sent-mail log), one table each, in the order written.
 
+use super::sql;
 use super::{db, pool_error, seconds};
 use crate::clock::UnixSeconds;
 use crate::store::codec::{Record, decode, encode};
@@ -33,13 +34,13 @@ impl<T: Record + Timestamped + Send + Sync> AppendLog<T> for PgLog<T> {
     async fn append(&self, entry: &T) -> Result<(), StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let statement = format!("INSERT INTO {} (at, record) VALUES ($1, $2)", self.table);
-        client
-            .execute(
-                &client.prepare_cached(&statement).await.map_err(db)?,
-                &[&seconds(entry.at()), &encode(entry)?],
-            )
-            .await
-            .map_err(db)?;
+        sql::execute(
+            &client,
+            &statement,
+            &[&seconds(entry.at()), &encode(entry)?],
+        )
+        .await
+        .map_err(db)?;
         Ok(())
     }
 
@@ -57,11 +58,7 @@ impl<T: Record + Timestamped + Send + Sync> AppendLog<T> for PgLog<T> {
         let mut entries = Vec::new();
         let mut before = i64::MAX;
         while entries.len() < limit {
-            let rows = client
-                .query(
-                    &client.prepare_cached(&statement).await.map_err(db)?,
-                    &[&before, &seconds(since), &BATCH],
-                )
+            let rows = sql::query(&client, &statement, &[&before, &seconds(since), &BATCH])
                 .await
                 .map_err(db)?;
             let Some(last) = rows.last() else { break };
@@ -79,10 +76,7 @@ impl<T: Record + Timestamped + Send + Sync> AppendLog<T> for PgLog<T> {
     async fn count(&self) -> Result<u64, StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let statement = format!("SELECT count(*) FROM {}", self.table);
-        let row = client
-            .query_one(&client.prepare_cached(&statement).await.map_err(db)?, &[])
-            .await
-            .map_err(db)?;
+        let row = sql::query_one(&client, &statement, &[]).await.map_err(db)?;
         Ok(row.get::<_, i64>(0).max(0) as u64)
     }
 }

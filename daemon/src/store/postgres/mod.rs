@@ -13,6 +13,7 @@ mod logs;
 mod records;
 mod schema;
 mod short_lived;
+mod sql;
 
 use crate::clock::UnixSeconds;
 use crate::config::PostgresConfig;

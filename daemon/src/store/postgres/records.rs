@@ -2,6 +2,7 @@
 //! interface. Every change that touches more than one row is one transaction, and a
 //! read-and-change holds the row's lock until it commits.
 
+use super::sql;
 use super::{PgStore, db, is, pool_error, seconds};
 use crate::clock::UnixSeconds;
 use crate::model::audit::AuditEvent;
@@ -38,16 +39,13 @@ async fn check_roles_exist(
         return Ok(());
     }
     let wanted: Vec<&str> = roles.iter().map(String::as_str).collect();
-    let rows = transaction
-        .query(
-            &transaction
-                .prepare_cached("SELECT name FROM roles WHERE name = ANY($1)")
-                .await
-                .map_err(db)?,
-            &[&wanted],
-        )
-        .await
-        .map_err(db)?;
+    let rows = sql::query(
+        transaction,
+        "SELECT name FROM roles WHERE name = ANY($1)",
+        &[&wanted],
+    )
+    .await
+    .map_err(db)?;
     let found: BTreeSet<String> = rows.iter().map(|row| row.get(0)).collect();
     match roles.iter().find(|role| !found.contains(*role)) {
         Some(missing) => Err(StoreError::NotFound(format!("role `{missing}`"))),
@@ -61,16 +59,13 @@ async fn add_members(
     id: UserId,
 ) -> Result<(), StoreError> {
     for role in roles {
-        transaction
-            .execute(
-                &transaction
-                    .prepare_cached("INSERT INTO role_members (role, user_id) VALUES ($1, $2)")
-                    .await
-                    .map_err(db)?,
-                &[role, &uuid(id)],
-            )
-            .await
-            .map_err(db)?;
+        sql::execute(
+            transaction,
+            "INSERT INTO role_members (role, user_id) VALUES ($1, $2)",
+            &[role, &uuid(id)],
+        )
+        .await
+        .map_err(db)?;
     }
     Ok(())
 }
@@ -83,11 +78,7 @@ impl PgStore {
     ) -> Result<Option<User>, StoreError> {
         let client = self.client().await?;
         let statement = format!("SELECT record FROM users WHERE {condition}");
-        let row = client
-            .query_opt(
-                &client.prepare_cached(&statement).await.map_err(db)?,
-                &[value],
-            )
+        let row = sql::query_opt(&client, &statement, &[value])
             .await
             .map_err(db)?;
         row.map(|row| decode(row.get(0))).transpose()
@@ -100,11 +91,7 @@ impl PgStore {
     ) -> Result<Option<Client>, StoreError> {
         let client = self.client().await?;
         let statement = format!("SELECT record FROM clients WHERE {condition}");
-        let row = client
-            .query_opt(
-                &client.prepare_cached(&statement).await.map_err(db)?,
-                &[&value],
-            )
+        let row = sql::query_opt(&client, &statement, &[&value])
             .await
             .map_err(db)?;
         row.map(|row| decode(row.get(0))).transpose()
@@ -122,19 +109,16 @@ impl Store for PgStore {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(db)?;
         check_roles_exist(&transaction, &user.roles).await?;
-        let inserted = transaction
-            .execute(
-                &transaction
-                    .prepare_cached("INSERT INTO users (id, name_key, record) VALUES ($1, $2, $3)")
-                    .await
-                    .map_err(db)?,
-                &[
-                    &uuid(user.id),
-                    &normalize_username(&user.username),
-                    &encode(user)?,
-                ],
-            )
-            .await;
+        let inserted = sql::execute(
+            &transaction,
+            "INSERT INTO users (id, name_key, record) VALUES ($1, $2, $3)",
+            &[
+                &uuid(user.id),
+                &normalize_username(&user.username),
+                &encode(user)?,
+            ],
+        )
+        .await;
         match inserted {
             Ok(_) => {}
             Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => {
@@ -146,16 +130,13 @@ impl Store for PgStore {
             Err(e) => return Err(db(e)),
         }
         add_members(&transaction, user.roles.iter(), user.id).await?;
-        transaction
-            .execute(
-                &transaction
-                    .prepare_cached("UPDATE counters SET value = value + 1 WHERE name = 'users'")
-                    .await
-                    .map_err(db)?,
-                &[],
-            )
-            .await
-            .map_err(db)?;
+        sql::execute(
+            &transaction,
+            "UPDATE counters SET value = value + 1 WHERE name = 'users'",
+            &[],
+        )
+        .await
+        .map_err(db)?;
         transaction.commit().await.map_err(db)
     }
 
@@ -175,19 +156,14 @@ impl Store for PgStore {
     ) -> Result<(Vec<User>, Option<String>), StoreError> {
         let client = self.client().await?;
         let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT name_key, record FROM users \
+        let rows = sql::query(
+            &client,
+            "SELECT name_key, record FROM users \
                  WHERE $1::TEXT IS NULL OR name_key > $1 ORDER BY name_key LIMIT $2",
-                    )
-                    .await
-                    .map_err(db)?,
-                &[&after, &fetch],
-            )
-            .await
-            .map_err(db)?;
+            &[&after, &fetch],
+        )
+        .await
+        .map_err(db)?;
         let more = rows.len() > limit;
         let mut users = Vec::with_capacity(rows.len().min(limit));
         let mut last = None;
@@ -201,35 +177,29 @@ impl Store for PgStore {
     async fn update_user(&self, id: UserId, change: Edit<'_, User>) -> Result<User, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(db)?;
-        let row = transaction
-            .query_opt(
-                &transaction
-                    .prepare_cached("SELECT record FROM users WHERE id = $1 FOR UPDATE")
-                    .await
-                    .map_err(db)?,
-                &[&uuid(id)],
-            )
-            .await
-            .map_err(db)?
-            .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
+        let row = sql::query_opt(
+            &transaction,
+            "SELECT record FROM users WHERE id = $1 FOR UPDATE",
+            &[&uuid(id)],
+        )
+        .await
+        .map_err(db)?
+        .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
         let before: User = decode(row.get(0))?;
         let mut after = before.clone();
         change(&mut after)?;
         after.id = before.id;
         check_roles_exist(&transaction, &after.roles).await?;
-        let updated = transaction
-            .execute(
-                &transaction
-                    .prepare_cached("UPDATE users SET name_key = $2, record = $3 WHERE id = $1")
-                    .await
-                    .map_err(db)?,
-                &[
-                    &uuid(id),
-                    &normalize_username(&after.username),
-                    &encode(&after)?,
-                ],
-            )
-            .await;
+        let updated = sql::execute(
+            &transaction,
+            "UPDATE users SET name_key = $2, record = $3 WHERE id = $1",
+            &[
+                &uuid(id),
+                &normalize_username(&after.username),
+                &encode(&after)?,
+            ],
+        )
+        .await;
         match updated {
             Ok(_) => {}
             Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => {
@@ -241,16 +211,13 @@ impl Store for PgStore {
             Err(e) => return Err(db(e)),
         }
         for role in before.roles.difference(&after.roles) {
-            transaction
-                .execute(
-                    &transaction
-                        .prepare_cached("DELETE FROM role_members WHERE role = $1 AND user_id = $2")
-                        .await
-                        .map_err(db)?,
-                    &[role, &uuid(id)],
-                )
-                .await
-                .map_err(db)?;
+            sql::execute(
+                &transaction,
+                "DELETE FROM role_members WHERE role = $1 AND user_id = $2",
+                &[role, &uuid(id)],
+            )
+            .await
+            .map_err(db)?;
         }
         add_members(&transaction, after.roles.difference(&before.roles), id).await?;
         transaction.commit().await.map_err(db)?;
@@ -260,71 +227,54 @@ impl Store for PgStore {
     async fn delete_user(&self, id: UserId) -> Result<User, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(db)?;
-        let row = transaction
-            .query_opt(
-                &transaction
-                    .prepare_cached("DELETE FROM users WHERE id = $1 RETURNING record")
-                    .await
-                    .map_err(db)?,
-                &[&uuid(id)],
-            )
-            .await
-            .map_err(db)?
-            .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
+        let row = sql::query_opt(
+            &transaction,
+            "DELETE FROM users WHERE id = $1 RETURNING record",
+            &[&uuid(id)],
+        )
+        .await
+        .map_err(db)?
+        .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
         let user: User = decode(row.get(0))?;
-        transaction
-            .execute(
-                &transaction
-                    .prepare_cached("DELETE FROM consents WHERE user_id = $1")
-                    .await
-                    .map_err(db)?,
-                &[&uuid(id)],
-            )
-            .await
-            .map_err(db)?;
-        transaction
-            .execute(
-                &transaction
-                    .prepare_cached("UPDATE counters SET value = value - 1 WHERE name = 'users'")
-                    .await
-                    .map_err(db)?,
-                &[],
-            )
-            .await
-            .map_err(db)?;
+        sql::execute(
+            &transaction,
+            "DELETE FROM consents WHERE user_id = $1",
+            &[&uuid(id)],
+        )
+        .await
+        .map_err(db)?;
+        sql::execute(
+            &transaction,
+            "UPDATE counters SET value = value - 1 WHERE name = 'users'",
+            &[],
+        )
+        .await
+        .map_err(db)?;
         transaction.commit().await.map_err(db)?;
         Ok(user)
     }
 
     async fn user_count(&self) -> Result<u64, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_one(
-                &client
-                    .prepare_cached("SELECT value FROM counters WHERE name = 'users'")
-                    .await
-                    .map_err(db)?,
-                &[],
-            )
-            .await
-            .map_err(db)?;
+        let row = sql::query_one(
+            &client,
+            "SELECT value FROM counters WHERE name = 'users'",
+            &[],
+        )
+        .await
+        .map_err(db)?;
         Ok(row.get::<_, i64>(0).max(0) as u64)
     }
 
     async fn insert_role(&self, role: &Role) -> Result<(), StoreError> {
         let client = self.client().await?;
-        let inserted = client
-            .execute(
-                &client
-                    .prepare_cached(
-                        "INSERT INTO roles (name, record) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    )
-                    .await
-                    .map_err(db)?,
-                &[&role.name, &encode(role)?],
-            )
-            .await
-            .map_err(db)?;
+        let inserted = sql::execute(
+            &client,
+            "INSERT INTO roles (name, record) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&role.name, &encode(role)?],
+        )
+        .await
+        .map_err(db)?;
         if inserted == 0 {
             return Err(StoreError::AlreadyExists(format!("role `{}`", role.name)));
         }
@@ -333,29 +283,19 @@ impl Store for PgStore {
 
     async fn role(&self, name: &str) -> Result<Option<Role>, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached("SELECT record FROM roles WHERE name = $1")
-                    .await
-                    .map_err(db)?,
-                &[&name],
-            )
-            .await
-            .map_err(db)?;
+        let row = sql::query_opt(
+            &client,
+            "SELECT record FROM roles WHERE name = $1",
+            &[&name],
+        )
+        .await
+        .map_err(db)?;
         row.map(|row| decode(row.get(0))).transpose()
     }
 
     async fn roles(&self) -> Result<Vec<Role>, StoreError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached("SELECT record FROM roles ORDER BY name")
-                    .await
-                    .map_err(db)?,
-                &[],
-            )
+        let rows = sql::query(&client, "SELECT record FROM roles ORDER BY name", &[])
             .await
             .map_err(db)?;
         rows.iter().map(|row| decode(row.get(0))).collect()
@@ -363,14 +303,7 @@ impl Store for PgStore {
 
     async fn role_count(&self) -> Result<u64, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_one(
-                &client
-                    .prepare_cached("SELECT count(*) FROM roles")
-                    .await
-                    .map_err(db)?,
-                &[],
-            )
+        let row = sql::query_one(&client, "SELECT count(*) FROM roles", &[])
             .await
             .map_err(db)?;
         Ok(row.get::<_, i64>(0).max(0) as u64)
@@ -379,30 +312,24 @@ impl Store for PgStore {
     async fn update_role(&self, name: &str, change: Edit<'_, Role>) -> Result<Role, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(db)?;
-        let row = transaction
-            .query_opt(
-                &transaction
-                    .prepare_cached("SELECT record FROM roles WHERE name = $1 FOR UPDATE")
-                    .await
-                    .map_err(db)?,
-                &[&name],
-            )
-            .await
-            .map_err(db)?
-            .ok_or_else(|| StoreError::NotFound(format!("role `{name}`")))?;
+        let row = sql::query_opt(
+            &transaction,
+            "SELECT record FROM roles WHERE name = $1 FOR UPDATE",
+            &[&name],
+        )
+        .await
+        .map_err(db)?
+        .ok_or_else(|| StoreError::NotFound(format!("role `{name}`")))?;
         let mut role: Role = decode(row.get(0))?;
         change(&mut role)?;
         role.name = name.to_owned();
-        transaction
-            .execute(
-                &transaction
-                    .prepare_cached("UPDATE roles SET record = $2 WHERE name = $1")
-                    .await
-                    .map_err(db)?,
-                &[&name, &encode(&role)?],
-            )
-            .await
-            .map_err(db)?;
+        sql::execute(
+            &transaction,
+            "UPDATE roles SET record = $2 WHERE name = $1",
+            &[&name, &encode(&role)?],
+        )
+        .await
+        .map_err(db)?;
         transaction.commit().await.map_err(db)?;
         Ok(role)
     }
@@ -410,45 +337,34 @@ impl Store for PgStore {
     async fn delete_role(&self, name: &str) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(db)?;
-        let exists = transaction
-            .query_opt(
-                &transaction
-                    .prepare_cached("SELECT 1 FROM roles WHERE name = $1 FOR UPDATE")
-                    .await
-                    .map_err(db)?,
+        let exists = sql::query_opt(
+            &transaction,
+            "SELECT 1 FROM roles WHERE name = $1 FOR UPDATE",
+            &[&name],
+        )
+        .await
+        .map_err(db)?
+        .is_some();
+        if !exists {
+            return Err(StoreError::NotFound(format!("role `{name}`")));
+        }
+        let holders = sql::query(
+            &transaction,
+            "SELECT u.record FROM role_members m JOIN users u ON u.id = m.user_id \
+                 WHERE m.role = $1 ORDER BY u.name_key LIMIT 5",
+            &[&name],
+        )
+        .await
+        .map_err(db)?;
+        if !holders.is_empty() {
+            let count: i64 = sql::query_one(
+                &transaction,
+                "SELECT count(*) FROM role_members WHERE role = $1",
                 &[&name],
             )
             .await
             .map_err(db)?
-            .is_some();
-        if !exists {
-            return Err(StoreError::NotFound(format!("role `{name}`")));
-        }
-        let holders = transaction
-            .query(
-                &transaction
-                    .prepare_cached(
-                        "SELECT u.record FROM role_members m JOIN users u ON u.id = m.user_id \
-                 WHERE m.role = $1 ORDER BY u.name_key LIMIT 5",
-                    )
-                    .await
-                    .map_err(db)?,
-                &[&name],
-            )
-            .await
-            .map_err(db)?;
-        if !holders.is_empty() {
-            let count: i64 = transaction
-                .query_one(
-                    &transaction
-                        .prepare_cached("SELECT count(*) FROM role_members WHERE role = $1")
-                        .await
-                        .map_err(db)?,
-                    &[&name],
-                )
-                .await
-                .map_err(db)?
-                .get(0);
+            .get(0);
             let mut names = Vec::new();
             for row in &holders {
                 names.push(decode::<User>(row.get(0))?.username);
@@ -463,14 +379,7 @@ impl Store for PgStore {
                 names.join(", ")
             )));
         }
-        transaction
-            .execute(
-                &transaction
-                    .prepare_cached("DELETE FROM roles WHERE name = $1")
-                    .await
-                    .map_err(db)?,
-                &[&name],
-            )
+        sql::execute(&transaction, "DELETE FROM roles WHERE name = $1", &[&name])
             .await
             .map_err(db)?;
         transaction.commit().await.map_err(db)
@@ -478,32 +387,24 @@ impl Store for PgStore {
 
     async fn role_members(&self, role: &str) -> Result<Vec<UserId>, StoreError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT user_id FROM role_members WHERE role = $1 ORDER BY user_id",
-                    )
-                    .await
-                    .map_err(db)?,
-                &[&role],
-            )
-            .await
-            .map_err(db)?;
+        let rows = sql::query(
+            &client,
+            "SELECT user_id FROM role_members WHERE role = $1 ORDER BY user_id",
+            &[&role],
+        )
+        .await
+        .map_err(db)?;
         Ok(rows.iter().map(|row| UserId(row.get(0))).collect())
     }
 
     async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
         let connection = self.client().await?;
-        let inserted = connection
-            .execute(
-                &connection
-                    .prepare_cached("INSERT INTO clients (id, name, record) VALUES ($1, $2, $3)")
-                    .await
-                    .map_err(db)?,
-                &[&client.id, &client.name, &encode(client)?],
-            )
-            .await;
+        let inserted = sql::execute(
+            &connection,
+            "INSERT INTO clients (id, name, record) VALUES ($1, $2, $3)",
+            &[&client.id, &client.name, &encode(client)?],
+        )
+        .await;
         match inserted {
             Ok(_) => Ok(()),
             Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => Err(StoreError::AlreadyExists(
@@ -519,16 +420,13 @@ impl Store for PgStore {
 
     async fn client_exists(&self, client_id: &str) -> Result<bool, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached("SELECT 1 FROM clients WHERE id = $1")
-                    .await
-                    .map_err(db)?,
-                &[&client_id],
-            )
-            .await
-            .map_err(db)?;
+        let row = sql::query_opt(
+            &client,
+            "SELECT 1 FROM clients WHERE id = $1",
+            &[&client_id],
+        )
+        .await
+        .map_err(db)?;
         Ok(row.is_some())
     }
 
@@ -538,14 +436,7 @@ impl Store for PgStore {
 
     async fn clients(&self) -> Result<Vec<Client>, StoreError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached("SELECT record FROM clients ORDER BY name")
-                    .await
-                    .map_err(db)?,
-                &[],
-            )
+        let rows = sql::query(&client, "SELECT record FROM clients ORDER BY name", &[])
             .await
             .map_err(db)?;
         rows.iter().map(|row| decode(row.get(0))).collect()
@@ -558,32 +449,26 @@ impl Store for PgStore {
     ) -> Result<Client, StoreError> {
         let mut connection = self.client().await?;
         let transaction = connection.transaction().await.map_err(db)?;
-        let row = transaction
-            .query_opt(
-                &transaction
-                    .prepare_cached("SELECT record FROM clients WHERE id = $1 FOR UPDATE")
-                    .await
-                    .map_err(db)?,
-                &[&client_id],
-            )
-            .await
-            .map_err(db)?
-            .ok_or_else(|| StoreError::NotFound(format!("client {client_id}")))?;
+        let row = sql::query_opt(
+            &transaction,
+            "SELECT record FROM clients WHERE id = $1 FOR UPDATE",
+            &[&client_id],
+        )
+        .await
+        .map_err(db)?
+        .ok_or_else(|| StoreError::NotFound(format!("client {client_id}")))?;
         let mut client: Client = decode(row.get(0))?;
         let name = client.name.clone();
         change(&mut client)?;
         client.name = name;
         client.id = client_id.to_owned();
-        transaction
-            .execute(
-                &transaction
-                    .prepare_cached("UPDATE clients SET record = $2 WHERE id = $1")
-                    .await
-                    .map_err(db)?,
-                &[&client_id, &encode(&client)?],
-            )
-            .await
-            .map_err(db)?;
+        sql::execute(
+            &transaction,
+            "UPDATE clients SET record = $2 WHERE id = $1",
+            &[&client_id, &encode(&client)?],
+        )
+        .await
+        .map_err(db)?;
         transaction.commit().await.map_err(db)?;
         Ok(client)
     }
@@ -591,43 +476,34 @@ impl Store for PgStore {
     async fn delete_client(&self, client_id: &str) -> Result<Client, StoreError> {
         let mut connection = self.client().await?;
         let transaction = connection.transaction().await.map_err(db)?;
-        let row = transaction
-            .query_opt(
-                &transaction
-                    .prepare_cached("DELETE FROM clients WHERE id = $1 RETURNING record")
-                    .await
-                    .map_err(db)?,
-                &[&client_id],
-            )
-            .await
-            .map_err(db)?
-            .ok_or_else(|| StoreError::NotFound(format!("client {client_id}")))?;
-        transaction
-            .execute(
-                &transaction
-                    .prepare_cached("DELETE FROM consents WHERE client_id = $1")
-                    .await
-                    .map_err(db)?,
-                &[&client_id],
-            )
-            .await
-            .map_err(db)?;
+        let row = sql::query_opt(
+            &transaction,
+            "DELETE FROM clients WHERE id = $1 RETURNING record",
+            &[&client_id],
+        )
+        .await
+        .map_err(db)?
+        .ok_or_else(|| StoreError::NotFound(format!("client {client_id}")))?;
+        sql::execute(
+            &transaction,
+            "DELETE FROM consents WHERE client_id = $1",
+            &[&client_id],
+        )
+        .await
+        .map_err(db)?;
         transaction.commit().await.map_err(db)?;
         decode(row.get(0))
     }
 
     async fn site_settings(&self) -> Result<SiteSettings, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached("SELECT record FROM settings WHERE name = $1")
-                    .await
-                    .map_err(db)?,
-                &[&SITE],
-            )
-            .await
-            .map_err(db)?;
+        let row = sql::query_opt(
+            &client,
+            "SELECT record FROM settings WHERE name = $1",
+            &[&SITE],
+        )
+        .await
+        .map_err(db)?;
         match row {
             Some(row) => decode(row.get(0)),
             None => Ok(SiteSettings::default()),
@@ -640,48 +516,36 @@ impl Store for PgStore {
     ) -> Result<SiteSettings, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(db)?;
-        transaction
-            .execute(&transaction.prepare_cached("INSERT INTO settings (name, record) VALUES ($1, $2) ON CONFLICT DO NOTHING").await.map_err(db)?,
-                &[&SITE, &encode(&SiteSettings::default())?],
-            )
-            .await
-            .map_err(db)?;
-        let row = transaction
-            .query_one(
-                &transaction
-                    .prepare_cached("SELECT record FROM settings WHERE name = $1 FOR UPDATE")
-                    .await
-                    .map_err(db)?,
-                &[&SITE],
-            )
-            .await
-            .map_err(db)?;
+        sql::execute(
+            &transaction,
+            "INSERT INTO settings (name, record) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&SITE, &encode(&SiteSettings::default())?],
+        )
+        .await
+        .map_err(db)?;
+        let row = sql::query_one(
+            &transaction,
+            "SELECT record FROM settings WHERE name = $1 FOR UPDATE",
+            &[&SITE],
+        )
+        .await
+        .map_err(db)?;
         let mut settings: SiteSettings = decode(row.get(0))?;
         change(&mut settings)?;
-        transaction
-            .execute(
-                &transaction
-                    .prepare_cached("UPDATE settings SET record = $2 WHERE name = $1")
-                    .await
-                    .map_err(db)?,
-                &[&SITE, &encode(&settings)?],
-            )
-            .await
-            .map_err(db)?;
+        sql::execute(
+            &transaction,
+            "UPDATE settings SET record = $2 WHERE name = $1",
+            &[&SITE, &encode(&settings)?],
+        )
+        .await
+        .map_err(db)?;
         transaction.commit().await.map_err(db)?;
         Ok(settings)
     }
 
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached("SELECT record FROM signing_keys ORDER BY kid")
-                    .await
-                    .map_err(db)?,
-                &[],
-            )
+        let rows = sql::query(&client, "SELECT record FROM signing_keys ORDER BY kid", &[])
             .await
             .map_err(db)?;
         rows.iter().map(|row| decode(row.get(0))).collect()
@@ -689,32 +553,20 @@ impl Store for PgStore {
 
     async fn put_signing_key(&self, record: &SigningKeyRecord) -> Result<(), StoreError> {
         let client = self.client().await?;
-        client
-            .execute(
-                &client
-                    .prepare_cached(
-                        "INSERT INTO signing_keys (kid, record) VALUES ($1, $2) \
+        sql::execute(
+            &client,
+            "INSERT INTO signing_keys (kid, record) VALUES ($1, $2) \
                  ON CONFLICT (kid) DO UPDATE SET record = EXCLUDED.record",
-                    )
-                    .await
-                    .map_err(db)?,
-                &[&record.kid, &encode(record)?],
-            )
-            .await
-            .map_err(db)?;
+            &[&record.kid, &encode(record)?],
+        )
+        .await
+        .map_err(db)?;
         Ok(())
     }
 
     async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError> {
         let client = self.client().await?;
-        client
-            .execute(
-                &client
-                    .prepare_cached("DELETE FROM signing_keys WHERE kid = $1")
-                    .await
-                    .map_err(db)?,
-                &[&kid],
-            )
+        sql::execute(&client, "DELETE FROM signing_keys WHERE kid = $1", &[&kid])
             .await
             .map_err(db)?;
         Ok(())
@@ -722,19 +574,14 @@ impl Store for PgStore {
 
     async fn put_consent(&self, user: UserId, grant: &ConsentGrant) -> Result<(), StoreError> {
         let client = self.client().await?;
-        client
-            .execute(
-                &client
-                    .prepare_cached(
-                        "INSERT INTO consents (user_id, client_id, record) VALUES ($1, $2, $3) \
+        sql::execute(
+            &client,
+            "INSERT INTO consents (user_id, client_id, record) VALUES ($1, $2, $3) \
                  ON CONFLICT (user_id, client_id) DO UPDATE SET record = EXCLUDED.record",
-                    )
-                    .await
-                    .map_err(db)?,
-                &[&uuid(user), &grant.client_id, &encode(grant)?],
-            )
-            .await
-            .map_err(db)?;
+            &[&uuid(user), &grant.client_id, &encode(grant)?],
+        )
+        .await
+        .map_err(db)?;
         Ok(())
     }
 
@@ -744,50 +591,37 @@ impl Store for PgStore {
         client_id: &str,
     ) -> Result<Option<ConsentGrant>, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached(
-                        "SELECT record FROM consents WHERE user_id = $1 AND client_id = $2",
-                    )
-                    .await
-                    .map_err(db)?,
-                &[&uuid(user), &client_id],
-            )
-            .await
-            .map_err(db)?;
+        let row = sql::query_opt(
+            &client,
+            "SELECT record FROM consents WHERE user_id = $1 AND client_id = $2",
+            &[&uuid(user), &client_id],
+        )
+        .await
+        .map_err(db)?;
         row.map(|row| decode(row.get(0))).transpose()
     }
 
     async fn consents_of(&self, user: UserId) -> Result<Vec<ConsentGrant>, StoreError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT record FROM consents WHERE user_id = $1 ORDER BY client_id",
-                    )
-                    .await
-                    .map_err(db)?,
-                &[&uuid(user)],
-            )
-            .await
-            .map_err(db)?;
+        let rows = sql::query(
+            &client,
+            "SELECT record FROM consents WHERE user_id = $1 ORDER BY client_id",
+            &[&uuid(user)],
+        )
+        .await
+        .map_err(db)?;
         rows.iter().map(|row| decode(row.get(0))).collect()
     }
 
     async fn remove_consent(&self, user: UserId, client_id: &str) -> Result<bool, StoreError> {
         let client = self.client().await?;
-        let removed = client
-            .execute(
-                &client
-                    .prepare_cached("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
-                    .await
-                    .map_err(db)?,
-                &[&uuid(user), &client_id],
-            )
-            .await
-            .map_err(db)?;
+        let removed = sql::execute(
+            &client,
+            "DELETE FROM consents WHERE user_id = $1 AND client_id = $2",
+            &[&uuid(user), &client_id],
+        )
+        .await
+        .map_err(db)?;
         Ok(removed > 0)
     }
 
@@ -879,16 +713,13 @@ impl Store for PgStore {
     /// One statement for every kind; safe on every daemon at once.
     async fn sweep_expired(&self, now: UnixSeconds) -> Result<usize, StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
-        let removed = client
-            .execute(
-                &client
-                    .prepare_cached("DELETE FROM short_lived WHERE expires_at <= $1")
-                    .await
-                    .map_err(db)?,
-                &[&seconds(now)],
-            )
-            .await
-            .map_err(db)?;
+        let removed = sql::execute(
+            &client,
+            "DELETE FROM short_lived WHERE expires_at <= $1",
+            &[&seconds(now)],
+        )
+        .await
+        .map_err(db)?;
         Ok(removed as usize)
     }
 

@@ -2,6 +2,7 @@
 //! a compare-and-swap: the change is written only if the row still holds what was read, so of
 //! two daemons racing to spend one code, the second sees it spent (and reads it again).
 
+use super::sql;
 use super::{db, pool_error, seconds};
 use crate::clock::UnixSeconds;
 use crate::model::UserId;
@@ -135,18 +136,10 @@ impl<T: Record + Expiring + Send + Sync> PgShortLived<T> {
     ) -> Result<Vec<(RecordKey, T)>, StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let rows = match owner {
-            Some(owner) => client
-                .query(
-                    &client.prepare_cached(statement).await.map_err(db)?,
-                    &[&self.kind, &seconds(now), &owner.0],
-                )
+            Some(owner) => sql::query(&client, statement, &[&self.kind, &seconds(now), &owner.0])
                 .await
                 .map_err(db)?,
-            None => client
-                .query(
-                    &client.prepare_cached(statement).await.map_err(db)?,
-                    &[&self.kind, &seconds(now)],
-                )
+            None => sql::query(&client, statement, &[&self.kind, &seconds(now)])
                 .await
                 .map_err(db)?,
         };
@@ -160,67 +153,54 @@ impl<T: Record + Expiring + Send + Sync> PgShortLived<T> {
 impl<T: Record + Expiring + Send + Sync> ShortLived<T> for PgShortLived<T> {
     async fn get(&self, key: &RecordKey, now: UnixSeconds) -> Result<Option<T>, StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached(
-                        "SELECT record FROM short_lived \
+        let row = sql::query_opt(
+            &client,
+            "SELECT record FROM short_lived \
                  WHERE kind = $1 AND key = $2 AND expires_at > $3",
-                    )
-                    .await
-                    .map_err(db)?,
-                &[&self.kind, &key.to_bytes(), &seconds(now)],
-            )
-            .await
-            .map_err(db)?;
+            &[&self.kind, &key.to_bytes(), &seconds(now)],
+        )
+        .await
+        .map_err(db)?;
         row.map(|row| decode(row.get(0))).transpose()
     }
 
     async fn put(&self, key: &RecordKey, record: &T) -> Result<(), StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let links = record.links();
-        client
-            .execute(
-                &client
-                    .prepare_cached(
-                        "INSERT INTO short_lived (kind, key, owner, expires_at, record, \
+        sql::execute(
+            &client,
+            "INSERT INTO short_lived (kind, key, owner, expires_at, record, \
                              link_family, link_client, link_user) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                          ON CONFLICT (kind, key) DO UPDATE \
                          SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at, \
                              record = EXCLUDED.record, link_family = EXCLUDED.link_family, \
                              link_client = EXCLUDED.link_client, link_user = EXCLUDED.link_user",
-                    )
-                    .await
-                    .map_err(db)?,
-                &[
-                    &self.kind,
-                    &key.to_bytes(),
-                    &key.owner.map(|o| o.0),
-                    &seconds(record.expires_at()),
-                    &encode(record)?,
-                    &links.family.as_ref().map(|f| f.as_slice()),
-                    &links.client_id,
-                    &links.user_id.map(|u| u.0),
-                ],
-            )
-            .await
-            .map_err(db)?;
+            &[
+                &self.kind,
+                &key.to_bytes(),
+                &key.owner.map(|o| o.0),
+                &seconds(record.expires_at()),
+                &encode(record)?,
+                &links.family.as_ref().map(|f| f.as_slice()),
+                &links.client_id,
+                &links.user_id.map(|u| u.0),
+            ],
+        )
+        .await
+        .map_err(db)?;
         Ok(())
     }
 
     async fn remove(&self, key: &RecordKey) -> Result<bool, StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
-        let removed = client
-            .execute(
-                &client
-                    .prepare_cached("DELETE FROM short_lived WHERE kind = $1 AND key = $2")
-                    .await
-                    .map_err(db)?,
-                &[&self.kind, &key.to_bytes()],
-            )
-            .await
-            .map_err(db)?;
+        let removed = sql::execute(
+            &client,
+            "DELETE FROM short_lived WHERE kind = $1 AND key = $2",
+            &[&self.kind, &key.to_bytes()],
+        )
+        .await
+        .map_err(db)?;
         Ok(removed > 0)
     }
 
@@ -282,16 +262,13 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for PgShortLived<T> {
 
     async fn remove_of_owner(&self, owner: UserId) -> Result<usize, StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
-        let removed = client
-            .execute(
-                &client
-                    .prepare_cached("DELETE FROM short_lived WHERE kind = $1 AND owner = $2")
-                    .await
-                    .map_err(db)?,
-                &[&self.kind, &owner.0],
-            )
-            .await
-            .map_err(db)?;
+        let removed = sql::execute(
+            &client,
+            "DELETE FROM short_lived WHERE kind = $1 AND owner = $2",
+            &[&self.kind, &owner.0],
+        )
+        .await
+        .map_err(db)?;
         Ok(removed as usize)
     }
 
@@ -306,16 +283,13 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for PgShortLived<T> {
 
     async fn sweep(&self, now: UnixSeconds) -> Result<usize, StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
-        let removed = client
-            .execute(
-                &client
-                    .prepare_cached("DELETE FROM short_lived WHERE kind = $1 AND expires_at <= $2")
-                    .await
-                    .map_err(db)?,
-                &[&self.kind, &seconds(now)],
-            )
-            .await
-            .map_err(db)?;
+        let removed = sql::execute(
+            &client,
+            "DELETE FROM short_lived WHERE kind = $1 AND expires_at <= $2",
+            &[&self.kind, &seconds(now)],
+        )
+        .await
+        .map_err(db)?;
         Ok(removed as usize)
     }
 }
