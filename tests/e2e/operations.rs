@@ -106,22 +106,7 @@ fn a_backup_restores_into_a_new_state_directory_and_the_same_user_signs_in() {
     advance_clock(&new, 30);
     signs_in_with_password_and_app(&new, &daemon, &key);
     // The application's registration, secret included, came back too.
-    let rp = RelyingParty::configure(&daemon, rp.client_id, rp.secret, rp.alg, rp.redirect_uri);
-    let browser = Browser::new(&daemon);
-    let request = rp.request(&[]);
-    let page = browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
-    advance_clock(&new, 30);
-    let body = page_body(&page);
-    let back = away(browser.submit(
-        "/login",
-        &[
-            ("csrf", &hidden(&body, "csrf")),
-            ("flow", &hidden(&body, "flow")),
-            ("code", &totp_code(&key, daemon_clock(&new))),
-        ],
-    ));
-    rp.exchange(&query(&back, "code").unwrap(), request)
-        .expect("tokens from the restored site");
+    app_signs_alice_in(&new, &daemon, rp, &key);
 }
 
 #[test]
@@ -262,6 +247,19 @@ fn metrics_parse_and_move_after_sign_ins_without_naming_anyone() {
     );
 }
 
+/// The application registered before the move, configured anew from the moved site, signs
+/// alice in with her password and a code from her app, and gets tokens.
+fn app_signs_alice_in(site: &Site, daemon: &Daemon, rp: RelyingParty, key: &str) {
+    let rp = RelyingParty::configure(daemon, rp.client_id, rp.secret, rp.alg, rp.redirect_uri);
+    let browser = Browser::new(daemon);
+    let request = rp.request(&[]);
+    let page = browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
+    advance_clock(site, 30);
+    let back = away(browser.answer(&page, &[("code", &totp_code(key, daemon_clock(site)))]));
+    rp.exchange(&query(&back, "code").unwrap(), request)
+        .expect("tokens from the moved site");
+}
+
 fn migrate_store(from: &Site, to: &Site) -> Output {
     Command::new(bin("posternd"))
         .arg("migrate-store")
@@ -312,14 +310,7 @@ fn migrate_store_moves_a_sled_site_to_postgres_and_its_users_sign_in_there() {
     let daemon = new.start();
     advance_clock(&new, 30);
     signs_in_with_password_and_app(&new, &daemon, &key);
-    let rp = RelyingParty::configure(&daemon, rp.client_id, rp.secret, rp.alg, rp.redirect_uri);
-    let browser = Browser::new(&daemon);
-    let request = rp.request(&[]);
-    let page = browser.sign_in(browser.visit(&request.url), "alice", PASSWORD);
-    advance_clock(&new, 30);
-    let back = away(browser.answer(&page, &[("code", &totp_code(&key, daemon_clock(&new)))]));
-    rp.exchange(&query(&back, "code").unwrap(), request)
-        .expect("tokens from the migrated site");
+    app_signs_alice_in(&new, &daemon, rp, &key);
     assert!(
         new.ok(&["audit"]).contains("user_created"),
         "the audit trail came along"
