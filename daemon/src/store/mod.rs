@@ -209,6 +209,34 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         }))
     }
 
+    /// A token family and a user, read together: what a code exchange or a refresh checks
+    /// after spending its code or token. One round trip where the backend can; two here.
+    async fn family_and_user(
+        &self,
+        family: &RecordKey,
+        user: UserId,
+        now: UnixSeconds,
+    ) -> Result<(Option<TokenFamily>, Option<User>), StoreError> {
+        Ok((
+            self.token_families().get(family, now).await?,
+            self.user(user).await?,
+        ))
+    }
+
+    /// Stores a new access token and, when one is issued, the refresh token beside it. One
+    /// round trip where the backend can; two here.
+    async fn put_tokens(
+        &self,
+        access: (&RecordKey, &AccessToken),
+        refresh: Option<(&RecordKey, &RefreshToken)>,
+    ) -> Result<(), StoreError> {
+        self.access_tokens().put(access.0, access.1).await?;
+        if let Some((key, token)) = refresh {
+            self.refresh_tokens().put(key, token).await?;
+        }
+        Ok(())
+    }
+
     /// Removes expired short-lived records of every kind; returns how many. Safe to run while
     /// other work goes on (and, on a shared database, on several daemons at once).
     async fn sweep_expired(&self, now: UnixSeconds) -> Result<usize, StoreError>;

@@ -9,7 +9,7 @@
 use super::Tokens;
 use super::grants::{self, Grant, IssueError, TokenResponse};
 use crate::audit::{AuditAction, Outcome};
-use crate::model::grants::{AuthorizationCode, RefreshToken};
+use crate::model::grants::{AuthorizationCode, RefreshToken, TokenFamily};
 use crate::model::{Client, User, UserId};
 use crate::secrets::{constant_time_eq, token_hash};
 use crate::store::{Change, RecordKey, StoreError};
@@ -85,7 +85,8 @@ pub async fn exchange_code(
     if let Some(refusal) = refusal {
         return Err(ExchangeError::InvalidGrant(refusal));
     }
-    let user = usable_user(tokens, stored.authentication.user_id).await?;
+    let (family, user) =
+        family_and_user(tokens, &stored.family, stored.authentication.user_id).await?;
     let reuse = Reuse {
         tokens,
         family: &stored.family,
@@ -118,6 +119,7 @@ pub async fn exchange_code(
             authentication: &stored.authentication,
             nonce: stored.request.nonce.as_deref(),
             code: Some(request.code),
+            family_read: family.as_ref(),
         },
     )
     .await?;
@@ -189,7 +191,8 @@ pub async fn refresh(
     if let Some(refusal) = refusal {
         return Err(refusal);
     }
-    let user = usable_user(tokens, stored.authentication.user_id).await?;
+    let (family, user) =
+        family_and_user(tokens, &stored.family, stored.authentication.user_id).await?;
     let reuse = Reuse {
         tokens,
         family: &stored.family,
@@ -218,6 +221,7 @@ pub async fn refresh(
             authentication: &stored.authentication,
             nonce: None,
             code: None,
+            family_read: family.as_ref(),
         },
     )
     .await?;
@@ -266,9 +270,17 @@ impl Reuse<'_> {
     }
 }
 
-/// The user, if they still exist and are not disabled.
-async fn usable_user(tokens: &Tokens, id: UserId) -> Result<Option<User>, StoreError> {
-    Ok(tokens.store.user(id).await?.filter(|u| !u.disabled))
+/// The grant's token family, and its user if they still exist and are not disabled: one
+/// question to the store.
+async fn family_and_user(
+    tokens: &Tokens,
+    family: &str,
+    id: UserId,
+) -> Result<(Option<TokenFamily>, Option<User>), StoreError> {
+    let key = RecordKey::bearer(token_hash(family));
+    let now = tokens.clock.unix_now();
+    let (family, user) = tokens.store.family_and_user(&key, id, now).await?;
+    Ok((family, user.filter(|u| !u.disabled)))
 }
 
 /// Why a code exchange's PKCE does not hold, if it does not. A code issued with a challenge

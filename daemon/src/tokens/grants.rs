@@ -91,6 +91,10 @@ pub struct Grant<'a> {
     pub authentication: &'a Authentication,
     pub nonce: Option<&'a str>,
     pub code: Option<&'a str>,
+    /// The family as the caller just read it, if it did: then it is written only when its life
+    /// must be extended. (A family revoked after this read still stops every token issued
+    /// here: every use of a token checks its family.)
+    pub family_read: Option<&'a TokenFamily>,
 }
 
 /// Issues access, refresh and ID tokens in `grant.family`, unless the family has been revoked
@@ -100,64 +104,67 @@ pub async fn issue_tokens(tokens: &Tokens, grant: &Grant<'_>) -> Result<TokenRes
     let access_lifetime = tokens.lifetimes.access_token_lifetime.0.as_secs();
     let refresh_lifetime = tokens.lifetimes.refresh_token_lifetime.0.as_secs();
     // The family lives at least as long as its newest refresh token.
-    let family = tokens
-        .store
-        .token_families()
-        .update(
-            &RecordKey::bearer(token_hash(grant.family)),
-            now,
-            &mut |family| {
-                if family.revoked || family.expires_at >= now + refresh_lifetime {
-                    return Change::Keep;
-                }
-                Change::Replace(TokenFamily {
-                    expires_at: now + refresh_lifetime + FAMILY_SLACK,
-                    ..family.clone()
-                })
-            },
-        )
-        .await?;
+    let lives_long_enough = |family: &TokenFamily| family.expires_at >= now + refresh_lifetime;
+    let family = match grant.family_read {
+        Some(family) if family.revoked || lives_long_enough(family) => Some(family.clone()),
+        _ => {
+            tokens
+                .store
+                .token_families()
+                .update(
+                    &RecordKey::bearer(token_hash(grant.family)),
+                    now,
+                    &mut |family| {
+                        if family.revoked || lives_long_enough(family) {
+                            return Change::Keep;
+                        }
+                        Change::Replace(TokenFamily {
+                            expires_at: now + refresh_lifetime + FAMILY_SLACK,
+                            ..family.clone()
+                        })
+                    },
+                )
+                .await?
+        }
+    };
     if family.is_none_or(|family| family.revoked) {
         return Err(IssueError::Revoked);
     }
     let access_token = random_token();
+    let access = AccessToken {
+        family: grant.family.to_owned(),
+        client_id: grant.client.id.clone(),
+        user_id: grant.user.id,
+        scopes: grant.scopes.to_vec(),
+        issued_at: now,
+        expires_at: now + access_lifetime,
+    };
+    let refresh = grant.refresh_scopes.map(|scopes| {
+        let token = random_token();
+        let record = RefreshToken {
+            family: grant.family.to_owned(),
+            client_id: grant.client.id.clone(),
+            scopes: scopes.to_vec(),
+            authentication: grant.authentication.clone(),
+            used: false,
+            expires_at: now + refresh_lifetime,
+        };
+        (token, record)
+    });
+    let access_key = RecordKey::bearer(token_hash(&access_token));
+    let refresh_key = refresh
+        .as_ref()
+        .map(|(token, _)| RecordKey::bearer(token_hash(token)));
     tokens
         .store
-        .access_tokens()
-        .put(
-            &RecordKey::bearer(token_hash(&access_token)),
-            &AccessToken {
-                family: grant.family.to_owned(),
-                client_id: grant.client.id.clone(),
-                user_id: grant.user.id,
-                scopes: grant.scopes.to_vec(),
-                issued_at: now,
-                expires_at: now + access_lifetime,
-            },
+        .put_tokens(
+            (&access_key, &access),
+            refresh_key
+                .as_ref()
+                .zip(refresh.as_ref().map(|(_, record)| record)),
         )
         .await?;
-    let refresh_token = match grant.refresh_scopes {
-        Some(scopes) => {
-            let token = random_token();
-            tokens
-                .store
-                .refresh_tokens()
-                .put(
-                    &RecordKey::bearer(token_hash(&token)),
-                    &RefreshToken {
-                        family: grant.family.to_owned(),
-                        client_id: grant.client.id.clone(),
-                        scopes: scopes.to_vec(),
-                        authentication: grant.authentication.clone(),
-                        used: false,
-                        expires_at: now + refresh_lifetime,
-                    },
-                )
-                .await?;
-            Some(token)
-        }
-        None => None,
-    };
+    let refresh_token = refresh.map(|(token, _)| token);
     let id_token = id_token::sign(
         tokens,
         &IdTokenInput {
