@@ -12,10 +12,27 @@ pub struct Postgres {
     bin: PathBuf,
     /// The user the server runs as, when the tests run as root.
     run_as: Option<&'static str>,
+    /// The loopback port it also listens on, if it does.
+    port: Option<u16>,
 }
 
 impl Postgres {
+    /// A server on a Unix socket only.
     pub fn start() -> Self {
+        Self::start_with(None, None)
+    }
+
+    /// A server that also listens on a loopback port, with TLS when given a certificate and
+    /// its key (PEM): TLS needs TCP, PostgreSQL does not speak it on a Unix socket.
+    pub fn start_on_loopback(tls: Option<(&str, &str)>) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free loopback port")
+            .port();
+        Self::start_with(Some(port), tls)
+    }
+
+    fn start_with(port: Option<u16>, tls: Option<(&str, &str)>) -> Self {
         let bin = bin_dir();
         // Short, because a Unix socket's path is limited to about a hundred bytes.
         let dir = tempfile::Builder::new()
@@ -32,7 +49,12 @@ impl Postgres {
             nix::unistd::chown(dir.path(), Some(owner.uid), Some(owner.gid))
                 .expect("give the PostgreSQL directory to its user");
         }
-        let server = Self { dir, bin, run_as };
+        let server = Self {
+            dir,
+            bin,
+            run_as,
+            port,
+        };
         server.run(
             "initdb",
             &[
@@ -48,10 +70,17 @@ impl Postgres {
         );
         let conf = server.data().join("postgresql.conf");
         let mut text = std::fs::read_to_string(&conf).expect("postgresql.conf");
+        let listen = port.map_or(String::new(), |_| "127.0.0.1".into());
         text.push_str(&format!(
-            "\nlisten_addresses = ''\nunix_socket_directories = '{}'\nfsync = off\nmax_connections = 60\nshared_buffers = 16MB\n",
+            "\nlisten_addresses = '{listen}'\nport = {}\nunix_socket_directories = '{}'\nfsync = off\nmax_connections = 60\nshared_buffers = 16MB\n",
+            port.unwrap_or(5432),
             server.dir.path().display()
         ));
+        if let Some((cert, key)) = tls {
+            server.write_private("server.crt", cert);
+            server.write_private("server.key", key);
+            text.push_str("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        }
         std::fs::write(&conf, text).expect("write postgresql.conf");
         server.start_again();
         server
@@ -63,6 +92,30 @@ impl Postgres {
             "host={} user=postern dbname=postgres",
             self.dir.path().display()
         )
+    }
+
+    /// The connection string over the loopback port (see [`start_on_loopback`]).
+    ///
+    /// [`start_on_loopback`]: Self::start_on_loopback
+    pub fn tcp_url(&self) -> String {
+        let port = self.port.expect("a server started on a loopback port");
+        format!("host=127.0.0.1 port={port} user=postern dbname=postgres")
+    }
+
+    /// Writes a file into the data directory that only the server's user may read.
+    fn write_private(&self, name: &str, text: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.data().join(name);
+        std::fs::write(&path, text).expect("write into the data directory");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .expect("make it private");
+        if let Some(user) = self.run_as {
+            let owner = nix::unistd::User::from_name(user)
+                .ok()
+                .flatten()
+                .expect("the postgres user");
+            nix::unistd::chown(&path, Some(owner.uid), Some(owner.gid)).expect("chown");
+        }
     }
 
     /// Stops the server (fast: connections are cut), leaving its data.
@@ -77,8 +130,9 @@ impl Postgres {
 
     /// Runs SQL as the superuser, for a test that looks at the database itself.
     pub fn sql(&self, statement: &str) -> String {
+        let port = self.port.unwrap_or(5432).to_string();
         let output = Command::new(self.bin.join("psql"))
-            .args(["-X", "-A", "-t", "-h"])
+            .args(["-X", "-A", "-t", "-p", &port, "-h"])
             .arg(self.dir.path())
             .args(["-U", "postern", "-d", "postgres", "-c", statement])
             .output()

@@ -81,6 +81,11 @@ impl Site {
         Self::build("", "listen = \"127.0.0.1:0\"", None, None)
     }
 
+    /// A site on the PostgreSQL store at `url` (a server the test started).
+    pub fn on_store(url: String) -> Self {
+        Self::build("", "listen = \"127.0.0.1:0\"", None, Some(url))
+    }
+
     /// A site on its own new PostgreSQL server, whichever backend this run tests.
     pub fn on_postgres() -> Self {
         let server = crate::postgres::Postgres::start();

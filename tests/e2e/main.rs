@@ -5,6 +5,7 @@
 
 mod fixture;
 mod postgres;
+mod postgres_tls;
 
 mod account;
 mod accounts;

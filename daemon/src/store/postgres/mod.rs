@@ -72,16 +72,32 @@ impl PgStore {
 /// A pool that could not hand out a connection: the database is unreachable (or every
 /// connection is busy for longer than `connect_timeout`).
 fn pool_error(error: deadpool_postgres::PoolError) -> StoreError {
-    StoreError::Unavailable(error.to_string())
+    StoreError::Unavailable(with_causes(&error))
+}
+
+/// An error with the errors beneath it ("error performing TLS handshake: invalid peer
+/// certificate: UnknownIssuer"), since the top one alone rarely says what to fix.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// A failed statement. A connection that broke means the database went away; anything else is
 /// the statement's own failure.
 fn db(error: tokio_postgres::Error) -> StoreError {
     if error.is_closed() || error.as_db_error().is_none() {
-        StoreError::Unavailable(error.to_string())
+        StoreError::Unavailable(with_causes(&error))
     } else {
-        StoreError::Db(error.to_string())
+        StoreError::Db(with_causes(&error))
     }
 }
 
