@@ -186,8 +186,12 @@ fn a_user_added_through_one_daemon_signs_in_on_the_other_at_once() {
 
 /// One PAM conversation at `site`'s socket with a password and nothing else; the verdict.
 fn pam_password(site: &Site, user: &str) -> PamOutcome {
-    let mut connection =
-        Connection::connect(&site.pam_socket(), Duration::from_secs(10)).expect("PAM socket");
+    try_pam_password(site, user).expect("a PAM conversation")
+}
+
+/// The same, or `None` when the connection fails (a daemon killed mid-conversation).
+fn try_pam_password(site: &Site, user: &str) -> Option<PamOutcome> {
+    let mut connection = Connection::connect(&site.pam_socket(), Duration::from_secs(10)).ok()?;
     connection
         .send(&PamRequest::Begin(PamContext {
             service: "sshd".into(),
@@ -196,16 +200,16 @@ fn pam_password(site: &Site, user: &str) -> PamOutcome {
             tty: Some("ssh".into()),
             mode: PamMode::Full,
         }))
-        .unwrap();
+        .ok()?;
     loop {
-        match connection.receive::<PamReply>().unwrap() {
+        match connection.receive::<PamReply>().ok()? {
             PamReply::Prompt { .. } => connection
                 .send(&PamRequest::Answer {
                     text: Secret::new(PASSWORD),
                 })
-                .unwrap(),
+                .ok()?,
             PamReply::Info { .. } => {}
-            PamReply::Verdict { outcome, .. } => return outcome,
+            PamReply::Verdict { outcome, .. } => return Some(outcome),
         }
     }
 }
@@ -263,10 +267,19 @@ fn a_daemon_killed_mid_load_loses_nothing_it_acknowledged() {
         return;
     }
     let (a, daemon_a, b, _daemon_b) = pair();
-    // Users added through A, one after another; A is killed after the tenth is acknowledged,
-    // while more are on the way.
+    a.add_user("dave", &[]);
+    // Users added through A, one after another, and sign-ins through A beside them; A is
+    // killed after the tenth user is acknowledged, while more of both are on the way.
     let mut acknowledged = Vec::new();
+    let mut signed_in = 0;
     let writer = std::thread::scope(|scope| {
+        let signing_in = scope.spawn(|| {
+            let mut done = 0;
+            while try_pam_password(&a, "dave") == Some(PamOutcome::Success) {
+                done += 1;
+            }
+            done
+        });
         let adding = scope.spawn(|| {
             let mut added = Vec::new();
             for i in 0..40 {
@@ -294,6 +307,7 @@ fn a_daemon_killed_mid_load_loses_nothing_it_acknowledged() {
         }
         let pid = nix::unistd::Pid::from_raw(daemon_a.pid() as i32);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).expect("SIGKILL");
+        signed_in = signing_in.join().unwrap();
         adding.join().unwrap()
     });
     acknowledged.extend(writer);
@@ -302,7 +316,14 @@ fn a_daemon_killed_mid_load_loses_nothing_it_acknowledged() {
     for name in &acknowledged {
         assert!(listed.contains(name.as_str()), "{name} is lost: {listed}");
     }
-    // And they sign in through the survivor.
+    // Every sign-in A answered "success" to is in the audit trail the survivor reads.
+    let trail = b.ok(&["audit", "--user", "dave", "--limit", "1000"]);
+    let recorded = trail.matches("signed_in").count();
+    assert!(
+        signed_in > 0 && recorded >= signed_in,
+        "{signed_in} sign-ins acknowledged, {recorded} recorded"
+    );
+    // And the users sign in through the survivor.
     assert_eq!(pam_password(&b, &acknowledged[0]), PamOutcome::Success);
 }
 

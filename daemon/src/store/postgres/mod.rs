@@ -11,9 +11,11 @@ mod backup;
 mod connect;
 mod logs;
 mod records;
+mod roles;
 mod schema;
 mod short_lived;
 mod sql;
+mod users;
 
 use crate::clock::UnixSeconds;
 use crate::config::PostgresConfig;

@@ -3,6 +3,7 @@
 //! read-and-change holds the row's lock until it commits.
 
 use super::sql;
+use super::users::uuid;
 use super::{PgStore, db, is, pool_error, seconds};
 use crate::clock::UnixSeconds;
 use crate::model::audit::AuditEvent;
@@ -13,77 +14,18 @@ use crate::model::grants::{
 };
 use crate::model::mail::MailRecord;
 use crate::model::signing_key::SigningKeyRecord;
-use crate::model::{Client, Role, SiteSettings, User, UserId, normalize_username};
+use crate::model::{Client, Role, SiteSettings, User, UserId};
 use crate::store::codec::{Record, decode, encode};
 use crate::store::{
     AccessGrant, AppendLog, BackupError, BackupSummary, Edit, RecordKey, ShortLived, Store,
     StoreError,
 };
 use async_trait::async_trait;
-use std::collections::BTreeSet;
 use tokio_postgres::error::SqlState;
 
 const SITE: &str = "site";
 
-/// A user id as PostgreSQL's UUID.
-fn uuid(id: UserId) -> uuid::Uuid {
-    id.0
-}
-
-/// Refuses roles that do not exist, naming the first, as the sled backend does.
-async fn check_roles_exist(
-    transaction: &deadpool_postgres::Transaction<'_>,
-    roles: &BTreeSet<String>,
-) -> Result<(), StoreError> {
-    if roles.is_empty() {
-        return Ok(());
-    }
-    let wanted: Vec<&str> = roles.iter().map(String::as_str).collect();
-    let rows = sql::query(
-        transaction,
-        "SELECT name FROM roles WHERE name = ANY($1)",
-        &[&wanted],
-    )
-    .await
-    .map_err(db)?;
-    let found: BTreeSet<String> = rows.iter().map(|row| row.get(0)).collect();
-    match roles.iter().find(|role| !found.contains(*role)) {
-        Some(missing) => Err(StoreError::NotFound(format!("role `{missing}`"))),
-        None => Ok(()),
-    }
-}
-
-async fn add_members(
-    transaction: &deadpool_postgres::Transaction<'_>,
-    roles: impl Iterator<Item = &String>,
-    id: UserId,
-) -> Result<(), StoreError> {
-    for role in roles {
-        sql::execute(
-            transaction,
-            "INSERT INTO role_members (role, user_id) VALUES ($1, $2)",
-            &[role, &uuid(id)],
-        )
-        .await
-        .map_err(db)?;
-    }
-    Ok(())
-}
-
 impl PgStore {
-    async fn user_where(
-        &self,
-        condition: &str,
-        value: &(dyn tokio_postgres::types::ToSql + Sync),
-    ) -> Result<Option<User>, StoreError> {
-        let client = self.client().await?;
-        let statement = format!("SELECT record FROM users WHERE {condition}");
-        let row = sql::query_opt(&client, &statement, &[value])
-            .await
-            .map_err(db)?;
-        row.map(|row| decode(row.get(0))).transpose()
-    }
-
     async fn client_where(
         &self,
         condition: &str,
@@ -106,47 +48,15 @@ impl Store for PgStore {
     }
 
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
-        let transaction = client.transaction().await.map_err(db)?;
-        check_roles_exist(&transaction, &user.roles).await?;
-        let inserted = sql::execute(
-            &transaction,
-            "INSERT INTO users (id, name_key, record) VALUES ($1, $2, $3)",
-            &[
-                &uuid(user.id),
-                &normalize_username(&user.username),
-                &encode(user)?,
-            ],
-        )
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => {
-                return Err(StoreError::AlreadyExists(format!(
-                    "user `{}`",
-                    user.username
-                )));
-            }
-            Err(e) => return Err(db(e)),
-        }
-        add_members(&transaction, user.roles.iter(), user.id).await?;
-        sql::execute(
-            &transaction,
-            "UPDATE counters SET value = value + 1 WHERE name = 'users'",
-            &[],
-        )
-        .await
-        .map_err(db)?;
-        transaction.commit().await.map_err(db)
+        PgStore::insert_user(self, user).await
     }
 
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.user_where("id = $1", &uuid(id)).await
+        PgStore::user(self, id).await
     }
 
     async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
-        self.user_where("name_key = $1", &normalize_username(username))
-            .await
+        PgStore::user_by_name(self, username).await
     }
 
     async fn users_page(
@@ -154,247 +64,47 @@ impl Store for PgStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<User>, Option<String>), StoreError> {
-        let client = self.client().await?;
-        let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
-        let rows = sql::query(
-            &client,
-            "SELECT name_key, record FROM users \
-                 WHERE $1::TEXT IS NULL OR name_key > $1 ORDER BY name_key LIMIT $2",
-            &[&after, &fetch],
-        )
-        .await
-        .map_err(db)?;
-        let more = rows.len() > limit;
-        let mut users = Vec::with_capacity(rows.len().min(limit));
-        let mut last = None;
-        for row in rows.iter().take(limit) {
-            users.push(decode(row.get(1))?);
-            last = Some(row.get::<_, String>(0));
-        }
-        Ok((users, if more { last } else { None }))
+        PgStore::users_page(self, after, limit).await
     }
 
     async fn update_user(&self, id: UserId, change: Edit<'_, User>) -> Result<User, StoreError> {
-        let mut client = self.client().await?;
-        let transaction = client.transaction().await.map_err(db)?;
-        let row = sql::query_opt(
-            &transaction,
-            "SELECT record FROM users WHERE id = $1 FOR UPDATE",
-            &[&uuid(id)],
-        )
-        .await
-        .map_err(db)?
-        .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
-        let before: User = decode(row.get(0))?;
-        let mut after = before.clone();
-        change(&mut after)?;
-        after.id = before.id;
-        check_roles_exist(&transaction, &after.roles).await?;
-        let updated = sql::execute(
-            &transaction,
-            "UPDATE users SET name_key = $2, record = $3 WHERE id = $1",
-            &[
-                &uuid(id),
-                &normalize_username(&after.username),
-                &encode(&after)?,
-            ],
-        )
-        .await;
-        match updated {
-            Ok(_) => {}
-            Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => {
-                return Err(StoreError::AlreadyExists(format!(
-                    "user `{}`",
-                    after.username
-                )));
-            }
-            Err(e) => return Err(db(e)),
-        }
-        for role in before.roles.difference(&after.roles) {
-            sql::execute(
-                &transaction,
-                "DELETE FROM role_members WHERE role = $1 AND user_id = $2",
-                &[role, &uuid(id)],
-            )
-            .await
-            .map_err(db)?;
-        }
-        add_members(&transaction, after.roles.difference(&before.roles), id).await?;
-        transaction.commit().await.map_err(db)?;
-        Ok(after)
+        PgStore::update_user(self, id, change).await
     }
 
     async fn delete_user(&self, id: UserId) -> Result<User, StoreError> {
-        let mut client = self.client().await?;
-        let transaction = client.transaction().await.map_err(db)?;
-        let row = sql::query_opt(
-            &transaction,
-            "DELETE FROM users WHERE id = $1 RETURNING record",
-            &[&uuid(id)],
-        )
-        .await
-        .map_err(db)?
-        .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
-        let user: User = decode(row.get(0))?;
-        sql::execute(
-            &transaction,
-            "DELETE FROM consents WHERE user_id = $1",
-            &[&uuid(id)],
-        )
-        .await
-        .map_err(db)?;
-        sql::execute(
-            &transaction,
-            "UPDATE counters SET value = value - 1 WHERE name = 'users'",
-            &[],
-        )
-        .await
-        .map_err(db)?;
-        transaction.commit().await.map_err(db)?;
-        Ok(user)
+        PgStore::delete_user(self, id).await
     }
 
     async fn user_count(&self) -> Result<u64, StoreError> {
-        let client = self.client().await?;
-        let row = sql::query_one(
-            &client,
-            "SELECT value FROM counters WHERE name = 'users'",
-            &[],
-        )
-        .await
-        .map_err(db)?;
-        Ok(row.get::<_, i64>(0).max(0) as u64)
+        PgStore::user_count(self).await
     }
 
     async fn insert_role(&self, role: &Role) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        let inserted = sql::execute(
-            &client,
-            "INSERT INTO roles (name, record) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &[&role.name, &encode(role)?],
-        )
-        .await
-        .map_err(db)?;
-        if inserted == 0 {
-            return Err(StoreError::AlreadyExists(format!("role `{}`", role.name)));
-        }
-        Ok(())
+        PgStore::insert_role(self, role).await
     }
 
     async fn role(&self, name: &str) -> Result<Option<Role>, StoreError> {
-        let client = self.client().await?;
-        let row = sql::query_opt(
-            &client,
-            "SELECT record FROM roles WHERE name = $1",
-            &[&name],
-        )
-        .await
-        .map_err(db)?;
-        row.map(|row| decode(row.get(0))).transpose()
+        PgStore::role(self, name).await
     }
 
     async fn roles(&self) -> Result<Vec<Role>, StoreError> {
-        let client = self.client().await?;
-        let rows = sql::query(&client, "SELECT record FROM roles ORDER BY name", &[])
-            .await
-            .map_err(db)?;
-        rows.iter().map(|row| decode(row.get(0))).collect()
+        PgStore::roles(self).await
     }
 
     async fn role_count(&self) -> Result<u64, StoreError> {
-        let client = self.client().await?;
-        let row = sql::query_one(&client, "SELECT count(*) FROM roles", &[])
-            .await
-            .map_err(db)?;
-        Ok(row.get::<_, i64>(0).max(0) as u64)
+        PgStore::role_count(self).await
     }
 
     async fn update_role(&self, name: &str, change: Edit<'_, Role>) -> Result<Role, StoreError> {
-        let mut client = self.client().await?;
-        let transaction = client.transaction().await.map_err(db)?;
-        let row = sql::query_opt(
-            &transaction,
-            "SELECT record FROM roles WHERE name = $1 FOR UPDATE",
-            &[&name],
-        )
-        .await
-        .map_err(db)?
-        .ok_or_else(|| StoreError::NotFound(format!("role `{name}`")))?;
-        let mut role: Role = decode(row.get(0))?;
-        change(&mut role)?;
-        role.name = name.to_owned();
-        sql::execute(
-            &transaction,
-            "UPDATE roles SET record = $2 WHERE name = $1",
-            &[&name, &encode(&role)?],
-        )
-        .await
-        .map_err(db)?;
-        transaction.commit().await.map_err(db)?;
-        Ok(role)
+        PgStore::update_role(self, name, change).await
     }
 
     async fn delete_role(&self, name: &str) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
-        let transaction = client.transaction().await.map_err(db)?;
-        let exists = sql::query_opt(
-            &transaction,
-            "SELECT 1 FROM roles WHERE name = $1 FOR UPDATE",
-            &[&name],
-        )
-        .await
-        .map_err(db)?
-        .is_some();
-        if !exists {
-            return Err(StoreError::NotFound(format!("role `{name}`")));
-        }
-        let holders = sql::query(
-            &transaction,
-            "SELECT u.record FROM role_members m JOIN users u ON u.id = m.user_id \
-                 WHERE m.role = $1 ORDER BY u.name_key LIMIT 5",
-            &[&name],
-        )
-        .await
-        .map_err(db)?;
-        if !holders.is_empty() {
-            let count: i64 = sql::query_one(
-                &transaction,
-                "SELECT count(*) FROM role_members WHERE role = $1",
-                &[&name],
-            )
-            .await
-            .map_err(db)?
-            .get(0);
-            let mut names = Vec::new();
-            for row in &holders {
-                names.push(decode::<User>(row.get(0))?.username);
-            }
-            let more = if count as usize > names.len() {
-                ", …"
-            } else {
-                ""
-            };
-            return Err(StoreError::Conflict(format!(
-                "role `{name}` is held by {count} user(s) ({}{more}); remove it from them first with `postern user remove-role USER {name}`",
-                names.join(", ")
-            )));
-        }
-        sql::execute(&transaction, "DELETE FROM roles WHERE name = $1", &[&name])
-            .await
-            .map_err(db)?;
-        transaction.commit().await.map_err(db)
+        PgStore::delete_role(self, name).await
     }
 
     async fn role_members(&self, role: &str) -> Result<Vec<UserId>, StoreError> {
-        let client = self.client().await?;
-        let rows = sql::query(
-            &client,
-            "SELECT user_id FROM role_members WHERE role = $1 ORDER BY user_id",
-            &[&role],
-        )
-        .await
-        .map_err(db)?;
-        Ok(rows.iter().map(|row| UserId(row.get(0))).collect())
+        PgStore::role_members(self, role).await
     }
 
     async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {

@@ -1,0 +1,229 @@
+//! Users behind the store interface, with their indexes kept consistent in one transaction:
+//! the case-folded name (unique), and who holds which role.
+
+use super::sql;
+use super::{PgStore, db, is};
+use crate::model::{User, UserId, normalize_username};
+use crate::store::codec::{decode, encode};
+use crate::store::{Edit, StoreError};
+use std::collections::BTreeSet;
+use tokio_postgres::error::SqlState;
+
+/// A user id as PostgreSQL's UUID.
+pub(super) fn uuid(id: UserId) -> uuid::Uuid {
+    id.0
+}
+
+/// Refuses roles that do not exist, naming the first, as the sled backend does.
+pub(super) async fn check_roles_exist(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    roles: &BTreeSet<String>,
+) -> Result<(), StoreError> {
+    if roles.is_empty() {
+        return Ok(());
+    }
+    let wanted: Vec<&str> = roles.iter().map(String::as_str).collect();
+    let rows = sql::query(
+        transaction,
+        "SELECT name FROM roles WHERE name = ANY($1)",
+        &[&wanted],
+    )
+    .await
+    .map_err(db)?;
+    let found: BTreeSet<String> = rows.iter().map(|row| row.get(0)).collect();
+    match roles.iter().find(|role| !found.contains(*role)) {
+        Some(missing) => Err(StoreError::NotFound(format!("role `{missing}`"))),
+        None => Ok(()),
+    }
+}
+
+async fn add_members(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    roles: impl Iterator<Item = &String>,
+    id: UserId,
+) -> Result<(), StoreError> {
+    for role in roles {
+        sql::execute(
+            transaction,
+            "INSERT INTO role_members (role, user_id) VALUES ($1, $2)",
+            &[role, &uuid(id)],
+        )
+        .await
+        .map_err(db)?;
+    }
+    Ok(())
+}
+
+impl PgStore {
+    async fn user_where(
+        &self,
+        condition: &str,
+        value: &(dyn tokio_postgres::types::ToSql + Sync),
+    ) -> Result<Option<User>, StoreError> {
+        let client = self.client().await?;
+        let statement = format!("SELECT record FROM users WHERE {condition}");
+        let row = sql::query_opt(&client, &statement, &[value])
+            .await
+            .map_err(db)?;
+        row.map(|row| decode(row.get(0))).transpose()
+    }
+
+    pub(super) async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(db)?;
+        check_roles_exist(&transaction, &user.roles).await?;
+        let inserted = sql::execute(
+            &transaction,
+            "INSERT INTO users (id, name_key, record) VALUES ($1, $2, $3)",
+            &[
+                &uuid(user.id),
+                &normalize_username(&user.username),
+                &encode(user)?,
+            ],
+        )
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => {
+                return Err(StoreError::AlreadyExists(format!(
+                    "user `{}`",
+                    user.username
+                )));
+            }
+            Err(e) => return Err(db(e)),
+        }
+        add_members(&transaction, user.roles.iter(), user.id).await?;
+        sql::execute(
+            &transaction,
+            "UPDATE counters SET value = value + 1 WHERE name = 'users'",
+            &[],
+        )
+        .await
+        .map_err(db)?;
+        transaction.commit().await.map_err(db)
+    }
+    pub(super) async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.user_where("id = $1", &uuid(id)).await
+    }
+    pub(super) async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
+        self.user_where("name_key = $1", &normalize_username(username))
+            .await
+    }
+    pub(super) async fn users_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<User>, Option<String>), StoreError> {
+        let client = self.client().await?;
+        let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
+        let rows = sql::query(
+            &client,
+            "SELECT name_key, record FROM users \
+                 WHERE $1::TEXT IS NULL OR name_key > $1 ORDER BY name_key LIMIT $2",
+            &[&after, &fetch],
+        )
+        .await
+        .map_err(db)?;
+        let more = rows.len() > limit;
+        let mut users = Vec::with_capacity(rows.len().min(limit));
+        let mut last = None;
+        for row in rows.iter().take(limit) {
+            users.push(decode(row.get(1))?);
+            last = Some(row.get::<_, String>(0));
+        }
+        Ok((users, if more { last } else { None }))
+    }
+    pub(super) async fn update_user(
+        &self,
+        id: UserId,
+        change: Edit<'_, User>,
+    ) -> Result<User, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(db)?;
+        let row = sql::query_opt(
+            &transaction,
+            "SELECT record FROM users WHERE id = $1 FOR UPDATE",
+            &[&uuid(id)],
+        )
+        .await
+        .map_err(db)?
+        .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
+        let before: User = decode(row.get(0))?;
+        let mut after = before.clone();
+        change(&mut after)?;
+        after.id = before.id;
+        check_roles_exist(&transaction, &after.roles).await?;
+        let updated = sql::execute(
+            &transaction,
+            "UPDATE users SET name_key = $2, record = $3 WHERE id = $1",
+            &[
+                &uuid(id),
+                &normalize_username(&after.username),
+                &encode(&after)?,
+            ],
+        )
+        .await;
+        match updated {
+            Ok(_) => {}
+            Err(e) if is(&e, &SqlState::UNIQUE_VIOLATION) => {
+                return Err(StoreError::AlreadyExists(format!(
+                    "user `{}`",
+                    after.username
+                )));
+            }
+            Err(e) => return Err(db(e)),
+        }
+        for role in before.roles.difference(&after.roles) {
+            sql::execute(
+                &transaction,
+                "DELETE FROM role_members WHERE role = $1 AND user_id = $2",
+                &[role, &uuid(id)],
+            )
+            .await
+            .map_err(db)?;
+        }
+        add_members(&transaction, after.roles.difference(&before.roles), id).await?;
+        transaction.commit().await.map_err(db)?;
+        Ok(after)
+    }
+    pub(super) async fn delete_user(&self, id: UserId) -> Result<User, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(db)?;
+        let row = sql::query_opt(
+            &transaction,
+            "DELETE FROM users WHERE id = $1 RETURNING record",
+            &[&uuid(id)],
+        )
+        .await
+        .map_err(db)?
+        .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
+        let user: User = decode(row.get(0))?;
+        sql::execute(
+            &transaction,
+            "DELETE FROM consents WHERE user_id = $1",
+            &[&uuid(id)],
+        )
+        .await
+        .map_err(db)?;
+        sql::execute(
+            &transaction,
+            "UPDATE counters SET value = value - 1 WHERE name = 'users'",
+            &[],
+        )
+        .await
+        .map_err(db)?;
+        transaction.commit().await.map_err(db)?;
+        Ok(user)
+    }
+    pub(super) async fn user_count(&self) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let row = sql::query_one(
+            &client,
+            "SELECT value FROM counters WHERE name = 'users'",
+            &[],
+        )
+        .await
+        .map_err(db)?;
+        Ok(row.get::<_, i64>(0).max(0) as u64)
+    }
+}
