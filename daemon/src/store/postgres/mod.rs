@@ -3,9 +3,10 @@
 //! versioned bytes as in sled (`store::codec`); the tables add what SQL needs to find them
 //! (names, owners, expiry) and to keep them consistent (unique names, a role's holders).
 //!
-//! Single-use rules hold through the database, never a daemon's memory: a read-and-change
-//! (`update_user`, `ShortLived::update`) locks the row (`SELECT … FOR UPDATE`) inside one
-//! transaction, so two daemons racing to use one code are served one after the other.
+//! Single-use rules hold through the database, never a daemon's memory: a short-lived record
+//! is changed by compare-and-swap (written only if it still holds what was read, so of two
+//! daemons racing to use one code, one wins and the other reads it spent), and a user, role or
+//! client by a transaction that locks its row (`SELECT … FOR UPDATE`).
 
 mod backup;
 mod connect;
