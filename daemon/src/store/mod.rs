@@ -410,9 +410,6 @@ pub trait AppendLog<T>: Send + Sync {
     async fn count(&self) -> Result<u64, StoreError>;
 }
 
-/// Anything with an expiry time, so the sweeper can remove it.
-pub use crate::model::grants::Expiring;
-
 /// Anything with a time, so a log can stop reading at `since`.
 pub trait Timestamped {
     fn at(&self) -> UnixSeconds;

@@ -214,17 +214,6 @@ pub async fn revoke_family(tokens: &Tokens, family: &str) -> Result<(), StoreErr
     Ok(())
 }
 
-/// Whether tokens of `family` may still be used.
-pub async fn family_is_live(tokens: &Tokens, family: &str) -> Result<bool, StoreError> {
-    let now = tokens.clock.unix_now();
-    Ok(tokens
-        .store
-        .token_families()
-        .get(&RecordKey::bearer(token_hash(family)), now)
-        .await?
-        .is_some_and(|f| !f.revoked))
-}
-
 /// Audit helper for token events, which name the client in the detail.
 pub async fn audit(
     tokens: &Tokens,

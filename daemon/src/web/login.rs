@@ -264,7 +264,7 @@ impl Submission<'_> {
                     .await
             }
             Outcome::Refused(Refusal::MustEnrol) => {
-                web.internal_error("the web door always enrols")
+                PageError::internal_response("the web door always enrols")
             }
             Outcome::Refused(Refusal::OutOfStep) => {
                 self.render(
@@ -501,7 +501,7 @@ async fn render_step(
         LoginStep::Password => "login.html",
         LoginStep::SecondFactor { authentication } => {
             let Ok(Some(user)) = web.ctx.store.user(authentication.user_id).await else {
-                return web.internal_error("the user vanished during sign-in");
+                return PageError::internal_response("the user vanished during sign-in");
             };
             let method = user
                 .mfa
@@ -515,7 +515,7 @@ async fn render_step(
         }
         LoginStep::EnrolEmail { authentication } => {
             let Ok(Some(user)) = web.ctx.store.user(authentication.user_id).await else {
-                return web.internal_error("the user vanished during enrolment");
+                return PageError::internal_response("the user vanished during enrolment");
             };
             context.insert("sent_to", &crate::mail::mask_address(&user.email));
             "email_enrol.html"
@@ -526,7 +526,9 @@ async fn render_step(
         } => {
             let user = match web.ctx.store.user(authentication.user_id).await {
                 Ok(Some(user)) => user,
-                Ok(None) => return web.internal_error("the user vanished during enrolment"),
+                Ok(None) => {
+                    return PageError::internal_response("the user vanished during enrolment");
+                }
                 Err(e) => return PageError::from(e).into_response(),
             };
             match engine::enrolment_material(&web.ctx, &user, sealed_seed).await {
@@ -556,7 +558,7 @@ async fn render_step(
         }
         LoginStep::Consent { authentication } => {
             let Ok(Some(user)) = web.ctx.store.user(authentication.user_id).await else {
-                return web.internal_error("the user vanished during consent");
+                return PageError::internal_response("the user vanished during consent");
             };
             let scopes: Vec<ScopeRow> = flow
                 .request

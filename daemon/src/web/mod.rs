@@ -75,16 +75,6 @@ impl Web {
         context.insert("message", message);
         self.page(status, "error.html", &context)
     }
-
-    /// For failures inside the daemon: a generic page; the detail goes to the log.
-    pub fn internal_error(&self, detail: impl std::fmt::Display) -> Response {
-        tracing::error!(error = %detail, "web request failed");
-        self.error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "Postern could not complete this request. Please try again later.",
-        )
-    }
 }
 
 /// Adds `Set-Cookie` headers to a response.

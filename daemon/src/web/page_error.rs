@@ -32,6 +32,11 @@ impl PageError {
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         Self::Internal(detail.to_string())
     }
+
+    /// The generic page for a failure inside the daemon, as a response.
+    pub fn internal_response(detail: impl std::fmt::Display) -> Response {
+        Self::internal(detail).into_response()
+    }
 }
 
 impl PageError {

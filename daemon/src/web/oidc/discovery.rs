@@ -1,7 +1,7 @@
 //! Discovery (`/.well-known/openid-configuration`) and the JWKS, built with openidconnect's
 //! provider metadata types so field names and shapes are right.
 
-use crate::web::Web;
+use crate::web::{PageError, Web};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -38,7 +38,7 @@ pub async fn configuration(State(web): State<Arc<Web>>) -> Response {
     // The document depends only on the issuer, fixed for the daemon's life: built once.
     match web.discovery_document.get_or_init(|| metadata(&web)) {
         Ok(json) => cacheable(json.clone(), "application/json"),
-        Err(e) => web.internal_error(e),
+        Err(e) => PageError::internal_response(e),
     }
 }
 
