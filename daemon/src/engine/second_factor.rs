@@ -176,8 +176,9 @@ pub async fn check_code(
             }
         }
         if used.is_none() {
-            used =
-                recovery::find(&ctx.master_key, &mfa.recovery_codes, code).map(Used::RecoveryCode);
+            used = recovery::find(&ctx.master_key, &mfa.recovery_codes, code)
+                .and_then(|index| mfa.recovery_codes.get(index))
+                .map(|hash| Used::RecoveryCode(*hash));
         }
     }
     let Some(used) = used else {
@@ -190,31 +191,18 @@ pub async fn check_code(
         return Ok(CodeVerdict::Rejected);
     };
     // Spend what was used, so it never works again; flushed, so a crash cannot undo it.
-    ctx.store
-        .update_user(
-            user.id,
-            Box::new(|u| {
-                // A code mailed to the address and typed back proves the address.
-                if matches!(used, Used::EmailCode) {
-                    u.email_verified = true;
-                }
-                if let Some(mfa) = u.mfa.as_mut() {
-                    match used {
-                        Used::TotpStep(step) => {
-                            if let Some(seed) = mfa.totp.as_mut() {
-                                seed.last_step = Some(step);
-                            }
-                        }
-                        Used::RecoveryCode(index) if index < mfa.recovery_codes.len() => {
-                            mfa.recovery_codes.remove(index);
-                        }
-                        Used::RecoveryCode(_) | Used::EmailCode => {}
-                    }
-                }
-                Ok(())
-            }),
+    if !spend(ctx, user.id, used).await? {
+        // Another request (on this daemon or another) spent it between our read and now.
+        wrong_code(
+            ctx,
+            &user,
+            attempt,
+            Some("replayed code: already used".into()),
+            true,
         )
         .await?;
+        return Ok(CodeVerdict::Rejected);
+    }
     ctx.store.flush().await?;
     let (detail, factor) = match used {
         Used::TotpStep(_) => ("authenticator app", Factor::Totp),
@@ -238,11 +226,74 @@ pub async fn check_code(
     ))
 }
 
+#[derive(Debug, Clone, Copy)]
 enum Used {
     TotpStep(u64),
-    RecoveryCode(usize),
+    /// The stored hash of the recovery code that matched.
+    RecoveryCode([u8; 32]),
     EmailCode,
 }
+
+/// Spends a code on the stored user, checked again against the stored record inside the
+/// store's atomic change: of two requests that both saw the code unspent, only one spends it.
+/// False when it was already spent.
+async fn spend(
+    ctx: &Context,
+    user_id: crate::model::UserId,
+    used: Used,
+) -> Result<bool, StoreError> {
+    let spent = ctx
+        .store
+        .update_user(
+            user_id,
+            Box::new(move |u| {
+                // A code mailed to the address and typed back proves the address.
+                if matches!(used, Used::EmailCode) {
+                    u.email_verified = true;
+                }
+                let Some(mfa) = u.mfa.as_mut() else {
+                    // Reset meanwhile: only an emailed code (spent already) still counts.
+                    return match used {
+                        Used::EmailCode => Ok(()),
+                        _ => Err(StoreError::Conflict(ALREADY_SPENT.into())),
+                    };
+                };
+                let fresh = match used {
+                    Used::TotpStep(step) => match mfa.totp.as_mut() {
+                        Some(seed) if seed.last_step.is_none_or(|last| last < step) => {
+                            seed.last_step = Some(step);
+                            true
+                        }
+                        _ => false,
+                    },
+                    Used::RecoveryCode(hash) => {
+                        match mfa.recovery_codes.iter().position(|h| *h == hash) {
+                            Some(index) => {
+                                mfa.recovery_codes.remove(index);
+                                true
+                            }
+                            None => false,
+                        }
+                    }
+                    // Spent already, atomically, by `email_code::verify`.
+                    Used::EmailCode => true,
+                };
+                if fresh {
+                    Ok(())
+                } else {
+                    Err(StoreError::Conflict(ALREADY_SPENT.into()))
+                }
+            }),
+        )
+        .await;
+    match spent {
+        Ok(_) => Ok(true),
+        Err(StoreError::Conflict(reason)) if reason == ALREADY_SPENT => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+const ALREADY_SPENT: &str = "the code was already spent";
 
 /// Confirms a TOTP enrolment with a code from the new app. On success the user is enrolled
 /// (replacing any earlier enrolment) and gets fresh recovery codes, returned here once.
@@ -412,4 +463,54 @@ pub async fn enrolment_material(
 
 pub(super) fn enrolment_context(user_id: &crate::model::UserId) -> String {
     format!("totp-enrolment:{user_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::mfa::MfaEnrolment;
+
+    #[tokio::test]
+    async fn a_code_is_spent_once_even_by_two_requests_that_both_saw_it_unspent() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context::for_tests(dir.path()).await;
+        let hash = recovery::hash(&ctx.master_key, "RIGHT-CODE");
+        let other = recovery::hash(&ctx.master_key, "OTHER-CODE");
+        let user = User {
+            mfa: Some(MfaEnrolment {
+                method: MfaMethod::Totp,
+                totp: Some(TotpSeed {
+                    sealed: Vec::new(),
+                    last_step: Some(10),
+                }),
+                recovery_codes: vec![hash, other],
+                enrolled_at: 1,
+            }),
+            ..User::for_tests("ines")
+        };
+        ctx.store.insert_user(&user).await.unwrap();
+
+        // Both requests read the user before either wrote: the store decides.
+        assert!(spend(&ctx, user.id, Used::TotpStep(11)).await.unwrap());
+        assert!(!spend(&ctx, user.id, Used::TotpStep(11)).await.unwrap());
+        assert!(!spend(&ctx, user.id, Used::TotpStep(9)).await.unwrap());
+        assert!(
+            spend(&ctx, user.id, Used::RecoveryCode(hash))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !spend(&ctx, user.id, Used::RecoveryCode(hash))
+                .await
+                .unwrap()
+        );
+        let stored = ctx.store.user(user.id).await.unwrap().unwrap();
+        let mfa = stored.mfa.unwrap();
+        assert_eq!(mfa.totp.unwrap().last_step, Some(11));
+        assert_eq!(
+            mfa.recovery_codes,
+            vec![other],
+            "the second use removed no other code"
+        );
+    }
 }
