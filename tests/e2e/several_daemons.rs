@@ -302,7 +302,9 @@ fn a_daemon_killed_mid_load_loses_nothing_it_acknowledged() {
             }
             added
         });
+        let deadline = Instant::now() + Duration::from_secs(60);
         while !a.ok(&["user", "list"]).contains("user10") {
+            assert!(Instant::now() < deadline, "the users were not being added");
             std::thread::sleep(Duration::from_millis(20));
         }
         let pid = nix::unistd::Pid::from_raw(daemon_a.pid() as i32);
