@@ -123,6 +123,10 @@ mod tests {
             err.contains("admin.socket") && err.contains("state_dir"),
             "{err}"
         );
+        let err = load_text("[store.postgres]\npool_size = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("store.postgres.pool_size"), "{err}");
         let err = load_text("[log]\nlevel = \"loud=verbose=yes\"\n")
             .unwrap_err()
             .to_string();

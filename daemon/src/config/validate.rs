@@ -47,6 +47,14 @@ impl Config {
                 return invalid(key, "must be at least 1".into());
             }
         }
+        if self.store.postgres.pool_size < 2 {
+            // A few connections are shared by single statements; a transaction needs one more.
+            return invalid(
+                "store.postgres.pool_size",
+                "must be at least 2 (statements share some connections, transactions need their own)"
+                    .into(),
+            );
+        }
         Ok(())
     }
 

@@ -61,7 +61,7 @@ pub async fn renew_recovery_codes(
             user.id,
             Box::new(|u| {
                 if let Some(mfa) = u.mfa.as_mut() {
-                    mfa.recovery_codes = hashes;
+                    mfa.recovery_codes = hashes.clone();
                 }
                 Ok(())
             }),

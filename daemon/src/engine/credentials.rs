@@ -20,7 +20,7 @@ pub async fn set_password(
         .update_user(
             user_id,
             Box::new(move |user| {
-                user.password_hash = password_hash;
+                user.password_hash = password_hash.clone();
                 user.password_changed_at = now;
                 Ok(())
             }),

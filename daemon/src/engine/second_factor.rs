@@ -418,7 +418,7 @@ async fn enrol(
         .update_user(
             user.id,
             Box::new(|u| {
-                u.mfa = Some(enrolment);
+                u.mfa = Some(enrolment.clone());
                 u.email_verified |= method == MfaMethod::Email;
                 Ok(())
             }),

@@ -108,6 +108,7 @@ impl VerifierPool {
             let spawned = std::thread::Builder::new()
                 .name(format!("argon2-{index}"))
                 .spawn(move || {
+                    yield_to_requests();
                     loop {
                         let job = match queue.lock() {
                             Ok(receiver) => receiver.recv(),
@@ -136,6 +137,18 @@ impl VerifierPool {
             })
             .ok()?;
         answer.await.ok()
+    }
+}
+
+/// Lowers this thread's CPU priority (nice 10). A hash is 15 ms of one core; every other step
+/// of a sign-in, a token refresh or a database round trip is far shorter, and waits behind
+/// it otherwise. At the lower priority those run the moment they can, while the hashes still
+/// get every cycle left over: on a busy machine sign-ins finish sooner, and a flood of wrong
+/// passwords slows the hashes queued behind it, not everything else.
+fn yield_to_requests() {
+    // `None` is the calling thread: Linux keeps a nice value per thread.
+    if let Err(e) = rustix::process::setpriority_process(None, 10) {
+        tracing::debug!(error = %e, "cannot lower the priority of a password verifier thread");
     }
 }
 

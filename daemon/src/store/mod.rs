@@ -88,9 +88,10 @@ pub enum StoreError {
     Invalid(#[from] ValidationError),
 }
 
-/// A change to one stored record, made while the store keeps other writers of it out. It may
-/// refuse by returning an error; then nothing is written.
-pub type Edit<'a, T> = Box<dyn FnOnce(&mut T) -> Result<(), StoreError> + Send + 'a>;
+/// A change to one stored record. It may refuse by returning an error; then nothing is
+/// written. If another writer changed the record first, the store may call it again on what
+/// that writer left, so it decides from its argument alone.
+pub type Edit<'a, T> = Box<dyn FnMut(&mut T) -> Result<(), StoreError> + Send + 'a>;
 
 /// The durable records, and the way to the short-lived ones and the logs.
 #[async_trait]

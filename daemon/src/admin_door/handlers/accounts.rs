@@ -84,7 +84,7 @@ pub async fn find_user(ctx: &Context, username: &str) -> Result<User, ProtoError
 pub async fn update_user(
     ctx: &Context,
     id: UserId,
-    change: impl FnOnce(&mut User) -> Result<(), StoreError> + Send,
+    change: impl FnMut(&mut User) -> Result<(), StoreError> + Send,
 ) -> Result<User, ProtoError> {
     ctx.store
         .update_user(id, Box::new(change))

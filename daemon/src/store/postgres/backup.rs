@@ -4,7 +4,7 @@
 //! store moves to PostgreSQL (`posternd migrate-store`).
 
 use super::sql;
-use super::{PgStore, db, pool_error, seconds};
+use super::{PgStore, db, seconds};
 use crate::model::audit::AuditEvent;
 use crate::model::mail::MailRecord;
 use crate::model::{Client, User, UserId, normalize_username};
@@ -42,7 +42,7 @@ impl PgStore {
         out: &mut (dyn Write + Send),
         created_at: u64,
     ) -> Result<BackupSummary, BackupError> {
-        let mut client = self.pool.get().await.map_err(|e| store(pool_error(e)))?;
+        let mut client = self.exclusive().await.map_err(store)?;
         let transaction = client
             .build_transaction()
             .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
@@ -159,7 +159,7 @@ impl PgStore {
                     .map_err(|_| BackupError::Damaged("the restore stopped reading".into()))
             })
         });
-        let mut client = self.pool.get().await.map_err(|e| store(pool_error(e)))?;
+        let mut client = self.exclusive().await.map_err(store)?;
         let transaction = client.transaction().await.map_err(|e| store(db(e)))?;
         let mut memberships = Vec::new();
         while let Some(entry) = receiver.recv().await {

@@ -1,12 +1,12 @@
 //! The append-only logs (audit trail, sent-mail log), one table each, in the order written.
 
+use super::connections::Connections;
 use super::sql;
-use super::{db, pool_error, seconds};
+use super::{db, seconds};
 use crate::clock::UnixSeconds;
 use crate::store::codec::{Record, decode, encode};
 use crate::store::{AppendLog, StoreError, Timestamped};
 use async_trait::async_trait;
-use deadpool_postgres::Pool;
 use std::marker::PhantomData;
 
 /// How many entries a read of the newest entries fetches at a time.
@@ -14,15 +14,15 @@ const BATCH: i64 = 500;
 
 #[derive(Debug)]
 pub(super) struct PgLog<T> {
-    pool: Pool,
+    connections: Connections,
     table: &'static str,
     kind: PhantomData<fn() -> T>,
 }
 
 impl<T> PgLog<T> {
-    pub(super) fn new(pool: Pool, table: &'static str) -> Self {
+    pub(super) fn new(connections: Connections, table: &'static str) -> Self {
         Self {
-            pool,
+            connections,
             table,
             kind: PhantomData,
         }
@@ -32,10 +32,10 @@ impl<T> PgLog<T> {
 #[async_trait]
 impl<T: Record + Timestamped + Send + Sync> AppendLog<T> for PgLog<T> {
     async fn append(&self, entry: &T) -> Result<(), StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
+        let client = self.connections.shared().await?;
         let statement = format!("INSERT INTO {} (at, record) VALUES ($1, $2)", self.table);
         sql::execute(
-            &client,
+            &*client,
             &statement,
             &[&seconds(entry.at()), &encode(entry)?],
         )
@@ -50,7 +50,7 @@ impl<T: Record + Timestamped + Send + Sync> AppendLog<T> for PgLog<T> {
         limit: usize,
         keep: &(dyn for<'e> Fn(&'e T) -> bool + Sync),
     ) -> Result<Vec<T>, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
+        let client = self.connections.shared().await?;
         let statement = format!(
             "SELECT id, record FROM {} WHERE id < $1 AND at >= $2 ORDER BY id DESC LIMIT $3",
             self.table
@@ -58,7 +58,7 @@ impl<T: Record + Timestamped + Send + Sync> AppendLog<T> for PgLog<T> {
         let mut entries = Vec::new();
         let mut before = i64::MAX;
         while entries.len() < limit {
-            let rows = sql::query(&client, &statement, &[&before, &seconds(since), &BATCH])
+            let rows = sql::query(&*client, &statement, &[&before, &seconds(since), &BATCH])
                 .await
                 .map_err(db)?;
             let Some(last) = rows.last() else { break };
@@ -74,9 +74,11 @@ impl<T: Record + Timestamped + Send + Sync> AppendLog<T> for PgLog<T> {
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
+        let client = self.connections.shared().await?;
         let statement = format!("SELECT count(*) FROM {}", self.table);
-        let row = sql::query_one(&client, &statement, &[]).await.map_err(db)?;
+        let row = sql::query_one(&*client, &statement, &[])
+            .await
+            .map_err(db)?;
         Ok(row.get::<_, i64>(0).max(0) as u64)
     }
 }

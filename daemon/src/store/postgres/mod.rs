@@ -10,17 +10,21 @@
 
 mod backup;
 mod connect;
+mod connections;
 mod logs;
 mod records;
 mod roles;
 mod schema;
 mod short_lived;
 mod sql;
+#[cfg(test)]
+mod tests;
 mod users;
 
 use crate::clock::UnixSeconds;
 use crate::config::PostgresConfig;
 use crate::store::StoreError;
+use connections::Connections;
 use deadpool_postgres::Pool;
 use tokio_postgres::error::SqlState;
 
@@ -29,7 +33,7 @@ pub use schema::SCHEMA_VERSION;
 /// The PostgreSQL store. Cheap to share: the pool inside is.
 #[derive(Debug)]
 pub struct PgStore {
-    pool: Pool,
+    connections: Connections,
     audit: logs::PgLog<crate::model::audit::AuditEvent>,
     mail: logs::PgLog<crate::model::mail::MailRecord>,
     short: short_lived::Kinds,
@@ -41,15 +45,16 @@ impl PgStore {
     pub async fn open(config: &PostgresConfig) -> Result<Self, StoreError> {
         let pool = connect::pool(config)?;
         schema::migrate(&pool).await?;
-        Ok(Self::over(pool))
+        Ok(Self::over(pool, config.pool_size as usize))
     }
 
-    fn over(pool: Pool) -> Self {
+    fn over(pool: Pool, size: usize) -> Self {
+        let connections = Connections::new(pool, size);
         Self {
-            audit: logs::PgLog::new(pool.clone(), "audit_log"),
-            mail: logs::PgLog::new(pool.clone(), "mail_log"),
-            short: short_lived::Kinds::new(&pool),
-            pool,
+            audit: logs::PgLog::new(connections.clone(), "audit_log"),
+            mail: logs::PgLog::new(connections.clone(), "mail_log"),
+            short: short_lived::Kinds::new(&connections),
+            connections,
         }
     }
 
@@ -67,8 +72,14 @@ impl PgStore {
         Ok(row.get(0))
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(pool_error)
+    /// A connection for one statement, shared with other requests (`Connections::shared`).
+    async fn client(&self) -> Result<std::sync::Arc<deadpool_postgres::Object>, StoreError> {
+        self.connections.shared().await
+    }
+
+    /// A connection of its own, for a transaction.
+    async fn exclusive(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.connections.exclusive().await
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::sql;
 use super::users::uuid;
-use super::{PgStore, db, is, pool_error, seconds};
+use super::{PgStore, db, is, seconds};
 use crate::clock::UnixSeconds;
 use crate::model::audit::AuditEvent;
 use crate::model::consent::ConsentGrant;
@@ -33,7 +33,7 @@ impl PgStore {
     ) -> Result<Option<Client>, StoreError> {
         let client = self.client().await?;
         let statement = format!("SELECT record FROM clients WHERE {condition}");
-        let row = sql::query_opt(&client, &statement, &[&value])
+        let row = sql::query_opt(&*client, &statement, &[&value])
             .await
             .map_err(db)?;
         row.map(|row| decode(row.get(0))).transpose()
@@ -110,7 +110,7 @@ impl Store for PgStore {
     async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
         let connection = self.client().await?;
         let inserted = sql::execute(
-            &connection,
+            &*connection,
             "INSERT INTO clients (id, name, record) VALUES ($1, $2, $3)",
             &[&client.id, &client.name, &encode(client)?],
         )
@@ -131,7 +131,7 @@ impl Store for PgStore {
     async fn client_exists(&self, client_id: &str) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let row = sql::query_opt(
-            &client,
+            &*client,
             "SELECT 1 FROM clients WHERE id = $1",
             &[&client_id],
         )
@@ -146,7 +146,7 @@ impl Store for PgStore {
 
     async fn clients(&self) -> Result<Vec<Client>, StoreError> {
         let client = self.client().await?;
-        let rows = sql::query(&client, "SELECT record FROM clients ORDER BY name", &[])
+        let rows = sql::query(&*client, "SELECT record FROM clients ORDER BY name", &[])
             .await
             .map_err(db)?;
         rows.iter().map(|row| decode(row.get(0))).collect()
@@ -155,9 +155,9 @@ impl Store for PgStore {
     async fn update_client(
         &self,
         client_id: &str,
-        change: Edit<'_, Client>,
+        mut change: Edit<'_, Client>,
     ) -> Result<Client, StoreError> {
-        let mut connection = self.client().await?;
+        let mut connection = self.exclusive().await?;
         let transaction = connection.transaction().await.map_err(db)?;
         let row = sql::query_opt(
             &transaction,
@@ -184,7 +184,7 @@ impl Store for PgStore {
     }
 
     async fn delete_client(&self, client_id: &str) -> Result<Client, StoreError> {
-        let mut connection = self.client().await?;
+        let mut connection = self.exclusive().await?;
         let transaction = connection.transaction().await.map_err(db)?;
         let row = sql::query_opt(
             &transaction,
@@ -208,7 +208,7 @@ impl Store for PgStore {
     async fn site_settings(&self) -> Result<SiteSettings, StoreError> {
         let client = self.client().await?;
         let row = sql::query_opt(
-            &client,
+            &*client,
             "SELECT record FROM settings WHERE name = $1",
             &[&SITE],
         )
@@ -222,9 +222,9 @@ impl Store for PgStore {
 
     async fn update_site_settings(
         &self,
-        change: Edit<'_, SiteSettings>,
+        mut change: Edit<'_, SiteSettings>,
     ) -> Result<SiteSettings, StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.exclusive().await?;
         let transaction = client.transaction().await.map_err(db)?;
         sql::execute(
             &transaction,
@@ -255,16 +255,20 @@ impl Store for PgStore {
 
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
         let client = self.client().await?;
-        let rows = sql::query(&client, "SELECT record FROM signing_keys ORDER BY kid", &[])
-            .await
-            .map_err(db)?;
+        let rows = sql::query(
+            &*client,
+            "SELECT record FROM signing_keys ORDER BY kid",
+            &[],
+        )
+        .await
+        .map_err(db)?;
         rows.iter().map(|row| decode(row.get(0))).collect()
     }
 
     async fn put_signing_key(&self, record: &SigningKeyRecord) -> Result<(), StoreError> {
         let client = self.client().await?;
         sql::execute(
-            &client,
+            &*client,
             "INSERT INTO signing_keys (kid, record) VALUES ($1, $2) \
                  ON CONFLICT (kid) DO UPDATE SET record = EXCLUDED.record",
             &[&record.kid, &encode(record)?],
@@ -276,7 +280,7 @@ impl Store for PgStore {
 
     async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError> {
         let client = self.client().await?;
-        sql::execute(&client, "DELETE FROM signing_keys WHERE kid = $1", &[&kid])
+        sql::execute(&*client, "DELETE FROM signing_keys WHERE kid = $1", &[&kid])
             .await
             .map_err(db)?;
         Ok(())
@@ -285,7 +289,7 @@ impl Store for PgStore {
     async fn put_consent(&self, user: UserId, grant: &ConsentGrant) -> Result<(), StoreError> {
         let client = self.client().await?;
         sql::execute(
-            &client,
+            &*client,
             "INSERT INTO consents (user_id, client_id, record) VALUES ($1, $2, $3) \
                  ON CONFLICT (user_id, client_id) DO UPDATE SET record = EXCLUDED.record",
             &[&uuid(user), &grant.client_id, &encode(grant)?],
@@ -302,7 +306,7 @@ impl Store for PgStore {
     ) -> Result<Option<ConsentGrant>, StoreError> {
         let client = self.client().await?;
         let row = sql::query_opt(
-            &client,
+            &*client,
             "SELECT record FROM consents WHERE user_id = $1 AND client_id = $2",
             &[&uuid(user), &client_id],
         )
@@ -314,7 +318,7 @@ impl Store for PgStore {
     async fn consents_of(&self, user: UserId) -> Result<Vec<ConsentGrant>, StoreError> {
         let client = self.client().await?;
         let rows = sql::query(
-            &client,
+            &*client,
             "SELECT record FROM consents WHERE user_id = $1 ORDER BY client_id",
             &[&uuid(user)],
         )
@@ -326,7 +330,7 @@ impl Store for PgStore {
     async fn remove_consent(&self, user: UserId, client_id: &str) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let removed = sql::execute(
-            &client,
+            &*client,
             "DELETE FROM consents WHERE user_id = $1 AND client_id = $2",
             &[&uuid(user), &client_id],
         )
@@ -428,7 +432,7 @@ impl Store for PgStore {
     ) -> Result<(Option<TokenFamily>, Option<User>), StoreError> {
         let client = self.client().await?;
         let row = sql::query_one(
-            &client,
+            &*client,
             "SELECT (SELECT record FROM short_lived WHERE kind = 'token_families' \
                          AND key = $1 AND expires_at > $3), \
                     (SELECT record FROM users WHERE id = $2)",
@@ -456,7 +460,7 @@ impl Store for PgStore {
         let client = self.client().await?;
         let (links, refresh_links) = (access.1.links(), refresh.1.links());
         sql::execute(
-            &client,
+            &*client,
             "INSERT INTO short_lived (kind, key, owner, expires_at, record, \
                  link_family, link_client, link_user) \
              VALUES ('access_tokens', $1, NULL, $2, $3, $4, $5, $6), \
@@ -483,7 +487,8 @@ impl Store for PgStore {
 
     /// One statement for every kind; safe on every daemon at once.
     async fn sweep_expired(&self, now: UnixSeconds) -> Result<usize, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
+        // Its own connection: a long delete would hold up the statements queued behind it.
+        let client = self.exclusive().await?;
         let removed = sql::execute(
             &client,
             "DELETE FROM short_lived WHERE expires_at <= $1",

@@ -11,7 +11,7 @@ impl PgStore {
     pub(super) async fn insert_role(&self, role: &Role) -> Result<(), StoreError> {
         let client = self.client().await?;
         let inserted = sql::execute(
-            &client,
+            &*client,
             "INSERT INTO roles (name, record) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             &[&role.name, &encode(role)?],
         )
@@ -25,7 +25,7 @@ impl PgStore {
     pub(super) async fn role(&self, name: &str) -> Result<Option<Role>, StoreError> {
         let client = self.client().await?;
         let row = sql::query_opt(
-            &client,
+            &*client,
             "SELECT record FROM roles WHERE name = $1",
             &[&name],
         )
@@ -35,14 +35,14 @@ impl PgStore {
     }
     pub(super) async fn roles(&self) -> Result<Vec<Role>, StoreError> {
         let client = self.client().await?;
-        let rows = sql::query(&client, "SELECT record FROM roles ORDER BY name", &[])
+        let rows = sql::query(&*client, "SELECT record FROM roles ORDER BY name", &[])
             .await
             .map_err(db)?;
         rows.iter().map(|row| decode(row.get(0))).collect()
     }
     pub(super) async fn role_count(&self) -> Result<u64, StoreError> {
         let client = self.client().await?;
-        let row = sql::query_one(&client, "SELECT count(*) FROM roles", &[])
+        let row = sql::query_one(&*client, "SELECT count(*) FROM roles", &[])
             .await
             .map_err(db)?;
         Ok(row.get::<_, i64>(0).max(0) as u64)
@@ -50,9 +50,9 @@ impl PgStore {
     pub(super) async fn update_role(
         &self,
         name: &str,
-        change: Edit<'_, Role>,
+        mut change: Edit<'_, Role>,
     ) -> Result<Role, StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.exclusive().await?;
         let transaction = client.transaction().await.map_err(db)?;
         let row = sql::query_opt(
             &transaction,
@@ -76,7 +76,7 @@ impl PgStore {
         Ok(role)
     }
     pub(super) async fn delete_role(&self, name: &str) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.exclusive().await?;
         let transaction = client.transaction().await.map_err(db)?;
         let exists = sql::query_opt(
             &transaction,
@@ -128,7 +128,7 @@ impl PgStore {
     pub(super) async fn role_members(&self, role: &str) -> Result<Vec<UserId>, StoreError> {
         let client = self.client().await?;
         let rows = sql::query(
-            &client,
+            &*client,
             "SELECT user_id FROM role_members WHERE role = $1 ORDER BY user_id",
             &[&role],
         )

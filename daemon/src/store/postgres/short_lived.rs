@@ -2,8 +2,9 @@
 //! a compare-and-swap: the change is written only if the row still holds what was read, so of
 //! two daemons racing to spend one code, the second sees it spent (and reads it again).
 
+use super::connections::Connections;
 use super::sql;
-use super::{db, pool_error, seconds};
+use super::{db, seconds};
 use crate::clock::UnixSeconds;
 use crate::model::UserId;
 use crate::model::grants::{
@@ -13,20 +14,19 @@ use crate::model::grants::{
 use crate::store::codec::{Record, decode, encode};
 use crate::store::{Change, Changer, RecordKey, ShortLived, StoreError, Upserter};
 use async_trait::async_trait;
-use deadpool_postgres::Pool;
 use std::marker::PhantomData;
 
 #[derive(Debug)]
 pub(super) struct PgShortLived<T> {
-    pool: Pool,
+    connections: Connections,
     kind: &'static str,
     record: PhantomData<fn() -> T>,
 }
 
 impl<T> PgShortLived<T> {
-    fn new(pool: &Pool, kind: &'static str) -> Self {
+    fn new(connections: &Connections, kind: &'static str) -> Self {
         Self {
-            pool: pool.clone(),
+            connections: connections.clone(),
             kind,
             record: PhantomData,
         }
@@ -134,12 +134,12 @@ impl<T: Record + Expiring + Send + Sync> PgShortLived<T> {
         owner: Option<UserId>,
         now: UnixSeconds,
     ) -> Result<Vec<(RecordKey, T)>, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
+        let client = self.connections.shared().await?;
         let rows = match owner {
-            Some(owner) => sql::query(&client, statement, &[&self.kind, &seconds(now), &owner.0])
+            Some(owner) => sql::query(&*client, statement, &[&self.kind, &seconds(now), &owner.0])
                 .await
                 .map_err(db)?,
-            None => sql::query(&client, statement, &[&self.kind, &seconds(now)])
+            None => sql::query(&*client, statement, &[&self.kind, &seconds(now)])
                 .await
                 .map_err(db)?,
         };
@@ -152,9 +152,9 @@ impl<T: Record + Expiring + Send + Sync> PgShortLived<T> {
 #[async_trait]
 impl<T: Record + Expiring + Send + Sync> ShortLived<T> for PgShortLived<T> {
     async fn get(&self, key: &RecordKey, now: UnixSeconds) -> Result<Option<T>, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
+        let client = self.connections.shared().await?;
         let row = sql::query_opt(
-            &client,
+            &*client,
             "SELECT record FROM short_lived \
                  WHERE kind = $1 AND key = $2 AND expires_at > $3",
             &[&self.kind, &key.to_bytes(), &seconds(now)],
@@ -165,10 +165,10 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for PgShortLived<T> {
     }
 
     async fn put(&self, key: &RecordKey, record: &T) -> Result<(), StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
+        let client = self.connections.shared().await?;
         let links = record.links();
         sql::execute(
-            &client,
+            &*client,
             "INSERT INTO short_lived (kind, key, owner, expires_at, record, \
                              link_family, link_client, link_user) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
@@ -193,9 +193,9 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for PgShortLived<T> {
     }
 
     async fn remove(&self, key: &RecordKey) -> Result<bool, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
+        let client = self.connections.shared().await?;
         let removed = sql::execute(
-            &client,
+            &*client,
             "DELETE FROM short_lived WHERE kind = $1 AND key = $2",
             &[&self.kind, &key.to_bytes()],
         )
@@ -210,7 +210,7 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for PgShortLived<T> {
         now: UnixSeconds,
         change: Changer<'_, T>,
     ) -> Result<Option<T>, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
+        let client = self.connections.shared().await?;
         loop {
             let Some(stored) = self.read(&client, &key.to_bytes()).await? else {
                 return Ok(None);
@@ -232,7 +232,7 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for PgShortLived<T> {
         now: UnixSeconds,
         change: Upserter<'_, T>,
     ) -> Result<Option<T>, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
+        let client = self.connections.shared().await?;
         loop {
             let stored = self.read(&client, &key.to_bytes()).await?;
             let current = match &stored {
@@ -261,9 +261,9 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for PgShortLived<T> {
     }
 
     async fn remove_of_owner(&self, owner: UserId) -> Result<usize, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
+        let client = self.connections.shared().await?;
         let removed = sql::execute(
-            &client,
+            &*client,
             "DELETE FROM short_lived WHERE kind = $1 AND owner = $2",
             &[&self.kind, &owner.0],
         )
@@ -282,9 +282,9 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for PgShortLived<T> {
     }
 
     async fn sweep(&self, now: UnixSeconds) -> Result<usize, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
+        let client = self.connections.shared().await?;
         let removed = sql::execute(
-            &client,
+            &*client,
             "DELETE FROM short_lived WHERE kind = $1 AND expires_at <= $2",
             &[&self.kind, &seconds(now)],
         )
@@ -303,8 +303,8 @@ macro_rules! kinds {
         }
 
         impl Kinds {
-            pub(super) fn new(pool: &Pool) -> Self {
-                Self { $($field: PgShortLived::new(pool, stringify!($field)),)* }
+            pub(super) fn new(connections: &Connections) -> Self {
+                Self { $($field: PgShortLived::new(connections, stringify!($field)),)* }
             }
         }
     };

@@ -62,14 +62,14 @@ impl PgStore {
     ) -> Result<Option<User>, StoreError> {
         let client = self.client().await?;
         let statement = format!("SELECT record FROM users WHERE {condition}");
-        let row = sql::query_opt(&client, &statement, &[value])
+        let row = sql::query_opt(&*client, &statement, &[value])
             .await
             .map_err(db)?;
         row.map(|row| decode(row.get(0))).transpose()
     }
 
     pub(super) async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.exclusive().await?;
         let transaction = client.transaction().await.map_err(db)?;
         check_roles_exist(&transaction, &user.roles).await?;
         let inserted = sql::execute(
@@ -117,7 +117,7 @@ impl PgStore {
         let client = self.client().await?;
         let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
         let rows = sql::query(
-            &client,
+            &*client,
             "SELECT name_key, record FROM users \
                  WHERE $1::TEXT IS NULL OR name_key > $1 ORDER BY name_key LIMIT $2",
             &[&after, &fetch],
@@ -133,12 +133,54 @@ impl PgStore {
         }
         Ok((users, if more { last } else { None }))
     }
+    /// Most changes (a spent code, the last sign-in) touch neither the name nor the roles: they
+    /// are a compare-and-swap of the record, two statements on a shared connection. A change
+    /// of either index, or a record that keeps changing under us, takes the locked path.
     pub(super) async fn update_user(
         &self,
         id: UserId,
-        change: Edit<'_, User>,
+        mut change: Edit<'_, User>,
     ) -> Result<User, StoreError> {
-        let mut client = self.client().await?;
+        for _ in 0..3 {
+            let client = self.client().await?;
+            let old: Vec<u8> = sql::query_opt(
+                &*client,
+                "SELECT record FROM users WHERE id = $1",
+                &[&uuid(id)],
+            )
+            .await
+            .map_err(db)?
+            .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?
+            .get(0);
+            let before: User = decode(&old)?;
+            let mut after = before.clone();
+            change(&mut after)?;
+            after.id = before.id;
+            if after.roles != before.roles
+                || normalize_username(&after.username) != normalize_username(&before.username)
+            {
+                break;
+            }
+            let swapped = sql::execute(
+                &*client,
+                "UPDATE users SET record = $3 WHERE id = $1 AND record = $2",
+                &[&uuid(id), &old, &encode(&after)?],
+            )
+            .await
+            .map_err(db)?;
+            if swapped == 1 {
+                return Ok(after);
+            }
+        }
+        self.update_user_locked(id, change).await
+    }
+
+    async fn update_user_locked(
+        &self,
+        id: UserId,
+        mut change: Edit<'_, User>,
+    ) -> Result<User, StoreError> {
+        let mut client = self.exclusive().await?;
         let transaction = client.transaction().await.map_err(db)?;
         let row = sql::query_opt(
             &transaction,
@@ -152,7 +194,9 @@ impl PgStore {
         let mut after = before.clone();
         change(&mut after)?;
         after.id = before.id;
-        check_roles_exist(&transaction, &after.roles).await?;
+        if after.roles != before.roles {
+            check_roles_exist(&transaction, &after.roles).await?;
+        }
         let updated = sql::execute(
             &transaction,
             "UPDATE users SET name_key = $2, record = $3 WHERE id = $1",
@@ -187,7 +231,7 @@ impl PgStore {
         Ok(after)
     }
     pub(super) async fn delete_user(&self, id: UserId) -> Result<User, StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.exclusive().await?;
         let transaction = client.transaction().await.map_err(db)?;
         let row = sql::query_opt(
             &transaction,
@@ -218,7 +262,7 @@ impl PgStore {
     pub(super) async fn user_count(&self) -> Result<u64, StoreError> {
         let client = self.client().await?;
         let row = sql::query_one(
-            &client,
+            &*client,
             "SELECT value FROM counters WHERE name = 'users'",
             &[],
         )
