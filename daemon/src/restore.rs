@@ -69,7 +69,7 @@ async fn into_sled(
     drop(store);
     if let Err(reason) = checked {
         // The directory was empty before; leave it so, ready for another try.
-        let _ = std::fs::remove_dir_all(config.state_dir.join("db"));
+        crate::store::sled_backend::remove_databases(&config.state_dir);
         return Err(RestoreError::WrongKey {
             path: key_file.clone(),
             reason,

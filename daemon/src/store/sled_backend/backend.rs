@@ -18,7 +18,10 @@ use async_trait::async_trait;
 #[async_trait]
 impl Store for SledStore {
     async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
+        let (durable, short_lived) =
+            tokio::join!(self.db.flush_async(), self.short_lived_db.flush_async());
+        durable?;
+        short_lived?;
         Ok(())
     }
 

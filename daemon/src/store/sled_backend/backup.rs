@@ -44,14 +44,16 @@ pub fn restore(state_dir: &Path, file: &Path) -> Result<(BackupSummary, SledStor
     super::create_private_dir(state_dir)?;
     let loaded = load(state_dir, file, summary.header.store_format);
     if loaded.is_err() {
-        let _ = std::fs::remove_dir_all(state_dir.join("db"));
+        super::remove_databases(state_dir);
     }
     Ok((summary, loaded?))
 }
 
 fn load(state_dir: &Path, file: &Path, store_format: u32) -> Result<SledStore, BackupError> {
     {
-        let db = sled::Config::new().path(state_dir.join("db")).open()?;
+        let db = sled::Config::new()
+            .path(state_dir.join(super::DURABLE_DIR))
+            .open()?;
         read(file, |tree_name, key, value| {
             db.open_tree(tree_name)?.insert(key, value)?;
             Ok(())

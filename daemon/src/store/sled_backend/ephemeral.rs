@@ -1,7 +1,8 @@
 //! Short-lived records (sessions, codes, tokens, login flows), each kind in its own tree. A
 //! [`RecordKey`] is laid out as the owner's id (16 bytes) followed by the hash (32 bytes),
 //! either part absent when the key has none, so one user's records are one prefix scan. (Each
-//! tree holds keys of one shape only.) Not flushed on every write: losing the last moments of
+//! tree holds keys of one shape only.) They live in a sled database of their own (see the
+//! module above). Not flushed on every write: losing the last moments of
 //! them in a crash only signs people out.
 
 use super::StoreError;
@@ -201,6 +202,9 @@ macro_rules! record_trees {
         }
 
         impl EphemeralTrees {
+            /// The trees' names, one a kind.
+            pub(super) const NAMES: &[&str] = &[$(stringify!($method),)*];
+
             pub(super) fn open(db: &sled::Db) -> Result<Self, StoreError> {
                 Ok(Self { $($method: Records::open(db, stringify!($method))?,)* })
             }

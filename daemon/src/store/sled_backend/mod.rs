@@ -1,6 +1,12 @@
 //! The embedded backend: every record in sled trees, owned by one daemon (sled allows one
 //! process per database). The only code that touches sled.
 //!
+//! Two sled databases: `db` holds the durable records (users, roles, clients, keys, logs), and
+//! `short-lived` the sessions, codes, tokens and counts that churn. sled cleans its log by
+//! moving the live pages of old segments to new ones as writes fill them; in one database the
+//! token traffic made it move user records (a million users: a seventh of every refresh, and
+//! a page cache growing past a gigabyte). Apart, token writes only ever move tokens.
+//!
 //! Writes that must stay consistent with each other (a user and the roles they hold) are made
 //! under one write lock and in one sled transaction.
 
@@ -22,7 +28,15 @@ use std::path::Path;
 use std::sync::Mutex;
 
 /// The on-disk layout version. Bump it with a migration when trees or keys change shape.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
+
+/// The directories of the two databases under the state directory.
+pub const DURABLE_DIR: &str = "db";
+pub const SHORT_LIVED_DIR: &str = "short-lived";
+
+/// The short-lived database's page cache. Its working set is the records of the last hours,
+/// far smaller than the durable one's; the durable database keeps sled's default.
+const SHORT_LIVED_CACHE: u64 = 256 * 1024 * 1024;
 const FORMAT_KEY: &[u8] = b"format_version";
 
 impl From<sled::Error> for StoreError {
@@ -44,6 +58,7 @@ fn from_tx(error: sled::transaction::TransactionError<StoreError>) -> StoreError
 #[derive(Debug)]
 pub struct SledStore {
     db: sled::Db,
+    short_lived_db: sled::Db,
     users: sled::Tree,
     usernames: sled::Tree,
     role_members: sled::Tree,
@@ -67,8 +82,9 @@ impl SledStore {
     /// [`StoreError::Locked`] if another process has it open.
     pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
         create_private_dir(state_dir)?;
-        let db = open_db(state_dir)?;
-        prepare_format(&db)?;
+        let db = open_db(state_dir, DURABLE_DIR, None)?;
+        let short_lived_db = open_db(state_dir, SHORT_LIVED_DIR, Some(SHORT_LIVED_CACHE))?;
+        prepare_format(&db, &short_lived_db)?;
         Ok(Self {
             audit: logs::Log::open(&db, "audit")?,
             mail_log: logs::Log::open(&db, "mail_log")?,
@@ -82,8 +98,9 @@ impl SledStore {
             signing_keys: db.open_tree("signing_keys")?,
             counters: db.open_tree("counters")?,
             consents: db.open_tree("consents")?,
-            ephemeral: ephemeral::EphemeralTrees::open(&db)?,
+            ephemeral: ephemeral::EphemeralTrees::open(&short_lived_db)?,
             db,
+            short_lived_db,
             write_lock: Mutex::new(()),
         })
     }
@@ -91,6 +108,7 @@ impl SledStore {
     /// Makes every write so far durable.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
+        self.short_lived_db.flush()?;
         Ok(())
     }
 
@@ -107,15 +125,18 @@ impl SledStore {
 /// handle, a moment after the drop. A handle this process just closed (restore opens the
 /// store right after loading it) must not look like another daemon: a held lock is retried
 /// for a second before it is reported.
-fn open_db(state_dir: &Path) -> Result<sled::Db, StoreError> {
+fn open_db(state_dir: &Path, name: &str, cache: Option<u64>) -> Result<sled::Db, StoreError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
     loop {
-        let opened = sled::Config::new()
-            .path(state_dir.join("db"))
+        let mut config = sled::Config::new()
+            .path(state_dir.join(name))
             // Token endpoints write three records a request; this mode measured a few percent
             // faster for them than the default (LowSpace).
-            .mode(sled::Mode::HighThroughput)
-            .open();
+            .mode(sled::Mode::HighThroughput);
+        if let Some(bytes) = cache {
+            config = config.cache_capacity(bytes);
+        }
+        let opened = config.open();
         match opened {
             Ok(db) => return Ok(db),
             // sled reports a held lock as an Other-kind error naming the lock.
@@ -135,6 +156,13 @@ fn open_db(state_dir: &Path) -> Result<sled::Db, StoreError> {
     }
 }
 
+/// Removes both databases under `state_dir` (a restore that failed leaves it empty again).
+pub fn remove_databases(state_dir: &Path) {
+    for name in [DURABLE_DIR, SHORT_LIVED_DIR] {
+        let _ = std::fs::remove_dir_all(state_dir.join(name));
+    }
+}
+
 fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
@@ -149,7 +177,7 @@ fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
 
 /// Records the format of a new store, migrates an older one, and refuses one written by a
 /// newer daemon.
-fn prepare_format(db: &sled::Db) -> Result<(), StoreError> {
+fn prepare_format(db: &sled::Db, short_lived_db: &sled::Db) -> Result<(), StoreError> {
     match db.get(FORMAT_KEY)? {
         None => {
             db.insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())?;
@@ -169,7 +197,7 @@ fn prepare_format(db: &sled::Db) -> Result<(), StoreError> {
                     supported: FORMAT_VERSION,
                 });
             }
-            migrate::upgrade(db, found)
+            migrate::upgrade(db, short_lived_db, found)
         }
     }
 }

@@ -235,10 +235,50 @@ async fn a_format_1_store_is_migrated_on_open() {
         store.flush().unwrap();
     }
     // open_db waits out the lock the dropped store's I/O threads still hold for a moment.
-    let db = super::open_db(dir.path()).unwrap();
+    let db = super::open_db(dir.path(), super::DURABLE_DIR, None).unwrap();
     assert_eq!(
         db.get(super::FORMAT_KEY).unwrap().unwrap().as_ref(),
         super::FORMAT_VERSION.to_be_bytes()
+    );
+}
+
+/// Format 3 kept the short-lived records in the durable database; format 4 moves them, bytes
+/// unchanged, into their own, so an upgrade signs nobody out.
+#[tokio::test]
+async fn a_format_3_store_moves_its_short_lived_records_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    write_format_1_store(dir.path(), &[user("alice", &[])]);
+    {
+        let db = super::open_db(dir.path(), super::DURABLE_DIR, None).unwrap();
+        db.insert(super::FORMAT_KEY, &3u32.to_be_bytes()).unwrap();
+        db.open_tree("sessions")
+            .unwrap()
+            .insert(b"session key", b"session record")
+            .unwrap();
+        db.open_tree("refresh_tokens")
+            .unwrap()
+            .insert(b"token key", b"token record")
+            .unwrap();
+        db.flush().unwrap();
+    }
+    drop(SledStore::open(dir.path()).unwrap());
+    let db = super::open_db(dir.path(), super::DURABLE_DIR, None).unwrap();
+    assert_eq!(
+        db.get(super::FORMAT_KEY).unwrap().unwrap().as_ref(),
+        super::FORMAT_VERSION.to_be_bytes()
+    );
+    let names: Vec<_> = db.tree_names();
+    assert!(!names.iter().any(|n| n.as_ref() == b"sessions"));
+    assert!(db.open_tree("users").unwrap().len() == 1);
+    let short_lived = super::open_db(dir.path(), super::SHORT_LIVED_DIR, None).unwrap();
+    let moved = |tree: &str, key: &[u8]| short_lived.open_tree(tree).unwrap().get(key).unwrap();
+    assert_eq!(
+        moved("sessions", b"session key").unwrap().as_ref(),
+        b"session record"
+    );
+    assert_eq!(
+        moved("refresh_tokens", b"token key").unwrap().as_ref(),
+        b"token record"
     );
 }
 
@@ -254,7 +294,7 @@ async fn a_user_record_of_format_2_is_read_and_rewritten_as_base64() {
         code.join(",")
     );
     {
-        let db = super::open_db(dir.path()).unwrap();
+        let db = super::open_db(dir.path(), super::DURABLE_DIR, None).unwrap();
         let mut record = vec![1u8];
         record.extend_from_slice(old.as_bytes());
         db.open_tree("users")
