@@ -268,8 +268,8 @@ fn a_daemon_killed_mid_load_loses_nothing_it_acknowledged() {
     }
     let (a, daemon_a, b, _daemon_b) = pair();
     a.add_user("dave", &[]);
-    // Users added through A, one after another, and sign-ins through A beside them; A is
-    // killed after the tenth user is acknowledged, while more of both are on the way.
+    // Users added and enrolled through A, one after another, and sign-ins through A beside
+    // them; A is killed after the tenth user is acknowledged, while more of each are on the way.
     let mut acknowledged = Vec::new();
     let mut signed_in = 0;
     let writer = std::thread::scope(|scope| {
@@ -298,7 +298,13 @@ fn a_daemon_killed_mid_load_loses_nothing_it_acknowledged() {
                 if !output.status.success() {
                     break;
                 }
-                added.push(name);
+                // Each new user but the first (who signs in by password at the end) is also
+                // enrolled (emailed codes): a second acknowledged write.
+                let enrolled = i > 0
+                    && a.cli(&["mfa", "set-method", &name, "email"])
+                        .status
+                        .success();
+                added.push((name, enrolled));
             }
             added
         });
@@ -315,9 +321,27 @@ fn a_daemon_killed_mid_load_loses_nothing_it_acknowledged() {
     acknowledged.extend(writer);
     assert!(acknowledged.len() >= 11, "{acknowledged:?}");
     let listed = b.ok(&["user", "list"]);
-    for name in &acknowledged {
+    for (name, enrolled) in &acknowledged {
         assert!(listed.contains(name.as_str()), "{name} is lost: {listed}");
+        if *enrolled {
+            let shown = b.ok(&["user", "show", name]);
+            let method = shown
+                .lines()
+                .find(|line| line.trim_start().starts_with("mfa"));
+            assert!(
+                method.is_some_and(|line| line.contains("email")),
+                "{name}'s enrolment is lost: {shown}"
+            );
+        }
     }
+    assert!(
+        acknowledged
+            .iter()
+            .filter(|(_, enrolled)| *enrolled)
+            .count()
+            >= 9,
+        "{acknowledged:?}"
+    );
     // Every sign-in A answered "success" to is in the audit trail the survivor reads.
     let trail = b.ok(&["audit", "--user", "dave", "--limit", "1000"]);
     let recorded = trail.matches("signed_in").count();
@@ -326,7 +350,7 @@ fn a_daemon_killed_mid_load_loses_nothing_it_acknowledged() {
         "{signed_in} sign-ins acknowledged, {recorded} recorded"
     );
     // And the users sign in through the survivor.
-    assert_eq!(pam_password(&b, &acknowledged[0]), PamOutcome::Success);
+    assert_eq!(pam_password(&b, &acknowledged[0].0), PamOutcome::Success);
 }
 
 #[test]
