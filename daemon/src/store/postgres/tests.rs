@@ -32,6 +32,26 @@ fn user() -> User {
     }
 }
 
+/// Makes `change` to `user` from `times` requests at once; what each got back, in order.
+async fn at_once(
+    store: &Arc<PgStore>,
+    user: &User,
+    times: usize,
+    change: fn(&mut User) -> Result<(), StoreError>,
+) -> Vec<Result<User, StoreError>> {
+    let tasks: Vec<_> = (0..times)
+        .map(|_| {
+            let (store, id) = (store.clone(), user.id);
+            tokio::spawn(async move { store.update_user(id, Box::new(change)).await })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(times);
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
 /// Changes of one user made at once, from many requests over shared connections, each see the
 /// others' result: none is lost, as a blind write would lose them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -41,24 +61,13 @@ async fn concurrent_changes_of_one_user_are_all_kept() {
     };
     let noor = user();
     store.insert_user(&noor).await.unwrap();
-    let changes: Vec<_> = (0..40)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .update_user(
-                        noor.id,
-                        Box::new(|u| {
-                            u.last_login_at = Some(u.last_login_at.unwrap_or(0) + 1);
-                            Ok(())
-                        }),
-                    )
-                    .await
-            })
-        })
-        .collect();
-    for change in changes {
-        change.await.unwrap().unwrap();
+    let counted = at_once(&store, &noor, 40, |u| {
+        u.last_login_at = Some(u.last_login_at.unwrap_or(0) + 1);
+        Ok(())
+    })
+    .await;
+    for result in counted {
+        result.unwrap();
     }
     let stored = store.user(noor.id).await.unwrap().unwrap();
     assert_eq!(stored.last_login_at, Some(40));
@@ -73,28 +82,17 @@ async fn one_spend_wins_among_many_at_once() {
     };
     let noor = user();
     store.insert_user(&noor).await.unwrap();
-    let spends: Vec<_> = (0..20)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .update_user(
-                        noor.id,
-                        Box::new(|u| match u.last_login_at {
-                            Some(_) => Err(StoreError::Conflict("spent".into())),
-                            None => {
-                                u.last_login_at = Some(1);
-                                Ok(())
-                            }
-                        }),
-                    )
-                    .await
-            })
-        })
-        .collect();
+    let spends = at_once(&store, &noor, 20, |u| match u.last_login_at {
+        Some(_) => Err(StoreError::Conflict("spent".into())),
+        None => {
+            u.last_login_at = Some(1);
+            Ok(())
+        }
+    })
+    .await;
     let mut won = 0;
     for spend in spends {
-        match spend.await.unwrap() {
+        match spend {
             Ok(_) => won += 1,
             Err(StoreError::Conflict(_)) => {}
             Err(other) => panic!("{other}"),

@@ -54,6 +54,14 @@ async fn add_members(
     Ok(())
 }
 
+/// `before` as `change` leaves it; whatever the change did, the id stays.
+fn changed(before: &User, change: &mut Edit<'_, User>) -> Result<User, StoreError> {
+    let mut after = before.clone();
+    change(&mut after)?;
+    after.id = before.id;
+    Ok(after)
+}
+
 impl PgStore {
     async fn user_where(
         &self,
@@ -153,9 +161,7 @@ impl PgStore {
             .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?
             .get(0);
             let before: User = decode(&old)?;
-            let mut after = before.clone();
-            change(&mut after)?;
-            after.id = before.id;
+            let after = changed(&before, &mut change)?;
             if after.roles != before.roles
                 || normalize_username(&after.username) != normalize_username(&before.username)
             {
@@ -191,9 +197,7 @@ impl PgStore {
         .map_err(db)?
         .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
         let before: User = decode(row.get(0))?;
-        let mut after = before.clone();
-        change(&mut after)?;
-        after.id = before.id;
+        let after = changed(&before, &mut change)?;
         if after.roles != before.roles {
             check_roles_exist(&transaction, &after.roles).await?;
         }
