@@ -9,6 +9,7 @@ pub mod grants;
 pub mod mail;
 pub mod mfa;
 mod names;
+pub mod passkey;
 mod role;
 mod settings;
 pub mod signing_key;
