@@ -36,6 +36,8 @@ pub struct Context {
     /// The OIDC issuer, resolved against `http_addr` when the config leaves it empty; parsed
     /// once, and read as the exact string it was written as.
     pub issuer: openidconnect::IssuerUrl,
+    /// The WebAuthn relying party of the issuer, or why passkeys cannot work with it.
+    pub passkeys: Result<crate::factors::passkey::RelyingParty, String>,
 }
 
 /// What the context is built from: the parts that start-up opens or loads.
@@ -78,7 +80,10 @@ impl Context {
             issuer: issuer.clone(),
             lifetimes: config.tokens.clone(),
         };
+        let passkeys =
+            crate::factors::passkey::RelyingParty::for_issuer(issuer.as_str(), "Postern");
         Ok(Self {
+            passkeys,
             started_at: clock.unix_now(),
             limiter: Limiter::new(&config.limits, store.clone()),
             config,
@@ -130,7 +135,8 @@ impl Context {
             keys,
             http_addr: "127.0.0.1:8080".parse().expect("address"),
             metrics_addr: None,
-            issuer: openidconnect::IssuerUrl::new("http://127.0.0.1:8080".into())
+            // A host name, not an address, so that passkeys work (see `factors::passkey`).
+            issuer: openidconnect::IssuerUrl::new("http://localhost:8080".into())
                 .expect("test issuer"),
         })
         .expect("test context")

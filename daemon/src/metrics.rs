@@ -22,6 +22,7 @@ pub struct Metrics {
     second_factors: Family<Labels<3>, Counter>,
     enrolments: Family<Labels<1>, Counter>,
     resets: Counter,
+    passkeys: Family<Labels<1>, Counter>,
     tokens: Family<Labels<1>, Counter>,
     token_reuse: Family<Labels<1>, Counter>,
     throttled: Family<Labels<1>, Counter>,
@@ -44,6 +45,7 @@ impl Metrics {
             second_factors: Family::default(),
             enrolments: Family::default(),
             resets: Counter::default(),
+            passkeys: Family::default(),
             tokens: Family::default(),
             token_reuse: Family::default(),
             throttled: Family::default(),
@@ -63,7 +65,7 @@ impl Metrics {
         );
         metrics.registry.register(
             "second_factors",
-            "Second-factor checks, by door, method (totp, email, recovery, remembered_device, code) and outcome",
+            "Second-factor checks, by door, method (totp, email, recovery, passkey, remembered_device, code) and outcome",
             metrics.second_factors.clone(),
         );
         metrics.registry.register(
@@ -75,6 +77,11 @@ impl Metrics {
             "mfa_resets",
             "Second factors reset by an administrator (lost devices)",
             metrics.resets.clone(),
+        );
+        metrics.registry.register(
+            "passkey_changes",
+            "Passkeys added to and removed from accounts, by change (added, removed)",
+            metrics.passkeys.clone(),
         );
         metrics.registry.register(
             "tokens",
@@ -122,7 +129,9 @@ impl Metrics {
         match event.action {
             AuditAction::SignedIn => {
                 let has = |value: &str| event.amr.iter().any(|m| m == value);
-                let factor = if has("otp") {
+                let factor = if has("hwk") || has("swk") {
+                    "password+passkey"
+                } else if has("otp") {
                     "password+code"
                 } else if has("mfa") {
                     "password+remembered_device"
@@ -151,6 +160,12 @@ impl Metrics {
             AuditAction::MfaEnrolled if event.outcome == Outcome::Success => {
                 let method = event.factor.map_or("unknown", Factor::as_str);
                 self.enrolments.get_or_create(&[("method", method)]).inc();
+            }
+            AuditAction::PasskeyAdded => {
+                self.passkeys.get_or_create(&[("change", "added")]).inc();
+            }
+            AuditAction::PasskeyRemoved => {
+                self.passkeys.get_or_create(&[("change", "removed")]).inc();
             }
             AuditAction::MfaReset if event.outcome == Outcome::Success => {
                 self.resets.inc();

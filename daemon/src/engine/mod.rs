@@ -18,6 +18,7 @@ pub mod consent;
 pub mod credentials;
 pub mod devices;
 pub mod email_code;
+pub mod passkeys;
 mod second_factor;
 pub mod session_policy;
 pub mod sign_in;
@@ -204,7 +205,7 @@ async fn count_failure(
 
 impl PasswordAttempt<'_> {
     /// An audit event about this attempt, by and about `subject`.
-    fn event(
+    pub(crate) fn event(
         &self,
         ctx: &Context,
         action: AuditAction,
@@ -256,6 +257,7 @@ mod tests {
                 "RIGHT-CODE",
             )],
             enrolled_at: 1,
+            passkeys: Vec::new(),
         };
         let user = hana(Some(enrolment));
         ctx.store.insert_user(&user).await.unwrap();

@@ -370,7 +370,7 @@ pub async fn confirm_email_enrolment(
 
 /// A wrong code: audited, and counted toward the brute-force limits like a wrong password
 /// (`count` is false when the account was already locked, so a lock does not extend itself).
-async fn wrong_code(
+pub(super) async fn wrong_code(
     ctx: &Context,
     user: &User,
     attempt: &PasswordAttempt<'_>,
@@ -413,12 +413,18 @@ async fn enrol(
             .map(|c| recovery::hash(&ctx.master_key, c))
             .collect(),
         enrolled_at: now,
+        passkeys: Vec::new(),
     };
     ctx.store
         .update_user(
             user.id,
             Box::new(|u| {
-                u.mfa = Some(enrolment.clone());
+                // Passkeys stay through a new app or email enrolment.
+                let passkeys = u.mfa.take().map(|m| m.passkeys).unwrap_or_default();
+                u.mfa = Some(MfaEnrolment {
+                    passkeys,
+                    ..enrolment.clone()
+                });
                 u.email_verified |= method == MfaMethod::Email;
                 Ok(())
             }),
@@ -429,6 +435,7 @@ async fn enrol(
     let factor = match method {
         MfaMethod::Totp => Factor::Totp,
         MfaMethod::Email => Factor::EmailCode,
+        MfaMethod::Webauthn => Factor::Passkey,
     };
     ctx.record(
         attempt
@@ -485,6 +492,7 @@ mod tests {
                 }),
                 recovery_codes: vec![hash, other],
                 enrolled_at: 1,
+                passkeys: Vec::new(),
             }),
             ..User::for_tests("ines")
         };

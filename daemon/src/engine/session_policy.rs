@@ -89,6 +89,7 @@ mod tests {
                 totp: None,
                 recovery_codes: Vec::new(),
                 enrolled_at: 10,
+                passkeys: Vec::new(),
             }),
             ..User::for_tests("kai")
         };

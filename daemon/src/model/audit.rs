@@ -54,6 +54,8 @@ pub enum AuditAction {
     MfaDisabled,
     RecoveryCodesRenewed,
     BackupTaken,
+    PasskeyAdded,
+    PasskeyRemoved,
 }
 
 impl AuditAction {
@@ -104,6 +106,8 @@ impl AuditAction {
             Self::MfaDisabled => "mfa_disabled",
             Self::RecoveryCodesRenewed => "recovery_codes_renewed",
             Self::BackupTaken => "backup_taken",
+            Self::PasskeyAdded => "passkey_added",
+            Self::PasskeyRemoved => "passkey_removed",
         }
     }
 }
@@ -244,6 +248,7 @@ pub enum Factor {
     RecoveryCode,
     RememberedDevice,
     RememberedHost,
+    Passkey,
 }
 
 impl Factor {
@@ -255,6 +260,7 @@ impl Factor {
             Self::RecoveryCode => "recovery",
             Self::RememberedDevice => "remembered_device",
             Self::RememberedHost => "remembered_host",
+            Self::Passkey => "passkey",
         }
     }
 }

@@ -14,6 +14,9 @@ pub struct MfaEnrolment {
     #[serde(with = "super::stored_bytes::vec_of_fixed")]
     pub recovery_codes: Vec<[u8; 32]>,
     pub enrolled_at: UnixSeconds,
+    /// Passkeys and security keys, beside the method (or as it, with method `webauthn`).
+    #[serde(default)]
+    pub passkeys: Vec<super::passkey::PasskeyCredential>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +34,7 @@ impl std::fmt::Debug for MfaEnrolment {
             .field("method", &self.method)
             .field("totp_enrolled", &self.totp.is_some())
             .field("recovery_codes_left", &self.recovery_codes.len())
+            .field("passkeys", &self.passkeys.len())
             .finish_non_exhaustive()
     }
 }
@@ -42,8 +46,30 @@ impl MfaEnrolment {
         let complete = match self.method {
             MfaMethod::Totp => self.totp.is_some(),
             MfaMethod::Email => true,
+            MfaMethod::Webauthn => !self.passkeys.is_empty(),
+        };
+        (complete && settings.mfa_methods.contains(&self.method))
+            || !self.usable_passkeys(settings).is_empty()
+    }
+
+    /// Whether the enrolment's own method (an app, emailed codes) can be used now, passkeys
+    /// aside.
+    pub fn code_method_usable(&self, settings: &SiteSettings) -> bool {
+        let complete = match self.method {
+            MfaMethod::Totp => self.totp.is_some(),
+            MfaMethod::Email => true,
+            MfaMethod::Webauthn => false,
         };
         complete && settings.mfa_methods.contains(&self.method)
+    }
+
+    /// The passkeys that may sign in now: none while the site does not offer them.
+    pub fn usable_passkeys(&self, settings: &SiteSettings) -> &[super::passkey::PasskeyCredential] {
+        if settings.mfa_methods.contains(&MfaMethod::Webauthn) {
+            &self.passkeys
+        } else {
+            &[]
+        }
     }
 }
 
@@ -88,6 +114,7 @@ mod tests {
             totp: None,
             recovery_codes: Vec::new(),
             enrolled_at: 0,
+            passkeys: Vec::new(),
         };
         assert!(!enrolment.is_usable(&settings));
         enrolment.totp = Some(TotpSeed {

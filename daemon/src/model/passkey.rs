@@ -55,3 +55,6 @@ impl super::grants::Expiring for PasskeyChallenge {
         self.expires_at
     }
 }
+
+// The library's key compares field by field; equality is an equivalence.
+impl Eq for PasskeyCredential {}

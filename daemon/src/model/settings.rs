@@ -11,6 +11,8 @@ use std::time::Duration;
 pub enum MfaMethod {
     Totp,
     Email,
+    /// Passkeys and security keys.
+    Webauthn,
 }
 
 impl fmt::Display for MfaMethod {
@@ -18,6 +20,7 @@ impl fmt::Display for MfaMethod {
         f.write_str(match self {
             Self::Totp => "totp",
             Self::Email => "email",
+            Self::Webauthn => "webauthn",
         })
     }
 }
@@ -38,7 +41,7 @@ pub struct SiteSettings {
 impl Default for SiteSettings {
     fn default() -> Self {
         Self {
-            mfa_methods: vec![MfaMethod::Totp, MfaMethod::Email],
+            mfa_methods: vec![MfaMethod::Totp, MfaMethod::Email, MfaMethod::Webauthn],
             totp_step_seconds: 30,
             totp_skew_steps: 1,
             email_code_lifetime_seconds: 15 * 60,
@@ -59,7 +62,7 @@ struct Key {
 const KEYS: &[Key] = &[
     Key {
         name: "mfa.methods",
-        description: "second factors users may enrol: totp, email, or both (comma-separated)",
+        description: "second factors users may enrol: totp, email, webauthn (passkeys and security keys), comma-separated; totp or email among them",
         get: |s| {
             s.mfa_methods
                 .iter()
@@ -73,14 +76,24 @@ const KEYS: &[Key] = &[
                 let method = match item {
                     "totp" => MfaMethod::Totp,
                     "email" => MfaMethod::Email,
-                    other => return Err(format!("`{other}` is not a method; use totp, email")),
+                    "webauthn" => MfaMethod::Webauthn,
+                    other => {
+                        return Err(format!(
+                            "`{other}` is not a method; use totp, email, webauthn"
+                        ));
+                    }
                 };
                 if !methods.contains(&method) {
                     methods.push(method);
                 }
             }
-            if methods.is_empty() {
-                return Err("at least one method must be offered".into());
+            // A user made to enrol at sign-in is offered an app or emailed codes; passkeys are
+            // added from the account page, so they cannot be the only method yet.
+            if !methods
+                .iter()
+                .any(|m| matches!(m, MfaMethod::Totp | MfaMethod::Email))
+            {
+                return Err("offer totp or email (or both), with or without webauthn".into());
             }
             methods.sort();
             s.mfa_methods = methods;
@@ -200,7 +213,10 @@ mod tests {
         assert_eq!((s.totp_step_seconds, s.totp_skew_steps), (30, 1));
         assert_eq!(s.email_code_lifetime_seconds, 900);
         assert_eq!(s.remember_device_seconds, 86_400);
-        assert_eq!(s.mfa_methods, vec![MfaMethod::Totp, MfaMethod::Email]);
+        assert_eq!(
+            s.mfa_methods,
+            vec![MfaMethod::Totp, MfaMethod::Email, MfaMethod::Webauthn]
+        );
     }
 
     #[test]
@@ -230,6 +246,7 @@ mod tests {
         for (key, value) in [
             ("mfa.methods", ""),
             ("mfa.methods", "sms"),
+            ("mfa.methods", "webauthn"),
             ("totp.skew", "5"),
             ("totp.step", "thirty"),
             ("email_code.lifetime", "2s"),

@@ -79,6 +79,7 @@ short_lived_records! {
     crate::model::grants::EmailCode = "email code", version 2;
     crate::model::grants::RememberedHost = "remembered host";
     crate::model::grants::FailureWindow = "failure window";
+    crate::model::passkey::PasskeyChallenge = "passkey challenge";
 }
 
 impl Record for crate::model::grants::AccessToken {

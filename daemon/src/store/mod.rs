@@ -189,6 +189,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn remembered_hosts(&self) -> &dyn ShortLived<RememberedHost>;
     fn email_codes(&self) -> &dyn ShortLived<EmailCode>;
     fn failure_windows(&self) -> &dyn ShortLived<FailureWindow>;
+    fn passkey_challenges(&self) -> &dyn ShortLived<crate::model::passkey::PasskeyChallenge>;
 
     /// An access token with what deciding whether it may be used takes: its family, whether
     /// its client is still registered, and its user. One question, so that a backend across a

@@ -316,15 +316,17 @@ async fn page(web: &Web, token: &str, user: &User, note: Note) -> Response {
         .mfa_methods
         .iter()
         .filter(|m| current.is_none_or(|c| c.method != **m))
-        .map(|m| match m {
-            MfaMethod::Totp => MethodOption {
+        .filter_map(|m| match m {
+            MfaMethod::Totp => Some(MethodOption {
                 id: "totp",
                 label: "an authenticator app",
-            },
-            MfaMethod::Email => MethodOption {
+            }),
+            MfaMethod::Email => Some(MethodOption {
                 id: "email",
                 label: "email codes",
-            },
+            }),
+            // Passkeys have a section of their own.
+            MfaMethod::Webauthn => None,
         })
         .collect();
     let devices: Vec<DeviceRow> = devices::list(ctx, user.id)

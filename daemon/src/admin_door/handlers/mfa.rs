@@ -43,7 +43,7 @@ pub async fn set_method(
                 "this site does not offer {}; offer them first with `postern site set mfa.methods totp,email`",
                 match method {
                     MfaMethod::Totp => "authenticator apps",
-                    MfaMethod::Email => "email codes",
+                    MfaMethod::Email | MfaMethod::Webauthn => "email codes",
                 }
             ),
         ));
@@ -51,13 +51,19 @@ pub async fn set_method(
     let user = find_user(ctx, username).await?;
     let now = ctx.clock.unix_now();
     update_user(ctx, user.id, |u| {
-        let recovery_codes = u.mfa.take().map(|m| m.recovery_codes).unwrap_or_default();
+        let (recovery_codes, passkeys) = u
+            .mfa
+            .take()
+            .map(|m| (m.recovery_codes, m.passkeys))
+            .unwrap_or_default();
         // A change of method drops the old app's seed: switching to TOTP means enrolling anew.
+        // Passkeys stay: they are not the method.
         u.mfa = Some(MfaEnrolment {
             method,
             totp: None,
             recovery_codes,
             enrolled_at: now,
+            passkeys,
         });
         Ok(())
     })
@@ -67,7 +73,7 @@ pub async fn set_method(
             "{} will enrol an authenticator app at their next sign-in",
             user.username
         ),
-        MfaMethod::Email => format!(
+        MfaMethod::Email | MfaMethod::Webauthn => format!(
             "{} will be sent a code at {} at each sign-in, starting with the next",
             user.username, user.email
         ),

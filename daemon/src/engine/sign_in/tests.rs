@@ -40,6 +40,7 @@ async fn noor(ctx: &Context, enrolled: bool, required: bool) -> User {
         totp: None,
         recovery_codes: vec![recovery::hash(&ctx.master_key, "RIGHT-CODE")],
         enrolled_at: 1,
+        passkeys: Vec::new(),
     });
     let mut user = User {
         password_hash: password::hash(PASSWORD).unwrap(),

@@ -387,6 +387,10 @@ impl Store for PgStore {
         &self.short.failure_windows
     }
 
+    fn passkey_challenges(&self) -> &dyn ShortLived<crate::model::passkey::PasskeyChallenge> {
+        &self.short.passkey_challenges
+    }
+
     /// One round trip: the family, client and user are joined through the links the access
     /// token was stored with (`Record::links`).
     async fn access_grant(

@@ -11,6 +11,7 @@ use crate::model::grants::{
     AccessToken, AuthorizationCode, EmailCode, Expiring, FailureWindow, LoginFlow, RefreshToken,
     RememberedDevice, RememberedHost, Session, TokenFamily,
 };
+use crate::model::passkey::PasskeyChallenge;
 use crate::store::codec::{Record, decode, encode};
 use crate::store::{Change, Changer, RecordKey, ShortLived, StoreError, Upserter};
 use async_trait::async_trait;
@@ -321,4 +322,5 @@ kinds! {
     email_codes: EmailCode;
     remembered_hosts: RememberedHost;
     failure_windows: FailureWindow;
+    passkey_challenges: PasskeyChallenge;
 }

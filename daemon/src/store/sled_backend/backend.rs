@@ -208,6 +208,10 @@ impl Store for SledStore {
         &self.ephemeral.failure_windows
     }
 
+    fn passkey_challenges(&self) -> &dyn ShortLived<crate::model::passkey::PasskeyChallenge> {
+        &self.ephemeral.passkey_challenges
+    }
+
     async fn sweep_expired(&self, now: UnixSeconds) -> Result<usize, StoreError> {
         // A sweep reads every short-lived record: off the async runtime.
         let trees = self.ephemeral.clone();

@@ -12,6 +12,7 @@ use crate::model::grants::{
     AccessToken, AuthorizationCode, EmailCode, Expiring, FailureWindow, LoginFlow, RefreshToken,
     RememberedDevice, RememberedHost, Session, TokenFamily,
 };
+use crate::model::passkey::PasskeyChallenge;
 use crate::store::codec::{Record, decode, encode};
 use crate::store::{Change, Changer, RecordKey, ShortLived, Upserter};
 use async_trait::async_trait;
@@ -230,4 +231,5 @@ record_trees! {
     email_codes: EmailCode;
     remembered_hosts: RememberedHost;
     failure_windows: FailureWindow;
+    passkey_challenges: PasskeyChallenge;
 }
