@@ -62,6 +62,7 @@ pub fn seed(state_dir: &Path, key_file: &Path, users: u64) -> anyhow::Result<()>
                 }),
                 recovery_codes: Vec::new(),
                 enrolled_at: now,
+                passkeys: Vec::new(),
             }),
         })?;
     }

@@ -186,6 +186,11 @@ pub struct Request {
 
 impl RelyingParty {
     pub fn register(site: &Site, daemon: &Daemon, name: &str, extra: &[&str]) -> Self {
+        Self::register_at(site, &format!("http://{}", daemon.http), name, extra)
+    }
+
+    /// Registers an application with a daemon whose issuer is `issuer` (a host name, say).
+    pub fn register_at(site: &Site, issuer: &str, name: &str, extra: &[&str]) -> Self {
         let redirect_uri = format!("http://127.0.0.1:9/{name}/callback");
         let mut args = vec![
             "--json",
@@ -204,7 +209,7 @@ impl RelyingParty {
             "ES256" => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
             _ => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
         };
-        Self::configure(daemon, client_id, secret, alg, redirect_uri)
+        Self::configure_at(issuer, client_id, secret, alg, redirect_uri)
     }
 
     /// An application already registered (say, in a restored store), configured anew from the
@@ -216,8 +221,19 @@ impl RelyingParty {
         alg: CoreJwsSigningAlgorithm,
         redirect_uri: String,
     ) -> Self {
+        let issuer = format!("http://{}", daemon.http);
+        Self::configure_at(&issuer, client_id, secret, alg, redirect_uri)
+    }
+
+    fn configure_at(
+        issuer: &str,
+        client_id: String,
+        secret: Option<String>,
+        alg: CoreJwsSigningAlgorithm,
+        redirect_uri: String,
+    ) -> Self {
         let http = Client::builder().redirect(Policy::none()).build().unwrap();
-        let issuer = IssuerUrl::new(format!("http://{}", daemon.http)).unwrap();
+        let issuer = IssuerUrl::new(issuer.to_owned()).unwrap();
         let metadata = CoreProviderMetadata::discover(&issuer, &http).expect("discovery");
         let client = CoreClient::from_provider_metadata(
             metadata,

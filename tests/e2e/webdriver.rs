@@ -1,5 +1,6 @@
 //! A small W3C WebDriver client over HTTP, enough to drive headless Chromium through
-//! `chromedriver`: open pages, fill and submit forms, read text, take screenshots.
+//! `chromedriver`: open pages, fill and submit forms, read text, take screenshots, and play a
+//! passkey with a virtual authenticator.
 
 use base64::Engine;
 use serde_json::{Value, json};
@@ -197,6 +198,40 @@ impl Chromium {
         let id = self.find(css);
         self.call("POST", &format!("/element/{id}/click"), json!({}))
             .expect("click");
+    }
+
+    /// Adds a virtual authenticator to the browser (the WebDriver WebAuthn extension): a
+    /// platform passkey provider that keeps discoverable credentials and verifies the user
+    /// (as a fingerprint would) without asking. Returns its id.
+    pub fn add_virtual_authenticator(&self) -> String {
+        let added = self
+            .call(
+                "POST",
+                "/webauthn/authenticator",
+                json!({
+                    "protocol": "ctap2",
+                    "transport": "internal",
+                    "hasResidentKey": true,
+                    "hasUserVerification": true,
+                    "isUserConsenting": true,
+                    "isUserVerified": true,
+                }),
+            )
+            .expect("add a virtual authenticator");
+        added.as_str().expect("authenticator id").to_owned()
+    }
+
+    /// The credentials a virtual authenticator holds.
+    pub fn authenticator_credentials(&self, authenticator: &str) -> Vec<Value> {
+        self.call(
+            "GET",
+            &format!("/webauthn/authenticator/{authenticator}/credentials"),
+            Value::Null,
+        )
+        .expect("the authenticator's credentials")
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
     }
 
     /// Saves a PNG screenshot of the page; returns its path.

@@ -41,6 +41,8 @@ pub struct Demands<'a> {
     pub device_cookie: Option<&'a str>,
     /// Whether this door can take the user through enrolment (the web can; PAM cannot).
     pub can_enrol: bool,
+    /// Whether this door can ask for a passkey (the web can; PAM asks for a code).
+    pub can_use_passkey: bool,
     /// For the audit trail.
     pub door: crate::audit::AuditDoor,
     pub source: &'a str,
@@ -99,10 +101,15 @@ pub async fn after_password(
                 });
             }
         }
-        if user
-            .mfa
-            .as_ref()
-            .is_some_and(|mfa| mfa.method == MfaMethod::Email)
+        // A user with a passkey is asked for it first (where the door can ask for one); the
+        // page sends a code on request.
+        let asks_passkey =
+            demands.can_use_passkey && !super::passkeys::usable(ctx, &settings, user).is_empty();
+        if !asks_passkey
+            && user
+                .mfa
+                .as_ref()
+                .is_some_and(|mfa| mfa.method == MfaMethod::Email)
         {
             // The page offers to send another if this one is throttled or fails.
             super::email_code::send(ctx, user, CodePurpose::SignIn).await?;

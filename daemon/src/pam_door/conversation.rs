@@ -109,7 +109,7 @@ impl Conversation<'_> {
             match outcome {
                 Outcome::Done(_) => return Ok((PamOutcome::Success, None)),
                 // One code a conversation: a wrong one ends it (and counts toward the lock).
-                Outcome::Refused(Refusal::Credentials | Refusal::Code) => {
+                Outcome::Refused(Refusal::Credentials | Refusal::Code | Refusal::Passkey) => {
                     return Ok((PamOutcome::Denied, None));
                 }
                 Outcome::Refused(Refusal::MustEnrol | Refusal::CannotEnrol(_)) => {

@@ -38,6 +38,12 @@ pub struct AccountForm {
     current: Option<String>,
     new: Option<String>,
     repeat: Option<String>,
+    /// Adding a passkey: the challenge answered, the browser's answer, and its name.
+    passkey_challenge: Option<String>,
+    passkey_answer: Option<String>,
+    passkey_name: Option<String>,
+    /// Renaming or removing a passkey: its credential id.
+    passkey: Option<String>,
 }
 
 // Hand-written so passwords and codes never reach a log line.
@@ -169,6 +175,45 @@ impl Request<'_> {
                     None => Note::error("Turn on two-step verification first."),
                 }
             }
+            "passkey_add" => {
+                let added = engine::passkeys::finish_registration(
+                    ctx,
+                    self.user.id,
+                    form.passkey_challenge.as_deref().unwrap_or_default(),
+                    form.passkey_name.as_deref().unwrap_or_default(),
+                    form.passkey_answer.as_deref().unwrap_or_default(),
+                    self.actor(),
+                )
+                .await;
+                match added {
+                    Ok(added) => {
+                        let text = format!("Passkey “{}” added.", added.credential.name);
+                        match added.recovery_codes {
+                            Some(codes) => Note::codes(&text, codes),
+                            None => Note::notice(&text),
+                        }
+                    }
+                    Err(EngineError::Refused(reason)) => Note::error(&reason),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            "passkey_rename" => {
+                let id = form.passkey.as_deref().unwrap_or_default();
+                let name = form.passkey_name.as_deref().unwrap_or_default();
+                match engine::passkeys::rename(ctx, self.user.id, id, name).await {
+                    Ok(()) => Note::notice("Passkey renamed."),
+                    Err(EngineError::Refused(reason)) => Note::error(&reason),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            "passkey_remove" => {
+                let id = form.passkey.as_deref().unwrap_or_default();
+                match engine::passkeys::remove(ctx, self.user.id, id, self.actor()).await {
+                    Ok(removed) => Note::notice(&format!("Passkey “{}” removed.", removed.name)),
+                    Err(EngineError::Refused(reason)) => Note::error(&reason),
+                    Err(e) => return Err(e.into()),
+                }
+            }
             "forget_device" => {
                 let device = form.device.as_deref().unwrap_or_default();
                 if devices::forget_one(ctx, self.user.id, device).await? {
@@ -213,6 +258,14 @@ impl Request<'_> {
             _ => Note::error("That action is not available."),
         };
         self.main(note).await
+    }
+
+    fn actor(&self) -> engine::passkeys::Actor<'_> {
+        engine::passkeys::Actor {
+            name: &self.user.username,
+            door: crate::audit::AuditDoor::Web,
+            source: &self.attempt.source,
+        }
     }
 
     /// The session's authentication, for enrolments made while signed in.
@@ -358,12 +411,10 @@ async fn page(web: &Web, token: &str, user: &User, note: Note) -> Response {
     context.insert("mfa_enabled", &current.is_some());
     context.insert(
         "mfa_method_label",
-        &current.map(|m| {
-            if m.method == MfaMethod::Totp {
-                "an authenticator app"
-            } else {
-                "email codes"
-            }
+        &current.map(|m| match m.method {
+            MfaMethod::Totp => "an authenticator app",
+            MfaMethod::Email => "email codes",
+            MfaMethod::Webauthn => "passkeys",
         }),
     );
     context.insert("mfa_required", &crate::model::mfa::mfa_required(&roles));
@@ -380,5 +431,57 @@ async fn page(web: &Web, token: &str, user: &User, note: Note) -> Response {
     context.insert("error", &note.error);
     context.insert("notice", &note.notice);
     context.insert("new_codes", &note.codes);
+    if let Err(e) = passkeys_section(web, user, &settings, &mut context).await {
+        return axum::response::IntoResponse::into_response(PageError::from(e));
+    }
     web.page(StatusCode::OK, "account.html", &context)
+}
+
+#[derive(serde::Serialize)]
+struct PasskeyRow {
+    id: String,
+    name: String,
+    added: String,
+    last_used: String,
+}
+
+/// The passkeys section: the user's passkeys, and (when the site offers them and the user
+/// has room) a challenge for adding one, made afresh with each showing of the page.
+async fn passkeys_section(
+    web: &Web,
+    user: &User,
+    settings: &crate::model::SiteSettings,
+    context: &mut tera::Context,
+) -> Result<(), EngineError> {
+    let ctx = &web.ctx;
+    let offered = engine::passkeys::offered(ctx, settings);
+    let passkeys: Vec<PasskeyRow> = user
+        .mfa
+        .iter()
+        .flat_map(|m| &m.passkeys)
+        .map(|p| PasskeyRow {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            added: crate::clock::format_for_people(p.created_at),
+            last_used: p
+                .last_used_at
+                .map_or_else(|| "never".into(), crate::clock::format_for_people),
+        })
+        .collect();
+    let room = passkeys.len() < engine::passkeys::MAX_PASSKEYS;
+    let started = match offered && room {
+        true => Some(engine::passkeys::start_registration(ctx, user).await?),
+        false => None,
+    };
+    context.insert("passkeys_offered", &offered);
+    context.insert("passkeys", &passkeys);
+    context.insert(
+        "passkey_challenge",
+        &started.as_ref().map(|s| s.challenge.clone()),
+    );
+    context.insert(
+        "passkey_options",
+        &started.as_ref().map(|s| s.options.to_string()),
+    );
+    Ok(())
 }

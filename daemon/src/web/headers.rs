@@ -14,7 +14,8 @@ use std::sync::Arc;
 /// same domain are not Postern's to decide for.
 const HSTS: &str = "max-age=31536000";
 
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+/// Scripts only from Postern itself (the passkey forms' one file), never inline.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
 
 pub async fn security_headers(
     State(web): State<Arc<Web>>,

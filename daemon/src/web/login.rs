@@ -3,9 +3,9 @@
 
 use super::cookies::Cookie;
 use super::{PageError, Web, client_addr, csrf, see_other, session, with_cookies};
-use crate::engine;
 use crate::engine::email_code::Sent;
 use crate::engine::sign_in::{self, Answer, Door, DoorKind, Finished, Outcome, Refusal};
+use crate::engine::{self, EngineError};
 use crate::model::grants::{LoginFlow, LoginStep};
 use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -138,6 +138,9 @@ pub struct LoginForm {
     choose: Option<String>,
     /// "allow" or "deny" on the consent page.
     consent: Option<String>,
+    /// A passkey's answer, and the id of the challenge it answers.
+    passkey_challenge: Option<String>,
+    passkey_answer: Option<String>,
 }
 
 // Hand-written so the password and code never reach a log line.
@@ -236,6 +239,14 @@ impl Submission<'_> {
                 self.render(
                     username,
                     Some("Wrong username or password."),
+                    StatusCode::UNAUTHORIZED,
+                )
+                .await
+            }
+            Outcome::Refused(Refusal::Passkey) => {
+                self.render(
+                    "",
+                    Some("The passkey was not accepted. Try again, or use another way."),
                     StatusCode::UNAUTHORIZED,
                 )
                 .await
@@ -395,6 +406,10 @@ pub async fn submit(
                 password,
             }
         }
+        LoginStep::SecondFactor { .. } if form.passkey_answer.is_some() => Answer::Passkey {
+            challenge: form.passkey_challenge.clone().unwrap_or_default(),
+            answer: form.passkey_answer.clone().unwrap_or_default(),
+        },
         LoginStep::SecondFactor { .. } | LoginStep::EnrolEmail { .. } if form.resend.is_some() => {
             Answer::Resend
         }
@@ -469,6 +484,35 @@ async fn code_lifetime_minutes(web: &Web) -> u64 {
         .unwrap_or(15)
 }
 
+/// For a user with passkeys: a challenge for the second step, offered first on the page.
+/// Each showing of the page makes a new one (they expire on their own).
+async fn passkey_step(
+    web: &Web,
+    user: &crate::model::User,
+    context: &mut tera::Context,
+) -> Result<(), EngineError> {
+    let settings = web.ctx.store.site_settings().await?;
+    let with_passkey = !engine::passkeys::usable(&web.ctx, &settings, user).is_empty();
+    let code_method = user
+        .mfa
+        .as_ref()
+        .is_some_and(|m| m.code_method_usable(&settings));
+    context.insert("code_method", &code_method);
+    let started = match with_passkey {
+        true => Some(engine::passkeys::start_sign_in(&web.ctx, user).await?),
+        false => None,
+    };
+    context.insert(
+        "passkey_challenge",
+        &started.as_ref().map(|s| s.challenge.clone()),
+    );
+    context.insert(
+        "passkey_options",
+        &started.as_ref().map(|s| s.options.to_string()),
+    );
+    Ok(())
+}
+
 /// Shows the page for the flow's current step.
 async fn render_step(
     web: &Web,
@@ -511,6 +555,9 @@ async fn render_step(
             context.insert("method", &method);
             context.insert("sent_to", &crate::mail::mask_address(&user.email));
             context.insert("lifetime_minutes", &code_lifetime_minutes(web).await);
+            if let Err(e) = passkey_step(web, &user, &mut context).await {
+                return PageError::from(e).into_response();
+            }
             "second_factor.html"
         }
         LoginStep::EnrolEmail { authentication } => {

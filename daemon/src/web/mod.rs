@@ -107,6 +107,7 @@ pub fn router(web: Arc<Web>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/static/postern.css", get(stylesheet))
+        .route("/static/passkey.js", get(passkey_script))
         .route("/", get(login::home))
         .route("/login", get(login::show).post(login::submit))
         .route("/account", get(account::show).post(account::submit))
@@ -134,6 +135,17 @@ async fn healthz(State(web): State<Arc<Web>>) -> Response {
         }
     };
     (status, Json(serde_json::json!({ "status": text }))).into_response()
+}
+
+async fn passkey_script(State(web): State<Arc<Web>>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        web.pages.passkey_script.clone(),
+    )
+        .into_response()
 }
 
 async fn stylesheet(State(web): State<Arc<Web>>) -> Response {

@@ -25,11 +25,14 @@ const BUILT_IN: &[(&str, &str)] = built_in![
     "consent.html",
 ];
 const STYLESHEET: &str = include_str!("../../../templates/postern.css");
+const PASSKEY_SCRIPT: &str = include_str!("../../../templates/passkey.js");
 
 #[derive(Debug)]
 pub struct Pages {
     tera: tera::Tera,
     pub stylesheet: String,
+    /// The one script: WebAuthn calls for the passkey forms.
+    pub passkey_script: String,
 }
 
 impl Pages {
@@ -57,7 +60,13 @@ impl Pages {
         tera.add_raw_templates(templates)
             .map_err(|e| format!("templates: {e}"))?;
         let stylesheet = override_of("postern.css")?.unwrap_or_else(|| STYLESHEET.to_owned());
-        Ok(Self { tera, stylesheet })
+        let passkey_script =
+            override_of("passkey.js")?.unwrap_or_else(|| PASSKEY_SCRIPT.to_owned());
+        Ok(Self {
+            tera,
+            stylesheet,
+            passkey_script,
+        })
     }
 
     pub fn render(&self, name: &str, context: &tera::Context) -> Result<String, String> {

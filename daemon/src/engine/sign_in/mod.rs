@@ -91,6 +91,11 @@ pub enum Answer {
     },
     /// An app, emailed or recovery code, at a code or enrolment step.
     Code(String),
+    /// A passkey's answer (the browser's JSON) to the challenge with this id.
+    Passkey {
+        challenge: String,
+        answer: String,
+    },
     /// On the app enrolment step: enrol emailed codes instead.
     ChooseEmail,
     /// On an emailed-code step: send another code.
@@ -121,6 +126,8 @@ pub enum Refusal {
     Credentials,
     /// The code is wrong, spent or expired; the step stays.
     Code,
+    /// The passkey's answer was not accepted (expired, spent, another key); the step stays.
+    Passkey,
     /// A second factor is required, the user has none, and this door cannot enrol them.
     MustEnrol,
     /// A second factor is required but no method the user could enrol is offered.
@@ -207,6 +214,19 @@ pub async fn answer(
                     finish(ctx, door, user, authentication, device).await
                 }
                 CodeVerdict::Rejected => Ok(Outcome::Refused(Refusal::Code)),
+            }
+        }
+        (LoginStep::SecondFactor { authentication }, Answer::Passkey { challenge, answer }) => {
+            let user = user_of(ctx, authentication).await?;
+            let attempt = door.attempt(&user.username, "");
+            match super::passkeys::check_sign_in(ctx, authentication, &challenge, &answer, &attempt)
+                .await?
+            {
+                CodeVerdict::Accepted(authentication) => {
+                    let device = remember(ctx, door, &user).await?;
+                    finish(ctx, door, user, authentication, device).await
+                }
+                CodeVerdict::Rejected => Ok(Outcome::Refused(Refusal::Passkey)),
             }
         }
         (LoginStep::SecondFactor { authentication }, Answer::Resend) => {
@@ -341,6 +361,7 @@ async fn after_first_factor(
             fresh_factor: *fresh_factor,
             device_cookie: device_cookie.as_deref(),
             can_enrol: true,
+            can_use_passkey: true,
             door: door.audit_door(),
             source: &door.source,
         },
@@ -366,6 +387,7 @@ async fn after_first_factor(
                 fresh_factor: true,
                 device_cookie: None,
                 can_enrol: false,
+                can_use_passkey: false,
                 door: door.audit_door(),
                 source: &door.source,
             }

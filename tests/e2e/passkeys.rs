@@ -1,0 +1,169 @@
+//! Passkeys in a real browser: headless Chromium with a virtual authenticator (the WebDriver
+//! WebAuthn extension) adds a passkey on the account page, then signs in with password and
+//! passkey, through Postern's own pages and through an application's OIDC request. The
+//! issuer is `http://localhost:PORT`: WebAuthn needs a host name, and `localhost` is a secure
+//! origin without TLS. Screenshots go to target/test-artifacts/passkeys/.
+
+use crate::browser::{PASSWORD, RelyingParty, id_token_claims, query};
+use crate::fixture::{Daemon, Site};
+use crate::webdriver::Chromium;
+
+fn chromium() -> Option<Chromium> {
+    match Chromium::start() {
+        Ok(chromium) => Some(chromium),
+        // CI installs Chromium (tests/run); elsewhere a missing browser is reported, not hidden.
+        Err(reason) if std::env::var_os("CI").is_none() => {
+            eprintln!("skipped: {reason}");
+            None
+        }
+        Err(reason) => panic!("{reason}"),
+    }
+}
+
+/// A site whose issuer is `http://localhost:PORT`, started.
+fn localhost_site() -> (Site, Daemon, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let issuer = format!("http://localhost:{port}");
+    let site = Site::with_sections(
+        &format!("issuer = \"{issuer}\""),
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    let daemon = site.start();
+    (site, daemon, issuer)
+}
+
+fn metrics_text(site: &Site) -> String {
+    let status: serde_json::Value = serde_json::from_str(&site.ok(&["--json", "status"])).unwrap();
+    let addr = status["metrics_listen"].as_str().expect("metrics are on");
+    reqwest::blocking::get(format!("http://{addr}/metrics"))
+        .and_then(reqwest::blocking::Response::text)
+        .expect("metrics")
+}
+
+fn sign_in_with_password(chromium: &Chromium, username: &str) {
+    chromium.type_into("#username", username);
+    chromium.type_into("#password", PASSWORD);
+    chromium.click("button[type=submit]");
+}
+
+#[test]
+fn a_passkey_added_on_the_account_page_signs_in_through_the_browser() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let (site, _daemon, issuer) = localhost_site();
+    site.add_user("alice", &[]);
+    let authenticator = chromium.add_virtual_authenticator();
+    let shots =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts/passkeys");
+
+    chromium.open(&format!("{issuer}/login"));
+    sign_in_with_password(&chromium, "alice");
+    chromium.wait_for("Passkeys and security keys");
+    chromium.screenshot(&shots, "1-account-without-passkeys");
+
+    chromium.type_into("#passkey_name", "laptop");
+    chromium.click("#add-passkey button");
+    chromium.wait_for("Passkey “laptop” added.");
+    assert_eq!(
+        chromium.text("#recovery-codes").lines().count(),
+        10,
+        "a first second factor comes with recovery codes"
+    );
+    assert!(chromium.text("#mfa-status").contains("On, with passkeys"));
+    assert!(chromium.text("#passkeys").contains("laptop"));
+    let credentials = chromium.authenticator_credentials(&authenticator);
+    assert_eq!(credentials.len(), 1, "{credentials:?}");
+    assert_eq!(
+        credentials[0]["isResidentCredential"], true,
+        "the passkey is discoverable"
+    );
+    chromium.screenshot(&shots, "2-passkey-added");
+
+    let shown = site.ok(&["audit", "--since", "1h"]);
+    assert!(shown.contains("passkey_added"), "{shown}");
+
+    chromium.click("form[action='/logout'] button");
+    chromium.wait_for("You are signed out");
+
+    // An application asks; the password is not enough; the passkey finishes the sign-in.
+    let rp = RelyingParty::register_at(&site, &issuer, "wiki", &[]);
+    let request = rp.request(&[]);
+    chromium.open(&request.url);
+    sign_in_with_password(&chromium, "alice");
+    chromium.wait_for("Confirm with your passkey");
+    chromium.screenshot(&shots, "3-second-step-passkey");
+    chromium.click("#use-passkey");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let back = loop {
+        let url = chromium.url();
+        if url.starts_with(&rp.redirect_uri) {
+            break url::Url::parse(&url).unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never sent back to the application; at {url}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let code = query(&back, "code").expect("a code");
+    let tokens = rp.exchange(&code, request).expect("tokens");
+    let claims = id_token_claims(&tokens);
+    assert_eq!(
+        claims["amr"],
+        serde_json::json!(["pwd", "mfa", "hwk", "user"])
+    );
+    assert_eq!(claims["acr"], "postern:mfa");
+
+    let shown = site.ok(&["audit", "--since", "1h"]);
+    assert!(shown.contains("second_factor_accepted"), "{shown}");
+    let metrics = metrics_text(&site);
+    assert!(
+        metrics.contains(r#"postern_passkey_changes_total{change="added"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"factor="password+passkey""#),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn the_second_step_falls_back_to_a_code_and_refuses_a_stale_passkey_answer() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let (site, _daemon, issuer) = localhost_site();
+    site.add_user("bob", &[]);
+    chromium.add_virtual_authenticator();
+    chromium.open(&format!("{issuer}/login"));
+    sign_in_with_password(&chromium, "bob");
+    chromium.type_into("#passkey_name", "phone");
+    chromium.click("#add-passkey button");
+    chromium.wait_for("Passkey “phone” added.");
+    let recovery_code = chromium
+        .text("#recovery-codes")
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    chromium.click("form[action='/logout'] button");
+    chromium.wait_for("You are signed out");
+
+    // The challenge on the page expires (five minutes) before the passkey answers.
+    chromium.open(&format!("{issuer}/login"));
+    sign_in_with_password(&chromium, "bob");
+    chromium.wait_for("Confirm with your passkey");
+    crate::fixture::advance_clock(&site, 6 * 60);
+    chromium.click("#use-passkey");
+    chromium.wait_for("The passkey was not accepted");
+
+    // Another way: a recovery code, from the collapsed part of the same page.
+    chromium.click("#other-ways summary");
+    chromium.type_into("#code", &recovery_code);
+    chromium.click("#other-ways form button[type=submit]");
+    chromium.wait_for("Your account");
+}
