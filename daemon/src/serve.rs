@@ -130,6 +130,9 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         state_dir = %ctx.config.state_dir.display(),
         "posternd is ready"
     );
+    if let Err(reason) = &ctx.passkeys {
+        tracing::warn!("passkeys are off: {reason}");
+    }
 
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();

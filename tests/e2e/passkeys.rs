@@ -167,3 +167,26 @@ fn the_second_step_falls_back_to_a_code_and_refuses_a_stale_passkey_answer() {
     chromium.click("#other-ways form button[type=submit]");
     chromium.wait_for("Your account");
 }
+
+#[test]
+fn an_issuer_on_an_ip_address_has_no_passkeys_and_the_daemon_says_why() {
+    use crate::browser::{Browser, page_body};
+    let site = Site::new();
+    let daemon = site.start();
+    site.add_user("carol", &[]);
+    let browser = Browser::new(&daemon);
+    let landing = browser.sign_in(
+        browser.visit(&format!("{}/login", browser.issuer)),
+        "carol",
+        PASSWORD,
+    );
+    let body = page_body(&landing);
+    assert!(body.contains("Your account"), "{body}");
+    assert!(!body.contains("Passkeys and security keys"), "{body}");
+    assert!(!body.contains("passkey.js"), "{body}");
+    let log = daemon.log_text();
+    assert!(
+        log.contains("passkeys are off") && log.contains("not an IP address"),
+        "{log}"
+    );
+}
