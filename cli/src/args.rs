@@ -121,6 +121,8 @@ pub enum UserCommand {
     AddRole { username: String, role: String },
     /// Take a role away.
     RemoveRole { username: String, role: String },
+    /// Remove one of a user's passkeys (a lost security key), by the id `user show` lists.
+    RemovePasskey { username: String, passkey: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -135,6 +135,9 @@ fn request_for(command: Command) -> anyhow::Result<AdminRequest> {
             UserCommand::RemoveRole { username, role } => {
                 AdminRequest::UserRemoveRole { username, role }
             }
+            UserCommand::RemovePasskey { username, passkey } => {
+                AdminRequest::UserRemovePasskey { username, passkey }
+            }
         },
         Command::Role(command) => match command {
             RoleCommand::Add {
@@ -302,6 +305,7 @@ fn print_human(reply: AdminReply) {
                 "recovery codes",
                 format!("{} left", u.mfa.recovery_codes_left),
             ),
+            ("passkeys", output::passkeys(&u.mfa.passkeys)),
             (
                 "locked",
                 u.locked_until

@@ -68,6 +68,26 @@ pub fn mfa_state(mfa: &postern_proto::admin::MfaView) -> String {
     }
 }
 
+/// A user's passkeys, one a line: name, id, when added and last used.
+pub fn passkeys(passkeys: &[postern_proto::admin::PasskeyView]) -> String {
+    if passkeys.is_empty() {
+        return "none".into();
+    }
+    passkeys
+        .iter()
+        .map(|p| {
+            format!(
+                "{} (id {}; added {}, last used {})",
+                p.name,
+                p.id,
+                time(p.created_at),
+                p.last_used_at.map_or_else(|| "never".into(), time)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The MFA report: one row a user, as a table or as CSV.
 pub fn mfa_report(users: &[postern_proto::admin::UserView], csv: bool) {
     let headers = [
@@ -76,6 +96,7 @@ pub fn mfa_report(users: &[postern_proto::admin::UserView], csv: bool) {
         "MFA ENABLED",
         "METHOD",
         "REQUIRED",
+        "PASSKEYS",
         "LAST SIGN-IN",
     ];
     let rows: Vec<Vec<String>> = users
@@ -87,6 +108,7 @@ pub fn mfa_report(users: &[postern_proto::admin::UserView], csv: bool) {
                 yes_no(u.mfa.enabled),
                 u.mfa.method.clone().unwrap_or_else(|| "-".into()),
                 yes_no(u.mfa.required),
+                u.mfa.passkeys.len().to_string(),
                 optional_time(u.last_login_at),
             ]
         })

@@ -161,10 +161,10 @@ impl Metrics {
                 let method = event.factor.map_or("unknown", Factor::as_str);
                 self.enrolments.get_or_create(&[("method", method)]).inc();
             }
-            AuditAction::PasskeyAdded => {
+            AuditAction::PasskeyAdded if event.outcome == Outcome::Success => {
                 self.passkeys.get_or_create(&[("change", "added")]).inc();
             }
-            AuditAction::PasskeyRemoved => {
+            AuditAction::PasskeyRemoved if event.outcome == Outcome::Success => {
                 self.passkeys.get_or_create(&[("change", "removed")]).inc();
             }
             AuditAction::MfaReset if event.outcome == Outcome::Success => {

@@ -46,6 +46,12 @@ pub enum AdminRequest {
         username: String,
         role: String,
     },
+    /// Removes one of a user's passkeys (a lost security key), by its credential id. Allowed
+    /// even for the last second factor, like `MfaReset`: the user enrols again if required.
+    UserRemovePasskey {
+        username: String,
+        passkey: String,
+    },
     RoleAdd(RoleSpec),
     RoleSet {
         name: String,
@@ -294,6 +300,20 @@ pub struct MfaView {
     /// Whether a role of theirs requires MFA.
     pub required: bool,
     pub recovery_codes_left: u32,
+    /// Passkeys and security keys, oldest first.
+    #[serde(default)]
+    pub passkeys: Vec<PasskeyView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PasskeyView {
+    /// The credential id (base64url), which `UserRemovePasskey` takes.
+    pub id: String,
+    pub name: String,
+    pub created_at: u64,
+    pub last_used_at: Option<u64>,
+    /// The authenticator's model id, when it gave one.
+    pub aaguid: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -129,6 +129,38 @@ fn a_passkey_added_on_the_account_page_signs_in_through_the_browser() {
         metrics.contains(r#"factor="password+passkey""#),
         "{metrics}"
     );
+
+    // The administrator sees the passkey, counts it, and removes it (a lost key).
+    let shown = site.ok(&["user", "show", "alice"]);
+    assert!(shown.contains("laptop (id "), "{shown}");
+    let report = site.ok(&["mfa", "report", "--csv"]);
+    assert!(report.contains("passkeys"), "{report}");
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("alice,") && l.contains(",1,")),
+        "{report}"
+    );
+    let user: serde_json::Value =
+        serde_json::from_str(&site.ok(&["--json", "user", "show", "alice"])).unwrap();
+    // Chromium's virtual authenticator names its model; Postern keeps it.
+    assert!(user["mfa"]["passkeys"][0]["aaguid"].is_string(), "{user}");
+    let id = user["mfa"]["passkeys"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{user}"))
+        .to_owned();
+    let refused = site.cli(&["user", "remove-passkey", "alice", "no-such-passkey"]);
+    assert!(!refused.status.success());
+    site.ok(&["user", "remove-passkey", "alice", &id]);
+    let shown = site.ok(&["user", "show", "alice"]);
+    assert!(!shown.contains("laptop"), "{shown}");
+    let audit = site.ok(&["audit", "--since", "1h"]);
+    assert!(audit.contains("passkey_removed"), "{audit}");
+    let metrics = metrics_text(&site);
+    assert!(
+        metrics.contains(r#"postern_passkey_changes_total{change="removed"} 1"#),
+        "{metrics}"
+    );
 }
 
 #[test]

@@ -43,6 +43,17 @@ pub struct Added {
     pub recovery_codes: Option<Vec<String>>,
 }
 
+/// Who removes a passkey.
+#[derive(Debug, Clone, Copy)]
+pub enum RemovedBy<'a> {
+    /// The user, on their account page: never their last second factor while a role requires
+    /// one; audited here.
+    User(Actor<'a>),
+    /// An administrator (a lost key): even the last one, as a reset would; the admin door
+    /// audits its requests itself.
+    Administrator,
+}
+
 /// Who asks for a change, for the audit trail.
 #[derive(Debug, Clone, Copy)]
 pub struct Actor<'a> {
@@ -331,20 +342,21 @@ pub async fn rename(
     Ok(())
 }
 
-/// Removes one of a user's passkeys; refused when it is their last second factor and a role
-/// requires one. When the passkeys were the user's only method, removing the last one leaves
-/// them without MFA (and without recovery codes, which belonged to it).
+/// Removes one of a user's passkeys (see [`RemovedBy`] for who may remove the last one).
+/// When the passkeys were the user's only method, removing the last one leaves them without
+/// MFA (and without recovery codes, which belonged to it).
 pub async fn remove(
     ctx: &Context,
     user_id: UserId,
     credential_id: &str,
-    actor: Actor<'_>,
+    by: RemovedBy<'_>,
 ) -> Result<PasskeyCredential, EngineError> {
     let settings = ctx.store.site_settings().await?;
     let Some(user) = ctx.store.user(user_id).await? else {
         return Err(EngineError::UserGone);
     };
-    let required = mfa_required(&ctx.store.roles_of(&user).await?);
+    let required =
+        matches!(by, RemovedBy::User(_)) && mfa_required(&ctx.store.roles_of(&user).await?);
     let mut removed = None;
     let user = ctx
         .store
@@ -377,6 +389,9 @@ pub async fn remove(
         .map_err(conflict_is_refusal)?;
     let removed = removed.ok_or_else(|| EngineError::Refused(NO_SUCH.into()))?;
     ctx.store.flush().await?;
+    let RemovedBy::User(actor) = by else {
+        return Ok(removed);
+    };
     ctx.record(
         AuditEvent::new(
             ctx.clock.unix_now(),

@@ -208,7 +208,14 @@ impl Request<'_> {
             }
             "passkey_remove" => {
                 let id = form.passkey.as_deref().unwrap_or_default();
-                match engine::passkeys::remove(ctx, self.user.id, id, self.actor()).await {
+                match engine::passkeys::remove(
+                    ctx,
+                    self.user.id,
+                    id,
+                    engine::passkeys::RemovedBy::User(self.actor()),
+                )
+                .await
+                {
                     Ok(removed) => Note::notice(&format!("Passkey “{}” removed.", removed.name)),
                     Err(EngineError::Refused(reason)) => Note::error(&reason),
                     Err(e) => return Err(e.into()),

@@ -288,6 +288,18 @@ pub async fn user_view(
             .mfa
             .as_ref()
             .map_or(0, |m| m.recovery_codes.len() as u32),
+        passkeys: user
+            .mfa
+            .iter()
+            .flat_map(|m| &m.passkeys)
+            .map(|p| postern_proto::admin::PasskeyView {
+                id: p.id.clone(),
+                name: p.name.clone(),
+                created_at: p.created_at,
+                last_used_at: p.last_used_at,
+                aaguid: p.aaguid.map(|a| a.to_string()),
+            })
+            .collect(),
     };
     Ok(views::user(user, locked_until, mfa))
 }

@@ -3,7 +3,8 @@
 use super::accounts::{find_user, list_users, update_user};
 use super::{done, store_error};
 use crate::context::Context;
-use crate::engine::credentials;
+use crate::engine::passkeys::{self, RemovedBy};
+use crate::engine::{EngineError, credentials};
 use crate::model::MfaMethod;
 use crate::model::mfa::MfaEnrolment;
 use postern_proto::admin::{AdminReply, PageRequest};
@@ -17,6 +18,24 @@ pub async fn reset(ctx: &Context, username: &str) -> Result<AdminReply, ProtoErr
     done(format!(
         "MFA of {} is off, their recovery codes and remembered devices are void; they enrol again at their next sign-in",
         user.username
+    ))
+}
+
+pub async fn remove_passkey(
+    ctx: &Context,
+    username: &str,
+    passkey: &str,
+) -> Result<AdminReply, ProtoError> {
+    let user = find_user(ctx, username).await?;
+    let removed = passkeys::remove(ctx, user.id, passkey, RemovedBy::Administrator)
+        .await
+        .map_err(|e| match e {
+            EngineError::Refused(message) => ProtoError::new(ErrorCode::NotFound, message),
+            other => ProtoError::new(ErrorCode::Internal, other.to_string()),
+        })?;
+    done(format!(
+        "passkey `{}` removed from {}",
+        removed.name, user.username
     ))
 }
 

@@ -66,6 +66,9 @@ async fn dispatch(ctx: &Context, request: AdminRequest) -> Result<AdminReply, Pr
         } => accounts::set_email(ctx, &username, &email, verified).await,
         AdminRequest::UserDelete { username } => accounts::delete_user(ctx, &username).await,
         AdminRequest::UserUnlock { username } => accounts::unlock(ctx, &username).await,
+        AdminRequest::UserRemovePasskey { username, passkey } => {
+            mfa::remove_passkey(ctx, &username, &passkey).await
+        }
         AdminRequest::UserAddRole { username, role } => {
             accounts::grant_role(ctx, &username, &role).await
         }
@@ -136,6 +139,11 @@ fn audit_entry(request: &AdminRequest) -> Option<(AuditAction, String, Option<St
         | AdminRequest::MailLog { .. }
         | AdminRequest::Backup => return None,
         AdminRequest::MfaReset { username } => (AuditAction::MfaReset, username.clone(), None),
+        AdminRequest::UserRemovePasskey { username, passkey } => (
+            AuditAction::PasskeyRemoved,
+            username.clone(),
+            Some(format!("passkey {passkey}")),
+        ),
         AdminRequest::MfaSetMethod { username, method } => (
             AuditAction::MfaMethodChanged,
             username.clone(),

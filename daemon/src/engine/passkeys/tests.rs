@@ -246,9 +246,14 @@ async fn a_removed_passkey_no_longer_signs_in() {
     let alice = ctx.store.user(alice.id).await.unwrap().unwrap();
     let started = start_sign_in(ctx, &alice).await.unwrap();
     let reply = answer(&mut key, ORIGIN, started.options);
-    remove(ctx, alice.id, &added.credential.id, actor("alice"))
-        .await
-        .unwrap();
+    remove(
+        ctx,
+        alice.id,
+        &added.credential.id,
+        RemovedBy::User(actor("alice")),
+    )
+    .await
+    .unwrap();
     assert!(matches!(
         check(ctx, &alice, &started.challenge, &reply).await,
         CodeVerdict::Rejected
@@ -272,10 +277,21 @@ async fn the_last_second_factor_stays_while_a_role_requires_one() {
     ctx.store.insert_user(&alice).await.unwrap();
     let (_, first) = add_passkey(ctx, &alice, "first").await;
     let (_, second) = add_passkey(ctx, &alice, "second").await;
-    remove(ctx, alice.id, &first.credential.id, actor("alice"))
-        .await
-        .unwrap();
-    let refused = remove(ctx, alice.id, &second.credential.id, actor("alice")).await;
+    remove(
+        ctx,
+        alice.id,
+        &first.credential.id,
+        RemovedBy::User(actor("alice")),
+    )
+    .await
+    .unwrap();
+    let refused = remove(
+        ctx,
+        alice.id,
+        &second.credential.id,
+        RemovedBy::User(actor("alice")),
+    )
+    .await;
     assert!(
         matches!(refused, Err(EngineError::Refused(_))),
         "{refused:?}"
@@ -294,9 +310,14 @@ async fn the_last_second_factor_stays_while_a_role_requires_one() {
         )
         .await
         .unwrap();
-    remove(ctx, alice.id, &second.credential.id, actor("alice"))
-        .await
-        .unwrap();
+    remove(
+        ctx,
+        alice.id,
+        &second.credential.id,
+        RemovedBy::User(actor("alice")),
+    )
+    .await
+    .unwrap();
     assert!(
         ctx.store
             .user(alice.id)
