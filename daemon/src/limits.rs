@@ -152,6 +152,16 @@ impl Limiter {
         })
     }
 
+    /// Counts a failure against the address alone (an answer that named no account); the
+    /// lock's end if it caused one.
+    pub async fn record_address_failure(
+        &self,
+        address: IpAddr,
+        now: UnixSeconds,
+    ) -> Result<Option<UnixSeconds>, StoreError> {
+        self.fail(&address_key(address), self.address, now).await
+    }
+
     /// One more failure in the window under `key`, counted atomically; the lock's end if this
     /// failure caused one.
     async fn fail(

@@ -222,3 +222,38 @@ fn an_issuer_on_an_ip_address_has_no_passkeys_and_the_daemon_says_why() {
         "{log}"
     );
 }
+
+#[test]
+fn a_passkey_alone_signs_in_until_the_site_turns_that_off() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let (site, _daemon, issuer) = localhost_site();
+    site.add_user("dana", &[]);
+    chromium.add_virtual_authenticator();
+    let shots =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts/passkeys");
+    chromium.open(&format!("{issuer}/login"));
+    sign_in_with_password(&chromium, "dana");
+    chromium.type_into("#passkey_name", "phone");
+    chromium.click("#add-passkey button");
+    chromium.wait_for("Passkey “phone” added.");
+    chromium.click("form[action='/logout'] button");
+    chromium.wait_for("You are signed out");
+
+    chromium.open(&format!("{issuer}/login"));
+    chromium.wait_for("Sign in with a passkey");
+    chromium.screenshot(&shots, "4-sign-in-with-a-passkey");
+    chromium.click("#use-passkey");
+    chromium.wait_for("Signed in as dana");
+    chromium.screenshot(&shots, "5-signed-in-by-passkey-alone");
+    let audit = site.ok(&["audit", "--since", "1h"]);
+    assert!(audit.contains("amr hwk,user,mfa"), "{audit}");
+
+    chromium.click("form[action='/logout'] button");
+    chromium.wait_for("You are signed out");
+    site.ok(&["site", "set", "webauthn.passwordless", "false"]);
+    chromium.open(&format!("{issuer}/login"));
+    let page = chromium.wait_for("Username");
+    assert!(!page.contains("Sign in with a passkey"), "{page}");
+}

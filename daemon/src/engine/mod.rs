@@ -179,7 +179,7 @@ pub async fn record_sign_in(
 }
 
 /// Counts a failure toward the brute-force limits and audits any lock it causes.
-async fn count_failure(
+pub(crate) async fn count_failure(
     ctx: &Context,
     subject: &str,
     attempt: &PasswordAttempt<'_>,

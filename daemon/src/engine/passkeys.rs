@@ -254,39 +254,9 @@ pub async fn check_sign_in(
             return Ok(CodeVerdict::Rejected);
         }
     };
-    // The counter (and backup state) move on in the stored credential, checked again there:
-    // two answers from a cloned key that both got this far cannot both pass.
-    let credential_id = asserted.credential_id.clone();
-    let result = asserted.result.clone();
-    let updated = ctx
-        .store
-        .update_user(
-            user.id,
-            Box::new(move |u| {
-                let Some(passkey) = u
-                    .mfa
-                    .as_mut()
-                    .and_then(|m| m.passkeys.iter_mut().find(|p| p.id == credential_id))
-                else {
-                    return Err(StoreError::Conflict(REMOVED.into()));
-                };
-                let stored = passkey_counter(&passkey.key);
-                if (result.counter() > 0 || stored > 0) && result.counter() <= stored {
-                    return Err(StoreError::Conflict(CLONED.into()));
-                }
-                passkey.key.update_credential(&result);
-                passkey.last_used_at = Some(now);
-                Ok(())
-            }),
-        )
-        .await;
-    match updated {
-        Ok(_) => {}
-        Err(StoreError::Conflict(reason)) if reason == REMOVED || reason == CLONED => {
-            wrong_code(ctx, &user, attempt, Some(reason), true).await?;
-            return Ok(CodeVerdict::Rejected);
-        }
-        Err(e) => return Err(e.into()),
+    if let Err(reason) = record_use(ctx, user.id, &asserted, now).await? {
+        wrong_code(ctx, &user, attempt, Some(reason), true).await?;
+        return Ok(CodeVerdict::Rejected);
     }
     ctx.store.flush().await?;
     let name = usable(ctx, &settings, &user)
@@ -314,6 +284,179 @@ pub async fn check_sign_in(
         }
     }
     Ok(CodeVerdict::Accepted(authentication))
+}
+
+/// Moves the used credential's counter (and backup state) on, and its last use, checked again
+/// against the stored credential: two answers from a cloned key that both got this far cannot
+/// both pass. `Err` with the reason when the answer must be refused after all.
+async fn record_use(
+    ctx: &Context,
+    user_id: UserId,
+    asserted: &crate::factors::passkey::Asserted,
+    now: crate::clock::UnixSeconds,
+) -> Result<Result<(), String>, StoreError> {
+    let credential_id = asserted.credential_id.clone();
+    let result = asserted.result.clone();
+    let updated = ctx
+        .store
+        .update_user(
+            user_id,
+            Box::new(move |u| {
+                let Some(passkey) = u
+                    .mfa
+                    .as_mut()
+                    .and_then(|m| m.passkeys.iter_mut().find(|p| p.id == credential_id))
+                else {
+                    return Err(StoreError::Conflict(REMOVED.into()));
+                };
+                let stored = passkey_counter(&passkey.key);
+                if (result.counter() > 0 || stored > 0) && result.counter() <= stored {
+                    return Err(StoreError::Conflict(CLONED.into()));
+                }
+                passkey.key.update_credential(&result);
+                passkey.last_used_at = Some(now);
+                Ok(())
+            }),
+        )
+        .await;
+    match updated {
+        Ok(_) => Ok(Ok(())),
+        Err(StoreError::Conflict(reason)) if reason == REMOVED || reason == CLONED => {
+            Ok(Err(reason))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Starts a sign-in by passkey alone ("Sign in with a passkey"), when the site allows it.
+pub async fn start_passwordless(ctx: &Context) -> Result<Started, EngineError> {
+    let settings = ctx.store.site_settings().await?;
+    if !passwordless_offered(ctx, &settings) {
+        return Err(EngineError::Refused(
+            "This site does not offer sign-in with a passkey alone.".into(),
+        ));
+    }
+    let (options, state) = relying_party(ctx)?.start_passwordless().map_err(refused)?;
+    let challenge = keep(ctx, ChallengePurpose::Passwordless, state).await?;
+    Ok(Started { challenge, options })
+}
+
+/// Whether a passkey alone may sign in now.
+pub fn passwordless_offered(ctx: &Context, settings: &SiteSettings) -> bool {
+    offered(ctx, settings) && settings.webauthn_passwordless
+}
+
+/// Where an answer to a passwordless challenge came from, for the limits and the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub address: Option<std::net::IpAddr>,
+    pub door: AuditDoor,
+    pub source: &'a str,
+}
+
+/// Checks an answer to a passwordless challenge: the user it names (by user handle), one of
+/// their passkeys, user verification. A passkey with user verification is two factors in
+/// one, so the sign-in is complete (`amr` carries `mfa`). Refusals count toward the account's
+/// limit when the answer named one, and the address's always.
+pub async fn check_passwordless(
+    ctx: &Context,
+    challenge: &str,
+    answer: &str,
+    origin: Origin<'_>,
+) -> Result<Option<(User, Authentication)>, EngineError> {
+    let now = ctx.clock.unix_now();
+    let state = take(ctx, challenge, &ChallengePurpose::Passwordless).await?;
+    let settings = ctx.store.site_settings().await?;
+    let claimed = crate::factors::passkey::claimed(answer).ok();
+    let user = match &claimed {
+        Some((handle, _)) => ctx.store.user(UserId(*handle)).await?,
+        None => None,
+    };
+    let username = user.as_ref().map_or("", |u| u.username.as_str());
+    let locked = ctx.limiter.is_locked(username, origin.address, now).await?;
+    let checked = match (&state, &user, &claimed) {
+        _ if !passwordless_offered(ctx, &settings) => Err("passwordless sign-in is off".into()),
+        (None, _, _) => Err("passkey challenge expired or spent".to_owned()),
+        (_, None, _) => Err("a passkey of no account".to_owned()),
+        _ if locked => Err("too many failures: locked".to_owned()),
+        (_, Some(user), _) if user.disabled => Err("account disabled".to_owned()),
+        (Some(state), Some(user), Some((_, credential_id))) => {
+            match usable(ctx, &settings, user)
+                .iter()
+                .find(|p| &p.id == credential_id)
+            {
+                Some(credential) => relying_party(ctx)?
+                    .finish_passwordless(answer, state, credential)
+                    .map_err(|e| e.to_string()),
+                None => Err("a passkey not on the account".to_owned()),
+            }
+        }
+        (Some(_), Some(_), None) => Err("a malformed answer".to_owned()),
+    };
+    let checked = match (checked, &user) {
+        (Ok(asserted), Some(user)) => match record_use(ctx, user.id, &asserted, now).await? {
+            Ok(()) => Ok(asserted),
+            Err(reason) => Err(reason),
+        },
+        (Ok(_), None) => Err("a passkey of no account".to_owned()),
+        (Err(reason), _) => Err(reason),
+    };
+    let subject = user
+        .as_ref()
+        .map_or("unknown passkey", |u| u.username.as_str())
+        .to_owned();
+    let asserted = match checked {
+        Ok(asserted) => asserted,
+        Err(reason) => {
+            let event = AuditEvent::new(
+                now,
+                &subject,
+                AuditAction::SignInFailed,
+                origin.door,
+                origin.source,
+                Outcome::Failure,
+            )
+            .subject(&subject)
+            .detail(reason)
+            .factor(Factor::Passkey)
+            .throttled(locked);
+            ctx.record(event).await?;
+            if !locked {
+                match (&user, origin.address) {
+                    (Some(user), address) => {
+                        let attempt = PasswordAttempt {
+                            username: &user.username,
+                            name_match: super::NameMatch::Exact,
+                            password: "",
+                            address,
+                            source: origin.source.to_owned(),
+                            door: origin.door,
+                        };
+                        super::count_failure(ctx, &user.username, &attempt, now).await?;
+                    }
+                    (None, Some(address)) => {
+                        ctx.limiter.record_address_failure(address, now).await?;
+                    }
+                    (None, None) => {}
+                }
+            }
+            return Ok(None);
+        }
+    };
+    ctx.store.flush().await?;
+    let Some(user) = user else {
+        return Ok(None);
+    };
+    let mut amr: Vec<String> = asserted.amr().iter().map(|m| (*m).to_owned()).collect();
+    amr.push("mfa".into());
+    Ok(Some((
+        user.clone(),
+        Authentication {
+            user_id: user.id,
+            auth_time: now,
+            amr,
+        },
+    )))
 }
 
 /// Renames one of the user's passkeys.

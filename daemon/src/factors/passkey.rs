@@ -12,8 +12,9 @@
 use crate::model::passkey::PasskeyCredential;
 use base64::Engine;
 use webauthn_rs::prelude::{
-    AuthenticationResult, Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
-    RegisterPublicKeyCredential, RequestChallengeResponse, Url, Uuid, Webauthn, WebauthnBuilder,
+    AuthenticationResult, DiscoverableAuthentication, Passkey, PasskeyAuthentication,
+    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
+    RequestChallengeResponse, Url, Uuid, Webauthn, WebauthnBuilder,
 };
 
 /// How long a browser has to answer a challenge; the stored challenge lives as long.
@@ -181,6 +182,51 @@ impl RelyingParty {
             result,
         })
     }
+}
+
+impl RelyingParty {
+    /// Starts a sign-in by passkey alone: the browser lets the user pick any discoverable
+    /// credential of this site, and its answer names the user (the user handle).
+    pub fn start_passwordless(&self) -> Result<(serde_json::Value, String), PasskeyError> {
+        let (options, state): (RequestChallengeResponse, DiscoverableAuthentication) = self
+            .webauthn
+            .start_discoverable_authentication()
+            .map_err(|e| PasskeyError::Refused(e.to_string()))?;
+        let options =
+            serde_json::to_value(options).map_err(|e| PasskeyError::State(e.to_string()))?;
+        Ok((options, to_json(&state)?))
+    }
+
+    /// Checks a passwordless answer against the state kept from [`Self::start_passwordless`]
+    /// and the credential of the user it claims (see [`claimed`]).
+    pub fn finish_passwordless(
+        &self,
+        answer: &str,
+        state: &str,
+        credential: &PasskeyCredential,
+    ) -> Result<Asserted, PasskeyError> {
+        let answer: PublicKeyCredential = from_answer(answer)?;
+        let state: DiscoverableAuthentication = from_state(state)?;
+        let result = self
+            .webauthn
+            .finish_discoverable_authentication_v2(&answer, state, &credential.key)
+            .map_err(|e| PasskeyError::Refused(e.to_string()))?;
+        Ok(Asserted {
+            credential_id: credential_id(result.cred_id().as_ref()),
+            result,
+        })
+    }
+}
+
+/// Whom a passwordless answer claims to be: the user handle (a user's id) and the credential
+/// id. Nothing is proved yet; [`RelyingParty::finish_passwordless`] checks the claim.
+pub fn claimed(answer: &str) -> Result<(Uuid, String), PasskeyError> {
+    let answer: PublicKeyCredential = from_answer(answer)?;
+    let handle = answer
+        .get_user_unique_id()
+        .and_then(|bytes| Uuid::from_slice(bytes).ok())
+        .ok_or_else(|| PasskeyError::Refused("no user handle in the answer".into()))?;
+    Ok((handle, credential_id(answer.get_credential_id())))
 }
 
 /// A credential id as Postern shows and stores it.

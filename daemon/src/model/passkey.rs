@@ -38,6 +38,8 @@ pub enum ChallengePurpose {
     Register { user_id: UserId },
     /// The second step of this user's sign-in.
     SignIn { user_id: UserId },
+    /// A sign-in by passkey alone, by whoever answers.
+    Passwordless,
 }
 
 /// A challenge sent to a browser and not answered yet: single use (taken from the store when

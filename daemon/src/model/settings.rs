@@ -36,6 +36,13 @@ pub struct SiteSettings {
     /// A device is remembered this long after its last successful sign-in; 0 turns it off.
     pub remember_device_seconds: u64,
     pub password_min_length: u32,
+    /// "Sign in with a passkey" on the sign-in page, without a username or password.
+    #[serde(default = "yes")]
+    pub webauthn_passwordless: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for SiteSettings {
@@ -47,6 +54,7 @@ impl Default for SiteSettings {
             email_code_lifetime_seconds: 15 * 60,
             remember_device_seconds: 24 * 60 * 60,
             password_min_length: 8,
+            webauthn_passwordless: true,
         }
     }
 }
@@ -142,6 +150,19 @@ const KEYS: &[Key] = &[
         get: |s| s.password_min_length.to_string(),
         set: |s, v| {
             s.password_min_length = parse_in_range(v, 8, 128)? as u32;
+            Ok(())
+        },
+    },
+    Key {
+        name: "webauthn.passwordless",
+        description: "whether a passkey alone signs in, without username or password (true or false)",
+        get: |s| s.webauthn_passwordless.to_string(),
+        set: |s, v| {
+            s.webauthn_passwordless = match v {
+                "true" => true,
+                "false" => false,
+                other => return Err(format!("`{other}` is not true or false")),
+            };
             Ok(())
         },
     },
@@ -247,6 +268,7 @@ mod tests {
             ("mfa.methods", ""),
             ("mfa.methods", "sms"),
             ("mfa.methods", "webauthn"),
+            ("webauthn.passwordless", "yes"),
             ("totp.skew", "5"),
             ("totp.step", "thirty"),
             ("email_code.lifetime", "2s"),

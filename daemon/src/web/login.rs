@@ -386,6 +386,10 @@ pub async fn submit(
                 .await
                 .unwrap_or_else(IntoResponse::into_response);
         }
+        LoginStep::Password if form.passkey_answer.is_some() => Answer::Passwordless {
+            challenge: form.passkey_challenge.clone().unwrap_or_default(),
+            answer: form.passkey_answer.clone().unwrap_or_default(),
+        },
         LoginStep::Password => {
             let password = form.password.unwrap_or_default();
             if username.is_empty()
@@ -484,6 +488,25 @@ async fn code_lifetime_minutes(web: &Web) -> u64 {
         .unwrap_or(15)
 }
 
+/// "Sign in with a passkey", when the site offers it: a challenge any of its passkeys may
+/// answer. Each showing of the page makes a new one (they expire on their own).
+async fn passwordless_option(web: &Web, context: &mut tera::Context) -> Result<(), EngineError> {
+    let settings = web.ctx.store.site_settings().await?;
+    let started = match engine::passkeys::passwordless_offered(&web.ctx, &settings) {
+        true => Some(engine::passkeys::start_passwordless(&web.ctx).await?),
+        false => None,
+    };
+    context.insert(
+        "passkey_challenge",
+        &started.as_ref().map(|s| s.challenge.clone()),
+    );
+    context.insert(
+        "passkey_options",
+        &started.as_ref().map(|s| s.options.to_string()),
+    );
+    Ok(())
+}
+
 /// For a user with passkeys: a challenge for the second step, offered first on the page.
 /// Each showing of the page makes a new one (they expire on their own).
 async fn passkey_step(
@@ -542,7 +565,12 @@ async fn render_step(
     context.insert("error", &messages.error);
     context.insert("notice", &messages.notice);
     let template = match &flow.step {
-        LoginStep::Password => "login.html",
+        LoginStep::Password => {
+            if let Err(e) = passwordless_option(web, &mut context).await {
+                return PageError::from(e).into_response();
+            }
+            "login.html"
+        }
         LoginStep::SecondFactor { authentication } => {
             let Ok(Some(user)) = web.ctx.store.user(authentication.user_id).await else {
                 return PageError::internal_response("the user vanished during sign-in");

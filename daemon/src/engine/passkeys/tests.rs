@@ -389,3 +389,137 @@ async fn passkeys_are_not_offered_when_the_site_turns_them_off() {
     let settings = ctx.store.site_settings().await.unwrap();
     assert!(!alice.mfa.unwrap().is_usable(&settings));
 }
+
+/// What `key` answers to a passwordless challenge, with the user handle a discoverable
+/// credential of `user` would carry. (The software key keeps no discoverable credentials, so
+/// the test names the credential and adds the handle; the handle is not signed by any
+/// authenticator, which is why the engine checks it against the user's own keys.)
+fn passwordless_answer(
+    key: &mut SoftPasskey,
+    credential: &PasskeyCredential,
+    user: &User,
+    options: serde_json::Value,
+) -> String {
+    let mut options = options;
+    options["publicKey"]["allowCredentials"] =
+        serde_json::json!([{"type": "public-key", "id": credential.id}]);
+    let reply = answer(key, ORIGIN, options);
+    let mut reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    reply["response"]["userHandle"] = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        user.id.0.as_bytes(),
+    )
+    .into();
+    reply.to_string()
+}
+
+fn origin() -> Origin<'static> {
+    Origin {
+        address: Some("192.0.2.7".parse().unwrap()),
+        door: AuditDoor::Web,
+        source: "test",
+    }
+}
+
+#[tokio::test]
+async fn a_passkey_alone_signs_in_as_the_user_it_names_and_only_them() {
+    let site = site().await;
+    let ctx = &site.ctx;
+    let alice = new_user(ctx, "alice").await;
+    let bob = new_user(ctx, "bob").await;
+    let (mut key, added) = add_passkey(ctx, &alice, "key").await;
+
+    let started = start_passwordless(ctx).await.unwrap();
+    let reply = passwordless_answer(&mut key, &added.credential, &alice, started.options);
+    let (user, authentication) = check_passwordless(ctx, &started.challenge, &reply, origin())
+        .await
+        .unwrap()
+        .expect("alice signs in");
+    assert_eq!(user.id, alice.id);
+    assert_eq!(authentication.amr, ["hwk", "user", "mfa"]);
+    // Once only.
+    assert!(
+        check_passwordless(ctx, &started.challenge, &reply, origin())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Alice's key, claiming to be bob's: bob has no such passkey.
+    let started = start_passwordless(ctx).await.unwrap();
+    let reply = passwordless_answer(&mut key, &added.credential, &bob, started.options);
+    assert!(
+        check_passwordless(ctx, &started.challenge, &reply, origin())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A handle that names no account.
+    let nobody = User::for_tests("nobody");
+    let started = start_passwordless(ctx).await.unwrap();
+    let reply = passwordless_answer(&mut key, &added.credential, &nobody, started.options);
+    assert!(
+        check_passwordless(ctx, &started.challenge, &reply, origin())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let trail = ctx
+        .store
+        .audit_log()
+        .newest(0, 50, &|_| true)
+        .await
+        .unwrap();
+    assert!(
+        trail
+            .iter()
+            .any(|e| e.action == AuditAction::SignInFailed && e.subject.as_deref() == Some("bob")),
+        "{trail:?}"
+    );
+}
+
+#[tokio::test]
+async fn passwordless_sign_in_can_be_turned_off_and_a_disabled_user_is_refused() {
+    let site = site().await;
+    let ctx = &site.ctx;
+    let alice = new_user(ctx, "alice").await;
+    let (mut key, added) = add_passkey(ctx, &alice, "key").await;
+    let started = start_passwordless(ctx).await.unwrap();
+    ctx.store
+        .update_site_settings(Box::new(|s| Ok(s.set("webauthn.passwordless", "false")?)))
+        .await
+        .unwrap();
+    assert!(start_passwordless(ctx).await.is_err());
+    // A challenge handed out before the change no longer works either.
+    let reply = passwordless_answer(&mut key, &added.credential, &alice, started.options);
+    assert!(
+        check_passwordless(ctx, &started.challenge, &reply, origin())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    ctx.store
+        .update_site_settings(Box::new(|s| Ok(s.set("webauthn.passwordless", "true")?)))
+        .await
+        .unwrap();
+    ctx.store
+        .update_user(
+            alice.id,
+            Box::new(|u| {
+                u.disabled = true;
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
+    let started = start_passwordless(ctx).await.unwrap();
+    let reply = passwordless_answer(&mut key, &added.credential, &alice, started.options);
+    assert!(
+        check_passwordless(ctx, &started.challenge, &reply, origin())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -96,6 +96,11 @@ pub enum Answer {
         challenge: String,
         answer: String,
     },
+    /// At the password step: a passkey alone, which names the user ("Sign in with a passkey").
+    Passwordless {
+        challenge: String,
+        answer: String,
+    },
     /// On the app enrolment step: enrol emailed codes instead.
     ChooseEmail,
     /// On an emailed-code step: send another code.
@@ -169,6 +174,19 @@ pub async fn answer(
                     authentication,
                 } => after_first_factor(ctx, door, *user, authentication).await,
                 PasswordVerdict::Rejected => Ok(Outcome::Refused(Refusal::Credentials)),
+            }
+        }
+        (LoginStep::Password, Answer::Passwordless { challenge, answer })
+            if matches!(door.kind, DoorKind::Web { .. }) =>
+        {
+            let origin = super::passkeys::Origin {
+                address: door.address,
+                door: door.audit_door(),
+                source: &door.source,
+            };
+            match super::passkeys::check_passwordless(ctx, &challenge, &answer, origin).await? {
+                Some((user, authentication)) => finish(ctx, door, user, authentication, None).await,
+                None => Ok(Outcome::Refused(Refusal::Passkey)),
             }
         }
         (LoginStep::Password, Answer::Identified { username })
