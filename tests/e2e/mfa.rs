@@ -458,7 +458,7 @@ fn the_report_lists_every_user_with_their_mfa_state() {
     assert_eq!(rows[0]["username"], "alice");
     assert_eq!(
         rows[0]["mfa"],
-        serde_json::json!({"enabled": true, "method": "totp", "required": true, "recovery_codes_left": 10})
+        serde_json::json!({"enabled": true, "method": "totp", "required": true, "recovery_codes_left": 10, "passkeys": []})
     );
     assert_eq!(rows[1]["mfa"]["enabled"], false);
     let csv = site.ok(&["mfa", "report", "--csv"]);
