@@ -465,10 +465,10 @@ fn the_report_lists_every_user_with_their_mfa_state() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "username,roles,mfa_enabled,method,required,last_sign-in"
+        "username,roles,mfa_enabled,method,required,passkeys,last_sign-in"
     );
-    assert!(lines[1].starts_with("alice,staff,yes,totp,yes,"), "{csv}");
-    assert!(lines[2].starts_with("bob,,no,-,no,never"), "{csv}");
+    assert!(lines[1].starts_with("alice,staff,yes,totp,yes,0,"), "{csv}");
+    assert!(lines[2].starts_with("bob,,no,-,no,0,never"), "{csv}");
 }
 
 /// Signs out of Postern in this browser (the remembered-device cookie stays).
