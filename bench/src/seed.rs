@@ -34,6 +34,7 @@ pub fn seed(state_dir: &Path, key_file: &Path, users: u64) -> anyhow::Result<()>
         name: ROLE.into(),
         require_mfa: true,
         api_access: false,
+        require_phishing_resistant: false,
     })?;
     let password_hash = postern_daemon::factors::password::hash(PASSWORD)?;
     let now = unix_now();

@@ -136,6 +136,10 @@ pub enum RoleCommand {
         /// Holders use Postern from programs; such a role is never required to use MFA.
         #[arg(long)]
         api_access: bool,
+        /// Holders must sign in with a passkey or security key; app and emailed codes do not
+        /// do (those without one add one at next sign-in). Implies --require-mfa.
+        #[arg(long)]
+        require_phishing_resistant: bool,
     },
     /// Change a role.
     Set {
@@ -144,6 +148,8 @@ pub enum RoleCommand {
         require_mfa: Option<bool>,
         #[arg(long, value_name = "BOOL")]
         api_access: Option<bool>,
+        #[arg(long, value_name = "BOOL")]
+        require_phishing_resistant: Option<bool>,
     },
     /// List roles with their holders' count.
     List,

@@ -144,19 +144,23 @@ fn request_for(command: Command) -> anyhow::Result<AdminRequest> {
                 name,
                 require_mfa,
                 api_access,
+                require_phishing_resistant,
             } => AdminRequest::RoleAdd(RoleSpec {
                 name,
-                require_mfa,
+                require_mfa: require_mfa || require_phishing_resistant,
                 api_access,
+                require_phishing_resistant,
             }),
             RoleCommand::Set {
                 name,
                 require_mfa,
                 api_access,
+                require_phishing_resistant,
             } => AdminRequest::RoleSet {
                 name,
                 require_mfa,
                 api_access,
+                require_phishing_resistant,
             },
             RoleCommand::List => AdminRequest::RoleList,
             RoleCommand::Delete { name } => AdminRequest::RoleDelete { name },
@@ -339,12 +343,22 @@ fn print_human(reply: AdminReply) {
                     vec![
                         r.name,
                         output::yes_no(r.require_mfa),
+                        output::yes_no(r.require_phishing_resistant),
                         output::yes_no(r.api_access),
                         r.members.to_string(),
                     ]
                 })
                 .collect();
-            output::table(&["ROLE", "REQUIRE MFA", "API ACCESS", "MEMBERS"], &rows);
+            output::table(
+                &[
+                    "ROLE",
+                    "REQUIRE MFA",
+                    "REQUIRE PASSKEY",
+                    "API ACCESS",
+                    "MEMBERS",
+                ],
+                &rows,
+            );
         }
         AdminReply::Site(settings) => {
             let rows: Vec<Vec<String>> = settings

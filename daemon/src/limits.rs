@@ -115,6 +115,18 @@ impl Limiter {
         }
     }
 
+    /// Whether `address` is locked (for answers that name no account, such as a user code).
+    pub async fn address_locked(
+        &self,
+        address: IpAddr,
+        now: UnixSeconds,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .locked_until(&address_key(address), now)
+            .await?
+            .is_some())
+    }
+
     pub async fn account_locked_until(
         &self,
         account: &str,

@@ -57,6 +57,9 @@ pub enum AdminRequest {
         name: String,
         require_mfa: Option<bool>,
         api_access: Option<bool>,
+        /// Holders must sign in with a passkey (codes do not do).
+        #[serde(default)]
+        require_phishing_resistant: Option<bool>,
     },
     RoleList,
     RoleDelete {
@@ -161,6 +164,8 @@ pub struct RoleSpec {
     pub name: String,
     pub require_mfa: bool,
     pub api_access: bool,
+    #[serde(default)]
+    pub require_phishing_resistant: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -321,6 +326,8 @@ pub struct RoleView {
     pub name: String,
     pub require_mfa: bool,
     pub api_access: bool,
+    #[serde(default)]
+    pub require_phishing_resistant: bool,
     pub members: u64,
 }
 

@@ -22,6 +22,7 @@ mod oidc;
 mod operations;
 mod pam_door;
 mod pam_module;
+mod passkey_approval;
 mod passkeys;
 mod session_policy;
 mod several_daemons;

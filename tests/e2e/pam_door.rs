@@ -114,6 +114,18 @@ fn a_required_but_unenrolled_user_is_told_where_to_enrol() {
 }
 
 #[test]
+fn a_holder_of_a_role_requiring_passkeys_is_not_asked_for_a_code() {
+    let (site, daemon) = staff_site();
+    enrol_app(&site, &daemon);
+    site.ok(&["role", "add", "keyholders", "--require-phishing-resistant"]);
+    site.ok(&["user", "add-role", "alice", "keyholders"]);
+    let (shown, outcome, message) = converse(&site, PamMode::Full, "alice", vec![PASSWORD.into()]);
+    assert_eq!(shown, vec!["Password: "], "no code is asked for");
+    assert_eq!(outcome, PamOutcome::MustEnrol);
+    assert!(message.unwrap().contains("passkey"));
+}
+
+#[test]
 fn an_emailed_code_is_announced_and_accepted() {
     let site = Site::new();
     let _daemon = site.start();

@@ -8,12 +8,12 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 /// A PAM service file for the module, in a directory that bwrap mounts over /etc/pam.d.
-struct PamService {
-    dir: tempfile::TempDir,
+pub(crate) struct PamService {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl PamService {
-    fn new(site: &Site, socket: &std::path::Path, module_args: &str) -> Self {
+    pub(crate) fn new(site: &Site, socket: &std::path::Path, module_args: &str) -> Self {
         let module = crate::fixture::bin("libpam_postern.so");
         let dir = tempfile::tempdir().unwrap();
         let _ = site;
@@ -61,7 +61,7 @@ impl PamService {
     }
 }
 
-fn available() -> bool {
+pub(crate) fn available() -> bool {
     let present = ["/usr/bin/pamtester", "/usr/bin/bwrap"]
         .iter()
         .all(|p| std::path::Path::new(p).exists())
@@ -75,7 +75,7 @@ fn available() -> bool {
     present
 }
 
-fn output_text(out: &Output) -> String {
+pub(crate) fn output_text(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

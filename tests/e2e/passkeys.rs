@@ -8,7 +8,7 @@ use crate::browser::{PASSWORD, RelyingParty, id_token_claims, query};
 use crate::fixture::{Daemon, Site};
 use crate::webdriver::Chromium;
 
-fn chromium() -> Option<Chromium> {
+pub(crate) fn chromium() -> Option<Chromium> {
     match Chromium::start() {
         Ok(chromium) => Some(chromium),
         // CI installs Chromium (tests/run); elsewhere a missing browser is reported, not hidden.
@@ -21,7 +21,7 @@ fn chromium() -> Option<Chromium> {
 }
 
 /// A site whose issuer is `http://localhost:PORT`, started.
-fn localhost_site() -> (Site, Daemon, String) {
+pub(crate) fn localhost_site() -> (Site, Daemon, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
@@ -43,7 +43,7 @@ fn metrics_text(site: &Site) -> String {
         .expect("metrics")
 }
 
-fn sign_in_with_password(chromium: &Chromium, username: &str) {
+pub(crate) fn sign_in_with_password(chromium: &Chromium, username: &str) {
     chromium.type_into("#username", username);
     chromium.type_into("#password", PASSWORD);
     chromium.click("button[type=submit]");
@@ -97,18 +97,7 @@ fn a_passkey_added_on_the_account_page_signs_in_through_the_browser() {
     chromium.wait_for("Confirm with your passkey");
     chromium.screenshot(&shots, "3-second-step-passkey");
     chromium.click("#use-passkey");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    let back = loop {
-        let url = chromium.url();
-        if url.starts_with(&rp.redirect_uri) {
-            break url::Url::parse(&url).unwrap();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never sent back to the application; at {url}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+    let back = wait_for_redirect(&chromium, &rp.redirect_uri);
     let code = query(&back, "code").expect("a code");
     let tokens = rp.exchange(&code, request).expect("tokens");
     let claims = id_token_claims(&tokens);
@@ -116,7 +105,10 @@ fn a_passkey_added_on_the_account_page_signs_in_through_the_browser() {
         claims["amr"],
         serde_json::json!(["pwd", "mfa", "hwk", "user"])
     );
-    assert_eq!(claims["acr"], "postern:mfa");
+    assert_eq!(
+        claims["acr"], "postern:phr",
+        "a passkey is phishing-resistant"
+    );
 
     let shown = site.ok(&["audit", "--since", "1h"]);
     assert!(shown.contains("second_factor_accepted"), "{shown}");
@@ -256,4 +248,102 @@ fn a_passkey_alone_signs_in_until_the_site_turns_that_off() {
     chromium.open(&format!("{issuer}/login"));
     let page = chromium.wait_for("Username");
     assert!(!page.contains("Sign in with a passkey"), "{page}");
+}
+
+#[test]
+fn a_role_requiring_passkeys_reaches_a_live_session_and_codes_stop_counting() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let (site, _daemon, issuer) = localhost_site();
+    site.ok(&["role", "add", "keyholders", "--require-phishing-resistant"]);
+    let roles = site.ok(&["role", "list"]);
+    assert!(roles.contains("REQUIRE PASSKEY"), "{roles}");
+    site.add_user("erin", &[]);
+    chromium.add_virtual_authenticator();
+    let shots =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts/passkeys");
+
+    // Erin is signed in with her password when the administrator gives her the role.
+    chromium.open(&format!("{issuer}/login"));
+    sign_in_with_password(&chromium, "erin");
+    chromium.wait_for("Your account");
+    site.ok(&["user", "add-role", "erin", "keyholders"]);
+
+    // Her next page asks for a passkey she does not have yet: she adds one.
+    chromium.open(&format!("{issuer}/account"));
+    chromium.wait_for("Your account needs a passkey");
+    chromium.screenshot(&shots, "6-a-role-makes-the-user-add-a-passkey");
+    chromium.type_into("#passkey_name", "laptop");
+    chromium.click("#add-passkey button");
+    chromium.wait_for("Save your recovery codes");
+    let recovery_code = chromium
+        .text("#recovery-codes")
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    chromium.click("button[type=submit]");
+    let page = chromium.wait_for("Confirm with your passkey");
+    assert!(page.contains("codes cannot be used"), "{page}");
+    assert!(!page.contains("Use another way"), "{page}");
+    chromium.screenshot(&shots, "7-only-the-passkey-will-do");
+
+    // A recovery code sent anyway (the page offers no field for one) is refused.
+    chromium.execute(&format!(
+        "const form = document.createElement('form');
+         form.method = 'post'; form.action = '/login';
+         for (const [name, value] of [
+             ['csrf', document.querySelector('input[name=csrf]').value],
+             ['flow', document.querySelector('input[name=flow]').value],
+             ['code', '{recovery_code}']]) {{
+             const input = document.createElement('input');
+             input.type = 'hidden'; input.name = name; input.value = value;
+             form.appendChild(input);
+         }}
+         document.body.appendChild(form); form.submit();"
+    ));
+    chromium.wait_for("Signing in here requires your passkey; codes cannot be used.");
+    chromium.click("#use-passkey");
+    chromium.wait_for("Signed in as erin");
+    let user: serde_json::Value =
+        serde_json::from_str(&site.ok(&["--json", "user", "show", "erin"])).unwrap();
+    assert_eq!(
+        user["mfa"]["recovery_codes_left"], 10,
+        "the refused code was not spent: {user}"
+    );
+
+    // An application gets a phishing-resistant sign-in: password, then the passkey only.
+    chromium.click("form[action='/logout'] button");
+    chromium.wait_for("You are signed out");
+    let rp = RelyingParty::register_at(&site, &issuer, "wiki", &[]);
+    let request = rp.request(&[]);
+    chromium.open(&request.url);
+    sign_in_with_password(&chromium, "erin");
+    chromium.wait_for("codes cannot be used");
+    chromium.click("#use-passkey");
+    let back = wait_for_redirect(&chromium, &rp.redirect_uri);
+    let code = query(&back, "code").expect("a code");
+    let claims = id_token_claims(&rp.exchange(&code, request).expect("tokens"));
+    assert_eq!(claims["acr"], "postern:phr");
+    assert_eq!(
+        claims["amr"],
+        serde_json::json!(["pwd", "mfa", "hwk", "user"])
+    );
+}
+
+/// Waits (up to 15 s) until the browser is sent to `redirect_uri`; returns where it landed.
+pub(crate) fn wait_for_redirect(chromium: &Chromium, redirect_uri: &str) -> url::Url {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let url = chromium.url();
+        if url.starts_with(redirect_uri) {
+            return url::Url::parse(&url).unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never sent back to the application; at {url}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }

@@ -200,6 +200,17 @@ impl Chromium {
             .expect("click");
     }
 
+    /// Runs `script` in the page (WebDriver's synchronous execute) and returns its value: for
+    /// what a user could do by hand but a click cannot, such as sending a form the page hides.
+    pub fn execute(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            json!({ "script": script, "args": [] }),
+        )
+        .expect("execute a script")
+    }
+
     /// Adds a virtual authenticator to the browser (the WebDriver WebAuthn extension): a
     /// platform passkey provider that keeps discoverable credentials and verifies the user
     /// (as a fingerprint would) without asking. Returns its id.

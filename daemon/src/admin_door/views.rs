@@ -26,6 +26,7 @@ pub fn role(role: Role, members: u64) -> RoleView {
         name: role.name,
         require_mfa: role.require_mfa,
         api_access: role.api_access,
+        require_phishing_resistant: role.require_phishing_resistant,
         members,
     }
 }

@@ -14,6 +14,7 @@ use crate::store::StoreError;
 use std::net::IpAddr;
 
 pub mod account;
+pub mod approvals;
 pub mod consent;
 pub mod credentials;
 pub mod devices;

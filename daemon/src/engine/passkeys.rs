@@ -194,6 +194,15 @@ pub async fn finish_registration(
 
 /// Starts the passkey step of `user`'s sign-in.
 pub async fn start_sign_in(ctx: &Context, user: &User) -> Result<Started, EngineError> {
+    start_assertion(ctx, user, ChallengePurpose::SignIn { user_id: user.id }).await
+}
+
+/// Asks `user` for one of their passkeys, for `purpose`.
+pub(crate) async fn start_assertion(
+    ctx: &Context,
+    user: &User,
+    purpose: ChallengePurpose,
+) -> Result<Started, EngineError> {
     let settings = ctx.store.site_settings().await?;
     let passkeys = usable(ctx, &settings, user);
     if passkeys.is_empty() {
@@ -204,7 +213,7 @@ pub async fn start_sign_in(ctx: &Context, user: &User) -> Result<Started, Engine
     let (options, state) = relying_party(ctx)?
         .start_authentication(passkeys)
         .map_err(refused)?;
-    let challenge = keep(ctx, ChallengePurpose::SignIn { user_id: user.id }, state).await?;
+    let challenge = keep(ctx, purpose, state).await?;
     Ok(Started { challenge, options })
 }
 
@@ -217,6 +226,22 @@ pub async fn check_sign_in(
     answer: &str,
     attempt: &PasswordAttempt<'_>,
 ) -> Result<CodeVerdict, EngineError> {
+    let purpose = ChallengePurpose::SignIn {
+        user_id: authentication.user_id,
+    };
+    check_assertion(ctx, authentication, &purpose, challenge, answer, attempt).await
+}
+
+/// Checks a passkey's answer to a challenge made for `purpose`, by the user of
+/// `authentication`; accepted, that authentication gains the passkey's proof.
+pub(crate) async fn check_assertion(
+    ctx: &Context,
+    authentication: &Authentication,
+    purpose: &ChallengePurpose,
+    challenge: &str,
+    answer: &str,
+    attempt: &PasswordAttempt<'_>,
+) -> Result<CodeVerdict, EngineError> {
     let now = ctx.clock.unix_now();
     let Some(user) = ctx.store.user(authentication.user_id).await? else {
         return Ok(CodeVerdict::Rejected);
@@ -225,9 +250,8 @@ pub async fn check_sign_in(
         .limiter
         .is_locked(&user.username, attempt.address, now)
         .await?;
-    let purpose = ChallengePurpose::SignIn { user_id: user.id };
     // Taken before anything else: a refused answer spends its challenge too.
-    let state = take(ctx, challenge, &purpose).await?;
+    let state = take(ctx, challenge, purpose).await?;
     let settings = ctx.store.site_settings().await?;
     let checked = match (&state, locked || user.disabled) {
         (_, true) => Err("account locked or disabled".to_owned()),

@@ -7,7 +7,9 @@ use crate::audit::{AuditAction, Factor, Outcome};
 use crate::context::Context;
 use crate::factors::{recovery, totp};
 use crate::model::grants::{Authentication, CodePurpose, LoginStep};
-use crate::model::mfa::{MfaEnrolment, TotpSeed, mfa_required, totp_seal_context};
+use crate::model::mfa::{
+    MfaEnrolment, TotpSeed, mfa_required, phishing_resistant_required, totp_seal_context,
+};
 use crate::model::{MfaMethod, User};
 use crate::store::StoreError;
 
@@ -43,6 +45,10 @@ pub struct Demands<'a> {
     pub can_enrol: bool,
     /// Whether this door can ask for a passkey (the web can; PAM asks for a code).
     pub can_use_passkey: bool,
+    /// Whether this door can wait for a passkey on the approval page (PAM can).
+    pub can_approve_with_passkey: bool,
+    /// The relying party asked for a passkey (`acr_values=postern:phr`).
+    pub rp_wants_phishing_resistant: bool,
     /// For the audit trail.
     pub door: crate::audit::AuditDoor,
     pub source: &'a str,
@@ -61,6 +67,8 @@ pub enum Progress {
     Next(LoginStep),
     /// A second factor is required but the user has none, and this door cannot enrol them.
     MustEnrol,
+    /// Only a passkey will do, and this door cannot ask for one.
+    PasskeyOnly,
 }
 
 /// Decides what a correct password leads to. `rp_wants_mfa`: the relying party asked for it.
@@ -71,6 +79,10 @@ pub async fn after_password(
     demands: &Demands<'_>,
 ) -> Result<Progress, EngineError> {
     let settings = ctx.store.site_settings().await?;
+    let roles = ctx.store.roles_of(user).await?;
+    if phishing_resistant_required(&roles) || demands.rp_wants_phishing_resistant {
+        return passkey_required(ctx, user, authentication, demands, &settings);
+    }
     if user
         .mfa
         .as_ref()
@@ -114,9 +126,11 @@ pub async fn after_password(
             // The page offers to send another if this one is throttled or fails.
             super::email_code::send(ctx, user, CodePurpose::SignIn).await?;
         }
-        return Ok(Progress::Next(LoginStep::SecondFactor { authentication }));
+        return Ok(Progress::Next(LoginStep::SecondFactor {
+            authentication,
+            passkey_only: false,
+        }));
     }
-    let roles = ctx.store.roles_of(user).await?;
     // An enrolment that cannot be used (an administrator switched the method to TOTP, or the
     // site stopped offering it) means the user wants MFA: they enrol again.
     if !(mfa_required(&roles) || demands.rp_wants_mfa || user.mfa.is_some()) {
@@ -139,6 +153,34 @@ pub async fn after_password(
         authentication,
         sealed_seed: ctx.master_key.seal(&enrolment_context(&user.id), &seed),
     }))
+}
+
+/// Where a sign-in goes when only a passkey will do: to the passkey (no remembered browser
+/// skips it), or to adding one; a door that can do neither (PAM, for now) refuses.
+fn passkey_required(
+    ctx: &Context,
+    user: &User,
+    authentication: Authentication,
+    demands: &Demands<'_>,
+    settings: &crate::model::SiteSettings,
+) -> Result<Progress, EngineError> {
+    let has_passkey = !super::passkeys::usable(ctx, settings, user).is_empty();
+    let door_can_ask = demands.can_use_passkey || (demands.can_approve_with_passkey && has_passkey);
+    if !door_can_ask {
+        return Ok(Progress::PasskeyOnly);
+    }
+    if has_passkey {
+        return Ok(Progress::Next(LoginStep::SecondFactor {
+            authentication,
+            passkey_only: true,
+        }));
+    }
+    if !super::passkeys::offered(ctx, settings) || !demands.can_enrol {
+        return Err(EngineError::CannotEnrol(
+            "Signing in here requires a passkey, and this site does not offer passkeys. Ask your administrator.".into(),
+        ));
+    }
+    Ok(Progress::Next(LoginStep::EnrolPasskey { authentication }))
 }
 
 /// The result of a code.

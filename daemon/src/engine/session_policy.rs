@@ -6,8 +6,8 @@
 
 use crate::context::Context;
 use crate::model::User;
-use crate::model::grants::{ACR_MFA, Authentication, Session};
-use crate::model::mfa::mfa_required;
+use crate::model::grants::{Authentication, Session};
+use crate::model::mfa::{mfa_required, phishing_resistant_required};
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,8 +67,17 @@ pub async fn standing(
     if !user.mfa.as_ref().is_some_and(|m| m.is_usable(&settings)) {
         authentication.amr.retain(|m| m != "otp" && m != "mfa");
     }
+    // Likewise a passkey proof, once the user has no passkey that can still sign in.
+    if crate::engine::passkeys::usable(ctx, &settings, user).is_empty() {
+        authentication
+            .amr
+            .retain(|m| !matches!(m.as_str(), "hwk" | "swk" | "user"));
+    }
     let roles = ctx.store.roles_of(user).await?;
-    if mfa_required(&roles) && authentication.acr() != ACR_MFA {
+    let phishing_resistant = phishing_resistant_required(&roles);
+    if (mfa_required(&roles) && !authentication.has_mfa())
+        || (phishing_resistant && !authentication.is_phishing_resistant())
+    {
         return Ok(Standing::NeedsSecondFactor(authentication));
     }
     Ok(Standing::Valid(authentication))
@@ -118,6 +127,7 @@ mod tests {
                 name: "staff".into(),
                 require_mfa: true,
                 api_access: false,
+                require_phishing_resistant: false,
             })
             .await
             .unwrap();
@@ -196,5 +206,35 @@ mod tests {
             standing(&ctx, Some(&kai), &live).await.unwrap(),
             Standing::Ended(_)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_passkey_requirement_stops_a_session_a_code_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context::for_tests(dir.path()).await;
+        let mut kai = user(&ctx).await;
+        let with_code = session(&kai, &["pwd", "otp", "mfa"]);
+        ctx.store
+            .insert_role(&Role {
+                name: "keyholders".into(),
+                require_mfa: false,
+                api_access: false,
+                require_phishing_resistant: true,
+            })
+            .await
+            .unwrap();
+        kai.roles.insert("keyholders".into());
+        assert!(matches!(
+            standing(&ctx, Some(&kai), &with_code).await.unwrap(),
+            Standing::NeedsSecondFactor(_)
+        ));
+        // A passkey proof counts only while the user still has that passkey.
+        let with_passkey = session(&kai, &["pwd", "mfa", "hwk", "user"]);
+        let Standing::NeedsSecondFactor(authentication) =
+            standing(&ctx, Some(&kai), &with_passkey).await.unwrap()
+        else {
+            panic!("kai has no passkey, so the proof is void");
+        };
+        assert!(!authentication.amr.iter().any(|m| m == "hwk"));
     }
 }

@@ -56,6 +56,8 @@ pub enum AuditAction {
     BackupTaken,
     PasskeyAdded,
     PasskeyRemoved,
+    ApprovalGranted,
+    ApprovalDenied,
 }
 
 impl AuditAction {
@@ -108,6 +110,8 @@ impl AuditAction {
             Self::BackupTaken => "backup_taken",
             Self::PasskeyAdded => "passkey_added",
             Self::PasskeyRemoved => "passkey_removed",
+            Self::ApprovalGranted => "approval_granted",
+            Self::ApprovalDenied => "approval_denied",
         }
     }
 }

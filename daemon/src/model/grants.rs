@@ -44,7 +44,12 @@ pub enum LoginStep {
     /// Waiting for username and password.
     Password,
     /// Password accepted; waiting for the second factor (or a recovery code).
-    SecondFactor { authentication: Authentication },
+    SecondFactor {
+        authentication: Authentication,
+        /// Only a passkey will do (a role or the relying party asked for one).
+        #[serde(default)]
+        passkey_only: bool,
+    },
     /// Password accepted; the user must enrol an authenticator app before going on. The seed
     /// offered is sealed with the master key.
     EnrolTotp {
@@ -54,6 +59,15 @@ pub enum LoginStep {
     },
     /// Password accepted; the user is enrolling email codes and was sent one to type.
     EnrolEmail { authentication: Authentication },
+    /// Password accepted; the user must add a passkey before going on (then signs in with it).
+    EnrolPasskey { authentication: Authentication },
+    /// Password accepted; waiting for the user to approve this login with a passkey on the
+    /// approval page (a PAM login; never stored). `user_code` is shown to the user.
+    AwaitingApproval {
+        authentication: Authentication,
+        user_code: String,
+        device_code: String,
+    },
     /// Enrolled just now and shown the recovery codes; continuing finishes the sign-in.
     Enrolled { authentication: Authentication },
     /// Signed in; a third-party client asks for scopes the user has not allowed it yet.
@@ -65,6 +79,10 @@ pub enum LoginStep {
 pub struct LoginFlow {
     /// The OIDC request to answer when sign-in completes; `None` for Postern's own pages.
     pub request: Option<AuthorizationRequest>,
+    /// Without a request: the user code of an approval to show when sign-in completes (a
+    /// client waiting on the approval page), instead of the account page.
+    #[serde(default)]
+    pub then_approve: Option<String>,
     pub step: LoginStep,
     /// The browser the flow belongs to (hash of its CSRF cookie).
     #[serde(with = "super::stored_bytes::fixed")]
@@ -94,26 +112,55 @@ impl Authentication {
         self
     }
 
-    /// `acr`: whether a second factor was part of this authentication.
+    /// Whether a second factor (or a passkey, which is two) was part of this authentication.
+    pub fn has_mfa(&self) -> bool {
+        self.amr.iter().any(|m| m == "mfa")
+    }
+
+    /// Whether it was made with a passkey or security key (RFC 8176 `hwk` or `swk`), which a
+    /// look-alike site cannot relay.
+    pub fn is_phishing_resistant(&self) -> bool {
+        self.has_mfa() && self.amr.iter().any(|m| m == "hwk" || m == "swk")
+    }
+
+    /// `acr`: the strongest level this authentication reached.
     pub fn acr(&self) -> &'static str {
-        if self.amr.iter().any(|m| m == "mfa") {
+        if self.is_phishing_resistant() {
+            ACR_PHISHING_RESISTANT
+        } else if self.has_mfa() {
             ACR_MFA
         } else {
             ACR_PASSWORD
         }
     }
+
+    /// Whether this authentication is as strong as `request` asked (`acr_values`).
+    pub fn satisfies(&self, request: &AuthorizationRequest) -> bool {
+        (!request.wants_mfa() || self.has_mfa())
+            && (!request.wants_phishing_resistant() || self.is_phishing_resistant())
+    }
 }
 
 impl AuthorizationRequest {
-    /// Whether the relying party asked for multi-factor authentication (`acr_values`).
+    /// Whether the relying party asked for multi-factor authentication (`acr_values`); a
+    /// passkey is asked for with it.
     pub fn wants_mfa(&self) -> bool {
-        self.acr_values.iter().any(|v| v == ACR_MFA)
+        self.acr_values
+            .iter()
+            .any(|v| v == ACR_MFA || v == ACR_PHISHING_RESISTANT)
+    }
+
+    /// Whether the relying party asked for a passkey (`acr_values=postern:phr`).
+    pub fn wants_phishing_resistant(&self) -> bool {
+        self.acr_values.iter().any(|v| v == ACR_PHISHING_RESISTANT)
     }
 }
 
 /// ACR values Postern issues and understands in `acr_values`.
 pub const ACR_PASSWORD: &str = "postern:pwd";
 pub const ACR_MFA: &str = "postern:mfa";
+/// A passkey or security key: multi-factor and phishing-resistant.
+pub const ACR_PHISHING_RESISTANT: &str = "postern:phr";
 
 /// A browser that passed the second factor for a user: for the site's remember window after
 /// its last successful sign-in, the second factor is not asked again there. Keyed by the user's

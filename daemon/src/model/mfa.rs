@@ -77,7 +77,15 @@ impl MfaEnrolment {
 /// grants API access (the case-management source: "Users whose role has the API Access
 /// permission will not be required to implement MFA").
 pub fn mfa_required(roles: &[Role]) -> bool {
-    roles.iter().any(|r| r.require_mfa) && !roles.iter().any(|r| r.api_access)
+    roles
+        .iter()
+        .any(|r| r.require_mfa || r.require_phishing_resistant)
+        && !roles.iter().any(|r| r.api_access)
+}
+
+/// Whether a user holding `roles` must sign in with a passkey (the same API-access exemption).
+pub fn phishing_resistant_required(roles: &[Role]) -> bool {
+    roles.iter().any(|r| r.require_phishing_resistant) && !roles.iter().any(|r| r.api_access)
 }
 
 /// The seal context of a user's TOTP seed.
@@ -94,6 +102,7 @@ mod tests {
             name: "r".into(),
             require_mfa,
             api_access,
+            require_phishing_resistant: false,
         }
     }
 

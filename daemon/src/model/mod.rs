@@ -4,6 +4,7 @@
 pub mod audit;
 mod client;
 pub mod consent;
+pub mod device;
 pub mod duration;
 pub mod grants;
 pub mod mail;

@@ -40,6 +40,9 @@ pub enum ChallengePurpose {
     SignIn { user_id: UserId },
     /// A sign-in by passkey alone, by whoever answers.
     Passwordless,
+    /// Approving one waiting login of this user (the SHA-256 of its user code, hex): an answer
+    /// made for one approval cannot approve another.
+    Approval { user_id: UserId, approval: String },
 }
 
 /// A challenge sent to a browser and not answered yet: single use (taken from the store when

@@ -9,13 +9,17 @@ pub struct Role {
     pub require_mfa: bool,
     /// Holders use Postern from programs; such a role is never required to use MFA.
     pub api_access: bool,
+    /// Holders must sign in with a passkey or security key: phishing-resistant, so app and
+    /// emailed codes do not satisfy it.
+    #[serde(default)]
+    pub require_phishing_resistant: bool,
 }
 
 impl Role {
     /// Whether this role, on its own, obliges its holders to use MFA. API access wins over
     /// `require_mfa`, as the case-management source document prescribes.
     pub fn demands_mfa(&self) -> bool {
-        self.require_mfa && !self.api_access
+        (self.require_mfa || self.require_phishing_resistant) && !self.api_access
     }
 }
 
@@ -29,6 +33,7 @@ mod tests {
             name: "r".into(),
             require_mfa,
             api_access,
+            require_phishing_resistant: false,
         };
         assert!(role(true, false).demands_mfa());
         assert!(!role(true, true).demands_mfa());

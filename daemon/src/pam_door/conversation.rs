@@ -3,12 +3,17 @@
 use super::{read, send, verdict};
 use crate::context::Context;
 use crate::engine;
-use crate::engine::sign_in::{self, AccountStanding, Answer, Door, DoorKind, Outcome, Refusal};
+use crate::engine::sign_in::{
+    self, AccountStanding, Answer, Door, DoorKind, Outcome, PasskeyApproval, Refusal,
+};
 use crate::model::grants::LoginStep;
 use postern_proto::frame::FrameError;
 use postern_proto::pam::{PamContext, PamMode, PamOutcome, PamReply, PamRequest};
 use std::sync::Arc;
 use tokio::net::UnixStream;
+
+/// "Not approved yet" answers before a login waiting for a passkey is refused.
+const MAX_APPROVAL_CHECKS: u32 = 10;
 
 pub struct Conversation<'a> {
     pub stream: &'a mut UnixStream,
@@ -88,6 +93,8 @@ impl Conversation<'_> {
             },
         };
         let mut step = LoginStep::Password;
+        // How many times "not approved yet" is answered before the login is refused.
+        let mut checks_left = MAX_APPROVAL_CHECKS;
         loop {
             let decided = async {
                 let outcome = sign_in::answer(&self.ctx, &door, &step, answer).await?;
@@ -108,8 +115,23 @@ impl Conversation<'_> {
             };
             match outcome {
                 Outcome::Done(_) => return Ok((PamOutcome::Success, None)),
+                // A role (or nothing else) requires a passkey, which this door cannot ask for.
+                Outcome::Refused(Refusal::PasskeyRequired)
+                    if matches!(step, LoginStep::Password) =>
+                {
+                    let message = format!(
+                        "Your account must sign in with a passkey, which this login cannot ask for. Sign in at {}/account instead.",
+                        self.ctx.issuer
+                    );
+                    return Ok((PamOutcome::MustEnrol, Some(message)));
+                }
                 // One code a conversation: a wrong one ends it (and counts toward the lock).
-                Outcome::Refused(Refusal::Credentials | Refusal::Code | Refusal::Passkey) => {
+                Outcome::Refused(
+                    Refusal::Credentials
+                    | Refusal::Code
+                    | Refusal::Passkey
+                    | Refusal::PasskeyRequired,
+                ) => {
                     return Ok((PamOutcome::Denied, None));
                 }
                 Outcome::Refused(Refusal::MustEnrol | Refusal::CannotEnrol(_)) => {
@@ -118,6 +140,23 @@ impl Conversation<'_> {
                         self.ctx.issuer
                     );
                     return Ok((PamOutcome::MustEnrol, Some(message)));
+                }
+                Outcome::Refused(Refusal::ApprovalRefused) => {
+                    let message =
+                        "The login was denied on the approval page, or its approval expired.";
+                    return Ok((PamOutcome::Denied, Some(message.into())));
+                }
+                Outcome::Refused(Refusal::ApprovalPending) if checks_left > 0 => {
+                    checks_left -= 1;
+                    self.ask(
+                        "Not approved yet. Press Enter once you have approved it: ",
+                        true,
+                    )
+                    .await?;
+                    answer = Answer::CheckApproval;
+                }
+                Outcome::Refused(Refusal::ApprovalPending) => {
+                    return Ok((PamOutcome::Denied, None));
                 }
                 Outcome::Next(next @ LoginStep::SecondFactor { .. })
                     if matches!(step, LoginStep::Password) =>
@@ -129,8 +168,47 @@ impl Conversation<'_> {
                         );
                         send(self.stream, &PamReply::Info { text }).await?;
                     }
-                    // Echo off, like a password: a code on screen is a code over a shoulder.
-                    answer = Answer::Code(self.ask("Verification code: ", false).await?);
+                    let approval = match sign_in::passkey_approval(&self.ctx, &next).await {
+                        Ok(approval) => approval,
+                        Err(e) => {
+                            tracing::error!(error = %e, "PAM authentication failed");
+                            return Ok((PamOutcome::Unavailable, None));
+                        }
+                    };
+                    answer = match approval {
+                        PasskeyApproval::Only => Answer::ApproveWithPasskey,
+                        PasskeyApproval::Offered => {
+                            // Echo off, like a password: a code on screen is a code over a
+                            // shoulder.
+                            let typed = self
+                                .ask(
+                                    "Verification code (or press Enter to approve with a passkey): ",
+                                    false,
+                                )
+                                .await?;
+                            if typed.trim().is_empty() {
+                                Answer::ApproveWithPasskey
+                            } else {
+                                Answer::Code(typed)
+                            }
+                        }
+                        PasskeyApproval::NotOffered => {
+                            Answer::Code(self.ask("Verification code: ", false).await?)
+                        }
+                    };
+                    step = next;
+                }
+                Outcome::Next(next @ LoginStep::AwaitingApproval { .. }) => {
+                    if let LoginStep::AwaitingApproval { user_code, .. } = &next {
+                        let text = format!(
+                            "Approve this login with your passkey at {}/approve with the code {user_code}.",
+                            self.ctx.issuer
+                        );
+                        send(self.stream, &PamReply::Info { text }).await?;
+                    }
+                    self.ask("Press Enter once you have approved it: ", true)
+                        .await?;
+                    answer = Answer::CheckApproval;
                     step = next;
                 }
                 // Nothing else can follow at this door (it cannot enrol, and asks one code).

@@ -80,6 +80,7 @@ short_lived_records! {
     crate::model::grants::RememberedHost = "remembered host";
     crate::model::grants::FailureWindow = "failure window";
     crate::model::passkey::PasskeyChallenge = "passkey challenge";
+    crate::model::device::DeviceAuthorization = "device authorization";
 }
 
 impl Record for crate::model::grants::AccessToken {
@@ -145,6 +146,7 @@ mod tests {
             name: "staff".into(),
             require_mfa: true,
             api_access: false,
+            require_phishing_resistant: false,
         };
         let bytes = encode(&role).unwrap();
         assert_eq!(bytes[0], 1);
@@ -157,6 +159,7 @@ mod tests {
             name: "x".into(),
             require_mfa: false,
             api_access: false,
+            require_phishing_resistant: false,
         })
         .unwrap();
         bytes[0] = 9;

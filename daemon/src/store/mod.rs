@@ -190,6 +190,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn email_codes(&self) -> &dyn ShortLived<EmailCode>;
     fn failure_windows(&self) -> &dyn ShortLived<FailureWindow>;
     fn passkey_challenges(&self) -> &dyn ShortLived<crate::model::passkey::PasskeyChallenge>;
+    fn device_authorizations(&self) -> &dyn ShortLived<crate::model::device::DeviceAuthorization>;
 
     /// An access token with what deciding whether it may be used takes: its family, whether
     /// its client is still registered, and its user. One question, so that a backend across a

@@ -41,13 +41,7 @@ pub async fn step_up(
 ) -> Result<Response, PageError> {
     let guard = csrf::guard(web, headers);
     // The step itself is answered on /login, where the address counts; this only decides it.
-    let door = web_door(
-        web,
-        headers,
-        None,
-        request.as_ref().is_some_and(|r| r.wants_mfa()),
-        true,
-    );
+    let door = web_door(web, headers, None, request.as_ref(), true);
     let user = live.user.clone();
     let authentication = live.session.authentication;
     let step = match sign_in::resume(&web.ctx, &door, user, authentication).await? {
@@ -88,6 +82,8 @@ pub async fn step_up(
 #[derive(Debug, Deserialize)]
 pub struct ShowParams {
     flow: Option<String>,
+    /// Sign in, then show this approval (the approval page sent the user here).
+    approve: Option<String>,
 }
 
 pub async fn show(
@@ -99,11 +95,17 @@ pub async fn show(
     let flow_id = match params.flow {
         Some(id) => id,
         None => {
+            let then_approve = params
+                .approve
+                .as_deref()
+                .and_then(engine::approvals::normalize);
             // Postern's own sign-in page: with a session there is nothing to do.
             if session::current(&web, &headers).await?.is_some() {
-                return Ok(see_other("/account"));
+                return Ok(see_other(&after_sign_in(then_approve.as_deref())));
             }
-            start_flow(&web, new_flow(&web, None, guard.browser)).await?
+            let mut flow = new_flow(&web, None, guard.browser);
+            flow.then_approve = then_approve;
+            start_flow(&web, flow).await?
         }
     };
     let flow = load_flow(&web, &flow_id, &guard.browser).await?;
@@ -141,6 +143,8 @@ pub struct LoginForm {
     /// A passkey's answer, and the id of the challenge it answers.
     passkey_challenge: Option<String>,
     passkey_answer: Option<String>,
+    /// The name of a passkey added during sign-in.
+    passkey_name: Option<String>,
 }
 
 // Hand-written so the password and code never reach a log line.
@@ -195,7 +199,7 @@ impl Submission<'_> {
             self.web,
             self.headers,
             Some(self.address),
-            request.is_some_and(|r| r.wants_mfa()),
+            request,
             request.is_some_and(|r| r.force_login || r.max_age.is_some()),
         )
     }
@@ -209,12 +213,16 @@ impl Submission<'_> {
             Outcome::Enrolled {
                 recovery_codes,
                 device,
-                ..
+                step,
             } => {
                 let mut context = tera::Context::new();
                 context.insert("csrf", &self.csrf_token);
                 context.insert("flow", &self.flow_id);
                 context.insert("codes", &recovery_codes);
+                // After adding a passkey the next step is signing in with it: a page to show,
+                // not an answer to send.
+                let shows_next = !matches!(step, LoginStep::Enrolled { .. });
+                context.insert("continue_to_next_step", &shows_next);
                 with_cookies(
                     web.page(StatusCode::OK, "recovery_codes.html", &context),
                     device.map(|d| web.cookies.set(Cookie::Device, &d.value, Some(d.max_age))),
@@ -240,6 +248,14 @@ impl Submission<'_> {
                     username,
                     Some("Wrong username or password."),
                     StatusCode::UNAUTHORIZED,
+                )
+                .await
+            }
+            Outcome::Refused(Refusal::PasskeyRequired) => {
+                self.render(
+                    "",
+                    Some("Signing in here requires your passkey; codes cannot be used."),
+                    StatusCode::BAD_REQUEST,
                 )
                 .await
             }
@@ -277,7 +293,10 @@ impl Submission<'_> {
             Outcome::Refused(Refusal::MustEnrol) => {
                 PageError::internal_response("the web door always enrols")
             }
-            Outcome::Refused(Refusal::OutOfStep) => {
+            // Only PAM waits for an approval.
+            Outcome::Refused(
+                Refusal::OutOfStep | Refusal::ApprovalPending | Refusal::ApprovalRefused,
+            ) => {
                 self.render(
                     "",
                     Some("That does not belong on this page. Try again."),
@@ -313,7 +332,7 @@ impl Submission<'_> {
                 )
                 .await
             }
-            None => see_other("/account"),
+            None => see_other(&after_sign_in(self.flow.then_approve.as_deref())),
         };
         let device = finished
             .device
@@ -327,12 +346,13 @@ fn web_door(
     web: &Web,
     headers: &HeaderMap,
     address: Option<std::net::IpAddr>,
-    rp_wants_mfa: bool,
+    request: Option<&crate::model::grants::AuthorizationRequest>,
     fresh_factor: bool,
 ) -> Door {
     Door {
         kind: DoorKind::Web {
-            rp_wants_mfa,
+            rp_wants_mfa: request.is_some_and(|r| r.wants_mfa()),
+            rp_wants_phishing_resistant: request.is_some_and(|r| r.wants_phishing_resistant()),
             fresh_factor,
             device_cookie: web.cookies.get(headers, Cookie::Device).map(str::to_owned),
             user_agent: headers
@@ -420,7 +440,28 @@ pub async fn submit(
         LoginStep::EnrolTotp { .. } if form.choose.as_deref() == Some("email") => {
             Answer::ChooseEmail
         }
+        LoginStep::EnrolTotp { .. } if form.choose.as_deref() == Some("passkey") => {
+            Answer::ChoosePasskey
+        }
+        LoginStep::EnrolPasskey { .. } | LoginStep::EnrolTotp { .. }
+            if form.passkey_answer.is_some() =>
+        {
+            Answer::AddPasskey {
+                challenge: form.passkey_challenge.clone().unwrap_or_default(),
+                name: form.passkey_name.clone().unwrap_or_default(),
+                answer: form.passkey_answer.clone().unwrap_or_default(),
+            }
+        }
+        // Nothing to type on this page but the passkey's name, which comes with its answer.
+        LoginStep::EnrolPasskey { .. } => Answer::AddPasskey {
+            challenge: String::new(),
+            name: form.passkey_name.clone().unwrap_or_default(),
+            answer: String::new(),
+        },
         LoginStep::Enrolled { .. } => Answer::Continue,
+        LoginStep::AwaitingApproval { .. } => {
+            return PageError::internal_response("a web flow never waits for an approval");
+        }
         LoginStep::SecondFactor { .. }
         | LoginStep::EnrolTotp { .. }
         | LoginStep::EnrolEmail { .. } => {
@@ -448,6 +489,15 @@ pub async fn submit(
 }
 
 /// The signed-in landing page is the account page.
+/// Where Postern's own sign-in goes when it completes: the approval that sent the user to sign
+/// in, or the account page. (A user code, checked, so never elsewhere.)
+fn after_sign_in(then_approve: Option<&str>) -> String {
+    match then_approve.and_then(engine::approvals::normalize) {
+        Some(code) => format!("/approve?code={code}"),
+        None => "/account".into(),
+    }
+}
+
 pub async fn home() -> Response {
     see_other("/account")
 }
@@ -571,10 +621,14 @@ async fn render_step(
             }
             "login.html"
         }
-        LoginStep::SecondFactor { authentication } => {
+        LoginStep::SecondFactor {
+            authentication,
+            passkey_only,
+        } => {
             let Ok(Some(user)) = web.ctx.store.user(authentication.user_id).await else {
                 return PageError::internal_response("the user vanished during sign-in");
             };
+            context.insert("passkey_only", passkey_only);
             let method = user
                 .mfa
                 .as_ref()
@@ -587,6 +641,19 @@ async fn render_step(
                 return PageError::from(e).into_response();
             }
             "second_factor.html"
+        }
+        LoginStep::EnrolPasskey { authentication } => {
+            let Ok(Some(user)) = web.ctx.store.user(authentication.user_id).await else {
+                return PageError::internal_response("the user vanished during enrolment");
+            };
+            match engine::passkeys::start_registration(&web.ctx, &user).await {
+                Ok(started) => {
+                    context.insert("passkey_challenge", &started.challenge);
+                    context.insert("passkey_options", &started.options.to_string());
+                }
+                Err(e) => return PageError::from(e).into_response(),
+            }
+            "enrol_passkey.html"
         }
         LoginStep::EnrolEmail { authentication } => {
             let Ok(Some(user)) = web.ctx.store.user(authentication.user_id).await else {
@@ -621,14 +688,23 @@ async fn render_step(
                         "email_offered",
                         &offered.contains(&crate::model::MfaMethod::Email),
                     );
+                    let settings = web.ctx.store.site_settings().await.unwrap_or_default();
+                    context.insert(
+                        "passkey_offered",
+                        &engine::passkeys::offered(&web.ctx, &settings),
+                    );
                 }
                 Err(e) => return PageError::from(e).into_response(),
             }
             "enrol.html"
         }
         // Reloading after enrolment: the codes were shown once; offer to continue.
+        LoginStep::AwaitingApproval { .. } => {
+            return PageError::internal_response("a web flow never waits for an approval");
+        }
         LoginStep::Enrolled { .. } => {
             context.insert("codes", &Vec::<String>::new());
+            context.insert("continue_to_next_step", &false);
             "recovery_codes.html"
         }
         LoginStep::Consent { authentication } => {

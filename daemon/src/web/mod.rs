@@ -2,6 +2,7 @@
 //! into engine calls and engine results into pages, redirects or JSON; they decide no policy.
 
 mod account;
+mod approve;
 mod client_addr;
 mod consent;
 pub mod cookies;
@@ -111,6 +112,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/", get(login::home))
         .route("/login", get(login::show).post(login::submit))
         .route("/account", get(account::show).post(account::submit))
+        .route("/approve", get(approve::show).post(approve::submit))
         .merge(oidc::routes())
         .route_layer(timing)
         .layer(middleware::map_response_with_state(

@@ -19,6 +19,8 @@ const BUILT_IN: &[(&str, &str)] = built_in![
     "second_factor.html",
     "enrol.html",
     "email_enrol.html",
+    "enrol_passkey.html",
+    "approve.html",
     "recovery_codes.html",
     "account.html",
     "account_enrol.html",

@@ -61,8 +61,9 @@ pub async fn add_role(ctx: &Context, spec: RoleSpec) -> Result<AdminReply, Proto
     model::validate_role_name(&spec.name).map_err(validation)?;
     let role = Role {
         name: spec.name,
-        require_mfa: spec.require_mfa,
+        require_mfa: spec.require_mfa || spec.require_phishing_resistant,
         api_access: spec.api_access,
+        require_phishing_resistant: spec.require_phishing_resistant,
     };
     ctx.store.insert_role(&role).await.map_err(store_error)?;
     Ok(AdminReply::Role(views::role(role, 0)))
@@ -227,10 +228,11 @@ pub async fn set_role(
     name: &str,
     require_mfa: Option<bool>,
     api_access: Option<bool>,
+    require_phishing_resistant: Option<bool>,
 ) -> Result<AdminReply, ProtoError> {
-    if require_mfa.is_none() && api_access.is_none() {
+    if require_mfa.is_none() && api_access.is_none() && require_phishing_resistant.is_none() {
         return Err(invalid(
-            "nothing to change: give --require-mfa and/or --api-access",
+            "nothing to change: give --require-mfa, --api-access or --require-phishing-resistant",
         ));
     }
     let role = ctx
@@ -240,6 +242,8 @@ pub async fn set_role(
             Box::new(|role| {
                 role.require_mfa = require_mfa.unwrap_or(role.require_mfa);
                 role.api_access = api_access.unwrap_or(role.api_access);
+                role.require_phishing_resistant =
+                    require_phishing_resistant.unwrap_or(role.require_phishing_resistant);
                 Ok(())
             }),
         )

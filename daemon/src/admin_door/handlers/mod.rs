@@ -80,7 +80,17 @@ async fn dispatch(ctx: &Context, request: AdminRequest) -> Result<AdminReply, Pr
             name,
             require_mfa,
             api_access,
-        } => accounts::set_role(ctx, &name, require_mfa, api_access).await,
+            require_phishing_resistant,
+        } => {
+            accounts::set_role(
+                ctx,
+                &name,
+                require_mfa,
+                api_access,
+                require_phishing_resistant,
+            )
+            .await
+        }
         AdminRequest::RoleList => accounts::list_roles(ctx).await,
         AdminRequest::RoleDelete { name } => {
             ctx.store.delete_role(&name).await.map_err(store_error)?;
@@ -244,16 +254,20 @@ fn audit_entry(request: &AdminRequest) -> Option<(AuditAction, String, Option<St
             AuditAction::RoleCreated,
             spec.name.clone(),
             Some(format!(
-                "require_mfa={} api_access={}",
-                spec.require_mfa, spec.api_access
+                "require_mfa={} api_access={} require_phishing_resistant={}",
+                spec.require_mfa, spec.api_access, spec.require_phishing_resistant
             )),
         ),
         AdminRequest::RoleSet {
             name,
             require_mfa,
             api_access,
+            require_phishing_resistant,
         } => {
             let mut changes = Vec::new();
+            if let Some(value) = require_phishing_resistant {
+                changes.push(format!("require_phishing_resistant={value}"));
+            }
             if let Some(value) = require_mfa {
                 changes.push(format!("require_mfa={value}"));
             }

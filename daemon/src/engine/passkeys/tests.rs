@@ -269,6 +269,7 @@ async fn the_last_second_factor_stays_while_a_role_requires_one() {
             name: "staff".into(),
             require_mfa: true,
             api_access: false,
+            require_phishing_resistant: false,
         })
         .await
         .unwrap();

@@ -20,6 +20,7 @@ pub fn new(ctx: &Context, request: Option<AuthorizationRequest>, browser: [u8; 3
     let now = ctx.clock.unix_now();
     LoginFlow {
         request,
+        then_approve: None,
         step: LoginStep::Password,
         browser,
         created_at: now,

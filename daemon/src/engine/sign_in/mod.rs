@@ -7,6 +7,7 @@
 
 pub mod flow;
 
+use super::approvals::Poll;
 use super::email_code::{self, Sent};
 use super::{
     CodeVerdict, Demands, EngineError, NameMatch, PasswordAttempt, PasswordVerdict, Progress,
@@ -14,6 +15,7 @@ use super::{
 };
 use crate::audit::{AuditAction, AuditDoor, AuditEvent, Factor, Outcome as AuditOutcome};
 use crate::context::Context;
+use crate::model::device::ApprovalRequest;
 use crate::model::grants::{Authentication, CodePurpose, LoginStep};
 use crate::model::{MfaMethod, User};
 use std::net::IpAddr;
@@ -24,6 +26,8 @@ pub enum DoorKind {
     Web {
         /// The relying party asked for MFA (`acr_values`).
         rp_wants_mfa: bool,
+        /// The relying party asked for a passkey (`acr_values=postern:phr`).
+        rp_wants_phishing_resistant: bool,
         /// `prompt=login`, `max_age`, or a step-up: a second factor typed now, even on a
         /// remembered browser.
         fresh_factor: bool,
@@ -103,6 +107,19 @@ pub enum Answer {
     },
     /// On the app enrolment step: enrol emailed codes instead.
     ChooseEmail,
+    /// On the app enrolment step: add a passkey instead.
+    ChoosePasskey,
+    /// On a passkey enrolment step (or the app's): the browser's answer to the registration
+    /// challenge with this id, and the name the user gave the passkey.
+    AddPasskey {
+        challenge: String,
+        name: String,
+        answer: String,
+    },
+    /// On the second step at PAM: approve this login with a passkey on the approval page.
+    ApproveWithPasskey,
+    /// While waiting for that approval: has it come?
+    CheckApproval,
     /// On an emailed-code step: send another code.
     Resend,
     /// After the recovery codes were shown.
@@ -133,8 +150,14 @@ pub enum Refusal {
     Code,
     /// The passkey's answer was not accepted (expired, spent, another key); the step stays.
     Passkey,
+    /// Only a passkey will do: a code was offered, or this door cannot ask for a passkey.
+    PasskeyRequired,
     /// A second factor is required, the user has none, and this door cannot enrol them.
     MustEnrol,
+    /// The login is not approved yet; the step stays.
+    ApprovalPending,
+    /// The login was denied on the approval page, or its approval expired.
+    ApprovalRefused,
     /// A second factor is required but no method the user could enrol is offered.
     CannotEnrol(String),
     /// The answer does not belong to this step.
@@ -217,7 +240,13 @@ pub async fn answer(
             };
             after_first_factor(ctx, door, user, authentication).await
         }
-        (LoginStep::SecondFactor { authentication }, Answer::Code(code)) => {
+        (
+            LoginStep::SecondFactor {
+                passkey_only: true, ..
+            },
+            Answer::Code(_) | Answer::Resend,
+        ) => Ok(Outcome::Refused(Refusal::PasskeyRequired)),
+        (LoginStep::SecondFactor { authentication, .. }, Answer::Code(code)) => {
             let user = user_of(ctx, authentication).await?;
             match super::check_code(
                 ctx,
@@ -234,7 +263,7 @@ pub async fn answer(
                 CodeVerdict::Rejected => Ok(Outcome::Refused(Refusal::Code)),
             }
         }
-        (LoginStep::SecondFactor { authentication }, Answer::Passkey { challenge, answer }) => {
+        (LoginStep::SecondFactor { authentication, .. }, Answer::Passkey { challenge, answer }) => {
             let user = user_of(ctx, authentication).await?;
             let attempt = door.attempt(&user.username, "");
             match super::passkeys::check_sign_in(ctx, authentication, &challenge, &answer, &attempt)
@@ -247,11 +276,129 @@ pub async fn answer(
                 CodeVerdict::Rejected => Ok(Outcome::Refused(Refusal::Passkey)),
             }
         }
-        (LoginStep::SecondFactor { authentication }, Answer::Resend) => {
+        (LoginStep::SecondFactor { authentication, .. }, Answer::ApproveWithPasskey) => {
+            let DoorKind::Pam {
+                service,
+                remote_host,
+                ..
+            } = &door.kind
+            else {
+                return Ok(Outcome::Refused(Refusal::OutOfStep));
+            };
+            let user = user_of(ctx, authentication).await?;
+            let settings = ctx.store.site_settings().await?;
+            if super::passkeys::usable(ctx, &settings, &user).is_empty() {
+                return Ok(Outcome::Refused(Refusal::OutOfStep));
+            }
+            let started = super::approvals::start(
+                ctx,
+                ApprovalRequest::Login {
+                    user_id: user.id,
+                    username: user.username.clone(),
+                    service: service.clone(),
+                    host: super::approvals::host_name(),
+                    remote_host: remote_host.clone(),
+                },
+            )
+            .await?;
+            Ok(Outcome::Next(LoginStep::AwaitingApproval {
+                authentication: authentication.clone(),
+                user_code: started.user_code,
+                device_code: started.device_code,
+            }))
+        }
+        (
+            LoginStep::AwaitingApproval {
+                authentication,
+                device_code,
+                ..
+            },
+            Answer::CheckApproval,
+        ) => match super::approvals::poll(ctx, device_code, false).await? {
+            Poll::Approved {
+                request: ApprovalRequest::Login { user_id, .. },
+                authentication: proof,
+            } if user_id == authentication.user_id => {
+                let user = user_of(ctx, authentication).await?;
+                let mut authentication = authentication
+                    .clone()
+                    .with_second_factor(ctx.clock.unix_now());
+                // The passkey's own RFC 8176 values, as at the web's second step.
+                authentication.amr.retain(|m| m != "otp");
+                for method in proof.amr {
+                    if !authentication.amr.contains(&method) {
+                        authentication.amr.push(method);
+                    }
+                }
+                finish(ctx, door, user, authentication, None).await
+            }
+            Poll::Pending | Poll::SlowDown => Ok(Outcome::Refused(Refusal::ApprovalPending)),
+            Poll::Approved { .. } | Poll::Denied | Poll::Expired => {
+                Ok(Outcome::Refused(Refusal::ApprovalRefused))
+            }
+        },
+        (LoginStep::SecondFactor { authentication, .. }, Answer::Resend) => {
             let user = user_of(ctx, authentication).await?;
             Ok(Outcome::Resent(
                 email_code::send(ctx, &user, CodePurpose::SignIn).await?,
             ))
+        }
+        (
+            LoginStep::EnrolPasskey { authentication },
+            Answer::AddPasskey {
+                challenge,
+                name,
+                answer,
+            },
+        )
+        | (
+            LoginStep::EnrolTotp { authentication, .. },
+            Answer::AddPasskey {
+                challenge,
+                name,
+                answer,
+            },
+        ) => {
+            let user = user_of(ctx, authentication).await?;
+            let actor = super::passkeys::Actor {
+                name: &user.username,
+                door: door.audit_door(),
+                source: &door.source,
+            };
+            let added = super::passkeys::finish_registration(
+                ctx, user.id, &challenge, &name, &answer, actor,
+            )
+            .await;
+            // Added: the user signs in with it now, so the sign-in proves the new passkey.
+            let step = LoginStep::SecondFactor {
+                authentication: authentication.clone(),
+                passkey_only: matches!(step, LoginStep::EnrolPasskey { .. }),
+            };
+            match added {
+                Ok(added) => Ok(match added.recovery_codes {
+                    Some(recovery_codes) => Outcome::Enrolled {
+                        step,
+                        recovery_codes,
+                        device: None,
+                    },
+                    None => Outcome::Next(step),
+                }),
+                Err(EngineError::Refused(message)) => {
+                    Ok(Outcome::Refused(Refusal::CannotEnrol(message)))
+                }
+                Err(e) => Err(e),
+            }
+        }
+        (LoginStep::EnrolTotp { authentication, .. }, Answer::ChoosePasskey) => {
+            let settings = ctx.store.site_settings().await?;
+            if !super::passkeys::offered(ctx, &settings) {
+                return Ok(Outcome::Refused(Refusal::CannotEnrol(
+                    "This site does not offer passkeys.".into(),
+                )));
+            }
+            Ok(Outcome::Next(LoginStep::EnrolPasskey {
+                authentication: authentication.clone(),
+            }))
         }
         (LoginStep::EnrolTotp { authentication, .. }, Answer::ChooseEmail) => {
             let user = user_of(ctx, authentication).await?;
@@ -343,10 +490,47 @@ pub async fn account_standing(
     )
 }
 
+/// Whether a second step at PAM may be approved with a passkey on the approval page instead of
+/// a typed code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasskeyApproval {
+    /// The user has no passkey that can approve: a code it is.
+    NotOffered,
+    /// Either a code or an approval.
+    Offered,
+    /// Only a passkey will do (a role requires one).
+    Only,
+}
+
+pub async fn passkey_approval(
+    ctx: &Context,
+    step: &LoginStep,
+) -> Result<PasskeyApproval, EngineError> {
+    let LoginStep::SecondFactor {
+        authentication,
+        passkey_only,
+    } = step
+    else {
+        return Ok(PasskeyApproval::NotOffered);
+    };
+    if *passkey_only {
+        return Ok(PasskeyApproval::Only);
+    }
+    let user = user_of(ctx, authentication).await?;
+    let settings = ctx.store.site_settings().await?;
+    Ok(
+        if super::passkeys::usable(ctx, &settings, &user).is_empty() {
+            PasskeyApproval::NotOffered
+        } else {
+            PasskeyApproval::Offered
+        },
+    )
+}
+
 /// The full address a code of this step was (or will be) mailed to, if it is an emailed-code
 /// step; the door masks it for display.
 pub async fn code_sent_to(ctx: &Context, step: &LoginStep) -> Result<Option<String>, EngineError> {
-    let (LoginStep::SecondFactor { authentication } | LoginStep::EnrolEmail { authentication }) =
+    let (LoginStep::SecondFactor { authentication, .. } | LoginStep::EnrolEmail { authentication }) =
         step
     else {
         return Ok(None);
@@ -371,15 +555,18 @@ async fn after_first_factor(
     let demands = match &door.kind {
         DoorKind::Web {
             rp_wants_mfa,
+            rp_wants_phishing_resistant,
             fresh_factor,
             device_cookie,
             ..
         } => Demands {
             rp_wants_mfa: *rp_wants_mfa,
+            rp_wants_phishing_resistant: *rp_wants_phishing_resistant,
             fresh_factor: *fresh_factor,
             device_cookie: device_cookie.as_deref(),
             can_enrol: true,
             can_use_passkey: true,
+            can_approve_with_passkey: false,
             door: door.audit_door(),
             source: &door.source,
         },
@@ -406,6 +593,8 @@ async fn after_first_factor(
                 device_cookie: None,
                 can_enrol: false,
                 can_use_passkey: false,
+                can_approve_with_passkey: true,
+                rp_wants_phishing_resistant: false,
                 door: door.audit_door(),
                 source: &door.source,
             }
@@ -439,6 +628,7 @@ async fn after_first_factor(
         }
         Progress::Next(step) => Ok(Outcome::Next(step)),
         Progress::MustEnrol => Ok(Outcome::Refused(Refusal::MustEnrol)),
+        Progress::PasskeyOnly => Ok(Outcome::Refused(Refusal::PasskeyRequired)),
     }
 }
 
@@ -533,5 +723,7 @@ async fn user_of(ctx: &Context, authentication: &Authentication) -> Result<User,
         .ok_or(EngineError::UserGone)
 }
 
+#[cfg(test)]
+mod passkey_required_tests;
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,7 @@ fn web() -> Door {
     Door {
         kind: DoorKind::Web {
             rp_wants_mfa: false,
+            rp_wants_phishing_resistant: false,
             fresh_factor: false,
             device_cookie: None,
             user_agent: "Firefox/1 Linux".into(),
@@ -53,6 +54,7 @@ async fn noor(ctx: &Context, enrolled: bool, required: bool) -> User {
                 name: "staff".into(),
                 require_mfa: true,
                 api_access: false,
+                require_phishing_resistant: false,
             })
             .await
             .unwrap();

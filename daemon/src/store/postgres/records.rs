@@ -391,6 +391,10 @@ impl Store for PgStore {
         &self.short.passkey_challenges
     }
 
+    fn device_authorizations(&self) -> &dyn ShortLived<crate::model::device::DeviceAuthorization> {
+        &self.short.device_authorizations
+    }
+
     /// One round trip: the family, client and user are joined through the links the access
     /// token was stored with (`Record::links`).
     async fn access_grant(

@@ -7,6 +7,7 @@ use super::sql;
 use super::{db, seconds};
 use crate::clock::UnixSeconds;
 use crate::model::UserId;
+use crate::model::device::DeviceAuthorization;
 use crate::model::grants::{
     AccessToken, AuthorizationCode, EmailCode, Expiring, FailureWindow, LoginFlow, RefreshToken,
     RememberedDevice, RememberedHost, Session, TokenFamily,
@@ -323,4 +324,5 @@ kinds! {
     remembered_hosts: RememberedHost;
     failure_windows: FailureWindow;
     passkey_challenges: PasskeyChallenge;
+    device_authorizations: DeviceAuthorization;
 }

@@ -212,6 +212,10 @@ impl Store for SledStore {
         &self.ephemeral.passkey_challenges
     }
 
+    fn device_authorizations(&self) -> &dyn ShortLived<crate::model::device::DeviceAuthorization> {
+        &self.ephemeral.device_authorizations
+    }
+
     async fn sweep_expired(&self, now: UnixSeconds) -> Result<usize, StoreError> {
         // A sweep reads every short-lived record: off the async runtime.
         let trees = self.ephemeral.clone();

@@ -8,6 +8,7 @@
 use super::StoreError;
 use crate::clock::UnixSeconds;
 use crate::model::UserId;
+use crate::model::device::DeviceAuthorization;
 use crate::model::grants::{
     AccessToken, AuthorizationCode, EmailCode, Expiring, FailureWindow, LoginFlow, RefreshToken,
     RememberedDevice, RememberedHost, Session, TokenFamily,
@@ -232,4 +233,5 @@ record_trees! {
     remembered_hosts: RememberedHost;
     failure_windows: FailureWindow;
     passkey_challenges: PasskeyChallenge;
+    device_authorizations: DeviceAuthorization;
 }

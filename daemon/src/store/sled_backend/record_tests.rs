@@ -17,6 +17,7 @@ fn role(name: &str) -> Role {
         name: name.into(),
         require_mfa: true,
         api_access: false,
+        require_phishing_resistant: false,
     }
 }
 

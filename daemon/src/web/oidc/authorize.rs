@@ -163,8 +163,7 @@ async fn authorize(
         let fresh_enough = request
             .max_age
             .is_none_or(|age| now.saturating_sub(authentication.auth_time) <= age);
-        let strong_enough =
-            !request.wants_mfa() || authentication.acr() == crate::model::grants::ACR_MFA;
+        let strong_enough = authentication.satisfies(&request);
         if fresh_enough && strong_enough && !request.force_login {
             // Policy changed since the session began (a role now requires MFA, a reset):
             // the missing step comes before any code.

@@ -103,6 +103,7 @@ fn metadata(web: &Web) -> Result<String, String> {
             acr_values_supported: vec![
                 crate::model::grants::ACR_PASSWORD.into(),
                 crate::model::grants::ACR_MFA.into(),
+                crate::model::grants::ACR_PHISHING_RESISTANT.into(),
             ],
             prompt_values_supported: ["none", "login", "consent"].map(String::from).to_vec(),
             claims_parameter_supported: false,
