@@ -97,6 +97,7 @@ listen = "127.0.0.1:0"
             // The bench's relying party always sends PKCE, as a careful one does.
             require_pkce: true,
             consent: false,
+            device_flow: false,
         }))?;
         match reply {
             AdminReply::ClientSecret {

@@ -183,6 +183,10 @@ pub enum ClientCommand {
         /// (once per set of scopes; revocable on their account page).
         #[arg(long)]
         consent: bool,
+        /// Let it sign users in with the device authorization grant (RFC 8628): a command-line
+        /// tool shows a code, the user allows it on ISSUER/approve.
+        #[arg(long)]
+        device_flow: bool,
     },
     /// List clients.
     List,
@@ -197,6 +201,9 @@ pub enum ClientCommand {
         /// Whether users must allow what the application asks for (a third-party client).
         #[arg(long, value_name = "BOOL")]
         consent: Option<bool>,
+        /// Whether it may use the device authorization grant (RFC 8628).
+        #[arg(long, value_name = "BOOL")]
+        device_flow: Option<bool>,
     },
     /// Replace a confidential client's secret; the old one stops working at once.
     RotateSecret { name: String },

@@ -174,6 +174,7 @@ fn request_for(command: Command) -> anyhow::Result<AdminRequest> {
                 signing_alg,
                 require_pkce,
                 consent,
+                device_flow,
             } => AdminRequest::ClientAdd(ClientSpec {
                 name,
                 redirect_uris,
@@ -182,6 +183,7 @@ fn request_for(command: Command) -> anyhow::Result<AdminRequest> {
                 signing_alg: Some(signing_alg),
                 require_pkce,
                 consent,
+                device_flow,
             }),
             ClientCommand::List => AdminRequest::ClientList,
             ClientCommand::Show { name } => AdminRequest::ClientShow { name },
@@ -189,10 +191,12 @@ fn request_for(command: Command) -> anyhow::Result<AdminRequest> {
                 name,
                 require_pkce,
                 consent,
+                device_flow,
             } => AdminRequest::ClientSet {
                 name,
                 require_pkce,
                 consent,
+                device_flow,
             },
             ClientCommand::RotateSecret { name } => AdminRequest::ClientRotateSecret { name },
             ClientCommand::Delete { name } => AdminRequest::ClientDelete { name },
@@ -482,6 +486,10 @@ fn print_client(c: ClientView) {
                 "not asked (first-party)"
             }
             .into(),
+        ),
+        (
+            "device grant",
+            if c.device_flow { "allowed" } else { "off" }.into(),
         ),
         ("redirect URIs", c.redirect_uris.join(" ")),
         ("logout redirects", c.post_logout_redirect_uris.join(" ")),

@@ -81,6 +81,8 @@ pub enum AdminRequest {
         name: String,
         require_pkce: Option<bool>,
         consent: Option<bool>,
+        #[serde(default)]
+        device_flow: Option<bool>,
     },
     ClientRotateSecret {
         name: String,
@@ -148,6 +150,9 @@ pub struct ClientSpec {
     /// A third-party client: users are asked to allow what it asks for.
     #[serde(default)]
     pub consent: bool,
+    /// May sign users in with the device authorization grant (RFC 8628).
+    #[serde(default)]
+    pub device_flow: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -237,6 +242,9 @@ pub struct ClientView {
     /// Whether users are asked to allow what it asks for.
     #[serde(default)]
     pub consent: bool,
+    /// Whether it may use the device authorization grant (RFC 8628).
+    #[serde(default)]
+    pub device_flow: bool,
     pub created_at: u64,
 }
 

@@ -16,6 +16,7 @@ mod browser_journey;
 mod clients;
 mod config;
 mod consent;
+mod device_grant;
 mod lifecycle;
 mod mfa;
 mod oidc;

@@ -48,6 +48,7 @@ pub fn client(client: Client) -> ClientView {
         public: client.is_public(),
         require_pkce: client.requires_pkce(),
         consent: client.consent,
+        device_flow: client.device_flow,
         client_id: client.id,
         name: client.name,
         redirect_uris: client.redirect_uris,

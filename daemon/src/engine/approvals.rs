@@ -287,14 +287,16 @@ pub async fn deny(
     Ok(decided)
 }
 
-/// Reads a waiting request's state with its device code. A verdict is read once: the
-/// approval is then gone. With `interval` enforced (clients), polling faster than the
-/// interval is `SlowDown` and lengthens it by five seconds (RFC 8628 §3.5).
+/// Reads a waiting request's state with its device code, for the side that waits: PAM
+/// (`client` `None`, for a login) or that client (for its own request; polling faster than the
+/// interval is `SlowDown` and lengthens it by five seconds, RFC 8628 §3.5). A verdict is read
+/// once: the approval is then gone.
 pub async fn poll(
     ctx: &Context,
     device_code: &str,
-    enforce_interval: bool,
+    client: Option<&str>,
 ) -> Result<Poll, EngineError> {
+    let enforce_interval = client.is_some();
     let now = ctx.clock.unix_now();
     let Some((code, secret)) = device_code.split_once('.') else {
         return Ok(Poll::Expired);
@@ -307,7 +309,14 @@ pub async fn poll(
     ctx.store
         .device_authorizations()
         .update(&key(&code), now, &mut |current| {
-            if !constant_time_eq(current.secret_hash.as_bytes(), presented.as_bytes()) {
+            let waits_here = match (&current.request, client) {
+                (ApprovalRequest::Login { .. }, None) => true,
+                (ApprovalRequest::Client { client_id, .. }, Some(id)) => client_id == id,
+                _ => false,
+            };
+            if !waits_here
+                || !constant_time_eq(current.secret_hash.as_bytes(), presented.as_bytes())
+            {
                 found = Poll::Expired;
                 return Change::Keep;
             }

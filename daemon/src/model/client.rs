@@ -57,6 +57,9 @@ pub struct Client {
     /// administrator who registered them.
     #[serde(default)]
     pub consent: bool,
+    /// May use the device authorization grant (RFC 8628).
+    #[serde(default)]
+    pub device_flow: bool,
     pub created_at: UnixSeconds,
 }
 

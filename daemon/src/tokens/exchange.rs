@@ -135,6 +135,54 @@ pub async fn exchange_code(
     Ok(response)
 }
 
+/// Issues the tokens of an approved device authorization (RFC 8628): a new family, for the
+/// user who allowed it, with the proof of their sign-in on the approval page.
+pub async fn issue_for_device(
+    tokens: &Tokens,
+    client: &Client,
+    scopes: &[String],
+    authentication: &crate::model::grants::Authentication,
+    source: &str,
+) -> Result<TokenResponse, ExchangeError> {
+    let user = tokens
+        .store
+        .user(authentication.user_id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or(ExchangeError::InvalidGrant(
+            "the user can no longer sign in",
+        ))?;
+    let family = grants::new_family(tokens, client, user.id).await?;
+    let response = grants::issue_tokens(
+        tokens,
+        &Grant {
+            client,
+            user: &user,
+            family: &family,
+            scopes,
+            refresh_scopes: scopes
+                .iter()
+                .any(|s| s == grants::OFFLINE_ACCESS)
+                .then_some(scopes),
+            authentication,
+            nonce: None,
+            code: None,
+            family_read: None,
+        },
+    )
+    .await?;
+    grants::audit(
+        tokens,
+        AuditAction::TokensIssued,
+        &user.username,
+        client,
+        Outcome::Success,
+        source,
+    )
+    .await?;
+    Ok(response)
+}
+
 /// A refresh token presented by an authenticated client.
 #[derive(Debug)]
 pub struct RefreshExchange<'a> {

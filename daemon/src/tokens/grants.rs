@@ -31,20 +31,7 @@ pub async fn issue_code(
     authentication: Authentication,
 ) -> Result<String, StoreError> {
     let now = tokens.clock.unix_now();
-    let family = random_token();
-    tokens
-        .store
-        .token_families()
-        .put(
-            &RecordKey::bearer(token_hash(&family)),
-            &TokenFamily {
-                client_id: client.id.clone(),
-                user_id: authentication.user_id,
-                revoked: false,
-                expires_at: now + tokens.lifetimes.refresh_token_lifetime.0.as_secs(),
-            },
-        )
-        .await?;
+    let family = new_family(tokens, client, authentication.user_id).await?;
     let code = random_token();
     tokens
         .store
@@ -62,6 +49,30 @@ pub async fn issue_code(
         )
         .await?;
     Ok(code)
+}
+
+/// Starts the token family of one grant to `client` for `user_id`; returns its id.
+pub async fn new_family(
+    tokens: &Tokens,
+    client: &Client,
+    user_id: crate::model::UserId,
+) -> Result<String, StoreError> {
+    let now = tokens.clock.unix_now();
+    let family = random_token();
+    tokens
+        .store
+        .token_families()
+        .put(
+            &RecordKey::bearer(token_hash(&family)),
+            &TokenFamily {
+                client_id: client.id.clone(),
+                user_id,
+                revoked: false,
+                expires_at: now + tokens.lifetimes.refresh_token_lifetime.0.as_secs(),
+            },
+        )
+        .await?;
+    Ok(family)
 }
 
 /// The token endpoint's answer.

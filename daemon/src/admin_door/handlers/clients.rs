@@ -47,6 +47,7 @@ pub async fn add(ctx: &Context, spec: ClientSpec) -> Result<AdminReply, ProtoErr
         signing_alg,
         require_pkce: spec.require_pkce,
         consent: spec.consent,
+        device_flow: spec.device_flow,
         created_at: ctx.clock.unix_now(),
     };
     ctx.store
@@ -85,6 +86,7 @@ pub async fn set(
     name: &str,
     require_pkce: Option<bool>,
     consent: Option<bool>,
+    device_flow: Option<bool>,
 ) -> Result<AdminReply, ProtoError> {
     let client = find(ctx, name).await?;
     if require_pkce == Some(false) && client.is_public() {
@@ -103,6 +105,9 @@ pub async fn set(
                 }
                 if let Some(consent) = consent {
                     client.consent = consent;
+                }
+                if let Some(device_flow) = device_flow {
+                    client.device_flow = device_flow;
                 }
                 Ok(())
             }),

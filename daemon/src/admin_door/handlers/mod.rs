@@ -109,7 +109,8 @@ async fn dispatch(ctx: &Context, request: AdminRequest) -> Result<AdminReply, Pr
             name,
             require_pkce,
             consent,
-        } => clients::set(ctx, &name, require_pkce, consent).await,
+            device_flow,
+        } => clients::set(ctx, &name, require_pkce, consent, device_flow).await,
         AdminRequest::ClientRotateSecret { name } => clients::rotate_secret(ctx, &name).await,
         AdminRequest::ClientDelete { name } => clients::delete(ctx, &name).await,
         AdminRequest::KeysList => clients::list_keys(ctx).await,
@@ -182,6 +183,7 @@ fn audit_entry(request: &AdminRequest) -> Option<(AuditAction, String, Option<St
             name,
             require_pkce,
             consent,
+            device_flow,
         } => (
             AuditAction::ClientChanged,
             name.clone(),
@@ -189,6 +191,7 @@ fn audit_entry(request: &AdminRequest) -> Option<(AuditAction, String, Option<St
                 [
                     require_pkce.map(|v| format!("require_pkce {v}")),
                     consent.map(|v| format!("consent {v}")),
+                    device_flow.map(|v| format!("device_flow {v}")),
                 ]
                 .into_iter()
                 .flatten()

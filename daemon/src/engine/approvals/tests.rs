@@ -79,7 +79,7 @@ async fn a_login_approved_with_its_users_passkey_is_read_once() {
     let started = start(&ctx, login_of(&alice)).await.unwrap();
     assert_eq!(started.user_code.len(), 9, "{}", started.user_code);
     assert_eq!(
-        poll(&ctx, &started.device_code, false).await.unwrap(),
+        poll(&ctx, &started.device_code, None).await.unwrap(),
         Poll::Pending
     );
 
@@ -94,7 +94,7 @@ async fn a_login_approved_with_its_users_passkey_is_read_once() {
     let Poll::Approved {
         request,
         authentication,
-    } = poll(&ctx, &started.device_code, false).await.unwrap()
+    } = poll(&ctx, &started.device_code, None).await.unwrap()
     else {
         panic!("approved");
     };
@@ -103,7 +103,7 @@ async fn a_login_approved_with_its_users_passkey_is_read_once() {
     assert_eq!(authentication.amr, ["mfa", "hwk", "user"]);
     // Spent: neither the waiting side nor the page sees it again.
     assert_eq!(
-        poll(&ctx, &started.device_code, false).await.unwrap(),
+        poll(&ctx, &started.device_code, None).await.unwrap(),
         Poll::Expired
     );
     assert!(
@@ -130,7 +130,7 @@ async fn an_answer_for_another_approval_or_from_another_user_is_refused() {
             .unwrap()
     );
     assert_eq!(
-        poll(&ctx, &second.device_code, false).await.unwrap(),
+        poll(&ctx, &second.device_code, None).await.unwrap(),
         Poll::Pending
     );
 
@@ -163,9 +163,9 @@ async fn an_answer_for_another_approval_or_from_another_user_is_refused() {
     // A device code with a wrong secret reads nothing.
     let (code, _) = first.device_code.split_once('.').unwrap();
     let forged = format!("{code}.{}", random_token());
-    assert_eq!(poll(&ctx, &forged, false).await.unwrap(), Poll::Expired);
+    assert_eq!(poll(&ctx, &forged, None).await.unwrap(), Poll::Expired);
     assert!(matches!(
-        poll(&ctx, &first.device_code, false).await.unwrap(),
+        poll(&ctx, &first.device_code, None).await.unwrap(),
         Poll::Approved { .. }
     ));
 }
@@ -188,7 +188,7 @@ async fn a_denied_or_expired_approval_is_refused() {
             .unwrap()
     );
     assert_eq!(
-        poll(&ctx, &denied.device_code, false).await.unwrap(),
+        poll(&ctx, &denied.device_code, None).await.unwrap(),
         Poll::Denied
     );
 
@@ -204,7 +204,7 @@ async fn a_denied_or_expired_approval_is_refused() {
             .unwrap()
     );
     assert_eq!(
-        poll(&ctx, &late.device_code, false).await.unwrap(),
+        poll(&ctx, &late.device_code, None).await.unwrap(),
         Poll::Expired
     );
 }
@@ -222,24 +222,35 @@ async fn a_client_polling_too_fast_is_slowed_down() {
     .await
     .unwrap();
     assert_eq!(
-        poll(&ctx, &started.device_code, true).await.unwrap(),
+        poll(&ctx, &started.device_code, Some("cli")).await.unwrap(),
         Poll::Pending
     );
     assert_eq!(
-        poll(&ctx, &started.device_code, true).await.unwrap(),
+        poll(&ctx, &started.device_code, Some("cli")).await.unwrap(),
         Poll::SlowDown
     );
     let clock = ctx.test_clock.as_ref().unwrap();
     clock.advance(POLL_INTERVAL);
     assert_eq!(
-        poll(&ctx, &started.device_code, true).await.unwrap(),
+        poll(&ctx, &started.device_code, Some("cli")).await.unwrap(),
         Poll::SlowDown,
         "the interval grew by five seconds"
     );
     clock.advance(POLL_INTERVAL + 10);
     assert_eq!(
-        poll(&ctx, &started.device_code, true).await.unwrap(),
+        poll(&ctx, &started.device_code, Some("cli")).await.unwrap(),
         Poll::Pending
+    );
+    // Another client, or PAM, holding the device code reads nothing.
+    assert_eq!(
+        poll(&ctx, &started.device_code, Some("other"))
+            .await
+            .unwrap(),
+        Poll::Expired
+    );
+    assert_eq!(
+        poll(&ctx, &started.device_code, None).await.unwrap(),
+        Poll::Expired
     );
 
     let approver = Authentication {
@@ -253,7 +264,7 @@ async fn a_client_polling_too_fast_is_slowed_down() {
             .unwrap()
     );
     assert!(matches!(
-        poll(&ctx, &started.device_code, true).await.unwrap(),
+        poll(&ctx, &started.device_code, Some("cli")).await.unwrap(),
         Poll::Approved { .. }
     ));
 }

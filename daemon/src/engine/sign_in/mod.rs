@@ -314,7 +314,7 @@ pub async fn answer(
                 ..
             },
             Answer::CheckApproval,
-        ) => match super::approvals::poll(ctx, device_code, false).await? {
+        ) => match super::approvals::poll(ctx, device_code, None).await? {
             Poll::Approved {
                 request: ApprovalRequest::Login { user_id, .. },
                 authentication: proof,

@@ -19,6 +19,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ExtraMetadata {
     code_challenge_methods_supported: Vec<String>,
+    device_authorization_endpoint: String,
     end_session_endpoint: String,
     revocation_endpoint: String,
     introspection_endpoint: String,
@@ -96,6 +97,7 @@ fn metadata(web: &Web) -> Result<String, String> {
         ],
         ExtraMetadata {
             code_challenge_methods_supported: vec!["S256".into()],
+            device_authorization_endpoint: url("/device_authorization"),
             end_session_endpoint: url("/logout"),
             revocation_endpoint: url("/revoke"),
             introspection_endpoint: url("/introspect"),
@@ -123,6 +125,7 @@ fn metadata(web: &Web) -> Result<String, String> {
     .set_grant_types_supported(Some(vec![
         CoreGrantType::AuthorizationCode,
         CoreGrantType::RefreshToken,
+        CoreGrantType::DeviceCode,
     ]))
     .set_response_modes_supported(Some(vec![CoreResponseMode::Query]))
     .set_scopes_supported(Some(

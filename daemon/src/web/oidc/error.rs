@@ -42,6 +42,16 @@ impl OAuthError {
         )
     }
 
+    /// RFC 8628 §3.5's answers to a device code that is not approved (yet).
+    pub fn device_poll(error: &'static str, description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, error, description)
+    }
+
+    /// The client may not use what it asked for (RFC 6749 §5.2).
+    pub fn unauthorized_client(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unauthorized_client", description)
+    }
+
     pub fn invalid_scope(description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
     }

@@ -5,6 +5,7 @@
 
 pub mod authorize;
 pub mod client_auth;
+mod device;
 mod discovery;
 pub mod error;
 mod logout;
@@ -28,6 +29,7 @@ pub fn routes() -> Router<Arc<Web>> {
         .route("/jwks", get(discovery::jwks))
         .route("/authorize", get(authorize::get).post(authorize::post))
         .route("/token", post(token::token))
+        .route("/device_authorization", post(device::authorize))
         .route(
             "/userinfo",
             get(userinfo::userinfo).post(userinfo::userinfo),

@@ -1,4 +1,5 @@
-//! The token endpoint: `authorization_code` (with PKCE) and `refresh_token` grants. The rules
+//! The token endpoint: `authorization_code` (with PKCE), `refresh_token` and (RFC 8628)
+//! device code grants. The rules
 //! (single use, rotation, reuse detection, PKCE) are `tokens::exchange`'s; this turns the form
 //! into its calls and its answers into JSON or an OAuth error.
 
@@ -52,6 +53,9 @@ async fn exchange(
     match params.get("grant_type") {
         Some("authorization_code") => code_grant(web, &client, &mut params, source).await,
         Some("refresh_token") => refresh_grant(web, &client, &mut params, source).await,
+        Some(super::device::GRANT_TYPE) => {
+            super::device::device_code_grant(web, &client, &mut params, source).await
+        }
         Some(other) => Err(OAuthError::unsupported_grant_type(format!(
             "grant_type `{other}` is not supported"
         ))),
