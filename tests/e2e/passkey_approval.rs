@@ -24,12 +24,28 @@ struct WaitingLogin {
 
 impl WaitingLogin {
     fn start(service: &PamService, user: &str) -> Self {
+        let spawn = format!(
+            "bwrap --bind / / --bind {} /etc/pam.d --dev /dev pamtester -v -I rhost=192.0.2.9 postern-test {user} authenticate",
+            service.dir.path().display()
+        );
+        Self::spawn(&spawn, "successfully authenticated")
+    }
+
+    /// An SSH login to `port` that runs `echo LOGGED-IN-OK` once in.
+    fn ssh(port: u16, user: &str) -> Self {
+        let spawn = format!(
+            "ssh -p {port} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o PreferredAuthentications=keyboard-interactive -o PubkeyAuthentication=no {user}@127.0.0.1 echo LOGGED-IN-OK"
+        );
+        Self::spawn(&spawn, "LOGGED-IN-OK")
+    }
+
+    fn spawn(spawn: &str, success: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let code = dir.path().join("code");
         let go = dir.path().join("go");
         let script = format!(
             r#"set timeout 20
-spawn bwrap --bind / / --bind {pam} /etc/pam.d --dev /dev pamtester -v -I rhost=192.0.2.9 postern-test {user} authenticate
+spawn {spawn}
 expect "Password:" {{ send "{PASSWORD}\r" }} timeout {{ exit 2 }}
 expect "press Enter to approve with a passkey" {{ send "\r" }} timeout {{ exit 3 }}
 expect -re {{with the code ([A-Z]{{4}}-[A-Z]{{4}})}} {{}} timeout {{ exit 4 }}
@@ -40,13 +56,12 @@ expect "Press Enter once you have approved it:" {{}} timeout {{ exit 5 }}
 for {{set i 0}} {{![file exists {go}] && $i < 600}} {{incr i}} {{ after 100 }}
 send "\r"
 expect {{
-  "successfully authenticated" {{ exit 0 }}
+  "{success}" {{ exit 0 }}
   "approval expired" {{ exit 10 }}
   timeout {{ exit 6 }}
   eof {{ exit 1 }}
 }}
 "#,
-            pam = service.dir.path().display(),
             code = code.display(),
             go = go.display(),
         );
@@ -92,11 +107,18 @@ expect {{
 
 /// A localhost site where alice has a passkey in Chromium's virtual authenticator.
 fn alice_with_a_passkey(chromium: &Chromium) -> (Site, crate::fixture::Daemon, String) {
+    user_with_a_passkey(chromium, "alice")
+}
+
+fn user_with_a_passkey(
+    chromium: &Chromium,
+    username: &str,
+) -> (Site, crate::fixture::Daemon, String) {
     let (site, daemon, issuer) = localhost_site();
-    site.add_user("alice", &[]);
+    site.add_user(username, &[]);
     chromium.add_virtual_authenticator();
     chromium.open(&format!("{issuer}/login"));
-    sign_in_with_password(chromium, "alice");
+    sign_in_with_password(chromium, username);
     chromium.type_into("#passkey_name", "laptop");
     chromium.click("#add-passkey button");
     chromium.wait_for("Passkey “laptop” added.");
@@ -184,4 +206,31 @@ fn a_denied_or_expired_approval_refuses_the_pam_login() {
     assert_eq!(status, Some(10), "{output}");
     let audit = site.ok(&["audit", "--since", "1h"]);
     assert!(audit.contains("approval_denied"), "{audit}");
+}
+
+#[test]
+fn an_ssh_login_is_approved_with_a_passkey() {
+    if !crate::sshd::sshd_available() {
+        return;
+    }
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let account = crate::sshd::LocalAccount::create();
+    let (site, _daemon, issuer) = user_with_a_passkey(&chromium, &account.0);
+    let sshd = crate::sshd::Sshd::start(&site.pam_socket());
+
+    let login = WaitingLogin::ssh(sshd.port, &account.0);
+    chromium.open(&format!("{issuer}/approve?code={}", login.code()));
+    let page = chromium.wait_for("Is this your login?");
+    assert!(
+        page.contains("sshd") && page.contains("127.0.0.1"),
+        "{page}"
+    );
+    chromium.click("#approve-with-passkey");
+    chromium.wait_for("Login approved");
+    let (status, output) = login.press_enter();
+    assert_eq!(status, Some(0), "{output}");
+    let audit = site.ok(&["audit", "--user", &account.0]);
+    assert!(audit.contains("pam sshd from 127.0.0.1"), "{audit}");
 }

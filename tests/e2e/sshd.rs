@@ -9,10 +9,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A local account that is removed when dropped.
-struct LocalAccount(String);
+pub(crate) struct LocalAccount(pub(crate) String);
 
 impl LocalAccount {
-    fn create() -> Self {
+    pub(crate) fn create() -> Self {
         let name = format!("pe2e{}", std::process::id());
         let status = Command::new("useradd")
             .args(["--no-create-home", "--shell", "/bin/sh", &name])
@@ -30,14 +30,14 @@ impl Drop for LocalAccount {
 }
 
 /// sshd started by this test; killed by its pid when dropped.
-struct Sshd {
+pub(crate) struct Sshd {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     dir: tempfile::TempDir,
 }
 
 impl Sshd {
-    fn start(pam_socket: &std::path::Path) -> Self {
+    pub(crate) fn start(pam_socket: &std::path::Path) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -149,8 +149,8 @@ expect {{
     (out.status.success(), text)
 }
 
-#[test]
-fn ssh_logs_in_with_password_and_code_and_refuses_a_wrong_code() {
+/// Whether this machine can run the sshd tests (CI must).
+pub(crate) fn sshd_available() -> bool {
     let needed = [
         "/usr/sbin/sshd",
         "/usr/bin/expect",
@@ -165,6 +165,13 @@ fn ssh_logs_in_with_password_and_code_and_refuses_a_wrong_code() {
             "CI needs root, openssh-server, openssh-client, expect and bubblewrap"
         );
         eprintln!("skipped: needs root, sshd, ssh, expect and bwrap");
+    }
+    present
+}
+
+#[test]
+fn ssh_logs_in_with_password_and_code_and_refuses_a_wrong_code() {
+    if !sshd_available() {
         return;
     }
     let account = LocalAccount::create();
