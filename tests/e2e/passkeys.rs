@@ -255,55 +255,62 @@ fn a_role_requiring_passkeys_reaches_a_live_session_and_codes_stop_counting() {
     let Some(chromium) = chromium() else {
         return;
     };
-    let (site, _daemon, issuer) = localhost_site();
+    let (site, daemon, issuer) = localhost_site();
+    site.ok(&["role", "add", "staff", "--require-mfa"]);
     site.ok(&["role", "add", "keyholders", "--require-phishing-resistant"]);
     let roles = site.ok(&["role", "list"]);
     assert!(roles.contains("REQUIRE PASSKEY"), "{roles}");
-    site.add_user("erin", &[]);
+    // Erin signs in with an authenticator app, and only that.
+    site.add_user("erin", &["staff"]);
+    let (key, recovery_codes) = crate::browser::enrol_app_on_web(&site, &daemon, "erin");
+    crate::fixture::advance_clock(&site, 30);
     chromium.add_virtual_authenticator();
     let shots =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts/passkeys");
 
-    // Erin is signed in with her password when the administrator gives her the role.
+    // She is signed in with password and app code when the administrator gives her the role.
     chromium.open(&format!("{issuer}/login"));
     sign_in_with_password(&chromium, "erin");
+    chromium.wait_for("authenticator app");
+    let code = crate::browser::totp_code(&key, crate::fixture::daemon_clock(&site));
+    chromium.type_into("#code", &code);
+    chromium.click("button[type=submit]");
     chromium.wait_for("Your account");
     site.ok(&["user", "add-role", "erin", "keyholders"]);
 
-    // Her next page asks for a passkey she does not have yet: she adds one.
+    // Her next page asks for a passkey she does not have yet: she adds one (she has recovery
+    // codes already, so none are shown), then signs in with it.
     chromium.open(&format!("{issuer}/account"));
     chromium.wait_for("Your account needs a passkey");
     chromium.screenshot(&shots, "6-a-role-makes-the-user-add-a-passkey");
     chromium.type_into("#passkey_name", "laptop");
     chromium.click("#add-passkey button");
-    chromium.wait_for("Save your recovery codes");
-    let recovery_code = chromium
-        .text("#recovery-codes")
-        .lines()
-        .next()
-        .unwrap()
-        .to_owned();
-    chromium.click("button[type=submit]");
     let page = chromium.wait_for("Confirm with your passkey");
     assert!(page.contains("codes cannot be used"), "{page}");
     assert!(!page.contains("Use another way"), "{page}");
     chromium.screenshot(&shots, "7-only-the-passkey-will-do");
 
-    // A recovery code sent anyway (the page offers no field for one) is refused.
-    chromium.execute(&format!(
-        "const form = document.createElement('form');
-         form.method = 'post'; form.action = '/login';
-         for (const [name, value] of [
-             ['csrf', document.querySelector('input[name=csrf]').value],
-             ['flow', document.querySelector('input[name=flow]').value],
-             ['code', '{recovery_code}']]) {{
-             const input = document.createElement('input');
-             input.type = 'hidden'; input.name = name; input.value = value;
-             form.appendChild(input);
-         }}
-         document.body.appendChild(form); form.submit();"
-    ));
-    chromium.wait_for("Signing in here requires your passkey; codes cannot be used.");
+    // A recovery code sent anyway (the page offers no field for one) is refused, and so is an
+    // app code.
+    for code in [
+        recovery_codes[0].clone(),
+        crate::browser::totp_code(&key, crate::fixture::daemon_clock(&site)),
+    ] {
+        chromium.execute(&format!(
+            "const form = document.createElement('form');
+             form.method = 'post'; form.action = '/login';
+             for (const [name, value] of [
+                 ['csrf', document.querySelector('input[name=csrf]').value],
+                 ['flow', document.querySelector('input[name=flow]').value],
+                 ['code', '{code}']]) {{
+                 const input = document.createElement('input');
+                 input.type = 'hidden'; input.name = name; input.value = value;
+                 form.appendChild(input);
+             }}
+             document.body.appendChild(form); form.submit();"
+        ));
+        chromium.wait_for("Signing in here requires your passkey; codes cannot be used.");
+    }
     chromium.click("#use-passkey");
     chromium.wait_for("Signed in as erin");
     let user: serde_json::Value =
@@ -346,4 +353,37 @@ pub(crate) fn wait_for_redirect(chromium: &Chromium, redirect_uri: &str) -> url:
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+#[test]
+fn forced_enrolment_offers_a_passkey_instead_of_an_app() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let (site, _daemon, issuer) = localhost_site();
+    site.ok(&["role", "add", "staff", "--require-mfa"]);
+    site.add_user("fay", &["staff"]);
+    chromium.add_virtual_authenticator();
+    let rp = RelyingParty::register_at(&site, &issuer, "wiki", &[]);
+    let request = rp.request(&[]);
+    chromium.open(&request.url);
+    sign_in_with_password(&chromium, "fay");
+    chromium.wait_for("Use a passkey or security key instead");
+    chromium.click("#choose-passkey");
+    chromium.wait_for("Add a passkey");
+    chromium.type_into("#passkey_name", "phone");
+    chromium.click("#add-passkey button");
+    chromium.wait_for("Save your recovery codes");
+    assert_eq!(chromium.text("#recovery-codes").lines().count(), 10);
+    chromium.click("button[type=submit]");
+    // Enrolled: the sign-in goes on with the new passkey, which any code could also replace.
+    let page = chromium.wait_for("Confirm with your passkey");
+    assert!(page.contains("Use another way"), "{page}");
+    chromium.click("#use-passkey");
+    let back = wait_for_redirect(&chromium, &rp.redirect_uri);
+    let code = query(&back, "code").expect("a code");
+    let claims = id_token_claims(&rp.exchange(&code, request).expect("tokens"));
+    assert_eq!(claims["acr"], "postern:phr");
+    let audit = site.ok(&["audit", "--user", "fay"]);
+    assert!(audit.contains("passkey_added"), "{audit}");
 }

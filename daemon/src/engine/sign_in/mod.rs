@@ -369,10 +369,20 @@ pub async fn answer(
                 ctx, user.id, &challenge, &name, &answer, actor,
             )
             .await;
-            // Added: the user signs in with it now, so the sign-in proves the new passkey.
+            // Added: the user signs in with it now, so the sign-in proves the new passkey; only
+            // it, when a role or the application demands one (not when the user chose it).
+            let roles = ctx.store.roles_of(&user).await?;
+            let demanded = crate::model::mfa::phishing_resistant_required(&roles)
+                || matches!(
+                    door.kind,
+                    DoorKind::Web {
+                        rp_wants_phishing_resistant: true,
+                        ..
+                    }
+                );
             let step = LoginStep::SecondFactor {
                 authentication: authentication.clone(),
-                passkey_only: matches!(step, LoginStep::EnrolPasskey { .. }),
+                passkey_only: demanded,
             };
             match added {
                 Ok(added) => Ok(match added.recovery_codes {
