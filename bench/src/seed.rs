@@ -55,6 +55,7 @@ pub fn seed(state_dir: &Path, key_file: &Path, users: u64) -> anyhow::Result<()>
             last_login_at: None,
             email_verified: false,
             session_generation: 0,
+            invited_at: None,
             mfa: Some(MfaEnrolment {
                 method: MfaMethod::Totp,
                 totp: Some(TotpSeed {

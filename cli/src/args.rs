@@ -91,6 +91,24 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Invite a user: created without a password, they are mailed a link to ISSUER/welcome and
+    /// a code with which to choose one. With --resend, mail an open invitation again (the last
+    /// code stops working); with --revoke, withdraw it (the user is deleted).
+    Invite {
+        username: String,
+        #[arg(long, required_unless_present_any = ["resend", "revoke"])]
+        email: Option<String>,
+        /// Display name.
+        #[arg(long = "name")]
+        display_name: Option<String>,
+        /// A role to grant; repeat for several.
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        #[arg(long, conflicts_with_all = ["email", "display_name", "roles", "revoke"])]
+        resend: bool,
+        #[arg(long, conflicts_with_all = ["email", "display_name", "roles"])]
+        revoke: bool,
+    },
     /// List all users.
     List,
     /// Show one user.

@@ -11,7 +11,8 @@ use anyhow::Context;
 use clap::Parser;
 use postern_cli::args::*;
 use postern_proto::admin::{
-    AdminReply, AdminRequest, AuditQuery, ClientSpec, ClientView, NewUser, PageRequest, RoleSpec,
+    AdminReply, AdminRequest, AuditQuery, ClientSpec, ClientView, Invitation, NewUser, PageRequest,
+    RoleSpec,
 };
 use postern_proto::client::Connection;
 use std::process::ExitCode;
@@ -102,6 +103,24 @@ fn request_for(command: Command) -> anyhow::Result<AdminRequest> {
                 display_name,
                 roles,
                 password: password::read_new(password_stdin)?,
+            }),
+            UserCommand::Invite {
+                username,
+                resend,
+                revoke,
+                ..
+            } if resend || revoke => AdminRequest::UserReinvite { username, revoke },
+            UserCommand::Invite {
+                username,
+                email,
+                display_name,
+                roles,
+                ..
+            } => AdminRequest::UserInvite(Invitation {
+                username,
+                email: email.unwrap_or_default(),
+                display_name,
+                roles,
             }),
             UserCommand::List => AdminRequest::UserList(PageRequest::default()),
             UserCommand::Show { username } => AdminRequest::UserShow { username },
@@ -306,6 +325,12 @@ fn print_human(reply: AdminReply) {
             ("name", u.display_name.unwrap_or_default()),
             ("roles", u.roles.join(", ")),
             ("disabled", output::yes_no(u.disabled)),
+            (
+                "invited",
+                u.invited_at
+                    .map(|t| format!("{}, not accepted yet", output::time(t)))
+                    .unwrap_or_else(|| "no".into()),
+            ),
             ("created", output::time(u.created_at)),
             ("last sign-in", output::optional_time(u.last_login_at)),
             ("mfa", output::mfa_state(&u.mfa)),
@@ -330,7 +355,10 @@ fn print_human(reply: AdminReply) {
                         u.email,
                         u.roles.join(","),
                         output::yes_no(u.disabled),
-                        output::optional_time(u.last_login_at),
+                        match u.invited_at {
+                            Some(_) => "invited".into(),
+                            None => output::optional_time(u.last_login_at),
+                        },
                     ]
                 })
                 .collect();

@@ -11,6 +11,14 @@ use serde::{Deserialize, Serialize};
 pub enum AdminRequest {
     Status,
     UserAdd(NewUser),
+    /// Creates a user without a password and mails them an invitation to choose one.
+    UserInvite(Invitation),
+    /// Mails an open invitation again (the last code stops working), or withdraws it
+    /// (`revoke`: the user, who never arrived, is deleted).
+    UserReinvite {
+        username: String,
+        revoke: bool,
+    },
     /// One page of users, in username order.
     UserList(PageRequest),
     UserShow {
@@ -165,6 +173,14 @@ pub struct NewUser {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Invitation {
+    pub username: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RoleSpec {
     pub name: String,
     pub require_mfa: bool,
@@ -183,6 +199,8 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
 }
 
+// One response per admin request, made and sent at once: boxing the reply would save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "outcome", content = "body", rename_all = "snake_case")]
 pub enum AdminResponse {
@@ -299,6 +317,9 @@ pub struct UserView {
     pub disabled: bool,
     pub created_at: u64,
     pub last_login_at: Option<u64>,
+    /// Invited and not arrived yet: when the invitation was (last) sent.
+    #[serde(default)]
+    pub invited_at: Option<u64>,
     /// Set while brute-force limits lock the account.
     pub locked_until: Option<u64>,
     pub mfa: MfaView,

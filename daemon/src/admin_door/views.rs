@@ -18,6 +18,7 @@ pub fn user(user: User, locked_until: Option<u64>, mfa: MfaView) -> UserView {
         disabled: user.disabled,
         created_at: user.created_at,
         last_login_at: user.last_login_at,
+        invited_at: user.invited_at,
     }
 }
 

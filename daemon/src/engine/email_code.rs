@@ -35,19 +35,7 @@ pub async fn send(ctx: &Context, user: &User, purpose: CodePurpose) -> Result<Se
     }
     let lifetime = ctx.store.site_settings().await?.email_code_lifetime_seconds;
     let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
-    ctx.store
-        .email_codes()
-        .put(
-            key,
-            &EmailCode {
-                purpose,
-                mac: mac(ctx, user, &code),
-                wrong_tries: 0,
-                sent_at: now,
-                expires_at: now + lifetime,
-            },
-        )
-        .await?;
+    keep(ctx, user, purpose, &code, lifetime).await?;
     let minutes = lifetime.div_ceil(60);
     let (subject, why) = match purpose {
         CodePurpose::SignIn => ("Your Postern sign-in code", "to finish signing in"),
@@ -55,6 +43,7 @@ pub async fn send(ctx: &Context, user: &User, purpose: CodePurpose) -> Result<Se
             "Your Postern verification code",
             "to turn on two-step verification with email codes",
         ),
+        CodePurpose::Invitation => ("Your Postern invitation code", "to accept your invitation"),
     };
     let body = format!(
         "Hello {name},\n\n\
@@ -75,6 +64,31 @@ pub async fn send(ctx: &Context, user: &User, purpose: CodePurpose) -> Result<Se
         ctx.store.email_codes().remove(key).await?;
         Ok(Sent::Failed)
     }
+}
+
+/// Keeps `code` as `user`'s one live emailed code, for `purpose`, for `lifetime` seconds,
+/// replacing any earlier one (which stops working).
+pub async fn keep(
+    ctx: &Context,
+    user: &User,
+    purpose: CodePurpose,
+    code: &str,
+    lifetime: u64,
+) -> Result<(), StoreError> {
+    let now = ctx.clock.unix_now();
+    ctx.store
+        .email_codes()
+        .put(
+            &RecordKey::of_user(user.id),
+            &EmailCode {
+                purpose,
+                mac: mac(ctx, user, code),
+                wrong_tries: 0,
+                sent_at: now,
+                expires_at: now + lifetime,
+            },
+        )
+        .await
 }
 
 /// Checks a code for `purpose`. Right: the code is spent. Wrong: counted, and the fifth wrong

@@ -19,6 +19,7 @@ pub mod consent;
 pub mod credentials;
 pub mod devices;
 pub mod email_code;
+pub mod invitations;
 pub mod passkeys;
 mod second_factor;
 pub mod session_policy;
@@ -86,6 +87,11 @@ pub async fn check_password(
         .is_locked(attempt.username, attempt.address, now)
         .await?;
     let password_ok = match &user {
+        // Invited, no password yet: as slow as any other refusal, so it does not show.
+        Some(user) if user.invited_at.is_some() => {
+            password::verify_against_nothing(attempt.password).await;
+            false
+        }
         Some(user) => password::verify(attempt.password, &user.password_hash).await,
         None => password::verify_against_nothing(attempt.password).await,
     };

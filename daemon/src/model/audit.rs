@@ -58,6 +58,9 @@ pub enum AuditAction {
     PasskeyRemoved,
     ApprovalGranted,
     ApprovalDenied,
+    UserInvited,
+    InvitationAccepted,
+    InvitationRefused,
 }
 
 impl AuditAction {
@@ -112,6 +115,9 @@ impl AuditAction {
             Self::PasskeyRemoved => "passkey_removed",
             Self::ApprovalGranted => "approval_granted",
             Self::ApprovalDenied => "approval_denied",
+            Self::UserInvited => "user_invited",
+            Self::InvitationAccepted => "invitation_accepted",
+            Self::InvitationRefused => "invitation_refused",
         }
     }
 }

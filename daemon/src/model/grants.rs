@@ -190,6 +190,8 @@ pub struct RememberedHost {
 pub enum CodePurpose {
     SignIn,
     Enrolment,
+    /// The code of an invitation, typed on the welcome page with the new password.
+    Invitation,
 }
 
 /// An emailed one-time code, stored as a keyed hash under the user's id (one live code a user).

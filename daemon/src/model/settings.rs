@@ -39,6 +39,13 @@ pub struct SiteSettings {
     /// "Sign in with a passkey" on the sign-in page, without a username or password.
     #[serde(default = "yes")]
     pub webauthn_passwordless: bool,
+    /// How long an invitation's code stays valid.
+    #[serde(default = "three_days")]
+    pub invitation_lifetime_seconds: u64,
+}
+
+fn three_days() -> u64 {
+    72 * 3600
 }
 
 fn yes() -> bool {
@@ -55,6 +62,7 @@ impl Default for SiteSettings {
             remember_device_seconds: 24 * 60 * 60,
             password_min_length: 8,
             webauthn_passwordless: true,
+            invitation_lifetime_seconds: three_days(),
         }
     }
 }
@@ -132,6 +140,15 @@ const KEYS: &[Key] = &[
         get: |s| format_seconds(s.email_code_lifetime_seconds),
         set: |s, v| {
             s.email_code_lifetime_seconds = parse_duration_in_range(v, 60, 24 * 3600)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "invitation.lifetime",
+        description: "how long an invitation's code stays valid (1h to 30d)",
+        get: |s| format_seconds(s.invitation_lifetime_seconds),
+        set: |s, v| {
+            s.invitation_lifetime_seconds = parse_duration_in_range(v, 3600, 30 * 24 * 3600)?;
             Ok(())
         },
     },

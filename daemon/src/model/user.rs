@@ -48,6 +48,10 @@ pub struct User {
     /// The second factor, once enrolled (or when an administrator set a method to enrol).
     #[serde(default)]
     pub mfa: Option<super::mfa::MfaEnrolment>,
+    /// Invited and not yet arrived: no password yet (an empty hash), and the invitation was
+    /// (last) sent then.
+    #[serde(default)]
+    pub invited_at: Option<UnixSeconds>,
 }
 
 // Hand-written so the password hash never reaches a log line.
@@ -81,6 +85,7 @@ impl User {
             email_verified: false,
             session_generation: 0,
             mfa: None,
+            invited_at: None,
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod oidc;
 mod page_error;
 mod pages;
 pub mod session;
+mod welcome;
 
 pub use client_addr::client_addr;
 pub use consent::ask_consent;
@@ -113,6 +114,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/login", get(login::show).post(login::submit))
         .route("/account", get(account::show).post(account::submit))
         .route("/approve", get(approve::show).post(approve::submit))
+        .route("/welcome", get(welcome::show).post(welcome::submit))
         .merge(oidc::routes())
         .route_layer(timing)
         .layer(middleware::map_response_with_state(

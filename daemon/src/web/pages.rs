@@ -21,6 +21,7 @@ const BUILT_IN: &[(&str, &str)] = built_in![
     "email_enrol.html",
     "enrol_passkey.html",
     "approve.html",
+    "welcome.html",
     "recovery_codes.html",
     "account.html",
     "account_enrol.html",

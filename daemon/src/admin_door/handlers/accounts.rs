@@ -4,27 +4,117 @@ use super::{done, invalid, store_error, validation};
 use crate::admin_door::views;
 use crate::context::Context;
 use crate::engine::credentials;
+use crate::engine::invitations;
 use crate::factors::password;
 use crate::model::{self, Role, User, UserId};
 use crate::store::StoreError;
-use postern_proto::admin::{AdminReply, NewUser, PAGE_DEFAULT, PAGE_MAX, PageRequest, RoleSpec};
+use postern_proto::admin::{
+    AdminReply, Invitation, NewUser, PAGE_DEFAULT, PAGE_MAX, PageRequest, RoleSpec,
+};
 use postern_proto::{ErrorCode, ProtoError, Secret};
 use std::collections::BTreeSet;
 
 pub async fn add_user(ctx: &Context, new_user: NewUser) -> Result<AdminReply, ProtoError> {
-    model::validate_username(&new_user.username).map_err(validation)?;
-    model::validate_email(&new_user.email).map_err(validation)?;
-    if let Some(name) = &new_user.display_name {
+    let mut user = new_account(
+        ctx,
+        new_user.username,
+        new_user.email,
+        new_user.display_name,
+        new_user.roles,
+    )
+    .await?;
+    user.password_hash = checked_hash(ctx, &new_user.password).await?;
+    ctx.store.insert_user(&user).await.map_err(store_error)?;
+    Ok(AdminReply::User(user_view(ctx, user).await?))
+}
+
+/// Invites a new user: created without a password, mailed a code to choose one.
+pub async fn invite_user(ctx: &Context, invitation: Invitation) -> Result<AdminReply, ProtoError> {
+    let user = new_account(
+        ctx,
+        invitation.username,
+        invitation.email,
+        invitation.display_name,
+        invitation.roles,
+    )
+    .await?;
+    let sent = invitations::invite(ctx, user, "admin")
+        .await
+        .map_err(engine_error)?;
+    done(invited(&sent))
+}
+
+/// Mails a new invitation (the last code stops working), or withdraws it.
+pub async fn reinvite(
+    ctx: &Context,
+    username: &str,
+    revoke: bool,
+) -> Result<AdminReply, ProtoError> {
+    let user = find_user(ctx, username).await?;
+    if revoke {
+        invitations::revoke(ctx, &user, "admin")
+            .await
+            .map_err(engine_error)?;
+        return done(format!(
+            "invitation of `{}` withdrawn; the user is deleted",
+            user.username
+        ));
+    }
+    let sent = invitations::resend(ctx, &user, "admin")
+        .await
+        .map_err(engine_error)?;
+    done(invited(&sent))
+}
+
+fn invited(sent: &invitations::Sent) -> String {
+    if sent.delivered {
+        format!(
+            "invitation mailed to {}; the code works until {}",
+            sent.to,
+            crate::clock::format_unix(sent.expires_at)
+        )
+    } else {
+        format!(
+            "the invitation to {} could not be mailed: see `postern mail log`; `postern user invite NAME --resend` tries again",
+            sent.to
+        )
+    }
+}
+
+fn engine_error(error: crate::engine::EngineError) -> ProtoError {
+    match error {
+        crate::engine::EngineError::Refused(message) => {
+            ProtoError::new(ErrorCode::Conflict, message)
+        }
+        crate::engine::EngineError::Store(e) => store_error(e),
+        other => {
+            tracing::error!(error = %other, "invitation failed");
+            ProtoError::new(ErrorCode::Internal, "internal error; see the daemon's log")
+        }
+    }
+}
+
+/// A new account, checked (names, address, roles; the name not taken), without a password.
+async fn new_account(
+    ctx: &Context,
+    username: String,
+    email: String,
+    display_name: Option<String>,
+    roles: Vec<String>,
+) -> Result<User, ProtoError> {
+    model::validate_username(&username).map_err(validation)?;
+    model::validate_email(&email).map_err(validation)?;
+    if let Some(name) = &display_name {
         model::validate_display_name(name).map_err(validation)?;
     }
-    let roles: BTreeSet<String> = new_user.roles.into_iter().collect();
+    let roles: BTreeSet<String> = roles.into_iter().collect();
     for role in &roles {
         model::validate_role_name(role).map_err(validation)?;
     }
     // Cheap checks first, so a taken name does not cost an Argon2 hash.
     if let Some(existing) = ctx
         .store
-        .user_by_name(&new_user.username)
+        .user_by_name(&username)
         .await
         .map_err(store_error)?
     {
@@ -32,18 +122,17 @@ pub async fn add_user(ctx: &Context, new_user: NewUser) -> Result<AdminReply, Pr
             ErrorCode::AlreadyExists,
             format!(
                 "username `{}` is taken by `{}` (usernames ignore case)",
-                new_user.username, existing.username
+                username, existing.username
             ),
         ));
     }
-    let password_hash = checked_hash(ctx, &new_user.password).await?;
     let now = ctx.clock.unix_now();
-    let user = User {
+    Ok(User {
         id: UserId::random(),
-        username: new_user.username,
-        email: new_user.email,
-        display_name: new_user.display_name,
-        password_hash,
+        username,
+        email,
+        display_name,
+        password_hash: String::new(),
         roles,
         disabled: false,
         created_at: now,
@@ -52,9 +141,8 @@ pub async fn add_user(ctx: &Context, new_user: NewUser) -> Result<AdminReply, Pr
         email_verified: false,
         session_generation: 0,
         mfa: None,
-    };
-    ctx.store.insert_user(&user).await.map_err(store_error)?;
-    Ok(AdminReply::User(user_view(ctx, user).await?))
+        invited_at: None,
+    })
 }
 
 pub async fn add_role(ctx: &Context, spec: RoleSpec) -> Result<AdminReply, ProtoError> {

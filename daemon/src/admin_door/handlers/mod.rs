@@ -49,6 +49,10 @@ async fn dispatch(ctx: &Context, request: AdminRequest) -> Result<AdminReply, Pr
     match request {
         AdminRequest::Status => Ok(AdminReply::Status(site::status(ctx).await)),
         AdminRequest::UserAdd(new_user) => accounts::add_user(ctx, new_user).await,
+        AdminRequest::UserInvite(invitation) => accounts::invite_user(ctx, invitation).await,
+        AdminRequest::UserReinvite { username, revoke } => {
+            accounts::reinvite(ctx, &username, revoke).await
+        }
         AdminRequest::UserList(page) => accounts::list_users(ctx, &page).await,
         AdminRequest::UserShow { username } => Ok(AdminReply::User(
             accounts::user_view(ctx, accounts::find_user(ctx, &username).await?).await?,
@@ -148,7 +152,10 @@ fn audit_entry(request: &AdminRequest) -> Option<(AuditAction, String, Option<St
         | AdminRequest::KeysList
         | AdminRequest::MfaReport(_)
         | AdminRequest::MailLog { .. }
-        | AdminRequest::Backup => return None,
+        | AdminRequest::Backup
+        // The engine audits invitations (sent, sent again, withdrawn) with what happened.
+        | AdminRequest::UserInvite(_)
+        | AdminRequest::UserReinvite { .. } => return None,
         AdminRequest::MfaReset { username } => (AuditAction::MfaReset, username.clone(), None),
         AdminRequest::UserRemovePasskey { username, passkey } => (
             AuditAction::PasskeyRemoved,
