@@ -26,6 +26,7 @@ mod pam_door;
 mod pam_module;
 mod passkey_approval;
 mod passkeys;
+mod password_reset;
 mod session_policy;
 mod several_daemons;
 mod smtp;

@@ -44,6 +44,7 @@ pub async fn send(ctx: &Context, user: &User, purpose: CodePurpose) -> Result<Se
             "to turn on two-step verification with email codes",
         ),
         CodePurpose::Invitation => ("Your Postern invitation code", "to accept your invitation"),
+        CodePurpose::PasswordReset => ("Reset your Postern password", "to choose a new password"),
     };
     let body = format!(
         "Hello {name},\n\n\

@@ -21,6 +21,7 @@ pub mod devices;
 pub mod email_code;
 pub mod invitations;
 pub mod passkeys;
+pub mod password_reset;
 mod second_factor;
 pub mod session_policy;
 pub mod sign_in;

@@ -61,6 +61,9 @@ pub enum AuditAction {
     UserInvited,
     InvitationAccepted,
     InvitationRefused,
+    PasswordResetRequested,
+    PasswordReset,
+    PasswordResetRefused,
 }
 
 impl AuditAction {
@@ -118,6 +121,9 @@ impl AuditAction {
             Self::UserInvited => "user_invited",
             Self::InvitationAccepted => "invitation_accepted",
             Self::InvitationRefused => "invitation_refused",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordReset => "password_reset",
+            Self::PasswordResetRefused => "password_reset_refused",
         }
     }
 }

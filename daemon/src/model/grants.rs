@@ -192,6 +192,8 @@ pub enum CodePurpose {
     Enrolment,
     /// The code of an invitation, typed on the welcome page with the new password.
     Invitation,
+    /// A forgotten password's code, typed on the reset page.
+    PasswordReset,
 }
 
 /// An emailed one-time code, stored as a keyed hash under the user's id (one live code a user).
@@ -244,6 +246,10 @@ pub struct TokenFamily {
     pub user_id: UserId,
     pub revoked: bool,
     pub expires_at: UnixSeconds,
+    /// The user's `session_generation` when the family began: ending a user's sessions (a
+    /// password reset, disabling) ends their refresh tokens too.
+    #[serde(default)]
+    pub generation: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -39,6 +39,9 @@ pub struct SiteSettings {
     /// "Sign in with a passkey" on the sign-in page, without a username or password.
     #[serde(default = "yes")]
     pub webauthn_passwordless: bool,
+    /// "Forgot your password?" on the sign-in page.
+    #[serde(default = "yes")]
+    pub password_reset_enabled: bool,
     /// How long an invitation's code stays valid.
     #[serde(default = "three_days")]
     pub invitation_lifetime_seconds: u64,
@@ -63,6 +66,7 @@ impl Default for SiteSettings {
             password_min_length: 8,
             webauthn_passwordless: true,
             invitation_lifetime_seconds: three_days(),
+            password_reset_enabled: true,
         }
     }
 }
@@ -140,6 +144,19 @@ const KEYS: &[Key] = &[
         get: |s| format_seconds(s.email_code_lifetime_seconds),
         set: |s, v| {
             s.email_code_lifetime_seconds = parse_duration_in_range(v, 60, 24 * 3600)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "password_reset.enabled",
+        description: "whether users may reset a forgotten password themselves (true or false)",
+        get: |s| s.password_reset_enabled.to_string(),
+        set: |s, v| {
+            s.password_reset_enabled = match v {
+                "true" => true,
+                "false" => false,
+                other => return Err(format!("`{other}` is not true or false")),
+            };
             Ok(())
         },
     },

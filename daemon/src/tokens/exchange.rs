@@ -258,6 +258,14 @@ pub async fn refresh(
     let user = user.ok_or(ExchangeError::InvalidGrant(
         "the user can no longer sign in",
     ))?;
+    if family
+        .as_ref()
+        .is_some_and(|f| f.generation != user.session_generation)
+    {
+        return Err(ExchangeError::InvalidGrant(
+            "the user's sessions were ended (a password reset, say); sign in again",
+        ));
+    }
     let response = grants::issue_tokens(
         tokens,
         &Grant {

@@ -59,6 +59,11 @@ pub async fn new_family(
 ) -> Result<String, StoreError> {
     let now = tokens.clock.unix_now();
     let family = random_token();
+    let generation = tokens
+        .store
+        .user(user_id)
+        .await?
+        .map_or(0, |user| user.session_generation);
     tokens
         .store
         .token_families()
@@ -67,6 +72,7 @@ pub async fn new_family(
             &TokenFamily {
                 client_id: client.id.clone(),
                 user_id,
+                generation,
                 revoked: false,
                 expires_at: now + tokens.lifetimes.refresh_token_lifetime.0.as_secs(),
             },

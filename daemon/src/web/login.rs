@@ -554,6 +554,7 @@ async fn passwordless_option(web: &Web, context: &mut tera::Context) -> Result<(
         "passkey_options",
         &started.as_ref().map(|s| s.options.to_string()),
     );
+    context.insert("password_reset", &settings.password_reset_enabled);
     Ok(())
 }
 

@@ -7,6 +7,7 @@ mod client_addr;
 mod consent;
 pub mod cookies;
 mod csrf;
+mod forgot;
 mod headers;
 pub mod http_server;
 mod login;
@@ -115,6 +116,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/account", get(account::show).post(account::submit))
         .route("/approve", get(approve::show).post(approve::submit))
         .route("/welcome", get(welcome::show).post(welcome::submit))
+        .route("/forgot", get(forgot::show).post(forgot::submit))
         .merge(oidc::routes())
         .route_layer(timing)
         .layer(middleware::map_response_with_state(

@@ -22,6 +22,7 @@ const BUILT_IN: &[(&str, &str)] = built_in![
     "enrol_passkey.html",
     "approve.html",
     "welcome.html",
+    "forgot.html",
     "recovery_codes.html",
     "account.html",
     "account_enrol.html",
