@@ -106,9 +106,12 @@ impl Context {
         self.config.tokens.id_token_lifetime.0.as_secs()
     }
 
-    /// Stores and logs an audit event (see [`AuditTrail::record`]).
+    /// Stores and logs an audit event (see [`AuditTrail::record`]), then mails the security
+    /// notice it calls for, if any (`notices`).
     pub async fn record(&self, event: AuditEvent) -> Result<(), StoreError> {
-        self.audit.record(event).await
+        self.audit.record(event.clone()).await?;
+        crate::notices::after(&self.store, &self.mailer, self.issuer.as_str(), &event).await;
+        Ok(())
     }
 }
 

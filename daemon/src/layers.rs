@@ -59,6 +59,11 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         "mail",
         &["engine", "web", "pam_door", "admin_door", "context"],
     ),
+    // Notices take their own handles, like the mailer they use.
+    (
+        "notices",
+        &["engine", "web", "pam_door", "admin_door", "context"],
+    ),
     // The engine decides; doors only render what it decides.
     ("engine", &["web", "pam_door", "admin_door"]),
 ];

@@ -18,6 +18,7 @@ pub mod mail;
 pub mod metrics;
 pub mod migrate_store;
 pub mod model;
+pub mod notices;
 pub mod pam_door;
 pub mod restore;
 pub mod secrets;

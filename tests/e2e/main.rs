@@ -20,6 +20,7 @@ mod device_grant;
 mod invitations;
 mod lifecycle;
 mod mfa;
+mod notices;
 mod oidc;
 mod operations;
 mod pam_door;

@@ -314,7 +314,13 @@ fn last_mailed_code(site: &Site) -> (String, String) {
         .map(|e| e.unwrap())
         .collect();
     files.sort_by_key(|f| f.metadata().unwrap().modified().unwrap());
-    let text = std::fs::read_to_string(files.last().expect("a message").path()).unwrap();
+    // The newest message with a code: security notices land in the outbox too.
+    let text = files
+        .iter()
+        .rev()
+        .map(|f| std::fs::read_to_string(f.path()).unwrap())
+        .find(|text| text.contains("Subject: Your Postern"))
+        .expect("a message with a code");
     let code = six_digit_code(&text);
     (code, text)
 }

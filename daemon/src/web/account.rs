@@ -441,7 +441,59 @@ async fn page(web: &Web, token: &str, user: &User, note: Note) -> Response {
     if let Err(e) = passkeys_section(web, user, &settings, &mut context).await {
         return axum::response::IntoResponse::into_response(PageError::from(e));
     }
+    context.insert("activity", &recent_activity(web, user).await);
     web.page(StatusCode::OK, "account.html", &context)
+}
+
+/// How many of the user's own security events the account page lists, and how far back.
+const ACTIVITY_ROWS: usize = 20;
+const ACTIVITY_DAYS: u64 = 90;
+
+#[derive(serde::Serialize)]
+struct ActivityRow {
+    when: String,
+    what: String,
+    door: &'static str,
+    source: String,
+    factor: Option<&'static str>,
+    failed: bool,
+}
+
+/// The user's last sign-ins and security events, from the audit trail: what happened to their
+/// account, when, through which door, from where, with which factor, and whether it failed.
+async fn recent_activity(web: &Web, user: &User) -> Vec<ActivityRow> {
+    let since = web
+        .ctx
+        .clock
+        .unix_now()
+        .saturating_sub(ACTIVITY_DAYS * 24 * 3600);
+    let username = user.username.clone();
+    let mine =
+        move |event: &crate::audit::AuditEvent| event.subject.as_deref() == Some(username.as_str());
+    let events = match web
+        .ctx
+        .store
+        .audit_log()
+        .newest(since, ACTIVITY_ROWS, &mine)
+        .await
+    {
+        Ok(events) => events,
+        Err(e) => {
+            tracing::warn!(error = %e, "the account page's activity could not be read");
+            Vec::new()
+        }
+    };
+    events
+        .into_iter()
+        .map(|event| ActivityRow {
+            when: crate::clock::format_for_people(event.at),
+            what: event.action.as_str().replace('_', " "),
+            door: event.door.as_str(),
+            source: event.source,
+            factor: event.factor.map(|f| f.as_str()),
+            failed: event.outcome == crate::audit::Outcome::Failure,
+        })
+        .collect()
 }
 
 #[derive(serde::Serialize)]
