@@ -70,7 +70,14 @@ impl Context {
         } = parts;
         let metrics = Arc::new(Metrics::new());
         let audit = AuditTrail::new(store.clone(), metrics.clone());
-        let mailer = Mailer::new(&config.mail, store.clone(), clock.clone(), metrics.clone())?;
+        let mailer = Mailer::new(
+            &config.mail,
+            &config.templates_dir,
+            issuer.as_str(),
+            store.clone(),
+            clock.clone(),
+            metrics.clone(),
+        )?;
         let tokens = Tokens {
             store: store.clone(),
             clock: clock.clone(),
@@ -110,7 +117,7 @@ impl Context {
     /// notice it calls for, if any (`notices`).
     pub async fn record(&self, event: AuditEvent) -> Result<(), StoreError> {
         self.audit.record(event.clone()).await?;
-        crate::notices::after(&self.store, &self.mailer, self.issuer.as_str(), &event).await;
+        crate::notices::after(&self.store, &self.mailer, &event).await;
         Ok(())
     }
 }

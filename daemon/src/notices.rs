@@ -6,7 +6,7 @@
 //! its own handles (the store for the user's address, the mailer), like the mailer does.
 
 use crate::audit::{AuditAction, AuditDoor, AuditEvent, Outcome};
-use crate::mail::Mailer;
+use crate::mail::{Kind, Letter, Mailer};
 use crate::store::SharedStore;
 
 /// What the notice says happened, for the events that send one.
@@ -43,7 +43,7 @@ fn what(action: AuditAction) -> Option<(&'static str, &'static str)> {
 }
 
 /// Sends the notice `event` calls for, if any.
-pub async fn after(store: &SharedStore, mailer: &Mailer, issuer: &str, event: &AuditEvent) {
+pub async fn after(store: &SharedStore, mailer: &Mailer, event: &AuditEvent) {
     if event.outcome != Outcome::Success {
         return;
     }
@@ -65,23 +65,16 @@ pub async fn after(store: &SharedStore, mailer: &Mailer, issuer: &str, event: &A
         AuditDoor::Pam => "during a login",
         _ => "on the web",
     };
-    let body = format!(
-        "Hello {name},\n\n\
-         On {when} (UTC), {sentence}.\n\
-         It was done {by}, from {source}.\n\n\
-         If this was you, there is nothing to do.\n\n\
-         If it was not you: change your password at {issuer}/account (or use \"Forgot your\n\
-         password?\" at {issuer}/login), check your two-step verification there, and tell\n\
-         your administrator at once.\n",
-        name = user.display_name.as_deref().unwrap_or(&user.username),
-        when = crate::clock::format_unix(event.at),
-        source = event.source,
-        issuer = issuer,
-    );
-    if let Err(e) = mailer
-        .send(&user.username, &user.email, subject, body)
-        .await
-    {
+    let letter = Letter::new(Kind::Notice, subject)
+        .with(
+            "name",
+            user.display_name.as_deref().unwrap_or(&user.username),
+        )
+        .with("when", crate::clock::format_unix(event.at))
+        .with("what", sentence)
+        .with("by", by)
+        .with("source", &event.source);
+    if let Err(e) = mailer.send(&user.username, &user.email, letter).await {
         tracing::warn!(error = %e, "a security notice could not be logged");
     }
 }

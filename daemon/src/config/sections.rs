@@ -196,6 +196,9 @@ pub struct MailConfig {
     pub smtp_tls: SmtpTls,
     pub smtp_username: String,
     pub smtp_password: SecretString,
+    /// PEM file of the CA(s) that signed the SMTP server's certificate, for a private CA. When
+    /// set, only these are trusted; when empty, the public web roots are.
+    pub smtp_ca_file: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -243,6 +246,7 @@ impl Default for MailConfig {
             smtp_tls: SmtpTls::Starttls,
             smtp_username: String::new(),
             smtp_password: SecretString::default(),
+            smtp_ca_file: PathBuf::new(),
         }
     }
 }

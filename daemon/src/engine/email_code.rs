@@ -38,28 +38,23 @@ pub async fn send(ctx: &Context, user: &User, purpose: CodePurpose) -> Result<Se
     keep(ctx, user, purpose, &code, lifetime).await?;
     let minutes = lifetime.div_ceil(60);
     let (subject, why) = match purpose {
-        CodePurpose::SignIn => ("Your Postern sign-in code", "to finish signing in"),
+        CodePurpose::SignIn => ("Your {site} sign-in code", "to finish signing in"),
         CodePurpose::Enrolment => (
-            "Your Postern verification code",
+            "Your {site} verification code",
             "to turn on two-step verification with email codes",
         ),
-        CodePurpose::Invitation => ("Your Postern invitation code", "to accept your invitation"),
-        CodePurpose::PasswordReset => ("Reset your Postern password", "to choose a new password"),
+        CodePurpose::Invitation => ("Your {site} invitation code", "to accept your invitation"),
+        CodePurpose::PasswordReset => ("Reset your {site} password", "to choose a new password"),
     };
-    let body = format!(
-        "Hello {name},\n\n\
-         Your verification code {why} is:\n\n    {code}\n\n\
-         Type it on the page that asked for it. It expires in {minutes} minutes and works once.\n\n\
-         If you did not just try to sign in, someone may know your password: change it, and tell\n\
-         your administrator. This message has no link on purpose; never follow a link that claims\n\
-         to sign you in.\n",
-        name = user.display_name.as_deref().unwrap_or(&user.username),
-    );
-    if ctx
-        .mailer
-        .send(&user.username, &user.email, subject, body)
-        .await?
-    {
+    let letter = mail::Letter::new(mail::Kind::Code, subject)
+        .with(
+            "name",
+            user.display_name.as_deref().unwrap_or(&user.username),
+        )
+        .with("why", why)
+        .with("code", &code)
+        .with("minutes", minutes);
+    if ctx.mailer.send(&user.username, &user.email, letter).await? {
         Ok(Sent::To(mail::mask_address(&user.email)))
     } else {
         ctx.store.email_codes().remove(key).await?;

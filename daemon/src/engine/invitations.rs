@@ -205,28 +205,13 @@ async fn send(ctx: &Context, user: &User) -> Result<Sent, EngineError> {
     let shown = format!("{}-{}-{}", &code[..4], &code[4..8], &code[8..]);
     let name = user.display_name.as_deref().unwrap_or(&user.username);
     let days = crate::clock::describe_duration(lifetime);
-    let body = format!(
-        "Hello {name},\n\n\
-         You are invited to sign in with Postern at {issuer}.\n\n\
-         Open this page:\n\n    {issuer}/welcome\n\n\
-         and enter your username and this code:\n\n\
-         \x20   username: {username}\n\
-         \x20   code:     {shown}\n\n\
-         then choose your password. The code works once and expires in {days}.\n\n\
-         If you did not expect this invitation, ignore this message: nothing happens until the\n\
-         code is typed on that page.\n",
-        issuer = ctx.issuer,
-        username = user.username,
-    );
-    let delivered = ctx
-        .mailer
-        .send(
-            &user.username,
-            &user.email,
-            "You are invited to Postern",
-            body,
-        )
-        .await?;
+    let letter =
+        crate::mail::Letter::new(crate::mail::Kind::Invitation, "You are invited to {site}")
+            .with("name", name)
+            .with("username", &user.username)
+            .with("code", &shown)
+            .with("lifetime", &days);
+    let delivered = ctx.mailer.send(&user.username, &user.email, letter).await?;
     Ok(Sent {
         to: crate::mail::mask_address(&user.email),
         delivered,

@@ -1,23 +1,31 @@
-//! Sending mail (emailed sign-in codes) and keeping the sent-mail log, so an administrator can
-//! check whether a message went out. Delivery is through SMTP over rustls, or, for development
-//! and tests, an outbox directory with one `.eml` file a message.
+//! Sending mail (codes, invitations, security notices) and keeping the sent-mail log, so an
+//! administrator can check whether a message went out. Every message is multipart plain text
+//! and HTML, from the templates in `letters`. Delivery is through SMTP over rustls (`smtp`), or,
+//! for development and tests, an outbox directory with one `.eml` file a message.
+
+mod letters;
+mod smtp;
+
+pub use letters::{Kind, Letter};
 
 use crate::clock::Clock;
-use crate::config::{MailConfig, MailTransport, SmtpTls};
+use crate::config::{MailConfig, MailTransport};
 use crate::metrics::Metrics;
 pub use crate::model::mail::MailRecord;
 use crate::store::{SharedStore, StoreError};
-use lettre::message::{Mailbox, header::ContentType};
-use lettre::transport::smtp::authentication::Credentials;
+use letters::{Letters, Rendered};
+use lettre::message::{Mailbox, MultiPart};
 use lettre::{FileTransport, Message, SmtpTransport, Transport as _};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Sends mail and logs every attempt. It holds what it needs, and nothing else of the daemon.
 #[derive(Debug)]
 pub struct Mailer {
     transport: Arc<Transport>,
+    letters: Letters,
     config: MailConfig,
+    issuer: String,
     log: SharedStore,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
@@ -40,30 +48,35 @@ impl std::fmt::Debug for Transport {
 impl Mailer {
     pub fn new(
         config: &MailConfig,
+        templates_dir: &Path,
+        issuer: &str,
         log: SharedStore,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, String> {
         Ok(Self {
             transport: Arc::new(Transport::new(config)?),
+            letters: Letters::load(templates_dir)?,
             config: config.clone(),
+            issuer: issuer.trim_end_matches('/').to_owned(),
             log,
             clock,
             metrics,
         })
     }
 
-    /// Sends a plain-text message and records the attempt in the sent-mail log. Returns
+    /// Renders `letter`, sends it and records the attempt in the sent-mail log. Returns
     /// whether it was delivered (to the SMTP server, or the outbox). Delivery blocks (SMTP
     /// waits for the server), so it runs off the async runtime.
-    pub async fn send(
-        &self,
-        username: &str,
-        to: &str,
-        subject: &str,
-        body: String,
-    ) -> Result<bool, StoreError> {
-        let outcome = match compose(&self.config, to, subject, body) {
+    pub async fn send(&self, username: &str, to: &str, letter: Letter) -> Result<bool, StoreError> {
+        let site_name = self.log.site_settings().await?.site_name;
+        let rendered = self.letters.render(&letter, &site_name, &self.issuer);
+        let subject = match &rendered {
+            Ok(rendered) => rendered.subject.clone(),
+            Err(_) => letter.subject.replace("{site}", &site_name),
+        };
+        let subject = subject.as_str();
+        let outcome = match rendered.and_then(|r| compose(&self.config, to, r)) {
             Ok(message) => {
                 let transport = self.transport.clone();
                 tokio::task::spawn_blocking(move || transport.deliver(&message))
@@ -102,25 +115,7 @@ impl Transport {
                     config.outbox_dir.clone(),
                 ))
             }
-            MailTransport::Smtp => {
-                let host = &config.smtp_host;
-                let builder = match config.smtp_tls {
-                    SmtpTls::Starttls => SmtpTransport::starttls_relay(host),
-                    SmtpTls::Implicit => SmtpTransport::relay(host),
-                    SmtpTls::None => Ok(SmtpTransport::builder_dangerous(host)),
-                }
-                .map_err(|e| format!("mail.smtp_host {host}: {e}"))?;
-                let mut builder = builder
-                    .port(config.smtp_port)
-                    .timeout(Some(Duration::from_secs(20)));
-                if !config.smtp_username.is_empty() {
-                    builder = builder.credentials(Credentials::new(
-                        config.smtp_username.clone(),
-                        config.smtp_password.0.clone(),
-                    ));
-                }
-                Ok(Self::Smtp(Box::new(builder.build())))
-            }
+            MailTransport::Smtp => Ok(Self::Smtp(Box::new(smtp::transport(config)?))),
         }
     }
 
@@ -138,15 +133,25 @@ impl Transport {
     }
 }
 
-fn compose(config: &MailConfig, to: &str, subject: &str, body: String) -> Result<Message, String> {
+/// The message itself: both parts, with a Message-ID in the sender's domain (the builder adds
+/// the Date).
+fn compose(config: &MailConfig, to: &str, rendered: Rendered) -> Result<Message, String> {
     let from: Mailbox = config.from.parse().map_err(|e| format!("mail.from: {e}"))?;
     let to: Mailbox = to.parse().map_err(|e| format!("recipient {to}: {e}"))?;
+    let id = format!(
+        "<{}@{}>",
+        crate::secrets::random_token(),
+        from.email.domain()
+    );
     Message::builder()
         .from(from)
         .to(to)
-        .subject(subject)
-        .header(ContentType::TEXT_PLAIN)
-        .body(body)
+        .subject(rendered.subject)
+        .message_id(Some(id))
+        .multipart(MultiPart::alternative_plain_html(
+            rendered.text,
+            rendered.html,
+        ))
         .map_err(|e| e.to_string())
 }
 
@@ -196,17 +201,48 @@ mod tests {
             ..MailConfig::default()
         };
         let clock = Arc::new(crate::clock::AdjustableClock::default());
-        let mailer = Mailer::new(&config, store.clone(), clock, Arc::new(Metrics::new())).unwrap();
+        let mailer = Mailer::new(
+            &config,
+            Path::new(""),
+            "https://id.example.com/",
+            store.clone(),
+            clock,
+            Arc::new(Metrics::new()),
+        )
+        .unwrap();
+        let letter = || {
+            Letter::new(Kind::Code, "Your {site} code")
+                .with("name", "Alice")
+                .with("why", "to finish signing in")
+                .with("code", "123456")
+                .with("minutes", 15)
+        };
         assert!(
             mailer
-                .send("alice", "alice@example.com", "Your code", "123456".into())
+                .send("alice", "alice@example.com", letter())
                 .await
                 .unwrap()
         );
         let files: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
             .unwrap()
+            .map(|entry| entry.unwrap().path())
             .collect();
         assert_eq!(files.len(), 1);
+        let eml = std::fs::read_to_string(&files[0]).unwrap();
+        for header in [
+            "Subject: Your Postern code",
+            "Message-ID: <",
+            "@localhost>",
+            "Date: ",
+            "Content-Type: multipart/alternative",
+            "Content-Type: text/plain; charset=utf-8",
+            "Content-Type: text/html; charset=utf-8",
+        ] {
+            assert!(eml.contains(header), "{header} missing from\n{eml}");
+        }
+        let text_at = eml.find("text/plain").unwrap();
+        assert!(text_at < eml.find("text/html").unwrap(), "plain text first");
+        assert!(eml.contains("\r\n    123456\r\n"), "{eml}");
         let log = store.mail_log().newest(0, 10, &|_| true).await.unwrap();
         assert_eq!(
             (log[0].to.as_str(), log[0].delivered),
@@ -214,7 +250,7 @@ mod tests {
         );
         assert!(
             !mailer
-                .send("bob", "not an address", "Your code", "1".into())
+                .send("bob", "not an address", letter())
                 .await
                 .unwrap()
         );

@@ -45,6 +45,16 @@ pub struct SiteSettings {
     /// How long an invitation's code stays valid.
     #[serde(default = "three_days")]
     pub invitation_lifetime_seconds: u64,
+    /// The name mail and pages give the site ("Acme sign-in", say).
+    #[serde(default = "default_site_name")]
+    pub site_name: String,
+    /// Mail the user when a sign-in completes from a browser not seen before.
+    #[serde(default = "yes")]
+    pub notice_new_browser: bool,
+}
+
+fn default_site_name() -> String {
+    "Postern".into()
 }
 
 fn three_days() -> u64 {
@@ -67,6 +77,8 @@ impl Default for SiteSettings {
             webauthn_passwordless: true,
             invitation_lifetime_seconds: three_days(),
             password_reset_enabled: true,
+            site_name: default_site_name(),
+            notice_new_browser: true,
         }
     }
 }
@@ -80,6 +92,27 @@ struct Key {
 }
 
 const KEYS: &[Key] = &[
+    Key {
+        name: "site.name",
+        description: "the site's name in mail (1 to 64 characters)",
+        get: |s| s.site_name.clone(),
+        set: |s, v| {
+            if v.is_empty() || v.chars().count() > 64 || v.chars().any(char::is_control) {
+                return Err("give 1 to 64 printable characters".into());
+            }
+            s.site_name = v.to_owned();
+            Ok(())
+        },
+    },
+    Key {
+        name: "notices.new_browser",
+        description: "mail users when they sign in from a browser not seen before (true or false)",
+        get: |s| s.notice_new_browser.to_string(),
+        set: |s, v| {
+            s.notice_new_browser = parse_bool(v)?;
+            Ok(())
+        },
+    },
     Key {
         name: "mfa.methods",
         description: "second factors users may enrol: totp, email, webauthn (passkeys and security keys), comma-separated; totp or email among them",
@@ -152,11 +185,7 @@ const KEYS: &[Key] = &[
         description: "whether users may reset a forgotten password themselves (true or false)",
         get: |s| s.password_reset_enabled.to_string(),
         set: |s, v| {
-            s.password_reset_enabled = match v {
-                "true" => true,
-                "false" => false,
-                other => return Err(format!("`{other}` is not true or false")),
-            };
+            s.password_reset_enabled = parse_bool(v)?;
             Ok(())
         },
     },
@@ -192,11 +221,7 @@ const KEYS: &[Key] = &[
         description: "whether a passkey alone signs in, without username or password (true or false)",
         get: |s| s.webauthn_passwordless.to_string(),
         set: |s, v| {
-            s.webauthn_passwordless = match v {
-                "true" => true,
-                "false" => false,
-                other => return Err(format!("`{other}` is not true or false")),
-            };
+            s.webauthn_passwordless = parse_bool(v)?;
             Ok(())
         },
     },
@@ -227,6 +252,14 @@ impl SiteSettings {
             .map_err(|message| ValidationError::new(entry.name, message))?;
         *self = changed;
         Ok(())
+    }
+}
+
+fn parse_bool(text: &str) -> Result<bool, String> {
+    match text {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(format!("`{other}` is not true or false")),
     }
 }
 
