@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 use postern_daemon::model::mfa::{MfaEnrolment, TotpSeed, totp_seal_context};
-use postern_daemon::model::{MfaMethod, Role, User, UserId};
+use postern_daemon::model::{KnownBrowser, MfaMethod, Role, User, UserId};
 use postern_daemon::secrets::MasterKey;
 use postern_daemon::store::sled_backend::SledStore;
 use sha2::{Digest, Sha256};
@@ -24,6 +24,14 @@ pub fn username(index: u64) -> String {
 pub fn totp_seed(index: u64) -> Vec<u8> {
     let digest = Sha256::digest(format!("postern-bench-seed-{index}"));
     digest[..20].to_vec()
+}
+
+/// The `postern_browser` cookie of user `index`'s browser: the load signs each user in from
+/// the browser they used before, as people do, so no sign-in is a "new browser" one.
+pub fn browser_cookie(index: u64) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(format!("postern-bench-browser-{index}")))
 }
 
 /// Writes `users` users (TOTP enrolled, holding a role that requires MFA) into `state_dir`.
@@ -56,6 +64,10 @@ pub fn seed(state_dir: &Path, key_file: &Path, users: u64) -> anyhow::Result<()>
             email_verified: false,
             session_generation: 0,
             invited_at: None,
+            known_browsers: vec![KnownBrowser {
+                hash: postern_daemon::engine::known_browsers::hash_of(&browser_cookie(index)),
+                last_seen: now,
+            }],
             mfa: Some(MfaEnrolment {
                 method: MfaMethod::Totp,
                 totp: Some(TotpSeed {

@@ -53,7 +53,8 @@ pub struct Tokens {
     pub refresh_token: String,
 }
 
-/// Signs user `index` in through `connection` (a fresh cookie jar: a new browser).
+/// Signs user `index` in through `connection`: a fresh cookie jar but for the cookie that marks
+/// the browser as one the user signed in with before.
 pub async fn sign_in(
     connection: &mut Connection,
     rp: &RelyingParty,
@@ -61,7 +62,10 @@ pub async fn sign_in(
 ) -> anyhow::Result<Tokens> {
     let mut browser = Browser {
         connection,
-        cookies: Vec::new(),
+        cookies: vec![(
+            "postern_browser".to_owned(),
+            crate::seed::browser_cookie(index),
+        )],
     };
     use postern_daemon::secrets::random_token;
     let verifier = random_token();

@@ -1,5 +1,6 @@
 //! Security notices: a short mail to the user when something about how they sign in changed
-//! (their password, their second factor, their recovery codes), saying what, when, from where,
+//! (their password, their second factor, their recovery codes) or they signed in from a browser
+//! not seen before (`engine::known_browsers`), saying what, when, from where,
 //! and what to do if it was not them. They follow the audit trail: every such event recorded
 //! with success, whoever caused it (the user, an administrator, a reset), sends one. A notice
 //! that cannot be sent is in the sent-mail log and the daemon's log; the change stands. It takes
@@ -33,6 +34,10 @@ fn what(action: AuditAction) -> Option<(&'static str, &'static str)> {
         AuditAction::PasskeyRemoved => (
             "A passkey was removed",
             "a passkey was removed from your account",
+        ),
+        AuditAction::NewBrowserSignIn => (
+            "New sign-in to your account",
+            "your account was signed in to from a browser it had not been used with before",
         ),
         AuditAction::RecoveryCodesRenewed => (
             "New recovery codes were made",
@@ -71,7 +76,15 @@ pub async fn after(store: &SharedStore, mailer: &Mailer, event: &AuditEvent) {
             user.display_name.as_deref().unwrap_or(&user.username),
         )
         .with("when", crate::clock::format_unix(event.at))
-        .with("what", sentence)
+        .with(
+            "what",
+            match &event.detail {
+                Some(browser) if event.action == AuditAction::NewBrowserSignIn => {
+                    format!("{sentence} ({browser})")
+                }
+                _ => sentence.to_owned(),
+            },
+        )
         .with("by", by)
         .with("source", &event.source);
     if let Err(e) = mailer.send(&user.username, &user.email, letter).await {

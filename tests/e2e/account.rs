@@ -220,3 +220,50 @@ fn the_account_page_needs_a_session_and_its_forms_need_their_token() {
     let forged = browser.submit("/account", &[("csrf", "forged"), ("action", "disable")]);
     assert_eq!(page_status(&forged), 403);
 }
+
+#[test]
+fn sign_out_everywhere_else_ends_other_sessions_and_refresh_tokens() {
+    let site = Site::new();
+    let (daemon, browser) = signed_in(&site, &[]);
+    let rp = RelyingParty::register(&site, &daemon, "app", &[]);
+    let laptop = Browser::new(&daemon);
+    let (code, request) = sign_in_and_get_code(&laptop, &rp, "alice");
+    let tokens = rp.exchange(&code, request).expect("tokens");
+
+    let listed = account(&browser);
+    let sessions = listed
+        .split("id=\"sessions\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</ul>").next())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(sessions.matches("<li>").count(), 2, "{sessions}");
+    assert_eq!(sessions.matches("(this browser)").count(), 1, "{sessions}");
+    assert!(sessions.contains("from 127.0.0.1"), "{sessions}");
+
+    let done = act(&browser, &[("action", "sign_out_elsewhere")]);
+    assert!(done.contains("1 other session ended"), "{done}");
+    assert!(
+        account(&browser).contains("Where you are signed in"),
+        "this browser stays signed in"
+    );
+    let elsewhere = page_body(&laptop.visit(&format!("{}/account", laptop.issuer)));
+    assert!(
+        elsewhere.contains("name=\"password\""),
+        "the other browser is signed out: {elsewhere}"
+    );
+    let (status, body) = rp.post(
+        &format!("{}/token", browser.issuer),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh_token(&tokens)),
+        ],
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    let trail = site.ok(&["audit", "--user", "alice"]);
+    assert!(trail.contains("signed_out_elsewhere"), "{trail}");
+}

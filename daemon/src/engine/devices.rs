@@ -136,7 +136,7 @@ pub async fn forget_all(ctx: &Context, user_id: UserId) -> Result<usize, StoreEr
 }
 
 /// "Firefox on Linux", "Chrome on Android", or the first words of an unknown User-Agent.
-fn short_label(user_agent: &str) -> String {
+pub(crate) fn short_label(user_agent: &str) -> String {
     let browser = ["Edg/", "Firefox/", "Chrome/", "Safari/"]
         .iter()
         .find(|marker| user_agent.contains(*marker))

@@ -20,10 +20,12 @@ pub mod credentials;
 pub mod devices;
 pub mod email_code;
 pub mod invitations;
+pub mod known_browsers;
 pub mod passkeys;
 pub mod password_reset;
 mod second_factor;
 pub mod session_policy;
+pub mod sessions;
 pub mod sign_in;
 pub use second_factor::{
     CodeVerdict, Demands, EngineError, Progress, after_password, check_code, choose_email,

@@ -118,6 +118,8 @@ mod tests {
             generation: 0,
             pending_totp_seed: None,
             expires_at: 1_000,
+            browser: String::new(),
+            source: String::new(),
         }
     }
 

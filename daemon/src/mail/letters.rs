@@ -66,6 +66,44 @@ impl Letter {
     }
 }
 
+/// Text lines are wrapped to this width: a mail with a line of 76 characters or more goes out
+/// quoted-printable, which breaks words across lines for anyone reading it raw.
+const WRAP_AT: usize = 72;
+
+/// Wraps each line longer than `width` at spaces, keeping its indentation. A word longer than
+/// the width (a link) stays whole on a line of its own.
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for line in text.split_inclusive('\n') {
+        let (body, newline) = match line.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (line, ""),
+        };
+        if body.chars().count() <= width {
+            out.push_str(line);
+            continue;
+        }
+        let indent: String = body.chars().take_while(|c| *c == ' ').collect();
+        let mut current = indent.clone();
+        for word in body.split(' ').filter(|w| !w.is_empty()) {
+            if current.len() > indent.len()
+                && current.chars().count() + 1 + word.chars().count() > width
+            {
+                out.push_str(&current);
+                out.push('\n');
+                current = indent.clone();
+            }
+            if current.len() > indent.len() {
+                current.push(' ');
+            }
+            current.push_str(word);
+        }
+        out.push_str(&current);
+        out.push_str(newline);
+    }
+    out
+}
+
 /// A letter, rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
@@ -121,7 +159,7 @@ impl Letters {
                 .map_err(|e| format!("rendering {name}: {e:?}"))
         };
         Ok(Rendered {
-            text: render("txt")?,
+            text: wrap(&render("txt")?, WRAP_AT),
             html: render("html")?,
             subject,
         })
@@ -180,6 +218,25 @@ mod tests {
                 .unwrap();
             assert!(rendered.text.contains("Acme") && rendered.html.contains("Acme"));
         }
+    }
+
+    #[test]
+    fn long_lines_are_wrapped_at_spaces_keeping_indentation() {
+        let long = "word ".repeat(30);
+        let wrapped = wrap(&format!("short\n  {long}\n{}\nend", "x".repeat(90)), 20);
+        for line in wrapped.lines().filter(|l| !l.starts_with('x')) {
+            assert!(line.chars().count() <= 20, "{line:?}");
+        }
+        assert!(wrapped.starts_with("short\n  word word word"), "{wrapped}");
+        assert!(
+            wrapped
+                .lines()
+                .skip(1)
+                .take(2)
+                .all(|l| l.starts_with("  word"))
+        );
+        assert!(wrapped.contains(&format!("\n{}\nend", "x".repeat(90))));
+        assert_eq!(wrapped.split_whitespace().count(), 1 + 30 + 2);
     }
 
     #[test]

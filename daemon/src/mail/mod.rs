@@ -235,7 +235,7 @@ mod tests {
             "@localhost>",
             "Date: ",
             "Content-Type: multipart/alternative",
-            "Content-Type: text/plain; charset=utf-8",
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit",
             "Content-Type: text/html; charset=utf-8",
         ] {
             assert!(eml.contains(header), "{header} missing from\n{eml}");

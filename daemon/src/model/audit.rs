@@ -64,6 +64,10 @@ pub enum AuditAction {
     PasswordResetRequested,
     PasswordReset,
     PasswordResetRefused,
+    /// The user ended their other sessions and refresh tokens from the account page.
+    SignedOutElsewhere,
+    /// A sign-in completed from a browser the user had not signed in with before.
+    NewBrowserSignIn,
 }
 
 impl AuditAction {
@@ -124,6 +128,8 @@ impl AuditAction {
             Self::PasswordResetRequested => "password_reset_requested",
             Self::PasswordReset => "password_reset",
             Self::PasswordResetRefused => "password_reset_refused",
+            Self::SignedOutElsewhere => "signed_out_elsewhere",
+            Self::NewBrowserSignIn => "new_browser_sign_in",
         }
     }
 }

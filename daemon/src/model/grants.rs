@@ -226,6 +226,12 @@ pub struct Session {
     #[serde(default, with = "super::stored_bytes::option_vec")]
     pub pending_totp_seed: Option<Vec<u8>>,
     pub expires_at: UnixSeconds,
+    /// The browser, for the user's list of their sessions ("Firefox on Linux").
+    #[serde(default)]
+    pub browser: String,
+    /// The client address the session began from.
+    #[serde(default)]
+    pub source: String,
 }
 
 /// Recent failures of one account or one client address, for the brute-force limits: kept in

@@ -24,4 +24,4 @@ pub use names::{
 };
 pub use role::Role;
 pub use settings::{MfaMethod, SiteSettings};
-pub use user::{User, UserId};
+pub use user::{KnownBrowser, User, UserId};

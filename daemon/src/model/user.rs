@@ -52,6 +52,16 @@ pub struct User {
     /// (last) sent then.
     #[serde(default)]
     pub invited_at: Option<UnixSeconds>,
+    /// Browsers the user has signed in with (`engine::known_browsers`), most recent last.
+    #[serde(default)]
+    pub known_browsers: Vec<KnownBrowser>,
+}
+
+/// A browser a user signed in with: a hash of its `postern_browser` cookie, never the value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownBrowser {
+    pub hash: String,
+    pub last_seen: UnixSeconds,
 }
 
 // Hand-written so the password hash never reaches a log line.
@@ -86,6 +96,7 @@ impl User {
             session_generation: 0,
             mfa: None,
             invited_at: None,
+            known_browsers: Vec::new(),
         }
     }
 }

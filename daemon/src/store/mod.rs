@@ -264,8 +264,8 @@ pub struct AccessGrant {
 }
 
 /// Where a short-lived record is kept. Records are found by the SHA-256 of their bearer value
-/// (a cookie, a code, a token), never the value; those listed per user (remembered browsers
-/// and hosts) also name their user, and a user's one emailed code is found by the user alone.
+/// (a cookie, a code, a token), never the value; those listed per user (sessions, remembered
+/// browsers and hosts) also name their user, and a user's one emailed code is found by the user alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RecordKey {
     pub owner: Option<UserId>,

@@ -4,7 +4,7 @@
 use super::{PageError, Web, client_addr, csrf, see_other, session, with_cookies};
 use crate::engine::account;
 use crate::engine::email_code::{self, Sent};
-use crate::engine::{self, EngineError, PasswordAttempt, devices};
+use crate::engine::{self, EngineError, PasswordAttempt, devices, sessions};
 use crate::model::grants::{Authentication, CodePurpose};
 use crate::model::{MfaMethod, User};
 use axum::extract::{ConnectInfo, Form, State};
@@ -23,7 +23,7 @@ pub async fn show(State(web): State<Arc<Web>>, headers: HeaderMap) -> Result<Res
     }
     let guard = csrf::guard(&web, &headers);
     Ok(with_cookies(
-        page(&web, &guard.token, &live.user, Note::default()).await,
+        page(&web, &guard.token, &live, &live.user, Note::default()).await,
         guard.set_cookie,
     ))
 }
@@ -221,6 +221,15 @@ impl Request<'_> {
                     Err(e) => return Err(e.into()),
                 }
             }
+            "sign_out_elsewhere" => {
+                let source = &self.attempt.source;
+                let ended = sessions::end_elsewhere(ctx, self.user, &self.live.key, source).await?;
+                Note::notice(&format!(
+                    "Signed out everywhere else: {ended} other session{} ended, and applications \
+                     signed in as you must sign in again.",
+                    if ended == 1 { "" } else { "s" }
+                ))
+            }
             "forget_device" => {
                 let device = form.device.as_deref().unwrap_or_default();
                 if devices::forget_one(ctx, self.user.id, device).await? {
@@ -283,7 +292,7 @@ impl Request<'_> {
     async fn main(&self, note: Note) -> Result<Response, PageError> {
         // Re-read the user: the action may have changed them.
         Ok(match self.web.ctx.store.user(self.user.id).await? {
-            Some(user) => page(self.web, self.token, &user, note).await,
+            Some(user) => page(self.web, self.token, self.live, &user, note).await,
             None => see_other("/login"),
         })
     }
@@ -367,7 +376,13 @@ struct DeviceRow {
     last_used: String,
 }
 
-async fn page(web: &Web, token: &str, user: &User, note: Note) -> Response {
+async fn page(
+    web: &Web,
+    token: &str,
+    live: &session::LiveSession,
+    user: &User,
+    note: Note,
+) -> Response {
     let ctx = &web.ctx;
     let settings = ctx.store.site_settings().await.unwrap_or_default();
     let roles = ctx.store.roles_of(user).await.unwrap_or_default();
@@ -442,7 +457,37 @@ async fn page(web: &Web, token: &str, user: &User, note: Note) -> Response {
         return axum::response::IntoResponse::into_response(PageError::from(e));
     }
     context.insert("activity", &recent_activity(web, user).await);
+    context.insert("sessions", &session_rows(web, live).await);
     web.page(StatusCode::OK, "account.html", &context)
+}
+
+#[derive(serde::Serialize)]
+struct SessionRow {
+    browser: String,
+    source: String,
+    started: String,
+    this_browser: bool,
+}
+
+/// The user's live sessions, this browser's first.
+async fn session_rows(web: &Web, live: &session::LiveSession) -> Vec<SessionRow> {
+    let mut rows: Vec<SessionRow> = sessions::list(&web.ctx, live.user.id)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(key, session)| SessionRow {
+            browser: if session.browser.is_empty() {
+                "A browser".into()
+            } else {
+                session.browser
+            },
+            source: session.source,
+            started: crate::clock::format_for_people(session.created_at),
+            this_browser: key == live.key,
+        })
+        .collect();
+    rows.sort_by_key(|row| !row.this_browser);
+    rows
 }
 
 /// How many of the user's own security events the account page lists, and how far back.

@@ -14,6 +14,8 @@ pub enum Cookie {
     Csrf,
     /// A remembered device.
     Device,
+    /// Marks a browser the user signed in with before (`engine::known_browsers`).
+    Browser,
 }
 
 impl Cookie {
@@ -22,6 +24,7 @@ impl Cookie {
             Self::Session => "postern_session",
             Self::Csrf => "postern_csrf",
             Self::Device => "postern_device",
+            Self::Browser => "postern_browser",
         }
     }
 }

@@ -316,6 +316,7 @@ impl Submission<'_> {
             self.headers,
             &finished.user,
             finished.authentication.clone(),
+            self.address,
         )
         .await
         {
@@ -337,7 +338,13 @@ impl Submission<'_> {
         let device = finished
             .device
             .map(|d| web.cookies.set(Cookie::Device, &d.value, Some(d.max_age)));
-        with_cookies(response, std::iter::once(session).chain(device))
+        let browser = finished
+            .browser
+            .map(|b| web.cookies.set(Cookie::Browser, &b.value, Some(b.max_age)));
+        with_cookies(
+            response,
+            std::iter::once(session).chain(device).chain(browser),
+        )
     }
 }
 
@@ -355,6 +362,7 @@ fn web_door(
             rp_wants_phishing_resistant: request.is_some_and(|r| r.wants_phishing_resistant()),
             fresh_factor,
             device_cookie: web.cookies.get(headers, Cookie::Device).map(str::to_owned),
+            browser_cookie: web.cookies.get(headers, Cookie::Browser).map(str::to_owned),
             user_agent: headers
                 .get(axum::http::header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())

@@ -135,6 +135,15 @@ mod tests {
         context.insert("error", &None::<String>);
         context.insert("notice", &None::<String>);
         context.insert("new_codes", &Vec::<String>::new());
+        context.insert(
+            "sessions",
+            &vec![serde_json::json!({
+                "browser": "Chrome on Linux",
+                "source": "127.0.0.1",
+                "started": "today",
+                "this_browser": true
+            })],
+        );
         let html = pages.render("account.html", &context).unwrap();
         assert!(
             html.contains("Switch to an app") && html.contains("Firefox") && html.contains("Wiki"),

@@ -1,14 +1,17 @@
-//! The single sign-on session: a random cookie whose hash keys a `Session` record. Each use
-//! judges the session against the user's current policy (`engine::session_policy`).
+//! The single sign-on session: a cookie `<user id>.<random token>` whose token's hash keys a
+//! `Session` record under the user (`engine::sessions`). Each use judges the session against
+//! the user's current policy (`engine::session_policy`).
 
 use super::Web;
 use super::cookies::Cookie;
 use crate::engine::session_policy::{self, Standing};
+use crate::engine::{devices, sessions};
 use crate::model::User;
 use crate::model::grants::{Authentication, Session};
-use crate::secrets::{random_token, token_hash};
+use crate::secrets::random_token;
 use crate::store::{RecordKey, StoreError};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, header};
+use std::net::IpAddr;
 
 /// A browser's live session, judged against its user's current policy.
 #[derive(Debug)]
@@ -26,11 +29,15 @@ pub struct LiveSession {
 /// The browser's live session, if it has one that may still be used. A session that policy
 /// has ended (a disabled user, a password changed elsewhere) is removed.
 pub async fn current(web: &Web, headers: &HeaderMap) -> Result<Option<LiveSession>, StoreError> {
-    let Some(cookie) = web.cookies.get(headers, Cookie::Session) else {
+    // A cookie of another shape (one from before sessions were kept per user) is no session.
+    let Some(key) = web
+        .cookies
+        .get(headers, Cookie::Session)
+        .and_then(sessions::key_of)
+    else {
         return Ok(None);
     };
     let now = web.ctx.clock.unix_now();
-    let key = RecordKey::bearer(token_hash(cookie));
     let Some(mut session) = web.ctx.store.sessions().get(&key, now).await? else {
         return Ok(None);
     };
@@ -57,22 +64,28 @@ pub async fn current(web: &Web, headers: &HeaderMap) -> Result<Option<LiveSessio
     }))
 }
 
-/// Starts a new session (replacing any the browser had) and returns its cookie.
+/// Starts a new session (replacing any the browser had) from `address`, and returns its
+/// cookie.
 pub async fn start(
     web: &Web,
     headers: &HeaderMap,
     user: &User,
     authentication: Authentication,
+    address: IpAddr,
 ) -> Result<HeaderValue, StoreError> {
     end(web, headers).await?;
     let now = web.ctx.clock.unix_now();
     let lifetime = web.ctx.config.session.lifetime.0.as_secs();
     let token = random_token();
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     web.ctx
         .store
         .sessions()
         .put(
-            &RecordKey::bearer(token_hash(&token)),
+            &sessions::key(user.id, &token),
             &Session {
                 authentication,
                 created_at: now,
@@ -80,10 +93,13 @@ pub async fn start(
                 generation: user.session_generation,
                 pending_totp_seed: None,
                 expires_at: now + lifetime,
+                browser: devices::short_label(user_agent),
+                source: address.to_string(),
             },
         )
         .await?;
-    Ok(web.cookies.set(Cookie::Session, &token, Some(lifetime)))
+    let cookie = sessions::cookie_value(user.id, &token);
+    Ok(web.cookies.set(Cookie::Session, &cookie, Some(lifetime)))
 }
 
 /// After the user changed their password from this session: the session knows of the change,
@@ -133,12 +149,12 @@ async fn change(
 
 /// Ends the browser's session, if any, and returns the cookie that clears it.
 pub async fn end(web: &Web, headers: &HeaderMap) -> Result<HeaderValue, StoreError> {
-    if let Some(cookie) = web.cookies.get(headers, Cookie::Session) {
-        web.ctx
-            .store
-            .sessions()
-            .remove(&RecordKey::bearer(token_hash(cookie)))
-            .await?;
+    if let Some(key) = web
+        .cookies
+        .get(headers, Cookie::Session)
+        .and_then(sessions::key_of)
+    {
+        web.ctx.store.sessions().remove(&key).await?;
     }
     Ok(web.cookies.clear(Cookie::Session))
 }

@@ -3,6 +3,7 @@
 //! changes nothing; only the form's POST accepts the invitation. The sign-in then goes on where
 //! a right password leads: enrolment when a role requires a second factor, else signed in.
 
+use super::cookies::Cookie;
 use super::login::{new_flow, start_flow};
 use super::{PageError, Web, client_addr, csrf, see_other, session, with_cookies};
 use crate::engine::EngineError;
@@ -105,6 +106,7 @@ pub async fn submit(
             rp_wants_phishing_resistant: false,
             fresh_factor: false,
             device_cookie: None,
+            browser_cookie: None,
             user_agent: String::new(),
         },
         address: Some(address),
@@ -113,9 +115,21 @@ pub async fn submit(
     let guard = csrf::guard(&web, &headers);
     match sign_in::resume(&web.ctx, &door, user, authentication).await? {
         Outcome::Done(finished) => {
-            let cookie =
-                session::start(&web, &headers, &finished.user, finished.authentication).await?;
-            Ok(with_cookies(see_other("/account"), [cookie]))
+            let cookie = session::start(
+                &web,
+                &headers,
+                &finished.user,
+                finished.authentication,
+                address,
+            )
+            .await?;
+            let browser = finished
+                .browser
+                .map(|b| web.cookies.set(Cookie::Browser, &b.value, Some(b.max_age)));
+            Ok(with_cookies(
+                see_other("/account"),
+                std::iter::once(cookie).chain(browser),
+            ))
         }
         Outcome::Next(step) => {
             let mut flow = new_flow(&web, None, guard.browser);

@@ -142,6 +142,7 @@ async fn new_account(
         session_generation: 0,
         mfa: None,
         invited_at: None,
+        known_browsers: Vec::new(),
     })
 }
 

@@ -33,6 +33,8 @@ pub enum DoorKind {
         fresh_factor: bool,
         /// The browser's remembered-device cookie, if it sent one.
         device_cookie: Option<String>,
+        /// The browser's `postern_browser` cookie (`known_browsers`), if it sent one.
+        browser_cookie: Option<String>,
         /// To label a browser remembered after this sign-in.
         user_agent: String,
     },
@@ -140,6 +142,8 @@ pub struct Finished {
     pub authentication: Authentication,
     /// Set when the browser is (still) remembered: the cookie to send it.
     pub device: Option<DeviceCookie>,
+    /// Through the web door: the cookie that marks the browser as known to the user.
+    pub browser: Option<DeviceCookie>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -696,10 +700,23 @@ async fn finish(
         door.source.clone(),
     )
     .await?;
+    let browser = match &door.kind {
+        DoorKind::Web {
+            browser_cookie,
+            user_agent,
+            ..
+        } => {
+            let label = devices::short_label(user_agent);
+            let cookie = browser_cookie.as_deref();
+            Some(super::known_browsers::signed_in(ctx, &user, cookie, &label, door).await?)
+        }
+        DoorKind::Pam { .. } => None,
+    };
     Ok(Outcome::Done(Box::new(Finished {
         user,
         authentication,
         device,
+        browser,
     })))
 }
 

@@ -19,6 +19,7 @@ fn web(rp_wants_phishing_resistant: bool) -> Door {
             rp_wants_phishing_resistant,
             fresh_factor: false,
             device_cookie: None,
+            browser_cookie: None,
             user_agent: "Firefox/1 Linux".into(),
         },
         address: Some("192.0.2.1".parse().unwrap()),

@@ -14,6 +14,7 @@ fn web() -> Door {
             rp_wants_phishing_resistant: false,
             fresh_factor: false,
             device_cookie: None,
+            browser_cookie: None,
             user_agent: "Firefox/1 Linux".into(),
         },
         address: Some("192.0.2.1".parse().unwrap()),
