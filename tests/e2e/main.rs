@@ -17,6 +17,7 @@ mod clients;
 mod config;
 mod consent;
 mod device_grant;
+mod emailed_code_sign_in;
 mod invitations;
 mod lifecycle;
 mod mfa;

@@ -45,6 +45,7 @@ pub async fn send(ctx: &Context, user: &User, purpose: CodePurpose) -> Result<Se
         ),
         CodePurpose::Invitation => ("Your {site} invitation code", "to accept your invitation"),
         CodePurpose::PasswordReset => ("Reset your {site} password", "to choose a new password"),
+        CodePurpose::FirstFactor => ("Your {site} sign-in code", "to sign in"),
     };
     let letter = mail::Letter::new(mail::Kind::Code, subject)
         .with(

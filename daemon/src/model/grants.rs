@@ -43,6 +43,15 @@ pub struct AuthorizationRequest {
 pub enum LoginStep {
     /// Waiting for username and password.
     Password,
+    /// "Email me a code": waiting for the code mailed to the account `username` names, if it
+    /// names one that may sign in (`user_id`); the step looks the same either way.
+    EmailedCode {
+        username: String,
+        user_id: Option<super::UserId>,
+    },
+    /// An emailed code was the first factor, and it cannot be the second too: the user's
+    /// second factor is email, or they have none and must have one. Waiting for the password.
+    PasswordAfterCode { authentication: Authentication },
     /// Password accepted; waiting for the second factor (or a recovery code).
     SecondFactor {
         authentication: Authentication,
@@ -194,6 +203,8 @@ pub enum CodePurpose {
     Invitation,
     /// A forgotten password's code, typed on the reset page.
     PasswordReset,
+    /// A code that replaces the password as the first factor ("Email me a code").
+    FirstFactor,
 }
 
 /// An emailed one-time code, stored as a keyed hash under the user's id (one live code a user).

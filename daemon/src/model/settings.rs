@@ -51,6 +51,10 @@ pub struct SiteSettings {
     /// Mail the user when a sign-in completes from a browser not seen before.
     #[serde(default = "yes")]
     pub notice_new_browser: bool,
+    /// "Email me a code" on the sign-in page (and an empty password at PAM): an emailed code
+    /// in place of the password.
+    #[serde(default)]
+    pub email_code_sign_in: bool,
 }
 
 fn default_site_name() -> String {
@@ -79,6 +83,7 @@ impl Default for SiteSettings {
             password_reset_enabled: true,
             site_name: default_site_name(),
             notice_new_browser: true,
+            email_code_sign_in: false,
         }
     }
 }
@@ -177,6 +182,15 @@ const KEYS: &[Key] = &[
         get: |s| format_seconds(s.email_code_lifetime_seconds),
         set: |s, v| {
             s.email_code_lifetime_seconds = parse_duration_in_range(v, 60, 24 * 3600)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "sign_in.email_code",
+        description: "whether users may sign in with an emailed code instead of their password (true or false); their second factor still follows",
+        get: |s| s.email_code_sign_in.to_string(),
+        set: |s, v| {
+            s.email_code_sign_in = parse_bool(v)?;
             Ok(())
         },
     },

@@ -64,6 +64,31 @@ impl Conversation<'_> {
         }
     }
 
+    /// The first answer of a full login: the password, or, where the site lets users sign in
+    /// with an emailed code, an empty one to ask for a code instead.
+    async fn first_factor(&mut self, username: &str) -> Result<Answer, FrameError> {
+        let offered = self
+            .ctx
+            .store
+            .site_settings()
+            .await
+            .is_ok_and(|s| s.email_code_sign_in);
+        let prompt = match offered {
+            true => "Password (or press Enter to get a code by email): ",
+            false => "Password: ",
+        };
+        let password = self.ask(prompt, false).await?;
+        Ok(match offered && password.is_empty() {
+            true => Answer::EmailMeACode {
+                username: username.to_owned(),
+            },
+            false => Answer::Password {
+                username: username.to_owned(),
+                password,
+            },
+        })
+    }
+
     /// Relays one login: the engine decides every step (`engine::sign_in`); this asks what
     /// it asks and returns what it decides.
     async fn authenticate(
@@ -84,10 +109,7 @@ impl Conversation<'_> {
             source,
         };
         let mut answer = match context.mode {
-            PamMode::Full => Answer::Password {
-                username: context.user.clone(),
-                password: self.ask("Password: ", false).await?,
-            },
+            PamMode::Full => self.first_factor(&context.user).await?,
             PamMode::SecondFactor => Answer::Identified {
                 username: context.user.clone(),
             },
@@ -117,7 +139,7 @@ impl Conversation<'_> {
                 Outcome::Done(_) => return Ok((PamOutcome::Success, None)),
                 // A role (or nothing else) requires a passkey, which this door cannot ask for.
                 Outcome::Refused(Refusal::PasskeyRequired)
-                    if matches!(step, LoginStep::Password) =>
+                    if matches!(step, LoginStep::Password | LoginStep::EmailedCode { .. }) =>
                 {
                     let message = format!(
                         "Your account must sign in with a passkey, which this login cannot ask for. Sign in at {}/account instead.",
@@ -158,8 +180,37 @@ impl Conversation<'_> {
                 Outcome::Refused(Refusal::ApprovalPending) => {
                     return Ok((PamOutcome::Denied, None));
                 }
+                Outcome::Next(next @ LoginStep::EmailedCode { .. }) => {
+                    // Mailed after the answer, as on the web.
+                    let ctx = self.ctx.clone();
+                    let mailed = next.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = sign_in::emailed_code::deliver(&ctx, &mailed).await {
+                            tracing::error!(error = %e, "a sign-in code could not be sent");
+                        }
+                    });
+                    let text = "If your account may sign in with a code, one was emailed to you.";
+                    send(self.stream, &PamReply::Info { text: text.into() }).await?;
+                    answer = Answer::Code(self.ask("Emailed code: ", false).await?);
+                    step = next;
+                }
+                Outcome::Next(next @ LoginStep::PasswordAfterCode { .. }) => {
+                    let text =
+                        "An emailed code cannot be both steps of a login: your password too.";
+                    send(self.stream, &PamReply::Info { text: text.into() }).await?;
+                    answer = Answer::Password {
+                        username: context.user.clone(),
+                        password: self.ask("Password: ", false).await?,
+                    };
+                    step = next;
+                }
                 Outcome::Next(next @ LoginStep::SecondFactor { .. })
-                    if matches!(step, LoginStep::Password) =>
+                    if matches!(
+                        step,
+                        LoginStep::Password
+                            | LoginStep::EmailedCode { .. }
+                            | LoginStep::PasswordAfterCode { .. }
+                    ) =>
                 {
                     if let Some(address) = sent_to {
                         let text = format!(

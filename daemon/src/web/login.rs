@@ -136,6 +136,8 @@ pub struct LoginForm {
     code: Option<String>,
     /// "Send a new code" on an email step.
     resend: Option<String>,
+    /// "Email me a code" on the sign-in page, instead of the password.
+    email_code: Option<String>,
     /// "email" on the TOTP enrolment page: enrol email codes instead.
     choose: Option<String>,
     /// "allow" or "deny" on the consent page.
@@ -414,6 +416,33 @@ pub async fn submit(
                 .await
                 .unwrap_or_else(IntoResponse::into_response);
         }
+        LoginStep::Password if form.email_code.is_some() => {
+            if username.is_empty() || username.len() > 256 {
+                return submission
+                    .render(
+                        &username,
+                        Some("Enter your username, then ask for a code."),
+                        StatusCode::BAD_REQUEST,
+                    )
+                    .await;
+            }
+            Answer::EmailMeACode {
+                username: username.clone(),
+            }
+        }
+        LoginStep::EmailedCode { .. } if form.resend.is_some() => Answer::Resend,
+        LoginStep::PasswordAfterCode { .. } => {
+            let password = form.password.unwrap_or_default();
+            if password.is_empty() || password.len() > 1024 {
+                return submission
+                    .render("", Some("Enter your password."), StatusCode::BAD_REQUEST)
+                    .await;
+            }
+            Answer::Password {
+                username: String::new(),
+                password,
+            }
+        }
         LoginStep::Password if form.passkey_answer.is_some() => Answer::Passwordless {
             challenge: form.passkey_challenge.clone().unwrap_or_default(),
             answer: form.passkey_answer.clone().unwrap_or_default(),
@@ -472,7 +501,8 @@ pub async fn submit(
         }
         LoginStep::SecondFactor { .. }
         | LoginStep::EnrolTotp { .. }
-        | LoginStep::EnrolEmail { .. } => {
+        | LoginStep::EnrolEmail { .. }
+        | LoginStep::EmailedCode { .. } => {
             if code.trim().is_empty() || code.len() > 64 {
                 return submission
                     .render("", Some("Enter the code."), StatusCode::BAD_REQUEST)
@@ -482,6 +512,7 @@ pub async fn submit(
         }
     };
     let door = submission.door();
+    let resending = matches!(answer, Answer::Resend);
     let advanced = sign_in::flow::advance(
         &web.ctx,
         &door,
@@ -491,6 +522,21 @@ pub async fn submit(
     )
     .await;
     match advanced {
+        Ok(Outcome::Next(step @ LoginStep::EmailedCode { .. })) => {
+            // Mailed after the answer, so its timing does not tell whether the account exists.
+            let ctx = web.ctx.clone();
+            tokio::spawn(async move {
+                if let Err(e) = sign_in::emailed_code::deliver(&ctx, &step).await {
+                    tracing::error!(error = %e, "a sign-in code could not be sent");
+                }
+            });
+            let notice = resending.then_some(
+                "If that account may sign in with a code, a new one is on its way (at most one a minute).",
+            );
+            submission
+                .render_with("", None, notice, StatusCode::OK)
+                .await
+        }
         Ok(outcome) => submission.show(outcome, &username).await,
         Err(e) => PageError::from(e).into_response(),
     }
@@ -563,6 +609,7 @@ async fn passwordless_option(web: &Web, context: &mut tera::Context) -> Result<(
         &started.as_ref().map(|s| s.options.to_string()),
     );
     context.insert("password_reset", &settings.password_reset_enabled);
+    context.insert("email_code_sign_in", &settings.email_code_sign_in);
     Ok(())
 }
 
@@ -629,6 +676,18 @@ async fn render_step(
                 return PageError::from(e).into_response();
             }
             "login.html"
+        }
+        LoginStep::EmailedCode { username, .. } => {
+            context.insert("username", username);
+            context.insert("lifetime_minutes", &code_lifetime_minutes(web).await);
+            "emailed_code.html"
+        }
+        LoginStep::PasswordAfterCode { authentication } => {
+            let Ok(Some(user)) = web.ctx.store.user(authentication.user_id).await else {
+                return PageError::internal_response("the user vanished during sign-in");
+            };
+            context.insert("username", &user.username);
+            "password_after_code.html"
         }
         LoginStep::SecondFactor {
             authentication,

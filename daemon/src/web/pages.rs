@@ -17,6 +17,8 @@ const BUILT_IN: &[(&str, &str)] = built_in![
     "logged_out.html",
     "error.html",
     "second_factor.html",
+    "emailed_code.html",
+    "password_after_code.html",
     "enrol.html",
     "email_enrol.html",
     "enrol_passkey.html",

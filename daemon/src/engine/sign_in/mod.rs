@@ -91,6 +91,10 @@ pub enum Answer {
         username: String,
         password: String,
     },
+    /// At the password step: "Email me a code" instead of the password.
+    EmailMeACode {
+        username: String,
+    },
     /// PAM's second-factor mode: another module checked the password of this login name.
     Identified {
         username: String,
@@ -202,6 +206,17 @@ pub async fn answer(
                 } => after_first_factor(ctx, door, *user, authentication).await,
                 PasswordVerdict::Rejected => Ok(Outcome::Refused(Refusal::Credentials)),
             }
+        }
+        (LoginStep::Password, Answer::EmailMeACode { username }) => {
+            emailed_code::start(ctx, door, &username).await
+        }
+        (LoginStep::EmailedCode { username, user_id }, Answer::Code(code)) => {
+            emailed_code::check(ctx, door, username, *user_id, &code).await
+        }
+        // The door mails another (at most one a minute) after answering.
+        (step @ LoginStep::EmailedCode { .. }, Answer::Resend) => Ok(Outcome::Next(step.clone())),
+        (LoginStep::PasswordAfterCode { authentication }, Answer::Password { password, .. }) => {
+            emailed_code::password_after_code(ctx, door, authentication, &password).await
         }
         (LoginStep::Password, Answer::Passwordless { challenge, answer })
             if matches!(door.kind, DoorKind::Web { .. }) =>
@@ -750,6 +765,9 @@ async fn user_of(ctx: &Context, authentication: &Authentication) -> Result<User,
         .ok_or(EngineError::UserGone)
 }
 
+pub mod emailed_code;
+#[cfg(test)]
+mod emailed_code_tests;
 #[cfg(test)]
 mod passkey_required_tests;
 #[cfg(test)]
