@@ -140,7 +140,13 @@ pub enum UserCommand {
     /// Take a role away.
     RemoveRole { username: String, role: String },
     /// Remove one of a user's passkeys (a lost security key), by the id `user show` lists.
-    RemovePasskey { username: String, passkey: String },
+    RemovePasskey {
+        username: String,
+        /// The passkey's id (`postern user show` lists them). Ids are base64url, so one may
+        /// begin with `-`: it is still taken as the id.
+        #[arg(allow_hyphen_values = true)]
+        passkey: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
