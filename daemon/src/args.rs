@@ -36,4 +36,13 @@ pub enum Command {
         #[arg(long, value_name = "OLD_CONFIG")]
         from: PathBuf,
     },
+    /// Check the store's invariants (indexes, counts, sealed secrets, records that belong to
+    /// nobody) and report each problem; exit 0 when clean, 1 when problems are found. A sled
+    /// store must not be open in a running daemon.
+    CheckStore {
+        /// Rebuild what follows from the records (indexes, counts), remove what belongs to
+        /// nobody, say what changed, and check again.
+        #[arg(long)]
+        repair: bool,
+    },
 }

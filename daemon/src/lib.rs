@@ -7,6 +7,7 @@
 pub mod admin_door;
 pub mod args;
 pub mod audit;
+pub mod check_store;
 pub mod clock;
 pub mod config;
 pub mod context;

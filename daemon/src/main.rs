@@ -28,6 +28,7 @@ fn main() -> ExitCode {
     match args.command {
         Some(Command::Restore { backup }) => return restore(&config, &backup),
         Some(Command::MigrateStore { from }) => return migrate_store(&from, &config),
+        Some(Command::CheckStore { repair }) => return check_store(&config, repair),
         None => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -120,6 +121,53 @@ fn migrate_store(from: &std::path::Path, to: &Config) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn check_store(config: &Config, repair: bool) -> ExitCode {
+    use postern_daemon::clock::{Clock, SystemClock};
+    let checked = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|runtime| {
+            runtime
+                .block_on(postern_daemon::check_store::run(
+                    config,
+                    repair,
+                    SystemClock.unix_now(),
+                ))
+                .map_err(|e| e.to_string())
+        });
+    let report = match checked {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("posternd: check-store: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for change in &report.repairs {
+        println!("repaired: {change}");
+    }
+    let looked_at: Vec<String> = report
+        .checked
+        .iter()
+        .map(|(what, n)| format!("{n} {what}"))
+        .collect();
+    println!("checked {}", looked_at.join(", "));
+    if report.problems.is_empty() {
+        println!("no problems found");
+        return ExitCode::SUCCESS;
+    }
+    for problem in &report.problems {
+        let hint = match (problem.repairable, repair) {
+            (true, false) => " (--repair rebuilds it)",
+            (true, true) => " (still there after the repair)",
+            (false, _) => " (not repairable: needs a person)",
+        };
+        println!("problem: {}{hint}", problem.text);
+    }
+    println!("{} problem(s) found", report.problems.len());
+    ExitCode::FAILURE
 }
 
 fn init_logging(config: &Config) {

@@ -13,6 +13,7 @@ mod admin_socket;
 mod bench_smoke;
 mod browser;
 mod browser_journey;
+mod check_store;
 mod clients;
 mod config;
 mod consent;

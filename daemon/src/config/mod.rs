@@ -33,21 +33,32 @@ impl Config {
         path: Option<&Path>,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut table = match path {
+        match path {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                     path: path.to_owned(),
                     source,
                 })?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| parse_error(path, &e.to_string()))?
+                Self::from_text(&text, path, vars)
             }
-            None => toml::Table::new(),
-        };
+            None => Self::from_text("", Path::new("<defaults>"), vars),
+        }
+    }
+
+    /// Parses `text` (the file at `path`, for messages), applies `POSTERN_*` variables from
+    /// `vars`, and validates the result.
+    pub fn from_text(
+        text: &str,
+        path: &Path,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = text
+            .parse::<toml::Table>()
+            .map_err(|e| parse_error(path, &e.to_string()))?;
         env::apply_overrides(&mut table, vars)?;
-        let config: Config = table.try_into().map_err(|e: toml::de::Error| {
-            parse_error(path.unwrap_or(Path::new("<defaults>")), &e.to_string())
-        })?;
+        let config: Config = table
+            .try_into()
+            .map_err(|e: toml::de::Error| parse_error(path, &e.to_string()))?;
         config.validate()?;
         Ok(config)
     }
@@ -127,6 +138,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("store.postgres.pool_size"), "{err}");
+        for (cache, why) in [
+            ("\"lots\"", "not a size"),
+            ("\"256MB\"", "not a unit"),
+            ("\"1MiB\"", "from 16MiB"),
+        ] {
+            let err = load_text(&format!("[store]\ncache = {cache}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("store.cache") && err.contains(why), "{err}");
+        }
+        let config = load_text("[store]\ncache = \"1GiB\"\n").unwrap();
+        assert_eq!(config.store.cache_bytes(), Ok(1 << 30));
         let err = load_text("[log]\nlevel = \"loud=verbose=yes\"\n")
             .unwrap_err()
             .to_string();

@@ -33,13 +33,59 @@ pub struct Config {
     pub testing: TestingConfig,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// `sled`: an embedded database under `state_dir`, for one daemon. `postgres`: a
     /// PostgreSQL database that several daemons share.
     pub backend: StoreBackend,
+    /// With sled: the page cache of each of its two databases, e.g. "256MiB" (16MiB to 64GiB).
+    /// sled's own default lets it grow towards a gigabyte under load.
+    pub cache: String,
     pub postgres: PostgresConfig,
+}
+
+impl StoreConfig {
+    /// `cache` in bytes; `validate` has checked that it parses.
+    pub fn cache_bytes(&self) -> Result<u64, String> {
+        parse_size(&self.cache)
+    }
+}
+
+/// "256MiB", "1GiB", "512KiB" or a number of bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size; write e.g. \"256MiB\" or \"1GiB\""))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "`{other}` is not a unit; use KiB, MiB or GiB (powers of 1024)"
+            ));
+        }
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: StoreBackend::default(),
+            cache: "256MiB".into(),
+            postgres: PostgresConfig::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -47,6 +47,11 @@ impl Config {
                 return invalid(key, "must be at least 1".into());
             }
         }
+        match self.store.cache_bytes() {
+            Ok(bytes) if (16 << 20..=64 << 30).contains(&bytes) => {}
+            Ok(_) => return invalid("store.cache", "must be from 16MiB to 64GiB".into()),
+            Err(e) => return invalid("store.cache", e),
+        }
         if self.store.postgres.pool_size < 2 {
             // A few connections are shared by single statements; a transaction needs one more.
             return invalid(

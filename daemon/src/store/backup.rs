@@ -174,12 +174,20 @@ pub fn verify(file: &Path) -> Result<BackupSummary, BackupError> {
 }
 
 /// Reads a backup, handing each record to `each` and checking the trailer and checksum.
-pub fn read<F>(file: &Path, mut each: F) -> Result<BackupSummary, BackupError>
+pub fn read<F>(file: &Path, each: F) -> Result<BackupSummary, BackupError>
+where
+    F: FnMut(&str, &[u8], &[u8]) -> Result<(), BackupError>,
+{
+    read_from(BufReader::new(std::fs::File::open(file)?), each)
+}
+
+/// As [`read`], from any reader (the fuzzer feeds it bytes).
+pub fn read_from<R: Read, F>(reader: R, mut each: F) -> Result<BackupSummary, BackupError>
 where
     F: FnMut(&str, &[u8], &[u8]) -> Result<(), BackupError>,
 {
     let damaged = |what: &str| BackupError::Damaged(what.to_owned());
-    let mut input = Hashing::new(BufReader::new(std::fs::File::open(file)?));
+    let mut input = Hashing::new(reader);
     let mut magic = vec![0u8; MAGIC.len()];
     input
         .read_exact(&mut magic)

@@ -37,7 +37,14 @@ pub type SharedStore = Arc<dyn Store>;
 pub async fn open(config: &crate::config::Config) -> Result<SharedStore, StoreError> {
     Ok(match config.store.backend {
         crate::config::StoreBackend::Sled => {
-            Arc::new(sled_backend::SledStore::open(&config.state_dir)?)
+            let cache = config
+                .store
+                .cache_bytes()
+                .unwrap_or(sled_backend::DEFAULT_CACHE);
+            Arc::new(sled_backend::SledStore::open_with_cache(
+                &config.state_dir,
+                cache,
+            )?)
         }
         crate::config::StoreBackend::Postgres => {
             Arc::new(postgres::PgStore::open(&config.store.postgres).await?)
@@ -243,6 +250,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Removes expired short-lived records of every kind; returns how many. Safe to run while
     /// other work goes on (and, on a shared database, on several daemons at once).
     async fn sweep_expired(&self, now: UnixSeconds) -> Result<usize, StoreError>;
+
+    /// Rebuilds what follows from the records (the name and role indexes, the user count) and
+    /// says what it changed (`posternd check-store --repair`). Run with no daemon writing.
+    async fn rebuild_derived(&self) -> Result<Vec<String>, StoreError>;
 
     /// Writes a consistent backup of every durable record to `out`. Blocking (it writes a
     /// file): call it off the async runtime.

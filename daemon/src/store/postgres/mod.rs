@@ -12,6 +12,7 @@ mod backup;
 mod connect;
 mod connections;
 mod logs;
+mod rebuild;
 mod records;
 mod roles;
 mod schema;

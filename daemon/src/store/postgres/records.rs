@@ -507,6 +507,10 @@ impl Store for PgStore {
         Ok(removed as usize)
     }
 
+    async fn rebuild_derived(&self) -> Result<Vec<String>, StoreError> {
+        self.rebuild_derived_now().await
+    }
+
     fn write_backup(
         &self,
         out: &mut (dyn std::io::Write + Send),

@@ -224,6 +224,10 @@ impl Store for SledStore {
             .map_err(|e| StoreError::Db(format!("the sweep task failed: {e}")))?
     }
 
+    async fn rebuild_derived(&self) -> Result<Vec<String>, StoreError> {
+        SledStore::rebuild_derived(self)
+    }
+
     fn write_backup(
         &self,
         out: &mut (dyn std::io::Write + Send),

@@ -18,6 +18,7 @@ mod counters;
 mod ephemeral;
 mod logs;
 mod migrate;
+mod rebuild;
 mod roles;
 mod settings;
 mod signing_keys;
@@ -34,9 +35,9 @@ pub const FORMAT_VERSION: u32 = 4;
 pub const DURABLE_DIR: &str = "db";
 pub const SHORT_LIVED_DIR: &str = "short-lived";
 
-/// The short-lived database's page cache. Its working set is the records of the last hours,
-/// far smaller than the durable one's; the durable database keeps sled's default.
-const SHORT_LIVED_CACHE: u64 = 256 * 1024 * 1024;
+/// Each database's page cache unless `store.cache` says otherwise. sled's own default (1 GiB)
+/// let the durable database's cache grow past 680 MiB at a million users.
+pub const DEFAULT_CACHE: u64 = 256 * 1024 * 1024;
 const FORMAT_KEY: &[u8] = b"format_version";
 
 impl From<sled::Error> for StoreError {
@@ -81,9 +82,14 @@ impl SledStore {
     /// Opens (creating if needed) the database under `state_dir`. Fails with
     /// [`StoreError::Locked`] if another process has it open.
     pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(state_dir, DEFAULT_CACHE)
+    }
+
+    /// As [`open`](Self::open), with each database's page cache bounded to `cache` bytes.
+    pub fn open_with_cache(state_dir: &Path, cache: u64) -> Result<Self, StoreError> {
         create_private_dir(state_dir)?;
-        let db = open_db(state_dir, DURABLE_DIR, None)?;
-        let short_lived_db = open_db(state_dir, SHORT_LIVED_DIR, Some(SHORT_LIVED_CACHE))?;
+        let db = open_db(state_dir, DURABLE_DIR, cache)?;
+        let short_lived_db = open_db(state_dir, SHORT_LIVED_DIR, cache)?;
         prepare_format(&db, &short_lived_db)?;
         Ok(Self {
             audit: logs::Log::open(&db, "audit")?,
@@ -125,18 +131,16 @@ impl SledStore {
 /// handle, a moment after the drop. A handle this process just closed (restore opens the
 /// store right after loading it) must not look like another daemon: a held lock is retried
 /// for a second before it is reported.
-fn open_db(state_dir: &Path, name: &str, cache: Option<u64>) -> Result<sled::Db, StoreError> {
+fn open_db(state_dir: &Path, name: &str, cache: u64) -> Result<sled::Db, StoreError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
     loop {
-        let mut config = sled::Config::new()
+        let opened = sled::Config::new()
             .path(state_dir.join(name))
             // Token endpoints write three records a request; this mode measured a few percent
             // faster for them than the default (LowSpace).
-            .mode(sled::Mode::HighThroughput);
-        if let Some(bytes) = cache {
-            config = config.cache_capacity(bytes);
-        }
-        let opened = config.open();
+            .mode(sled::Mode::HighThroughput)
+            .cache_capacity(cache)
+            .open();
         match opened {
             Ok(db) => return Ok(db),
             // sled reports a held lock as an Other-kind error naming the lock.

@@ -236,7 +236,7 @@ async fn a_format_1_store_is_migrated_on_open() {
         store.flush().unwrap();
     }
     // open_db waits out the lock the dropped store's I/O threads still hold for a moment.
-    let db = super::open_db(dir.path(), super::DURABLE_DIR, None).unwrap();
+    let db = super::open_db(dir.path(), super::DURABLE_DIR, super::DEFAULT_CACHE).unwrap();
     assert_eq!(
         db.get(super::FORMAT_KEY).unwrap().unwrap().as_ref(),
         super::FORMAT_VERSION.to_be_bytes()
@@ -250,7 +250,7 @@ async fn a_format_3_store_moves_its_short_lived_records_on_open() {
     let dir = tempfile::tempdir().unwrap();
     write_format_1_store(dir.path(), &[user("alice", &[])]);
     {
-        let db = super::open_db(dir.path(), super::DURABLE_DIR, None).unwrap();
+        let db = super::open_db(dir.path(), super::DURABLE_DIR, super::DEFAULT_CACHE).unwrap();
         db.insert(super::FORMAT_KEY, &3u32.to_be_bytes()).unwrap();
         db.open_tree("sessions")
             .unwrap()
@@ -263,7 +263,7 @@ async fn a_format_3_store_moves_its_short_lived_records_on_open() {
         db.flush().unwrap();
     }
     drop(SledStore::open(dir.path()).unwrap());
-    let db = super::open_db(dir.path(), super::DURABLE_DIR, None).unwrap();
+    let db = super::open_db(dir.path(), super::DURABLE_DIR, super::DEFAULT_CACHE).unwrap();
     assert_eq!(
         db.get(super::FORMAT_KEY).unwrap().unwrap().as_ref(),
         super::FORMAT_VERSION.to_be_bytes()
@@ -271,7 +271,8 @@ async fn a_format_3_store_moves_its_short_lived_records_on_open() {
     let names: Vec<_> = db.tree_names();
     assert!(!names.iter().any(|n| n.as_ref() == b"sessions"));
     assert!(db.open_tree("users").unwrap().len() == 1);
-    let short_lived = super::open_db(dir.path(), super::SHORT_LIVED_DIR, None).unwrap();
+    let short_lived =
+        super::open_db(dir.path(), super::SHORT_LIVED_DIR, super::DEFAULT_CACHE).unwrap();
     let moved = |tree: &str, key: &[u8]| short_lived.open_tree(tree).unwrap().get(key).unwrap();
     assert_eq!(
         moved("sessions", b"session key").unwrap().as_ref(),
@@ -295,7 +296,7 @@ async fn a_user_record_of_format_2_is_read_and_rewritten_as_base64() {
         code.join(",")
     );
     {
-        let db = super::open_db(dir.path(), super::DURABLE_DIR, None).unwrap();
+        let db = super::open_db(dir.path(), super::DURABLE_DIR, super::DEFAULT_CACHE).unwrap();
         let mut record = vec![1u8];
         record.extend_from_slice(old.as_bytes());
         db.open_tree("users")
