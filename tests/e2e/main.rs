@@ -36,4 +36,5 @@ mod smtp;
 mod sshd;
 mod tls;
 mod tokens;
+mod torture;
 mod webdriver;

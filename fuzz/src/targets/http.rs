@@ -155,9 +155,15 @@ fn parse(input: &[u8]) -> Option<Request<Body>> {
         builder = builder.header("content-type", "application/x-www-form-urlencoded");
     }
     let mut request = builder.body(Body::from(body.to_owned())).ok()?;
+    // Addresses vary with the input, so the per-address limit does not end the run's reach
+    // after its first few hundred wrong passwords.
+    let spread = input
+        .iter()
+        .fold(0u32, |h, b| h.rotate_left(5) ^ u32::from(*b));
+    let [a, b, c, _] = spread.to_be_bytes();
     request
         .extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+        .insert(ConnectInfo(SocketAddr::from(([10, a, b, c], 40000))));
     Some(request)
 }
 
