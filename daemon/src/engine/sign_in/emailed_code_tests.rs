@@ -1,26 +1,12 @@
 //! Signing in with an emailed code instead of the password, driven through the engine.
 
+use super::tests::web;
 use super::*;
 use crate::factors::password;
 use crate::model::Role;
 use crate::model::mfa::{MfaEnrolment, TotpSeed};
 
 const PASSWORD: &str = "correct horse battery";
-
-fn web() -> Door {
-    Door {
-        kind: DoorKind::Web {
-            rp_wants_mfa: false,
-            rp_wants_phishing_resistant: false,
-            fresh_factor: false,
-            device_cookie: None,
-            browser_cookie: None,
-            user_agent: String::new(),
-        },
-        address: Some("192.0.2.1".parse().unwrap()),
-        source: "web 192.0.2.1".into(),
-    }
-}
 
 async fn context(offered: bool) -> (tempfile::TempDir, Context) {
     let dir = tempfile::tempdir().unwrap();

@@ -7,7 +7,7 @@ use crate::model::mfa::MfaEnrolment;
 
 const PASSWORD: &str = "correct horse battery";
 
-fn web() -> Door {
+pub(super) fn web() -> Door {
     Door {
         kind: DoorKind::Web {
             rp_wants_mfa: false,
