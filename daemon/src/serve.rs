@@ -40,6 +40,10 @@ pub enum ServeError {
     Setup(String),
     #[error("web server failed: {0}")]
     Http(#[source] std::io::Error),
+    #[error(
+        "a write to the state directory failed ({0}); posternd stopped so that it starts again from what the disk holds (once the disk has room)"
+    )]
+    WriteFailed(String),
 }
 
 pub async fn run(config: Config) -> Result<(), ServeError> {
@@ -167,7 +171,18 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     }
     crate::systemd::notify("READY=1");
 
-    wait_for_signal().await?;
+    tokio::select! {
+        signalled = wait_for_signal() => signalled?,
+        error = failed_write() => {
+            // sled cannot take writes again until it is reopened, and its memory may hold
+            // records the disk never got: stop at once, without the writes of a clean stop.
+            crate::systemd::notify("STOPPING=1");
+            shutdown.cancel();
+            unix_socket::remove(&ctx.config.admin.socket);
+            unix_socket::remove(&ctx.config.pam.socket);
+            return Err(ServeError::WriteFailed(error));
+        }
+    }
     tracing::info!("shutting down");
     crate::systemd::notify("STOPPING=1");
     shutdown.cancel();
@@ -229,6 +244,17 @@ async fn sweep_expired(ctx: Arc<Context>, shutdown: CancellationToken) {
             Ok(0) => {}
             Ok(removed) => tracing::debug!(removed, "swept expired records"),
             Err(e) => tracing::warn!(error = %e, "sweeping expired records failed"),
+        }
+    }
+}
+
+/// Resolves when the embedded store met an I/O error (see `store::sled_backend::disk`).
+async fn failed_write() -> String {
+    let mut ticks = tokio::time::interval(std::time::Duration::from_millis(200));
+    loop {
+        ticks.tick().await;
+        if let Some(error) = crate::store::sled_backend::disk::io_failure() {
+            return error.to_owned();
         }
     }
 }

@@ -19,6 +19,7 @@ mod config;
 mod consent;
 mod device_grant;
 mod emailed_code_sign_in;
+mod full_disk;
 mod invitations;
 mod lifecycle;
 mod mfa;

@@ -150,6 +150,15 @@ mod tests {
         }
         let config = load_text("[store]\ncache = \"1GiB\"\n").unwrap();
         assert_eq!(config.store.cache_bytes(), Ok(1 << 30));
+        let err = load_text("[store]\nmin_free = \"64 megs\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("store.min_free") && err.contains("not a unit"),
+            "{err}"
+        );
+        let config = load_text("[store]\nmin_free = \"0\"\n").unwrap();
+        assert_eq!(config.store.min_free_bytes(), Ok(0));
         let err = load_text("[log]\nlevel = \"loud=verbose=yes\"\n")
             .unwrap_err()
             .to_string();

@@ -42,6 +42,9 @@ pub struct StoreConfig {
     /// With sled: the page cache of each of its two databases, e.g. "256MiB" (16MiB to 64GiB).
     /// sled's own default lets it grow towards a gigabyte under load.
     pub cache: String,
+    /// With sled: writes are refused, with the reason, while the state directory's disk has
+    /// less free than this (e.g. "64MiB"; "0" only guards against a read-only disk).
+    pub min_free: String,
     pub postgres: PostgresConfig,
 }
 
@@ -49,6 +52,11 @@ impl StoreConfig {
     /// `cache` in bytes; `validate` has checked that it parses.
     pub fn cache_bytes(&self) -> Result<u64, String> {
         parse_size(&self.cache)
+    }
+
+    /// `min_free` in bytes; `validate` has checked that it parses.
+    pub fn min_free_bytes(&self) -> Result<u64, String> {
+        parse_size(&self.min_free)
     }
 }
 
@@ -83,6 +91,7 @@ impl Default for StoreConfig {
         Self {
             backend: StoreBackend::default(),
             cache: "256MiB".into(),
+            min_free: "64MiB".into(),
             postgres: PostgresConfig::default(),
         }
     }

@@ -52,6 +52,9 @@ impl Config {
             Ok(_) => return invalid("store.cache", "must be from 16MiB to 64GiB".into()),
             Err(e) => return invalid("store.cache", e),
         }
+        if let Err(e) = self.store.min_free_bytes() {
+            return invalid("store.min_free", e);
+        }
         if self.store.postgres.pool_size < 2 {
             // A few connections are shared by single statements; a transaction needs one more.
             return invalid(

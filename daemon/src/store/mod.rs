@@ -37,13 +37,19 @@ pub type SharedStore = Arc<dyn Store>;
 pub async fn open(config: &crate::config::Config) -> Result<SharedStore, StoreError> {
     Ok(match config.store.backend {
         crate::config::StoreBackend::Sled => {
-            let cache = config
-                .store
-                .cache_bytes()
-                .unwrap_or(sled_backend::DEFAULT_CACHE);
-            Arc::new(sled_backend::SledStore::open_with_cache(
+            let tuning = sled_backend::Tuning {
+                cache: config
+                    .store
+                    .cache_bytes()
+                    .unwrap_or(sled_backend::DEFAULT_CACHE),
+                min_free: config
+                    .store
+                    .min_free_bytes()
+                    .unwrap_or(sled_backend::DEFAULT_MIN_FREE),
+            };
+            Arc::new(sled_backend::SledStore::open_with(
                 &config.state_dir,
-                cache,
+                tuning,
             )?)
         }
         crate::config::StoreBackend::Postgres => {
@@ -71,6 +77,10 @@ pub enum StoreError {
     /// succeed later, and the daemon reports itself not ready meanwhile.
     #[error("the database cannot be reached: {0}")]
     Unavailable(String),
+    /// The store cannot take writes for now (sled's disk is full or read-only); reads still
+    /// work, and writes resume once the cause is gone. The text says what to do.
+    #[error("the store cannot take writes: {0}")]
+    CannotWrite(String),
     #[error("a stored {kind} record is damaged: {message}")]
     Corrupt { kind: &'static str, message: String },
     #[error(
@@ -254,6 +264,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Rebuilds what follows from the records (the name and role indexes, the user count) and
     /// says what it changed (`posternd check-store --repair`). Run with no daemon writing.
     async fn rebuild_derived(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Whether writes can be taken now (`/healthz`): an embedded store says no while its disk
+    /// is full or read-only.
+    async fn writable(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// Writes a consistent backup of every durable record to `out`. Blocking (it writes a
     /// file): call it off the async runtime.

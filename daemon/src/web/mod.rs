@@ -131,10 +131,16 @@ pub fn router(web: Arc<Web>) -> Router {
         .with_state(web)
 }
 
-/// Healthy when the store answers a read. Says nothing else about the deployment.
+/// Healthy when the store answers a read and can take writes. Says nothing else about the
+/// deployment.
 async fn healthz(State(web): State<Arc<Web>>) -> Response {
-    let (status, text) = match web.ctx.store.site_settings().await {
-        Ok(_) => (StatusCode::OK, "ok"),
+    let store = &web.ctx.store;
+    let answered = match store.site_settings().await {
+        Ok(_) => store.writable().await,
+        Err(e) => Err(e),
+    };
+    let (status, text) = match answered {
+        Ok(()) => (StatusCode::OK, "ok"),
         Err(e) => {
             tracing::error!(error = %e, "health check: store read failed");
             (StatusCode::SERVICE_UNAVAILABLE, "unavailable")

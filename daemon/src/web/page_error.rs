@@ -40,10 +40,10 @@ impl PageError {
 }
 
 impl PageError {
-    /// The database went away: the page says to try again soon, with 503 so that a load
-    /// balancer or a monitor sees it too. The detail goes to the log.
+    /// The database went away, or cannot take writes: the page says to try again soon, with
+    /// 503 so that a load balancer or a monitor sees it too. The detail goes to the log.
     fn unavailable(detail: impl std::fmt::Display) -> Self {
-        tracing::warn!(error = %detail, "web request failed: the database cannot be reached");
+        tracing::warn!(error = %detail, "web request failed: the store is unavailable");
         Self::shown(
             StatusCode::SERVICE_UNAVAILABLE,
             "Temporarily unavailable",
@@ -55,7 +55,7 @@ impl PageError {
 impl From<StoreError> for PageError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(_) => Self::unavailable(error),
+            StoreError::Unavailable(_) | StoreError::CannotWrite(_) => Self::unavailable(error),
             other => Self::internal(other),
         }
     }

@@ -38,9 +38,16 @@ pub async fn handle(
         )
         .subject(subject)
         .maybe_detail(detail);
-        // Not answering "done" for a change that is not durable, or not audited.
-        ctx.record(event).await.map_err(internal)?;
-        ctx.store.flush().await.map_err(internal)?;
+        // Not answering "done" for a change that is not durable, or not audited. A refusal
+        // keeps its own reason even when its record cannot be written (a full disk).
+        let recorded = match ctx.record(event).await {
+            Ok(()) => ctx.store.flush().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = recorded {
+            let error = store_error(e);
+            return Err(result.err().unwrap_or(error));
+        }
     }
     result
 }
@@ -324,6 +331,11 @@ fn store_error(error: StoreError) -> ProtoError {
         StoreError::NotFound(_) => ErrorCode::NotFound,
         StoreError::Conflict(_) => ErrorCode::Conflict,
         StoreError::Invalid(_) => ErrorCode::InvalidInput,
+        // The reason (a full disk, a database that went away) is the administrator's to act on.
+        StoreError::CannotWrite(_) | StoreError::Unavailable(_) => {
+            tracing::error!(error = %error, "store failure while answering an admin request");
+            ErrorCode::Internal
+        }
         _ => return internal(error),
     };
     ProtoError::new(code, error.to_string())

@@ -106,11 +106,17 @@ fn with_causes(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// A failed statement. A connection that broke means the database went away; anything else is
-/// the statement's own failure.
+/// A failed statement. A connection that broke means the database went away; a server out of
+/// disk, memory or connections (SQLSTATE class 53) or in recovery cannot take writes for now;
+/// anything else is the statement's own failure.
 fn db(error: tokio_postgres::Error) -> StoreError {
+    let out_of_resources = error.code().is_some_and(|code| {
+        code.code().starts_with("53") || *code == SqlState::READ_ONLY_SQL_TRANSACTION
+    });
     if error.is_closed() || error.as_db_error().is_none() {
         StoreError::Unavailable(with_causes(&error))
+    } else if out_of_resources {
+        StoreError::CannotWrite(with_causes(&error))
     } else {
         StoreError::Db(with_causes(&error))
     }

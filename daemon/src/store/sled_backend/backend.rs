@@ -22,7 +22,10 @@ impl Store for SledStore {
             tokio::join!(self.db.flush_async(), self.short_lived_db.flush_async());
         durable?;
         short_lived?;
-        Ok(())
+        let files = self.log_files.clone();
+        tokio::task::spawn_blocking(move || files.sync())
+            .await
+            .map_err(|e| StoreError::Db(format!("the sync task failed: {e}")))?
     }
 
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
@@ -226,6 +229,10 @@ impl Store for SledStore {
 
     async fn rebuild_derived(&self) -> Result<Vec<String>, StoreError> {
         SledStore::rebuild_derived(self)
+    }
+
+    async fn writable(&self) -> Result<(), StoreError> {
+        self.disk.check()
     }
 
     fn write_backup(

@@ -8,9 +8,9 @@ use sled::transaction::ConflictableTransactionError;
 
 impl SledStore {
     pub fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
-        let _guard = self.lock();
+        let _guard = self.writing()?;
         let value = encode(client)?;
-        (&self.clients, &self.client_names)
+        (&*self.clients, &*self.client_names)
             .transaction(|(clients, names)| -> TxResult<()> {
                 if names.get(client.name.as_bytes())?.is_some() {
                     return Err(ConflictableTransactionError::Abort(
@@ -59,7 +59,7 @@ impl SledStore {
     where
         F: FnOnce(&mut Client) -> Result<(), StoreError>,
     {
-        let _guard = self.lock();
+        let _guard = self.writing()?;
         let mut client = self
             .client(client_id)?
             .ok_or_else(|| StoreError::NotFound(format!("client {client_id}")))?;
@@ -73,11 +73,11 @@ impl SledStore {
     }
 
     pub fn delete_client(&self, client_id: &str) -> Result<Client, StoreError> {
-        let _guard = self.lock();
+        let _guard = self.writing()?;
         let client = self
             .client(client_id)?
             .ok_or_else(|| StoreError::NotFound(format!("client {client_id}")))?;
-        (&self.clients, &self.client_names)
+        (&*self.clients, &*self.client_names)
             .transaction(|(clients, names)| -> TxResult<()> {
                 clients.remove(client.id.as_bytes())?;
                 names.remove(client.name.as_bytes())?;

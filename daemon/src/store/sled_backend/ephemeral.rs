@@ -6,6 +6,7 @@
 //! them in a crash only signs people out.
 
 use super::StoreError;
+use super::disk::{DiskGuard, Tree};
 use crate::clock::UnixSeconds;
 use crate::model::UserId;
 use crate::model::device::DeviceAuthorization;
@@ -18,11 +19,12 @@ use crate::store::codec::{Record, decode, encode};
 use crate::store::{Change, Changer, RecordKey, ShortLived, Upserter};
 use async_trait::async_trait;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 /// One tree of short-lived records of one kind.
 #[derive(Debug)]
 pub(super) struct Records<T> {
-    tree: sled::Tree,
+    tree: Tree,
     kind: PhantomData<fn() -> T>,
 }
 
@@ -36,9 +38,9 @@ impl<T> Clone for Records<T> {
 }
 
 impl<T: Record + Expiring> Records<T> {
-    fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+    fn open(db: &sled::Db, name: &str, disk: &Arc<DiskGuard>) -> Result<Self, StoreError> {
         Ok(Self {
-            tree: db.open_tree(name)?,
+            tree: Tree::open(db, name, disk)?,
             kind: PhantomData,
         })
     }
@@ -207,8 +209,8 @@ macro_rules! record_trees {
             /// The trees' names, one a kind.
             pub(super) const NAMES: &[&str] = &[$(stringify!($method),)*];
 
-            pub(super) fn open(db: &sled::Db) -> Result<Self, StoreError> {
-                Ok(Self { $($method: Records::open(db, stringify!($method))?,)* })
+            pub(super) fn open(db: &sled::Db, disk: &Arc<DiskGuard>) -> Result<Self, StoreError> {
+                Ok(Self { $($method: Records::open(db, stringify!($method), disk)?,)* })
             }
         }
 

@@ -1,16 +1,18 @@
 //! The append-only logs (the audit trail, the sent-mail log): one tree each, keyed by a
 //! big-endian id that only grows, so iterating the tree is iterating in time order.
 
+use super::disk::{DiskGuard, Tree};
 use crate::clock::UnixSeconds;
 use crate::store::codec::{Record, be_u64, decode, encode};
 use crate::store::{AppendLog, StoreError, Timestamped};
 use async_trait::async_trait;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug)]
 pub(super) struct Log<T> {
-    tree: sled::Tree,
+    tree: Tree,
     /// The next id, taken from the last one at open (so a restored store goes on after its
     /// restored entries).
     next_id: AtomicU64,
@@ -18,8 +20,12 @@ pub(super) struct Log<T> {
 }
 
 impl<T> Log<T> {
-    pub(super) fn open(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
-        let tree = db.open_tree(name)?;
+    pub(super) fn open(
+        db: &sled::Db,
+        name: &str,
+        disk: &Arc<DiskGuard>,
+    ) -> Result<Self, StoreError> {
+        let tree = Tree::open(db, name, disk)?;
         let next_id = match tree.last()? {
             Some((key, _)) => be_u64(&key, "log key")? + 1,
             None => 0,

@@ -15,6 +15,7 @@ pub mod backup;
 mod clients;
 mod consents;
 mod counters;
+pub mod disk;
 mod ephemeral;
 mod logs;
 mod migrate;
@@ -25,8 +26,9 @@ mod signing_keys;
 mod users;
 
 use super::StoreError;
+use disk::{DiskGuard, LogFiles, Tree};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The on-disk layout version. Bump it with a migration when trees or keys change shape.
 pub const FORMAT_VERSION: u32 = 4;
@@ -38,11 +40,17 @@ pub const SHORT_LIVED_DIR: &str = "short-lived";
 /// Each database's page cache unless `store.cache` says otherwise. sled's own default (1 GiB)
 /// let the durable database's cache grow past 680 MiB at a million users.
 pub const DEFAULT_CACHE: u64 = 256 * 1024 * 1024;
+/// The free space writes leave on the state directory's disk unless `store.min_free` says
+/// otherwise: room for sled to finish what it accepted, and for an administrator to log in.
+pub const DEFAULT_MIN_FREE: u64 = 64 * 1024 * 1024;
 const FORMAT_KEY: &[u8] = b"format_version";
 
 impl From<sled::Error> for StoreError {
     fn from(error: sled::Error) -> Self {
-        Self::Db(error.to_string())
+        match error {
+            sled::Error::Io(io) => Self::CannotWrite(disk::note_failure(&io)),
+            other => Self::Db(other.to_string()),
+        }
     }
 }
 
@@ -60,54 +68,79 @@ fn from_tx(error: sled::transaction::TransactionError<StoreError>) -> StoreError
 pub struct SledStore {
     db: sled::Db,
     short_lived_db: sled::Db,
-    users: sled::Tree,
-    usernames: sled::Tree,
-    role_members: sled::Tree,
-    roles: sled::Tree,
-    settings: sled::Tree,
+    users: Tree,
+    usernames: Tree,
+    role_members: Tree,
+    roles: Tree,
+    settings: Tree,
     audit: logs::Log<crate::model::audit::AuditEvent>,
-    clients: sled::Tree,
-    client_names: sled::Tree,
-    signing_keys: sled::Tree,
+    clients: Tree,
+    client_names: Tree,
+    signing_keys: Tree,
     mail_log: logs::Log<crate::model::mail::MailRecord>,
-    counters: sled::Tree,
-    consents: sled::Tree,
+    counters: Tree,
+    consents: Tree,
     ephemeral: ephemeral::EphemeralTrees,
     /// Serialises check-then-write sequences (a role must exist to be granted, and must not be
     /// held to be deleted). Reads never take it.
     write_lock: Mutex<()>,
+    disk: Arc<DiskGuard>,
+    log_files: LogFiles,
+}
+
+/// How a sled store is tuned (`[store]` in the config).
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    /// Each database's page cache, in bytes.
+    pub cache: u64,
+    /// Writes are refused while the state directory's disk has less free than this.
+    pub min_free: u64,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            cache: DEFAULT_CACHE,
+            min_free: DEFAULT_MIN_FREE,
+        }
+    }
 }
 
 impl SledStore {
     /// Opens (creating if needed) the database under `state_dir`. Fails with
     /// [`StoreError::Locked`] if another process has it open.
     pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
-        Self::open_with_cache(state_dir, DEFAULT_CACHE)
+        Self::open_with(state_dir, Tuning::default())
     }
 
-    /// As [`open`](Self::open), with each database's page cache bounded to `cache` bytes.
-    pub fn open_with_cache(state_dir: &Path, cache: u64) -> Result<Self, StoreError> {
+    /// As [`open`](Self::open), tuned.
+    pub fn open_with(state_dir: &Path, tuning: Tuning) -> Result<Self, StoreError> {
         create_private_dir(state_dir)?;
-        let db = open_db(state_dir, DURABLE_DIR, cache)?;
-        let short_lived_db = open_db(state_dir, SHORT_LIVED_DIR, cache)?;
+        let db = open_db(state_dir, DURABLE_DIR, tuning.cache)?;
+        let short_lived_db = open_db(state_dir, SHORT_LIVED_DIR, tuning.cache)?;
+        let disk = DiskGuard::new(state_dir.to_owned(), tuning.min_free);
+        let log_files =
+            LogFiles::open(&[state_dir.join(DURABLE_DIR), state_dir.join(SHORT_LIVED_DIR)])?;
         prepare_format(&db, &short_lived_db)?;
         Ok(Self {
-            audit: logs::Log::open(&db, "audit")?,
-            mail_log: logs::Log::open(&db, "mail_log")?,
-            users: db.open_tree("users")?,
-            usernames: db.open_tree("usernames")?,
-            role_members: db.open_tree("role_members")?,
-            roles: db.open_tree("roles")?,
-            settings: db.open_tree("settings")?,
-            clients: db.open_tree("clients")?,
-            client_names: db.open_tree("client_names")?,
-            signing_keys: db.open_tree("signing_keys")?,
-            counters: db.open_tree("counters")?,
-            consents: db.open_tree("consents")?,
-            ephemeral: ephemeral::EphemeralTrees::open(&short_lived_db)?,
+            audit: logs::Log::open(&db, "audit", &disk)?,
+            mail_log: logs::Log::open(&db, "mail_log", &disk)?,
+            users: Tree::open(&db, "users", &disk)?,
+            usernames: Tree::open(&db, "usernames", &disk)?,
+            role_members: Tree::open(&db, "role_members", &disk)?,
+            roles: Tree::open(&db, "roles", &disk)?,
+            settings: Tree::open(&db, "settings", &disk)?,
+            clients: Tree::open(&db, "clients", &disk)?,
+            client_names: Tree::open(&db, "client_names", &disk)?,
+            signing_keys: Tree::open(&db, "signing_keys", &disk)?,
+            counters: Tree::open(&db, "counters", &disk)?,
+            consents: Tree::open(&db, "consents", &disk)?,
+            ephemeral: ephemeral::EphemeralTrees::open(&short_lived_db, &disk)?,
             db,
             short_lived_db,
             write_lock: Mutex::new(()),
+            disk,
+            log_files,
         })
     }
 
@@ -115,7 +148,13 @@ impl SledStore {
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         self.short_lived_db.flush()?;
-        Ok(())
+        self.log_files.sync()
+    }
+
+    /// The write lock, for a transaction over several trees: only while the disk can take it.
+    fn writing(&self) -> Result<std::sync::MutexGuard<'_, ()>, StoreError> {
+        self.disk.check()?;
+        Ok(self.lock())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {

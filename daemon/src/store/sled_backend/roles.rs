@@ -7,7 +7,7 @@ use crate::store::codec::{decode, encode};
 
 impl SledStore {
     pub fn insert_role(&self, role: &Role) -> Result<(), StoreError> {
-        let _guard = self.lock();
+        let _guard = self.writing()?;
         let inserted = self.roles.compare_and_swap(
             role.name.as_bytes(),
             None::<&[u8]>,
@@ -49,7 +49,7 @@ impl SledStore {
     where
         F: FnOnce(&mut Role) -> Result<(), StoreError>,
     {
-        let _guard = self.lock();
+        let _guard = self.writing()?;
         let mut role = self
             .role(name)?
             .ok_or_else(|| StoreError::NotFound(format!("role `{name}`")))?;
@@ -61,7 +61,7 @@ impl SledStore {
 
     /// Deletes a role nobody holds; otherwise says who still does.
     pub fn delete_role(&self, name: &str) -> Result<(), StoreError> {
-        let _guard = self.lock();
+        let _guard = self.writing()?;
         if !self.roles.contains_key(name.as_bytes())? {
             return Err(StoreError::NotFound(format!("role `{name}`")));
         }

@@ -20,7 +20,7 @@ impl SledStore {
     where
         F: FnOnce(&mut SiteSettings) -> Result<(), StoreError>,
     {
-        let _guard = self.lock();
+        let _guard = self.writing()?;
         let mut settings = self.site_settings()?;
         change(&mut settings)?;
         self.settings.insert(SITE_KEY, encode(&settings)?)?;

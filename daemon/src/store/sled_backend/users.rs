@@ -11,15 +11,15 @@ use std::ops::Bound;
 impl SledStore {
     /// Adds a new user. Fails if the username is taken (in any case) or a role does not exist.
     pub fn insert_user(&self, user: &User) -> Result<(), StoreError> {
-        let _guard = self.lock();
+        let _guard = self.writing()?;
         self.check_roles_exist(user)?;
         let name_key = normalize_username(&user.username);
         let value = encode(user)?;
         (
-            &self.users,
-            &self.usernames,
-            &self.role_members,
-            &self.counters,
+            &*self.users,
+            &*self.usernames,
+            &*self.role_members,
+            &*self.counters,
         )
             .transaction(|(users, usernames, members, counters)| -> TxResult<()> {
                 if usernames.get(name_key.as_bytes())?.is_some() {
@@ -90,7 +90,7 @@ impl SledStore {
     where
         F: FnOnce(&mut User) -> Result<(), StoreError>,
     {
-        let _guard = self.lock();
+        let _guard = self.writing()?;
         let before = self
             .user(id)?
             .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
@@ -111,7 +111,7 @@ impl SledStore {
             self.users.insert(id.0.as_bytes(), value)?;
             return Ok(after);
         }
-        (&self.users, &self.usernames, &self.role_members)
+        (&*self.users, &*self.usernames, &*self.role_members)
             .transaction(|(users, usernames, members)| -> TxResult<()> {
                 if old_name != new_name {
                     if usernames.get(new_name.as_bytes())?.is_some() {
@@ -138,16 +138,16 @@ impl SledStore {
 
     /// Removes a user and their index entries. Returns the removed user.
     pub fn delete_user(&self, id: UserId) -> Result<User, StoreError> {
-        let _guard = self.lock();
+        let _guard = self.writing()?;
         let user = self
             .user(id)?
             .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
         let name_key = normalize_username(&user.username);
         (
-            &self.users,
-            &self.usernames,
-            &self.role_members,
-            &self.counters,
+            &*self.users,
+            &*self.usernames,
+            &*self.role_members,
+            &*self.counters,
         )
             .transaction(|(users, usernames, members, counters)| -> TxResult<()> {
                 users.remove(user.id.0.as_bytes())?;

@@ -91,8 +91,8 @@ impl OAuthError {
 impl From<crate::store::StoreError> for OAuthError {
     fn from(error: crate::store::StoreError) -> Self {
         match error {
-            crate::store::StoreError::Unavailable(_) => {
-                tracing::warn!(%error, "OAuth endpoint failed: the database cannot be reached");
+            crate::store::StoreError::Unavailable(_) | crate::store::StoreError::CannotWrite(_) => {
+                tracing::warn!(%error, "OAuth endpoint failed: the store is unavailable");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "temporarily_unavailable",
