@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use postern_daemon::args::{Args, Command};
-use postern_daemon::config::{Config, LogFormat};
+use postern_daemon::config::Config;
 use std::process::ExitCode;
 
 /// mimalloc instead of glibc's malloc: token endpoints allocate many small, short-lived
@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         println!("configuration is valid");
         return ExitCode::SUCCESS;
     }
-    init_logging(&config);
+    let log_level = postern_daemon::logging::init(&config);
     match args.command {
         Some(Command::Restore { backup }) => return restore(&config, &backup),
         Some(Command::MigrateStore { from }) => return migrate_store(&from, &config),
@@ -41,7 +41,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(postern_daemon::serve::run(config)) {
+    match runtime.block_on(postern_daemon::serve::run(
+        config,
+        args.config.clone(),
+        log_level,
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -168,17 +172,4 @@ fn check_store(config: &Config, repair: bool) -> ExitCode {
     }
     println!("{} problem(s) found", report.problems.len());
     ExitCode::FAILURE
-}
-
-fn init_logging(config: &Config) {
-    // validate() has already checked that the filter parses.
-    let filter = tracing_subscriber::EnvFilter::new(&config.log.level);
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    match config.log.format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
 }

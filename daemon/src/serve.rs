@@ -46,7 +46,13 @@ pub enum ServeError {
     WriteFailed(String),
 }
 
-pub async fn run(config: Config) -> Result<(), ServeError> {
+/// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads (see `reload`). `config_path` is
+/// the file `config` was read from, read again on a reload.
+pub async fn run(
+    config: Config,
+    config_path: Option<std::path::PathBuf>,
+    log_level: crate::logging::LogLevel,
+) -> Result<(), ServeError> {
     let test_clock = config
         .testing
         .adjustable_clock
@@ -147,6 +153,13 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         tracker.clone(),
     ));
     let web_door = Arc::new(web::Web::new(ctx.clone()).map_err(ServeError::Setup)?);
+    let reloader = crate::reload::Reloader {
+        config_path,
+        log_level,
+        tls: tls.clone(),
+        web: web_door.clone(),
+        ctx: ctx.clone(),
+    };
     let http = tokio::spawn(web::http_server::serve(
         http_listener,
         web::router(web_door),
@@ -172,7 +185,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     crate::systemd::notify("READY=1");
 
     tokio::select! {
-        signalled = wait_for_signal() => signalled?,
+        signalled = wait_for_signal(&reloader) => signalled?,
         error = failed_write() => {
             // sled cannot take writes again until it is reopened, and its memory may hold
             // records the disk never got: stop at once, without the writes of a clean stop.
@@ -259,14 +272,22 @@ async fn failed_write() -> String {
     }
 }
 
-async fn wait_for_signal() -> Result<(), ServeError> {
+/// Returns on SIGTERM or SIGINT; reloads on each SIGHUP meanwhile.
+async fn wait_for_signal(reloader: &crate::reload::Reloader) -> Result<(), ServeError> {
     let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
+    let mut hangup = signal(SignalKind::hangup()).map_err(ServeError::Signals)?;
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => return Ok(()),
+            _ = interrupt.recv() => return Ok(()),
+            _ = hangup.recv() => {
+                crate::systemd::notify("RELOADING=1");
+                reloader.reload().await;
+                crate::systemd::notify("READY=1");
+            }
+        }
     }
-    Ok(())
 }
 
 async fn lifecycle_event(ctx: &Context, action: AuditAction) {

@@ -31,6 +31,7 @@ mod pam_module;
 mod passkey_approval;
 mod passkeys;
 mod password_reset;
+mod reload;
 mod session_policy;
 mod several_daemons;
 mod smtp;

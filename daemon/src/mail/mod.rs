@@ -23,7 +23,8 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct Mailer {
     transport: Arc<Transport>,
-    letters: Letters,
+    /// Replaced whole on a reload.
+    letters: std::sync::RwLock<Arc<Letters>>,
     config: MailConfig,
     issuer: String,
     log: SharedStore,
@@ -56,7 +57,7 @@ impl Mailer {
     ) -> Result<Self, String> {
         Ok(Self {
             transport: Arc::new(Transport::new(config)?),
-            letters: Letters::load(templates_dir)?,
+            letters: std::sync::RwLock::new(Arc::new(Letters::load(templates_dir)?)),
             config: config.clone(),
             issuer: issuer.trim_end_matches('/').to_owned(),
             log,
@@ -65,12 +66,27 @@ impl Mailer {
         })
     }
 
+    /// Loads the mail templates from `templates_dir` again; on failure the current ones stay.
+    pub fn reload_templates(&self, templates_dir: &Path) -> Result<(), String> {
+        let loaded = Arc::new(Letters::load(templates_dir)?);
+        *self
+            .letters
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = loaded;
+        Ok(())
+    }
+
     /// Renders `letter`, sends it and records the attempt in the sent-mail log. Returns
     /// whether it was delivered (to the SMTP server, or the outbox). Delivery blocks (SMTP
     /// waits for the server), so it runs off the async runtime.
     pub async fn send(&self, username: &str, to: &str, letter: Letter) -> Result<bool, StoreError> {
         let site_name = self.log.site_settings().await?.site_name;
-        let rendered = self.letters.render(&letter, &site_name, &self.issuer);
+        let letters = self
+            .letters
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        let rendered = letters.render(&letter, &site_name, &self.issuer);
         let subject = match &rendered {
             Ok(rendered) => rendered.subject.clone(),
             Err(_) => letter.subject.replace("{site}", &site_name),

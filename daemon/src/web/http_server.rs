@@ -9,6 +9,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// A loaded TLS configuration, checked at start-up so a bad certificate stops the daemon.
+/// Clones share it: a reload through one reaches the server.
+#[derive(Clone)]
 pub struct Tls(axum_server::tls_rustls::RustlsConfig);
 
 impl std::fmt::Debug for Tls {
@@ -24,14 +26,25 @@ impl Tls {
         axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
             .await
             .map(Self)
-            .map_err(|e| {
-                format!(
-                    "http.tls_cert / http.tls_key ({}, {}): {e}",
-                    cert.display(),
-                    key.display()
-                )
-            })
+            .map_err(|e| unusable(cert, key, &e))
     }
+
+    /// Serves new connections with the certificate and key in these files (a renewal); open
+    /// connections keep theirs. Files that do not load leave the current ones in place.
+    pub async fn reload(&self, cert: &Path, key: &Path) -> Result<(), String> {
+        self.0
+            .reload_from_pem_file(cert, key)
+            .await
+            .map_err(|e| unusable(cert, key, &e))
+    }
+}
+
+fn unusable(cert: &Path, key: &Path, e: &std::io::Error) -> String {
+    format!(
+        "TLS certificate and key from http.tls_cert {} and http.tls_key {}: {e}",
+        cert.display(),
+        key.display()
+    )
 }
 
 pub async fn serve(

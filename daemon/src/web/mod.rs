@@ -40,7 +40,8 @@ const MAX_BODY: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct Web {
     pub ctx: Arc<Context>,
-    pub pages: Pages,
+    /// Replaced whole on a reload; each request renders with the set it took.
+    pages: std::sync::RwLock<Arc<Pages>>,
     /// Cookie names and flags: `__Host-` and Secure when the issuer is https.
     pub cookies: cookies::Cookies,
     csrf_key: [u8; 32],
@@ -55,15 +56,33 @@ impl Web {
         Ok(Self {
             cookies: cookies::Cookies::new(ctx.config.secure_cookies()),
             ctx,
-            pages,
+            pages: std::sync::RwLock::new(Arc::new(pages)),
             csrf_key,
             discovery_document: std::sync::OnceLock::new(),
         })
     }
 
+    /// The templates and static files pages are made from.
+    pub fn pages(&self) -> Arc<Pages> {
+        self.pages
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Loads the templates from `templates_dir` again; on failure the current ones stay.
+    pub fn reload_pages(&self, templates_dir: &std::path::Path) -> Result<(), String> {
+        let loaded = Arc::new(Pages::load(templates_dir)?);
+        *self
+            .pages
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = loaded;
+        Ok(())
+    }
+
     /// Renders a page; a template failure becomes a plain 500, and the detail goes to the log.
     pub fn page(&self, status: StatusCode, name: &str, context: &tera::Context) -> Response {
-        match self.pages.render(name, context) {
+        match self.pages().render(name, context) {
             Ok(html) => (status, Html(html)).into_response(),
             Err(e) => {
                 tracing::error!(error = %e, "page rendering failed");
@@ -155,7 +174,7 @@ async fn passkey_script(State(web): State<Arc<Web>>) -> Response {
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        web.pages.passkey_script.clone(),
+        web.pages().passkey_script.clone(),
     )
         .into_response()
 }
@@ -166,7 +185,7 @@ async fn stylesheet(State(web): State<Arc<Web>>) -> Response {
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        web.pages.stylesheet.clone(),
+        web.pages().stylesheet.clone(),
     )
         .into_response()
 }
