@@ -164,6 +164,12 @@ impl Daemon {
         Ok(kib * 1024)
     }
 
+    /// The daemon's open file descriptors (sockets, database files, pipes).
+    pub fn open_fds(&self) -> anyhow::Result<u64> {
+        let dir = format!("/proc/{}/fd", self.child.id());
+        Ok(std::fs::read_dir(dir)?.count() as u64)
+    }
+
     pub fn stop(mut self) -> anyhow::Result<()> {
         let pid = self.child.id();
         Command::new("kill").arg(pid.to_string()).status()?;

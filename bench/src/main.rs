@@ -12,6 +12,7 @@ mod pam;
 mod report;
 mod seed;
 mod signin;
+mod soak;
 
 use anyhow::Context;
 use bounds::Bound;
@@ -53,6 +54,13 @@ struct Args {
     /// goes to one of them in turn.
     #[arg(long, default_value_t = 1)]
     daemons: usize,
+    /// Instead of the table: a mixed load for this long ("10m", "90s"), reporting the
+    /// daemon's memory, open descriptors and errors at each sample (see --sample-every).
+    #[arg(long, value_name = "DURATION", value_parser = soak::parse_duration)]
+    soak: Option<std::time::Duration>,
+    /// Seconds between the soak's samples.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    sample_every: u64,
 }
 
 impl Args {
@@ -82,21 +90,39 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let report = runtime.block_on(measure(&args, &binary))?;
-    report::print(&report);
+    let json = match args.soak {
+        Some(length) => {
+            anyhow::ensure!(args.daemons == 1, "the soak runs against one daemon");
+            anyhow::ensure!(args.sample_every >= 1, "--sample-every must be at least 1");
+            let report = runtime.block_on(soak(&args, &binary, length))?;
+            soak::print_summary(&report);
+            serde_json::to_string_pretty(&report)?
+        }
+        None => {
+            let report = runtime.block_on(measure(&args, &binary))?;
+            report::print(&report);
+            serde_json::to_string_pretty(&report)?
+        }
+    };
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&report)?)
-            .with_context(|| format!("write {}", path.display()))?;
+        std::fs::write(path, json).with_context(|| format!("write {}", path.display()))?;
     }
     Ok(())
 }
 
-async fn measure(args: &Args, binary: &std::path::Path) -> anyhow::Result<report::Report> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // Two logins a core: while one waits on the network or the disk, the other hashes.
-    let workers = args.workers.unwrap_or(2 * cores);
+/// A seeded site and its started daemon, on the store `--store` names.
+struct Prepared {
+    /// Declared first: the server stops after the daemon.
+    postgres: Option<postern_testkit::Postgres>,
+    setup: daemon::Setup,
+    site: daemon::Site,
+    seed_seconds: f64,
+    state_dir_bytes: u64,
+}
+
+async fn prepare(args: &Args) -> anyhow::Result<Prepared> {
     let postgres = (args.store == "postgres").then(postern_testkit::Postgres::start);
-    let mut setup = daemon::Setup {
+    let setup = daemon::Setup {
         postgres_url: postgres.as_ref().map(postern_testkit::Postgres::url),
         issuer: None,
     };
@@ -115,6 +141,52 @@ async fn measure(args: &Args, binary: &std::path::Path) -> anyhow::Result<report
         Some(server) => server.data_bytes(),
         None => site.state_dir_bytes(),
     };
+    Ok(Prepared {
+        postgres,
+        setup,
+        site,
+        seed_seconds,
+        state_dir_bytes,
+    })
+}
+
+async fn soak(
+    args: &Args,
+    binary: &std::path::Path,
+    length: std::time::Duration,
+) -> anyhow::Result<soak::SoakReport> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let prepared = prepare(args).await?;
+    let daemon = daemon::Daemon::start(&prepared.site, binary)?;
+    let (id, secret) = prepared.site.add_client("soak", "EdDSA")?;
+    let rp = RelyingParty::new(&daemon.http, id, secret, CoreJwsSigningAlgorithm::EdDsa).await?;
+    let load = soak::Load {
+        site: &prepared.site,
+        daemon: &daemon,
+        rp: Arc::new(rp),
+        pool: Arc::new(seed::UserPool::new(args.users)),
+        workers: args.workers.unwrap_or(cores),
+        pam: running_as_root(),
+    };
+    let every = std::time::Duration::from_secs(args.sample_every);
+    let report = soak::run(load, &args.store, args.users, length, every).await?;
+    daemon.stop()?;
+    drop(prepared.postgres);
+    Ok(report)
+}
+
+async fn measure(args: &Args, binary: &std::path::Path) -> anyhow::Result<report::Report> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Two logins a core: while one waits on the network or the disk, the other hashes.
+    let workers = args.workers.unwrap_or(2 * cores);
+    let Prepared {
+        postgres: _postgres,
+        mut setup,
+        site,
+        seed_seconds,
+        state_dir_bytes,
+    } = prepare(args).await?;
+    let users = args.users;
 
     let daemon = daemon::Daemon::start(&site, binary)?;
     let issuer = daemon.http.clone();

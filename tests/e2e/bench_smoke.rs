@@ -100,3 +100,55 @@ fn the_benchmark_runs_every_measurement_without_errors() {
         assert!(report[key].as_f64().unwrap() > 0.0, "{key}: {report}");
     }
 }
+
+/// The soak mode, for six seconds sampled every two: every kind of work ran, none failed, and
+/// each sample has the daemon's memory and descriptors.
+#[test]
+fn the_soak_mode_samples_memory_descriptors_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("soak.json");
+    let mut args = vec!["--users", "100", "--soak", "6s", "--sample-every", "2"];
+    if crate::postgres::selected() {
+        args.extend(["--store", "postgres"]);
+    }
+    let output = std::process::Command::new(bin("postern-bench"))
+        .args(&args)
+        .arg("--json")
+        .arg(&json)
+        .env("POSTERND_BINARY", bin("posternd"))
+        .output()
+        .expect("run postern-bench --soak");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("0 errors") && stdout.contains("open descriptors"),
+        "{stdout}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let samples = report["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 3, "{report}");
+    let mut done = std::collections::BTreeMap::<String, u64>::new();
+    for sample in samples {
+        assert!(sample["rss_bytes"].as_u64().unwrap() > 0, "{sample}");
+        assert!(sample["open_fds"].as_u64().unwrap() > 0, "{sample}");
+        for (kind, counts) in sample["operations"].as_object().unwrap() {
+            assert_eq!(counts[1], 0, "{kind} failed: {report}");
+            *done.entry(kind.clone()).or_default() += counts[0].as_u64().unwrap();
+        }
+    }
+    let expected: &[&str] = if nix::unistd::Uid::effective().is_root() {
+        &["sign-ins", "refreshes", "userinfo", "admin", "pam"]
+    } else {
+        &["sign-ins", "refreshes", "userinfo", "admin"]
+    };
+    for kind in expected {
+        assert!(
+            done.get(*kind).is_some_and(|n| *n > 0),
+            "no {kind}: {report}"
+        );
+    }
+}
