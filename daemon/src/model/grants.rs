@@ -267,6 +267,20 @@ pub struct TokenFamily {
     /// password reset, disabling) ends their refresh tokens too.
     #[serde(default)]
     pub generation: u64,
+    /// The family's one live refresh token, if it was granted one. Rotation replaces it in
+    /// place, so a client that refreshes every few minutes for a month leaves one record.
+    #[serde(default)]
+    pub refresh: Option<CurrentRefresh>,
+}
+
+/// The live refresh token of a family, by its hash, and what it grants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentRefresh {
+    #[serde(with = "super::stored_bytes::fixed")]
+    pub hash: [u8; 32],
+    pub scopes: Vec<String>,
+    pub authentication: Authentication,
+    pub expires_at: UnixSeconds,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -290,6 +304,9 @@ pub struct AccessToken {
     pub expires_at: UnixSeconds,
 }
 
+/// A refresh token as daemons before family-held tokens stored it: one record per token, kept
+/// (spent) until it expires. Still honoured, once, so an upgrade signs no one out; its
+/// successor is a family-held token, and the last of these records expire on their own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshToken {
     pub family: String,

@@ -201,6 +201,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn token_families(&self) -> &dyn ShortLived<TokenFamily>;
     fn authorization_codes(&self) -> &dyn ShortLived<AuthorizationCode>;
     fn access_tokens(&self) -> &dyn ShortLived<AccessToken>;
+    /// Refresh tokens stored one by one by earlier versions, until they expire (tokens now
+    /// live in their family: see `tokens::refresh`).
     fn refresh_tokens(&self) -> &dyn ShortLived<RefreshToken>;
     fn remembered_devices(&self) -> &dyn ShortLived<RememberedDevice>;
     fn remembered_hosts(&self) -> &dyn ShortLived<RememberedHost>;
@@ -241,20 +243,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
             self.token_families().get(family, now).await?,
             self.user(user).await?,
         ))
-    }
-
-    /// Stores a new access token and, when one is issued, the refresh token beside it. One
-    /// round trip where the backend can; two here.
-    async fn put_tokens(
-        &self,
-        access: (&RecordKey, &AccessToken),
-        refresh: Option<(&RecordKey, &RefreshToken)>,
-    ) -> Result<(), StoreError> {
-        self.access_tokens().put(access.0, access.1).await?;
-        if let Some((key, token)) = refresh {
-            self.refresh_tokens().put(key, token).await?;
-        }
-        Ok(())
     }
 
     /// Removes expired short-lived records of every kind; returns how many. Safe to run while

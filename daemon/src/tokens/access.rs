@@ -3,6 +3,7 @@
 
 use super::Tokens;
 use super::grants;
+use super::refresh;
 use crate::audit::{AuditAction, Outcome};
 use crate::model::grants::AccessToken;
 use crate::model::{Client, User};
@@ -39,7 +40,16 @@ pub async fn revoke(tokens: &Tokens, client: &Client, token: &str) -> Result<boo
     let now = tokens.clock.unix_now();
     let key = RecordKey::bearer(token_hash(token));
     let mut revoked_for = None;
-    if let Some(refresh) = tokens.store.refresh_tokens().get(&key, now).await? {
+    if let Some(family_name) = refresh::family_of(token) {
+        // A family is named only inside its refresh tokens: whoever names it held one.
+        let family_key = RecordKey::bearer(token_hash(family_name));
+        if let Some(family) = tokens.store.token_families().get(&family_key, now).await? {
+            if family.client_id == client.id {
+                grants::revoke_family(tokens, family_name).await?;
+                revoked_for = Some(family.user_id);
+            }
+        }
+    } else if let Some(refresh) = tokens.store.refresh_tokens().get(&key, now).await? {
         if refresh.client_id == client.id {
             grants::revoke_family(tokens, &refresh.family).await?;
             revoked_for = Some(refresh.authentication.user_id);

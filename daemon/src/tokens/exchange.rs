@@ -1,15 +1,14 @@
-//! The two grants of the token endpoint, without HTTP: an authorization code (with PKCE) and a
-//! refresh token, each exchanged for new tokens.
+//! The code grant of the token endpoint, without HTTP: an authorization code (with PKCE)
+//! exchanged for tokens (the refresh grant is in [`super::refresh`]), and the device grant's
+//! tokens once approved.
 //!
-//! Codes are single use: a second use is refused and revokes everything the first issued.
-//! Refresh tokens rotate on every use: presenting a spent one revokes the whole family (RFC
-//! 9700 §4.14.2); this is where refresh-token reuse is detected. A request that may not use a
-//! code or token (another client's, a wrong PKCE verifier, a wider scope) leaves it unused.
+//! Codes are single use: a second use is refused and revokes everything the first issued. A
+//! request that may not use a code (another client's, a wrong PKCE verifier) leaves it unused.
 
 use super::Tokens;
 use super::grants::{self, Grant, IssueError, TokenResponse};
 use crate::audit::{AuditAction, Outcome};
-use crate::model::grants::{AuthorizationCode, RefreshToken, TokenFamily};
+use crate::model::grants::{AuthorizationCode, TokenFamily};
 use crate::model::{Client, User, UserId};
 use crate::secrets::{constant_time_eq, token_hash};
 use crate::store::{Change, RecordKey, StoreError};
@@ -112,10 +111,7 @@ pub async fn exchange_code(
             user: &user,
             family: &stored.family,
             scopes,
-            refresh_scopes: scopes
-                .iter()
-                .any(|s| s == grants::OFFLINE_ACCESS)
-                .then_some(scopes.as_slice()),
+            refresh: grants::RefreshIssue::offline(scopes),
             authentication: &stored.authentication,
             nonce: stored.request.nonce.as_deref(),
             code: Some(request.code),
@@ -160,10 +156,7 @@ pub async fn issue_for_device(
             user: &user,
             family: &family,
             scopes,
-            refresh_scopes: scopes
-                .iter()
-                .any(|s| s == grants::OFFLINE_ACCESS)
-                .then_some(scopes),
+            refresh: grants::RefreshIssue::offline(scopes),
             authentication,
             nonce: None,
             code: None,
@@ -183,125 +176,19 @@ pub async fn issue_for_device(
     Ok(response)
 }
 
-/// A refresh token presented by an authenticated client.
-#[derive(Debug)]
-pub struct RefreshExchange<'a> {
-    pub client: &'a Client,
-    pub refresh_token: &'a str,
-    /// The scopes asked for (`scope`), which may only narrow the granted ones.
-    pub scopes: Option<Vec<String>>,
-    pub source: &'a str,
-}
-
-/// Rotates a refresh token: the presented one is spent, new tokens are issued in its family.
-pub async fn refresh(
-    tokens: &Tokens,
-    request: &RefreshExchange<'_>,
-) -> Result<TokenResponse, ExchangeError> {
-    let now = tokens.clock.unix_now();
-    let client = request.client;
-    let asked = request.scopes.as_deref();
-    // One atomic read-and-mark: a token this request may not use is left as it was.
-    let mut refusal = None;
-    let stored = tokens
-        .store
-        .refresh_tokens()
-        .update(
-            &RecordKey::bearer(token_hash(request.refresh_token)),
-            now,
-            &mut |stored| {
-                refusal = if stored.client_id != client.id {
-                    Some(ExchangeError::InvalidGrant(
-                        "the refresh token was issued to another client",
-                    ))
-                } else if asked
-                    .is_some_and(|asked| asked.iter().any(|s| !stored.scopes.contains(s)))
-                {
-                    Some(ExchangeError::InvalidScope(
-                        "a refresh cannot widen the granted scope",
-                    ))
-                } else {
-                    None
-                };
-                if refusal.is_some() || stored.used {
-                    return Change::Keep;
-                }
-                Change::Replace(RefreshToken {
-                    used: true,
-                    ..stored.clone()
-                })
-            },
-        )
-        .await?
-        .ok_or(ExchangeError::InvalidGrant(
-            "the refresh token is invalid or has expired",
-        ))?;
-    if let Some(refusal) = refusal {
-        return Err(refusal);
-    }
-    let (family, user) =
-        family_and_user(tokens, &stored.family, stored.authentication.user_id).await?;
-    let reuse = Reuse {
-        tokens,
-        family: &stored.family,
-        user: user.as_ref(),
-        client,
-        source: request.source,
-    };
-    reuse
-        .check(
-            stored.used,
-            AuditAction::RefreshTokenReused,
-            "the refresh token was already used; its family is revoked",
-        )
-        .await?;
-    let user = user.ok_or(ExchangeError::InvalidGrant(
-        "the user can no longer sign in",
-    ))?;
-    if family
-        .as_ref()
-        .is_some_and(|f| f.generation != user.session_generation)
-    {
-        return Err(ExchangeError::InvalidGrant(
-            "the user's sessions were ended (a password reset, say); sign in again",
-        ));
-    }
-    let response = grants::issue_tokens(
-        tokens,
-        &Grant {
-            client,
-            user: &user,
-            family: &stored.family,
-            scopes: asked.unwrap_or(&stored.scopes),
-            refresh_scopes: Some(&stored.scopes),
-            authentication: &stored.authentication,
-            nonce: None,
-            code: None,
-            family_read: family.as_ref(),
-        },
-    )
-    .await?;
-    // Counted, not audited: a refresh is routine and frequent (every few minutes for every
-    // signed-in application), and recording each one cost an eighth of the grant's time and
-    // filled the trail. Sign-ins, code exchanges, reuse and revocation stay audited.
-    tokens.metrics.token_refreshed();
-    tracing::debug!(user = %user.username, client = %client.name, "tokens refreshed");
-    Ok(response)
-}
-
 /// What to revoke and report when a single-use code or refresh token turns up a second time.
-struct Reuse<'a> {
-    tokens: &'a Tokens,
-    family: &'a str,
-    user: Option<&'a User>,
-    client: &'a Client,
-    source: &'a str,
+pub(super) struct Reuse<'a> {
+    pub tokens: &'a Tokens,
+    pub family: &'a str,
+    pub user: Option<&'a User>,
+    pub client: &'a Client,
+    pub source: &'a str,
 }
 
 impl Reuse<'_> {
     /// `already_used` is what the atomic read-and-mark found. A first use passes; a second
     /// revokes the family and is refused.
-    async fn check(
+    pub async fn check(
         &self,
         already_used: bool,
         action: AuditAction,
@@ -328,7 +215,7 @@ impl Reuse<'_> {
 
 /// The grant's token family, and its user if they still exist and are not disabled: one
 /// question to the store.
-async fn family_and_user(
+pub(super) async fn family_and_user(
     tokens: &Tokens,
     family: &str,
     id: UserId,

@@ -3,9 +3,11 @@
 
 use super::Tokens;
 use super::id_token::{self, IdTokenInput};
+use super::refresh;
 use crate::audit::{AuditAction, AuditDoor, AuditEvent, Outcome};
 use crate::model::grants::{
-    AccessToken, Authentication, AuthorizationCode, AuthorizationRequest, RefreshToken, TokenFamily,
+    AccessToken, Authentication, AuthorizationCode, AuthorizationRequest, CurrentRefresh,
+    TokenFamily,
 };
 use crate::model::{Client, User};
 use crate::secrets::{random_token, token_hash};
@@ -14,9 +16,9 @@ use crate::store::{Change, RecordKey, StoreError};
 /// Authorization codes live 60 seconds (OAuth 2.0 Security BCP: short-lived, single use).
 pub const CODE_LIFETIME: u64 = 60;
 
-/// A token family is made to outlive its newest refresh token by up to this much, so that it
-/// is rewritten about once an hour rather than on every refresh. A family only ever serves to
-/// revoke its tokens, so outliving them a little costs nothing.
+/// A token family is made to outlive its newest refresh token by up to this much, so that
+/// issuing access tokens in it rewrites it about once an hour rather than every time. Outliving
+/// its tokens a little costs nothing: a family without a live token grants nothing.
 const FAMILY_SLACK: u64 = 3600;
 
 /// The scope that asks for a refresh token (OpenID Connect Core §11): without it, a sign-in
@@ -74,6 +76,7 @@ pub async fn new_family(
                 user_id,
                 generation,
                 revoked: false,
+                refresh: None,
                 expires_at: now + tokens.lifetimes.refresh_token_lifetime.0.as_secs(),
             },
         )
@@ -101,17 +104,26 @@ pub struct Grant<'a> {
     pub family: &'a str,
     /// What the access and ID tokens carry.
     pub scopes: &'a [String],
-    /// The scopes of a new refresh token; `None`: issue none. A code grant issues one only
-    /// for `offline_access`; a refresh grant's new token keeps the old one's scopes, even when
-    /// the access token asked for fewer (RFC 6749 §6).
-    pub refresh_scopes: Option<&'a [String]>,
+    pub refresh: RefreshIssue<'a>,
     pub authentication: &'a Authentication,
     pub nonce: Option<&'a str>,
     pub code: Option<&'a str>,
     /// The family as the caller just read it, if it did: then it is written only when its life
-    /// must be extended. (A family revoked after this read still stops every token issued
-    /// here: every use of a token checks its family.)
+    /// must be extended or it gets its first refresh token. (A family revoked after this read
+    /// still stops every token issued here: every use of a token checks its family.)
     pub family_read: Option<&'a TokenFamily>,
+}
+
+/// Which refresh token a grant hands out.
+#[derive(Debug)]
+pub enum RefreshIssue<'a> {
+    /// None: a code grant without `offline_access`.
+    None,
+    /// The family's first, with these scopes (a code or device grant with `offline_access`, or
+    /// a refresh of a token stored before families held theirs).
+    First(&'a [String]),
+    /// The one a rotation has just put in the family (a refresh grant).
+    Rotated(String),
 }
 
 /// Issues access, refresh and ID tokens in `grant.family`, unless the family has been revoked
@@ -122,8 +134,23 @@ pub async fn issue_tokens(tokens: &Tokens, grant: &Grant<'_>) -> Result<TokenRes
     let refresh_lifetime = tokens.lifetimes.refresh_token_lifetime.0.as_secs();
     // The family lives at least as long as its newest refresh token.
     let lives_long_enough = |family: &TokenFamily| family.expires_at >= now + refresh_lifetime;
+    let first = match grant.refresh {
+        RefreshIssue::First(scopes) => {
+            let token = refresh::new_token(grant.family);
+            let current = CurrentRefresh {
+                hash: token_hash(&token),
+                scopes: scopes.to_vec(),
+                authentication: grant.authentication.clone(),
+                expires_at: now + refresh_lifetime,
+            };
+            Some((token, current))
+        }
+        RefreshIssue::None | RefreshIssue::Rotated(_) => None,
+    };
     let family = match grant.family_read {
-        Some(family) if family.revoked || lives_long_enough(family) => Some(family.clone()),
+        Some(family) if first.is_none() && (family.revoked || lives_long_enough(family)) => {
+            Some(family.clone())
+        }
         _ => {
             tokens
                 .store
@@ -132,11 +159,17 @@ pub async fn issue_tokens(tokens: &Tokens, grant: &Grant<'_>) -> Result<TokenRes
                     &RecordKey::bearer(token_hash(grant.family)),
                     now,
                     &mut |family| {
-                        if family.revoked || lives_long_enough(family) {
+                        if family.revoked || (first.is_none() && lives_long_enough(family)) {
                             return Change::Keep;
                         }
                         Change::Replace(TokenFamily {
-                            expires_at: now + refresh_lifetime + FAMILY_SLACK,
+                            expires_at: family
+                                .expires_at
+                                .max(now + refresh_lifetime + FAMILY_SLACK),
+                            refresh: first
+                                .as_ref()
+                                .map(|(_, current)| current.clone())
+                                .or_else(|| family.refresh.clone()),
                             ..family.clone()
                         })
                     },
@@ -156,32 +189,16 @@ pub async fn issue_tokens(tokens: &Tokens, grant: &Grant<'_>) -> Result<TokenRes
         issued_at: now,
         expires_at: now + access_lifetime,
     };
-    let refresh = grant.refresh_scopes.map(|scopes| {
-        let token = random_token();
-        let record = RefreshToken {
-            family: grant.family.to_owned(),
-            client_id: grant.client.id.clone(),
-            scopes: scopes.to_vec(),
-            authentication: grant.authentication.clone(),
-            used: false,
-            expires_at: now + refresh_lifetime,
-        };
-        (token, record)
-    });
-    let access_key = RecordKey::bearer(token_hash(&access_token));
-    let refresh_key = refresh
-        .as_ref()
-        .map(|(token, _)| RecordKey::bearer(token_hash(token)));
     tokens
         .store
-        .put_tokens(
-            (&access_key, &access),
-            refresh_key
-                .as_ref()
-                .zip(refresh.as_ref().map(|(_, record)| record)),
-        )
+        .access_tokens()
+        .put(&RecordKey::bearer(token_hash(&access_token)), &access)
         .await?;
-    let refresh_token = refresh.map(|(token, _)| token);
+    let refresh_token = match &grant.refresh {
+        RefreshIssue::None => None,
+        RefreshIssue::First(_) => first.map(|(token, _)| token),
+        RefreshIssue::Rotated(token) => Some(token.clone()),
+    };
     let id_token = id_token::sign(
         tokens,
         &IdTokenInput {
@@ -255,4 +272,16 @@ pub async fn audit(
             .detail(format!("client {}", client.name)),
         )
         .await
+}
+
+impl<'a> RefreshIssue<'a> {
+    /// A code or device grant's: a refresh token only for `offline_access` (OpenID Connect
+    /// Core §11).
+    pub fn offline(scopes: &'a [String]) -> Self {
+        if scopes.iter().any(|s| s == OFFLINE_ACCESS) {
+            Self::First(scopes)
+        } else {
+            Self::None
+        }
+    }
 }

@@ -8,6 +8,7 @@ pub mod exchange;
 pub mod grants;
 pub mod id_token;
 pub mod keys;
+pub mod refresh;
 
 use crate::audit::AuditTrail;
 use crate::clock::Clock;

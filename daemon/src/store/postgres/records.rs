@@ -15,7 +15,7 @@ use crate::model::grants::{
 use crate::model::mail::MailRecord;
 use crate::model::signing_key::SigningKeyRecord;
 use crate::model::{Client, Role, SiteSettings, User, UserId};
-use crate::store::codec::{Record, decode, encode};
+use crate::store::codec::{decode, encode};
 use crate::store::{
     AccessGrant, AppendLog, BackupError, BackupSummary, Edit, RecordKey, ShortLived, Store,
     StoreError,
@@ -454,43 +454,6 @@ impl Store for PgStore {
             family.map(decode).transpose()?,
             user.map(decode).transpose()?,
         ))
-    }
-
-    async fn put_tokens(
-        &self,
-        access: (&RecordKey, &AccessToken),
-        refresh: Option<(&RecordKey, &RefreshToken)>,
-    ) -> Result<(), StoreError> {
-        let Some(refresh) = refresh else {
-            return self.access_tokens().put(access.0, access.1).await;
-        };
-        // Both in one statement. Token keys are random: a new one is never already there.
-        let client = self.client().await?;
-        let (links, refresh_links) = (access.1.links(), refresh.1.links());
-        sql::execute(
-            &*client,
-            "INSERT INTO short_lived (kind, key, owner, expires_at, record, \
-                 link_family, link_client, link_user) \
-             VALUES ('access_tokens', $1, NULL, $2, $3, $4, $5, $6), \
-                    ('refresh_tokens', $7, NULL, $8, $9, $10, $11, $12)",
-            &[
-                &access.0.to_bytes(),
-                &seconds(access.1.expires_at),
-                &encode(access.1)?,
-                &links.family.as_ref().map(|f| f.as_slice()),
-                &links.client_id,
-                &links.user_id.map(|u| u.0),
-                &refresh.0.to_bytes(),
-                &seconds(refresh.1.expires_at),
-                &encode(refresh.1)?,
-                &refresh_links.family.as_ref().map(|f| f.as_slice()),
-                &refresh_links.client_id,
-                &refresh_links.user_id.map(|u| u.0),
-            ],
-        )
-        .await
-        .map_err(db)?;
-        Ok(())
     }
 
     /// One statement for every kind; safe on every daemon at once.

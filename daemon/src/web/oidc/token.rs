@@ -7,8 +7,9 @@ use super::client_auth;
 use super::error::OAuthError;
 use super::params::{FormBody, Params, from_form};
 use crate::model::Client;
-use crate::tokens::exchange::{self, CodeExchange, RefreshExchange};
+use crate::tokens::exchange::{self, CodeExchange};
 use crate::tokens::grants::TokenResponse;
+use crate::tokens::refresh::{self, RefreshExchange};
 use crate::web::Web;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
@@ -105,5 +106,5 @@ async fn refresh_grant(
         scopes,
         source,
     };
-    Ok(exchange::refresh(&web.ctx.tokens, &request).await?)
+    Ok(refresh::refresh(&web.ctx.tokens, &request).await?)
 }

@@ -1,0 +1,258 @@
+//! The refresh grant against a real (sled) store: rotation in place, reuse, and tokens stored
+//! one by one by an earlier version.
+
+use super::*;
+use crate::context::Context;
+use crate::model::SigningAlg;
+
+const SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
+
+struct Grantee {
+    _dir: tempfile::TempDir,
+    ctx: Context,
+    client: Client,
+    user: User,
+}
+
+async fn grantee() -> Grantee {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = Context::for_tests(dir.path()).await;
+    let user = User::for_tests("noor");
+    ctx.store.insert_user(&user).await.unwrap();
+    let client = Client {
+        id: "wiki-id".into(),
+        name: "wiki".into(),
+        secret_hash: Some(token_hash("wiki secret")),
+        redirect_uris: vec!["https://wiki.example/cb".into()],
+        post_logout_redirect_uris: Vec::new(),
+        signing_alg: SigningAlg::RS256,
+        require_pkce: false,
+        consent: false,
+        device_flow: false,
+        created_at: 1,
+    };
+    ctx.store.insert_client(&client).await.unwrap();
+    Grantee {
+        _dir: dir,
+        ctx,
+        client,
+        user,
+    }
+}
+
+fn scopes() -> Vec<String> {
+    SCOPES.iter().map(|s| s.to_string()).collect()
+}
+
+fn authentication(g: &Grantee) -> Authentication {
+    Authentication {
+        user_id: g.user.id,
+        auth_time: g.ctx.clock.unix_now(),
+        amr: vec!["pwd".into()],
+    }
+}
+
+/// What a code exchange with `offline_access` gives: a new family and its first token.
+async fn first_refresh_token(g: &Grantee) -> (String, String) {
+    let family = grants::new_family(&g.ctx.tokens, &g.client, g.user.id)
+        .await
+        .unwrap();
+    let scopes = scopes();
+    let response = grants::issue_tokens(
+        &g.ctx.tokens,
+        &Grant {
+            client: &g.client,
+            user: &g.user,
+            family: &family,
+            scopes: &scopes,
+            refresh: RefreshIssue::First(&scopes),
+            authentication: &authentication(g),
+            nonce: None,
+            code: None,
+            family_read: None,
+        },
+    )
+    .await
+    .unwrap();
+    (family, response.refresh_token.expect("offline_access"))
+}
+
+async fn exchange(g: &Grantee, token: &str) -> Result<TokenResponse, ExchangeError> {
+    refresh(
+        &g.ctx.tokens,
+        &RefreshExchange {
+            client: &g.client,
+            refresh_token: token,
+            scopes: None,
+            source: "test",
+        },
+    )
+    .await
+}
+
+async fn family(g: &Grantee, name: &str) -> TokenFamily {
+    let now = g.ctx.clock.unix_now();
+    let key = RecordKey::bearer(token_hash(name));
+    g.ctx
+        .store
+        .token_families()
+        .get(&key, now)
+        .await
+        .unwrap()
+        .expect("the family is stored")
+}
+
+#[tokio::test]
+async fn rotation_replaces_the_live_token_and_keeps_one_record_per_family() {
+    let g = grantee().await;
+    let (name, mut token) = first_refresh_token(&g).await;
+    for _ in 0..5 {
+        let response = exchange(&g, &token)
+            .await
+            .expect("the live token refreshes");
+        let next = response.refresh_token.expect("rotated");
+        assert_eq!(family_of(&next), Some(name.as_str()));
+        assert_ne!(next, token);
+        token = next;
+    }
+    let now = g.ctx.clock.unix_now();
+    assert_eq!(
+        g.ctx.store.token_families().all(now).await.unwrap().len(),
+        1
+    );
+    assert!(
+        g.ctx
+            .store
+            .refresh_tokens()
+            .all(now)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no token is stored on its own"
+    );
+    let stored = family(&g, &name).await;
+    assert_eq!(stored.refresh.unwrap().hash, token_hash(&token));
+}
+
+#[tokio::test]
+async fn a_spent_token_revokes_the_family_and_its_live_token() {
+    let g = grantee().await;
+    let (name, spent) = first_refresh_token(&g).await;
+    let live = exchange(&g, &spent).await.unwrap().refresh_token.unwrap();
+    let replay = exchange(&g, &spent).await.unwrap_err();
+    assert!(replay.to_string().contains("already used"), "{replay}");
+    assert!(family(&g, &name).await.revoked);
+    let after = exchange(&g, &live).await.unwrap_err();
+    assert!(after.to_string().contains("invalid"), "{after}");
+    // A forged secret in a family's name is refused too (and the family stays revoked).
+    let forged = exchange(&g, &format!("{name}.forged")).await.unwrap_err();
+    assert!(matches!(forged, ExchangeError::InvalidGrant(_)), "{forged}");
+}
+
+#[tokio::test]
+async fn another_clients_request_or_a_wider_scope_spends_nothing() {
+    let g = grantee().await;
+    let (name, token) = first_refresh_token(&g).await;
+    let other = Client {
+        id: "other-id".into(),
+        ..g.client.clone()
+    };
+    let wrong_client = refresh(
+        &g.ctx.tokens,
+        &RefreshExchange {
+            client: &other,
+            refresh_token: &format!("{name}.guess"),
+            scopes: None,
+            source: "test",
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(wrong_client.to_string().contains("another client"));
+    let wider = refresh(
+        &g.ctx.tokens,
+        &RefreshExchange {
+            client: &g.client,
+            refresh_token: &token,
+            scopes: Some(vec!["openid".into(), "email".into()]),
+            source: "test",
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(wider, ExchangeError::InvalidScope(_)), "{wider}");
+    assert!(!family(&g, &name).await.revoked);
+    exchange(&g, &token).await.expect("still the live token");
+}
+
+#[tokio::test]
+async fn an_unknown_family_or_a_malformed_token_is_refused_without_side_effects() {
+    let g = grantee().await;
+    for token in ["", ".", "nofamily.secret", "a.b.c", &"x".repeat(4096)] {
+        let error = exchange(&g, token).await.unwrap_err();
+        assert!(
+            error.to_string().contains("invalid or has expired"),
+            "{token:?}: {error}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_token_stored_by_an_earlier_version_is_honoured_once_then_held_by_its_family() {
+    let g = grantee().await;
+    let name = grants::new_family(&g.ctx.tokens, &g.client, g.user.id)
+        .await
+        .unwrap();
+    let legacy = random_token();
+    let now = g.ctx.clock.unix_now();
+    g.ctx
+        .store
+        .refresh_tokens()
+        .put(
+            &RecordKey::bearer(token_hash(&legacy)),
+            &RefreshToken {
+                family: name.clone(),
+                client_id: g.client.id.clone(),
+                scopes: scopes(),
+                authentication: authentication(&g),
+                used: false,
+                expires_at: now + 3600,
+            },
+        )
+        .await
+        .unwrap();
+    let next = exchange(&g, &legacy).await.unwrap().refresh_token.unwrap();
+    assert_eq!(family_of(&next), Some(name.as_str()), "now family-held");
+    let next = exchange(&g, &next).await.unwrap().refresh_token.unwrap();
+    let replay = exchange(&g, &legacy).await.unwrap_err();
+    assert!(replay.to_string().contains("already used"), "{replay}");
+    assert!(exchange(&g, &next).await.is_err(), "the family is revoked");
+}
+
+#[tokio::test]
+async fn ending_the_users_sessions_ends_the_family() {
+    let g = grantee().await;
+    let (_, token) = first_refresh_token(&g).await;
+    g.ctx
+        .store
+        .update_user(
+            g.user.id,
+            Box::new(|user| {
+                user.session_generation += 1;
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
+    let error = exchange(&g, &token).await.unwrap_err();
+    assert!(error.to_string().contains("sessions were ended"), "{error}");
+}
+
+#[test]
+fn a_family_held_token_names_its_family_and_an_older_one_does_not() {
+    let token = new_token("family-name");
+    assert_eq!(family_of(&token), Some("family-name"));
+    assert_ne!(new_token("family-name"), token, "the secret is random");
+    assert_eq!(family_of(&random_token()), None, "stored one by one");
+    assert_eq!(family_of(".secret"), None);
+}
