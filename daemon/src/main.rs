@@ -11,6 +11,11 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The exit status when the store was written by a newer posternd (a downgrade): EX_DATAERR of
+/// sysexits.h. The systemd unit names it in `RestartPreventExitStatus=`, so a downgraded daemon
+/// stops with its message instead of being restarted into the same refusal.
+const EXIT_STORE_TOO_NEW: u8 = 65;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let config = match Config::load(args.config.as_deref(), std::env::vars()) {
@@ -50,7 +55,11 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("posternd: {e}");
-            ExitCode::FAILURE
+            if e.is_downgrade() {
+                ExitCode::from(EXIT_STORE_TOO_NEW)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

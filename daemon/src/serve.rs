@@ -46,6 +46,16 @@ pub enum ServeError {
     WriteFailed(String),
 }
 
+impl ServeError {
+    /// Whether the store was written by a newer posternd (a downgrade): no restart mends it.
+    pub fn is_downgrade(&self) -> bool {
+        matches!(
+            self,
+            ServeError::Store(StoreError::StoreTooNew { .. } | StoreError::RecordTooNew { .. })
+        )
+    }
+}
+
 /// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads (see `reload`). `config_path` is
 /// the file `config` was read from, read again on a reload.
 pub async fn run(

@@ -376,7 +376,11 @@ fn a_daemon_refuses_a_schema_newer_than_itself_and_records_are_versioned_bytes()
         .output()
         .expect("run posternd");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+    assert_eq!(
+        output.status.code(),
+        Some(65),
+        "the status the unit's RestartPreventExitStatus= names: {stderr}"
+    );
     assert!(
         stderr.contains("newer than this posternd reads") && stderr.contains("upgrade posternd"),
         "{stderr}"
