@@ -2,23 +2,44 @@
 //! one by one by an earlier version.
 
 use super::*;
-use crate::context::Context;
+use crate::audit::AuditTrail;
+use crate::clock::{AdjustableClock, Clock};
+use crate::metrics::Metrics;
 use crate::model::SigningAlg;
+use crate::secrets::MasterKey;
+use crate::store::SharedStore;
+use crate::tokens::keys::KeyRing;
+use std::sync::Arc;
 
 const SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
 
 struct Grantee {
     _dir: tempfile::TempDir,
-    ctx: Context,
+    tokens: Tokens,
     client: Client,
     user: User,
 }
 
 async fn grantee() -> Grantee {
     let dir = tempfile::tempdir().unwrap();
-    let ctx = Context::for_tests(dir.path()).await;
+    let clock = Arc::new(AdjustableClock::default());
+    let store: SharedStore =
+        Arc::new(crate::store::sled_backend::SledStore::open(dir.path()).unwrap());
+    let metrics = Arc::new(Metrics::new());
+    let keys = KeyRing::load(&*store, &MasterKey::for_tests(), clock.unix_now(), 600)
+        .await
+        .unwrap();
+    let tokens = Tokens {
+        store: store.clone(),
+        clock,
+        audit: AuditTrail::new(store.clone(), metrics.clone()),
+        metrics,
+        keys,
+        issuer: openidconnect::IssuerUrl::new("http://localhost:8080".into()).unwrap(),
+        lifetimes: crate::config::Config::default().tokens,
+    };
     let user = User::for_tests("noor");
-    ctx.store.insert_user(&user).await.unwrap();
+    store.insert_user(&user).await.unwrap();
     let client = Client {
         id: "wiki-id".into(),
         name: "wiki".into(),
@@ -31,10 +52,10 @@ async fn grantee() -> Grantee {
         device_flow: false,
         created_at: 1,
     };
-    ctx.store.insert_client(&client).await.unwrap();
+    store.insert_client(&client).await.unwrap();
     Grantee {
         _dir: dir,
-        ctx,
+        tokens,
         client,
         user,
     }
@@ -47,19 +68,19 @@ fn scopes() -> Vec<String> {
 fn authentication(g: &Grantee) -> Authentication {
     Authentication {
         user_id: g.user.id,
-        auth_time: g.ctx.clock.unix_now(),
+        auth_time: g.tokens.clock.unix_now(),
         amr: vec!["pwd".into()],
     }
 }
 
 /// What a code exchange with `offline_access` gives: a new family and its first token.
 async fn first_refresh_token(g: &Grantee) -> (String, String) {
-    let family = grants::new_family(&g.ctx.tokens, &g.client, g.user.id)
+    let family = grants::new_family(&g.tokens, &g.client, g.user.id)
         .await
         .unwrap();
     let scopes = scopes();
     let response = grants::issue_tokens(
-        &g.ctx.tokens,
+        &g.tokens,
         &Grant {
             client: &g.client,
             user: &g.user,
@@ -79,7 +100,7 @@ async fn first_refresh_token(g: &Grantee) -> (String, String) {
 
 async fn exchange(g: &Grantee, token: &str) -> Result<TokenResponse, ExchangeError> {
     refresh(
-        &g.ctx.tokens,
+        &g.tokens,
         &RefreshExchange {
             client: &g.client,
             refresh_token: token,
@@ -91,9 +112,9 @@ async fn exchange(g: &Grantee, token: &str) -> Result<TokenResponse, ExchangeErr
 }
 
 async fn family(g: &Grantee, name: &str) -> TokenFamily {
-    let now = g.ctx.clock.unix_now();
+    let now = g.tokens.clock.unix_now();
     let key = RecordKey::bearer(token_hash(name));
-    g.ctx
+    g.tokens
         .store
         .token_families()
         .get(&key, now)
@@ -115,13 +136,19 @@ async fn rotation_replaces_the_live_token_and_keeps_one_record_per_family() {
         assert_ne!(next, token);
         token = next;
     }
-    let now = g.ctx.clock.unix_now();
+    let now = g.tokens.clock.unix_now();
     assert_eq!(
-        g.ctx.store.token_families().all(now).await.unwrap().len(),
+        g.tokens
+            .store
+            .token_families()
+            .all(now)
+            .await
+            .unwrap()
+            .len(),
         1
     );
     assert!(
-        g.ctx
+        g.tokens
             .store
             .refresh_tokens()
             .all(now)
@@ -158,7 +185,7 @@ async fn another_clients_request_or_a_wider_scope_spends_nothing() {
         ..g.client.clone()
     };
     let wrong_client = refresh(
-        &g.ctx.tokens,
+        &g.tokens,
         &RefreshExchange {
             client: &other,
             refresh_token: &format!("{name}.guess"),
@@ -170,7 +197,7 @@ async fn another_clients_request_or_a_wider_scope_spends_nothing() {
     .unwrap_err();
     assert!(wrong_client.to_string().contains("another client"));
     let wider = refresh(
-        &g.ctx.tokens,
+        &g.tokens,
         &RefreshExchange {
             client: &g.client,
             refresh_token: &token,
@@ -200,12 +227,12 @@ async fn an_unknown_family_or_a_malformed_token_is_refused_without_side_effects(
 #[tokio::test]
 async fn a_token_stored_by_an_earlier_version_is_honoured_once_then_held_by_its_family() {
     let g = grantee().await;
-    let name = grants::new_family(&g.ctx.tokens, &g.client, g.user.id)
+    let name = grants::new_family(&g.tokens, &g.client, g.user.id)
         .await
         .unwrap();
     let legacy = random_token();
-    let now = g.ctx.clock.unix_now();
-    g.ctx
+    let now = g.tokens.clock.unix_now();
+    g.tokens
         .store
         .refresh_tokens()
         .put(
@@ -233,7 +260,7 @@ async fn a_token_stored_by_an_earlier_version_is_honoured_once_then_held_by_its_
 async fn ending_the_users_sessions_ends_the_family() {
     let g = grantee().await;
     let (_, token) = first_refresh_token(&g).await;
-    g.ctx
+    g.tokens
         .store
         .update_user(
             g.user.id,
