@@ -196,7 +196,7 @@ async fn rotate(
             user,
             scopes: &current.scopes,
             authentication: &current.authentication,
-            refresh: RefreshIssue::Rotated(next.clone()),
+            refresh: RefreshIssue::Rotated(next),
         },
     )
     .await
