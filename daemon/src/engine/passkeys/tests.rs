@@ -3,8 +3,9 @@
 
 use super::*;
 use crate::audit::AuditDoor;
-use crate::engine::NameMatch;
+use crate::engine::{CodeVerdict, NameMatch, PasswordAttempt};
 use crate::model::Role;
+use crate::model::grants::Authentication;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
