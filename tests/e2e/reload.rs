@@ -111,6 +111,7 @@ fn a_reload_serves_a_renewed_certificate_and_keeps_open_connections() {
         1,
     );
     assert!(log.contains(&cert.display().to_string()), "{log}");
+    assert!(log.contains("holds no PEM certificate"), "{log}");
     let again = client_trusting(&renewed, port);
     assert!(again.get(&discovery).send().unwrap().status().is_success());
 }
