@@ -109,14 +109,32 @@ impl SmallDisk {
     }
 
     /// Mounts the ext4 image again, writable (the error is cleared by the new mount).
+    ///
+    /// A mount namespace another test is making (bwrap, sshd) may hold the broken filesystem
+    /// for a moment after the unmount; mounting the image then hands back that same read-only
+    /// filesystem. So it is mounted until it comes up writable.
     fn remount(&self) {
         let image = self.loop_image.as_ref().expect("an ext4 image");
-        run(Command::new("umount").arg(&self.mount_point));
-        run(Command::new("e2fsck").args(["-f", "-y"]).arg(image));
-        run(Command::new("mount")
-            .args(["-o", "loop,errors=remount-ro"])
-            .arg(image)
-            .arg(&self.mount_point));
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            run(Command::new("umount").arg(&self.mount_point));
+            run(Command::new("e2fsck").args(["-f", "-y"]).arg(image));
+            run(Command::new("mount")
+                .args(["-o", "loop,errors=remount-ro"])
+                .arg(image)
+                .arg(&self.mount_point));
+            let flags = nix::sys::statvfs::statvfs(&self.mount_point)
+                .unwrap()
+                .flags();
+            if !flags.contains(nix::sys::statvfs::FsFlags::ST_RDONLY) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the repaired disk still mounts read-only"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 }
 
