@@ -23,8 +23,8 @@ impl Tls {
     pub async fn load(cert: &Path, key: &Path) -> Result<Self, String> {
         // Exactly one provider is compiled in; installing it twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        check_pem_files(cert, key)?;
-        axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+        let (chain, private_key) = read_pem_files(cert, key)?;
+        axum_server::tls_rustls::RustlsConfig::from_der(chain, private_key)
             .await
             .map(Self)
             .map_err(|e| unusable(cert, key, &e))
@@ -33,44 +33,38 @@ impl Tls {
     /// Serves new connections with the certificate and key in these files (a renewal); open
     /// connections keep theirs. Files that do not load leave the current ones in place.
     pub async fn reload(&self, cert: &Path, key: &Path) -> Result<(), String> {
-        check_pem_files(cert, key)?;
+        let (chain, private_key) = read_pem_files(cert, key)?;
         self.0
-            .reload_from_pem_file(cert, key)
+            .reload_from_der(chain, private_key)
             .await
             .map_err(|e| unusable(cert, key, &e))
     }
 }
 
-/// Names what is missing from the files in the administrator's words: rustls says "peer sent
-/// no certificates" of a certificate file that holds none.
-fn check_pem_files(cert: &Path, key: &Path) -> Result<(), String> {
+/// The certificate chain and the private key in these PEM files, as DER. What is missing is
+/// named in the administrator's words: rustls says "peer sent no certificates" of a
+/// certificate file that holds none.
+fn read_pem_files(cert: &Path, key: &Path) -> Result<(Vec<Vec<u8>>, Vec<u8>), String> {
     use rustls::pki_types::pem::{self, PemObject};
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-    let certificates = CertificateDer::pem_file_iter(cert)
-        .and_then(|found| found.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| {
-            format!(
-                "TLS certificate and key: http.tls_cert {}: {e}",
-                cert.display()
-            )
-        })?;
-    if certificates.is_empty() {
-        return Err(format!(
-            "TLS certificate and key: http.tls_cert {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+    let refused = |why: String| format!("TLS certificate and key: {why}");
+    let chain: Vec<Vec<u8>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|found| found.map(|c| c.map(|c| c.to_vec())).collect())
+        .map_err(|e| refused(format!("http.tls_cert {}: {e}", cert.display())))?;
+    if chain.is_empty() {
+        return Err(refused(format!(
+            "http.tls_cert {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
             cert.display()
-        ));
+        )));
     }
     match PrivateKeyDer::from_pem_file(key) {
-        Ok(_) => Ok(()),
-        Err(pem::Error::NoItemsFound) => Err(format!(
-            "TLS certificate and key: http.tls_key {} holds no PEM private key (-----BEGIN PRIVATE KEY-----)",
+        Ok(private_key) => Ok((chain, private_key.secret_der().to_vec())),
+        Err(pem::Error::NoItemsFound) => Err(refused(format!(
+            "http.tls_key {} holds no PEM private key (-----BEGIN PRIVATE KEY-----)",
             key.display()
-        )),
-        Err(e) => Err(format!(
-            "TLS certificate and key: http.tls_key {}: {e}",
-            key.display()
-        )),
+        ))),
+        Err(e) => Err(refused(format!("http.tls_key {}: {e}", key.display()))),
     }
 }
 
@@ -109,7 +103,7 @@ pub async fn serve(
 
 #[cfg(test)]
 mod tests {
-    use super::check_pem_files;
+    use super::read_pem_files;
 
     #[test]
     fn files_without_a_certificate_or_key_are_named_plainly() {
@@ -118,18 +112,19 @@ mod tests {
         let issued = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
         std::fs::write(&cert, issued.cert.pem()).unwrap();
         std::fs::write(&key, issued.signing_key.serialize_pem()).unwrap();
-        assert_eq!(check_pem_files(&cert, &key), Ok(()));
+        let (chain, _) = read_pem_files(&cert, &key).unwrap();
+        assert_eq!(chain, vec![issued.cert.der().to_vec()]);
 
         std::fs::write(&key, "not a key").unwrap();
-        let error = check_pem_files(&cert, &key).unwrap_err();
+        let error = read_pem_files(&cert, &key).unwrap_err();
         assert!(error.contains("holds no PEM private key"), "{error}");
 
         std::fs::write(&cert, "not a certificate").unwrap();
-        let error = check_pem_files(&cert, &key).unwrap_err();
+        let error = read_pem_files(&cert, &key).unwrap_err();
         assert!(error.contains("holds no PEM certificate"), "{error}");
 
         let missing = dir.path().join("missing.pem");
-        let error = check_pem_files(&missing, &key).unwrap_err();
+        let error = read_pem_files(&missing, &key).unwrap_err();
         assert!(error.contains("missing.pem"), "{error}");
     }
 }
