@@ -1,7 +1,7 @@
 //! The account page (`/account`): a signed-in user's second factor, recovery codes, remembered
 //! browsers and password. Every form is CSRF-protected; every rule is the engine's.
 
-use super::{PageError, Web, client_addr, csrf, see_other, session, with_cookies};
+use super::{PageError, Web, client_addr, csrf, pages, see_other, session, with_cookies};
 use crate::engine::account;
 use crate::engine::email_code::{self, Sent};
 use crate::engine::{self, EngineError, PasswordAttempt, devices, sessions};
@@ -579,13 +579,6 @@ async fn passkeys_section(
     };
     context.insert("passkeys_offered", &offered);
     context.insert("passkeys", &passkeys);
-    context.insert(
-        "passkey_challenge",
-        &started.as_ref().map(|s| s.challenge.clone()),
-    );
-    context.insert(
-        "passkey_options",
-        &started.as_ref().map(|s| s.options.to_string()),
-    );
+    pages::offer_passkey(context, started.as_ref());
     Ok(())
 }

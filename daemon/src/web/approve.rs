@@ -3,7 +3,7 @@
 //! client and what it asks for), and approves it (a login with its user's passkey, a client as
 //! the signed-in user) or denies it. The rules are `engine::approvals`'.
 
-use super::{PageError, Web, client_addr, csrf, session, with_cookies};
+use super::{PageError, Web, client_addr, csrf, pages, session, with_cookies};
 use crate::engine::approvals;
 use crate::engine::passkeys::Origin;
 use crate::model::device::{ApprovalRequest, DeviceAuthorization};
@@ -269,10 +269,7 @@ impl<'a> Page<'a> {
                 context.insert("host", host);
                 context.insert("remote_host", remote_host);
                 match approvals::start_passkey(&self.web.ctx, code, waiting).await {
-                    Ok(started) => {
-                        context.insert("passkey_challenge", &started.challenge);
-                        context.insert("passkey_options", &started.options.to_string());
-                    }
+                    Ok(started) => pages::offer_passkey(context, Some(&started)),
                     Err(e) => return Err(PageError::from(e).into_response()),
                 }
             }

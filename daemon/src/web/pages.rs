@@ -82,6 +82,16 @@ impl Pages {
     }
 }
 
+/// The passkey ceremony a page offers, if any: the challenge's id for its form and the
+/// options for `passkey.js`; both absent when there is none.
+pub fn offer_passkey(
+    context: &mut tera::Context,
+    started: Option<&crate::engine::passkeys::Started>,
+) {
+    context.insert("passkey_challenge", &started.map(|s| &s.challenge));
+    context.insert("passkey_options", &started.map(|s| s.options.to_string()));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 
 use crate::engine::{self, EngineError};
 use crate::model::grants::{LoginFlow, LoginStep};
-use crate::web::{PageError, Web};
+use crate::web::{PageError, Web, pages};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -38,14 +38,7 @@ async fn passwordless_option(web: &Web, context: &mut tera::Context) -> Result<(
         true => Some(engine::passkeys::start_passwordless(&web.ctx).await?),
         false => None,
     };
-    context.insert(
-        "passkey_challenge",
-        &started.as_ref().map(|s| s.challenge.clone()),
-    );
-    context.insert(
-        "passkey_options",
-        &started.as_ref().map(|s| s.options.to_string()),
-    );
+    pages::offer_passkey(context, started.as_ref());
     context.insert("password_reset", &settings.password_reset_enabled);
     context.insert("email_code_sign_in", &settings.email_code_sign_in);
     Ok(())
@@ -69,14 +62,7 @@ async fn passkey_step(
         true => Some(engine::passkeys::start_sign_in(&web.ctx, user).await?),
         false => None,
     };
-    context.insert(
-        "passkey_challenge",
-        &started.as_ref().map(|s| s.challenge.clone()),
-    );
-    context.insert(
-        "passkey_options",
-        &started.as_ref().map(|s| s.options.to_string()),
-    );
+    pages::offer_passkey(context, started.as_ref());
     Ok(())
 }
 
@@ -153,10 +139,7 @@ pub(super) async fn render_step(
                 return PageError::internal_response("the user vanished during enrolment");
             };
             match engine::passkeys::start_registration(&web.ctx, &user).await {
-                Ok(started) => {
-                    context.insert("passkey_challenge", &started.challenge);
-                    context.insert("passkey_options", &started.options.to_string());
-                }
+                Ok(started) => pages::offer_passkey(&mut context, Some(&started)),
                 Err(e) => return PageError::from(e).into_response(),
             }
             "enrol_passkey.html"
