@@ -84,6 +84,7 @@ impl Context {
             audit: audit.clone(),
             metrics: metrics.clone(),
             keys,
+            access_key: crate::tokens::access::minted::AccessTokenKey::derive(&master_key),
             issuer: issuer.clone(),
             lifetimes: config.tokens.clone(),
         };

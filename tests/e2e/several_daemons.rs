@@ -115,6 +115,10 @@ fn a_refresh_token_rotated_on_one_daemon_and_replayed_on_the_other_revokes_the_f
     let token_b = format!("http://{}/token", daemon_b.http);
     let (status, rotated) = rp.post(&token_a, &grant(&old));
     assert_eq!(status, 200, "{rotated}");
+    // Access tokens are minted under the shared key file: one minted on A is good on B.
+    let access = rotated["access_token"].as_str().unwrap();
+    let issuer_b = format!("http://{}", daemon_b.http);
+    assert_eq!(rp.userinfo(&issuer_b, access).0, 200);
     let (status, body) = rp.post(&token_b, &grant(&old));
     assert_eq!(
         (status, body["error"].as_str()),
@@ -127,6 +131,11 @@ fn a_refresh_token_rotated_on_one_daemon_and_replayed_on_the_other_revokes_the_f
         (status, body["error"].as_str()),
         (400, Some("invalid_grant")),
         "the whole family is revoked: {body}"
+    );
+    assert_eq!(
+        rp.userinfo(&issuer_b, access).0,
+        401,
+        "and its access tokens"
     );
     assert!(b.ok(&["audit"]).contains("refresh_token_reused"));
 }

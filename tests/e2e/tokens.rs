@@ -120,3 +120,60 @@ fn introspection_reports_live_and_dead_tokens() {
     let (_, body) = rp.post(&url, &[("token", &access_token(&tokens))]);
     assert_eq!(body, serde_json::json!({ "active": false }));
 }
+
+#[test]
+fn an_access_token_revoked_alone_is_dead_everywhere_and_its_refresh_token_lives_on() {
+    let (site, daemon) = site_with_alice();
+    let rp = RelyingParty::register(&site, &daemon, "app", &[]);
+    let other = RelyingParty::register(&site, &daemon, "other", &[]);
+    let browser = Browser::new(&daemon);
+    let (code, request) = sign_in_and_get_code(&browser, &rp, "alice");
+    let tokens = rp.exchange(&code, request).unwrap();
+    let access = access_token(&tokens);
+
+    // One changed character is a forgery, not another token.
+    let middle = access.len() / 2;
+    let flipped = if &access[middle..=middle] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    let forged = format!("{}{flipped}{}", &access[..middle], &access[middle + 1..]);
+    let (status, _) = rp.userinfo(&browser.issuer, &forged);
+    assert_eq!(status, 401, "a changed token is refused");
+
+    let revoke = format!("{}/revoke", browser.issuer);
+    let (status, _) = other.post(&revoke, &[("token", &access)]);
+    assert_eq!(
+        status, 200,
+        "RFC 7009: another client's token is answered 200"
+    );
+    assert_eq!(
+        rp.userinfo(&browser.issuer, &access).0,
+        200,
+        "and left alone"
+    );
+
+    let (status, _) = rp.post(&revoke, &[("token", &access)]);
+    assert_eq!(status, 200);
+    assert_eq!(rp.userinfo(&browser.issuer, &access).0, 401);
+    let introspect = format!("{}/introspect", browser.issuer);
+    let (_, body) = rp.post(&introspect, &[("token", &access)]);
+    assert_eq!(body, serde_json::json!({ "active": false }));
+
+    let token_url = format!("{}/token", browser.issuer);
+    let (status, fresh) = rp.post(
+        &token_url,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh_token(&tokens)),
+        ],
+    );
+    assert_eq!(status, 200, "the grant goes on: {fresh}");
+    let newer = fresh["access_token"].as_str().unwrap();
+    assert_eq!(rp.userinfo(&browser.issuer, newer).0, 200);
+    assert!(
+        site.ok(&["audit", "--user", "alice"])
+            .contains("token_revoked")
+    );
+}

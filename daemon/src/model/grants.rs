@@ -271,6 +271,19 @@ pub struct TokenFamily {
     /// place, so a client that refreshes every few minutes for a month leaves one record.
     #[serde(default)]
     pub refresh: Option<CurrentRefresh>,
+    /// Access tokens of the family revoked one by one (RFC 7009), until they expire. Access
+    /// tokens have no records of their own (`tokens::access::minted`), so this is where a
+    /// revoked one is remembered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked_access: Vec<RevokedAccess>,
+}
+
+/// An access token revoked on its own, by its hash, remembered until it would have expired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedAccess {
+    #[serde(with = "super::stored_bytes::fixed")]
+    pub hash: [u8; 32],
+    pub expires_at: UnixSeconds,
 }
 
 /// The live refresh token of a family, by its hash, and what it grants.
@@ -294,6 +307,9 @@ pub struct AuthorizationCode {
     pub expires_at: UnixSeconds,
 }
 
+/// An access token as versions before minted tokens (`tokens::access::minted`) stored it: one
+/// record per token. Still honoured until the last of them expires, so an upgrade signs no
+/// one out; none is written any more.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessToken {
     pub family: String,

@@ -72,7 +72,6 @@ macro_rules! short_lived_records {
 short_lived_records! {
     crate::model::grants::LoginFlow = "login flow", version 2;
     crate::model::grants::Session = "session";
-    crate::model::grants::TokenFamily = "token family";
     crate::model::grants::AuthorizationCode = "authorization code";
     crate::model::grants::RefreshToken = "refresh token";
     crate::model::grants::RememberedDevice = "remembered device";
@@ -81,6 +80,18 @@ short_lived_records! {
     crate::model::grants::FailureWindow = "failure window";
     crate::model::passkey::PasskeyChallenge = "passkey challenge";
     crate::model::device::DeviceAuthorization = "device authorization";
+}
+
+impl Record for crate::model::grants::TokenFamily {
+    const KIND: &'static str = "token family";
+
+    fn links(&self) -> Links {
+        Links {
+            family: None,
+            client_id: Some(self.client_id.clone()),
+            user_id: Some(self.user_id),
+        }
+    }
 }
 
 impl Record for crate::model::grants::AccessToken {

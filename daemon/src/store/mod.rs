@@ -211,23 +211,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn passkey_challenges(&self) -> &dyn ShortLived<crate::model::passkey::PasskeyChallenge>;
     fn device_authorizations(&self) -> &dyn ShortLived<crate::model::device::DeviceAuthorization>;
 
-    /// An access token with what deciding whether it may be used takes: its family, whether
+    /// A token family with what deciding whether its access tokens may be used takes: whether
     /// its client is still registered, and its user. One question, so that a backend across a
-    /// network can answer it in one round trip; this default asks four.
-    async fn access_grant(
+    /// network can answer it in one round trip; this default asks three.
+    async fn family_grant(
         &self,
-        key: &RecordKey,
+        family: &RecordKey,
         now: UnixSeconds,
-    ) -> Result<Option<AccessGrant>, StoreError> {
-        let Some(token) = self.access_tokens().get(key, now).await? else {
+    ) -> Result<Option<FamilyGrant>, StoreError> {
+        let Some(family) = self.token_families().get(family, now).await? else {
             return Ok(None);
         };
-        let family_key = RecordKey::bearer(crate::secrets::token_hash(&token.family));
-        Ok(Some(AccessGrant {
-            family: self.token_families().get(&family_key, now).await?,
-            client_registered: self.client_exists(&token.client_id).await?,
-            user: self.user(token.user_id).await?,
-            token,
+        Ok(Some(FamilyGrant {
+            client_registered: self.client_exists(&family.client_id).await?,
+            user: self.user(family.user_id).await?,
+            family,
         }))
     }
 
@@ -268,12 +266,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<BackupSummary, BackupError>;
 }
 
-/// What [`Store::access_grant`] finds.
+/// What [`Store::family_grant`] finds.
 #[derive(Debug, Clone)]
-pub struct AccessGrant {
-    pub token: AccessToken,
-    /// `None` when it has expired or was never there.
-    pub family: Option<TokenFamily>,
+pub struct FamilyGrant {
+    pub family: TokenFamily,
     pub client_registered: bool,
     pub user: Option<User>,
 }

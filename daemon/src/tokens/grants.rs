@@ -2,12 +2,12 @@
 //! ID tokens. All bearer values are random; only their hashes are stored.
 
 use super::Tokens;
+use super::access::minted::AccessClaims;
 use super::id_token::{self, IdTokenInput};
 use super::refresh;
 use crate::audit::{AuditAction, AuditDoor, AuditEvent, Outcome};
 use crate::model::grants::{
-    AccessToken, Authentication, AuthorizationCode, AuthorizationRequest, CurrentRefresh,
-    TokenFamily,
+    Authentication, AuthorizationCode, AuthorizationRequest, CurrentRefresh, TokenFamily,
 };
 use crate::model::{Client, User};
 use crate::secrets::{random_token, token_hash};
@@ -77,11 +77,21 @@ pub async fn new_family(
                 generation,
                 revoked: false,
                 refresh: None,
-                expires_at: now + tokens.lifetimes.refresh_token_lifetime.0.as_secs(),
+                revoked_access: Vec::new(),
+                expires_at: now + family_lifetime(&tokens.lifetimes),
             },
         )
         .await?;
     Ok(family)
+}
+
+/// How long a new family lives: as long as the first token it may issue.
+fn family_lifetime(lifetimes: &crate::config::TokensConfig) -> u64 {
+    lifetimes
+        .refresh_token_lifetime
+        .0
+        .max(lifetimes.access_token_lifetime.0)
+        .as_secs()
 }
 
 /// The token endpoint's answer.
@@ -132,8 +142,10 @@ pub async fn issue_tokens(tokens: &Tokens, grant: &Grant<'_>) -> Result<TokenRes
     let now = tokens.clock.unix_now();
     let access_lifetime = tokens.lifetimes.access_token_lifetime.0.as_secs();
     let refresh_lifetime = tokens.lifetimes.refresh_token_lifetime.0.as_secs();
-    // The family lives at least as long as its newest refresh token.
-    let lives_long_enough = |family: &TokenFamily| family.expires_at >= now + refresh_lifetime;
+    // The family lives at least as long as its newest token: its access tokens are live only
+    // while it is.
+    let family_lifetime = family_lifetime(&tokens.lifetimes);
+    let lives_long_enough = |family: &TokenFamily| family.expires_at >= now + family_lifetime;
     let first = match grant.refresh {
         RefreshIssue::First(scopes) => {
             let token = refresh::new_token(grant.family);
@@ -163,9 +175,7 @@ pub async fn issue_tokens(tokens: &Tokens, grant: &Grant<'_>) -> Result<TokenRes
                             return Change::Keep;
                         }
                         Change::Replace(TokenFamily {
-                            expires_at: family
-                                .expires_at
-                                .max(now + refresh_lifetime + FAMILY_SLACK),
+                            expires_at: family.expires_at.max(now + family_lifetime + FAMILY_SLACK),
                             refresh: first
                                 .as_ref()
                                 .map(|(_, current)| current.clone())
@@ -180,20 +190,12 @@ pub async fn issue_tokens(tokens: &Tokens, grant: &Grant<'_>) -> Result<TokenRes
     if family.is_none_or(|family| family.revoked) {
         return Err(IssueError::Revoked);
     }
-    let access_token = random_token();
-    let access = AccessToken {
-        family: grant.family.to_owned(),
-        client_id: grant.client.id.clone(),
-        user_id: grant.user.id,
+    let access_token = tokens.access_key.mint(&AccessClaims {
+        family_key: token_hash(grant.family),
         scopes: grant.scopes.to_vec(),
         issued_at: now,
         expires_at: now + access_lifetime,
-    };
-    tokens
-        .store
-        .access_tokens()
-        .put(&RecordKey::bearer(token_hash(&access_token)), &access)
-        .await?;
+    });
     let refresh_token = match &grant.refresh {
         RefreshIssue::None => None,
         RefreshIssue::First(_) => first.map(|(token, _)| token),

@@ -1,7 +1,7 @@
 //! The token core, below HTTP: authorization codes, the code and refresh grants with rotation
-//! and reuse detection, access-token checks and revocation, ID tokens, and the signing keys.
-//! The OIDC endpoints (`web::oidc`) turn requests into these calls and their results into
-//! responses; no token rule lives in a handler.
+//! and reuse detection, minted access tokens with their checks and revocation, ID tokens, and
+//! the signing keys. The OIDC endpoints (`web::oidc`) turn requests into these calls and their
+//! results into responses; no token rule lives in a handler.
 
 pub mod access;
 pub mod exchange;
@@ -9,6 +9,8 @@ pub mod grants;
 pub mod id_token;
 pub mod keys;
 pub mod refresh;
+#[cfg(test)]
+mod testing;
 
 use crate::audit::AuditTrail;
 use crate::clock::Clock;
@@ -26,6 +28,9 @@ pub struct Tokens {
     pub metrics: Arc<Metrics>,
     /// The signing keys; rotated and reloaded through the admin door.
     pub keys: keys::KeyRing,
+    /// Mints and checks access tokens (derived from the master key, so shared by every daemon
+    /// that shares the key file).
+    pub access_key: access::minted::AccessTokenKey,
     pub issuer: openidconnect::IssuerUrl,
     pub lifetimes: TokensConfig,
 }

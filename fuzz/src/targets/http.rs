@@ -34,6 +34,8 @@ const REDIRECT: &str = "https%3A%2F%2Fapp.example.com%2Fcb";
 /// A JWT's shape, for `id_token_hint`: header, claims, signature.
 const JWT: &str = "eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIn0.eyJpc3MiOiJodHRwOi8vMTI3LjAuMC4xOjkiLCJzdWIiOiIwMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDciLCJhdWQiOiJmdXp6LWNsaWVudCIsImV4cCI6OTk5OTk5OTk5OX0.c2lnbmF0dXJl";
 const SESSION: &str = "00000000-0000-0000-0000-000000000007.c2Vzc2lvbg";
+/// A minted access token's shape (`tokens::access::minted`): payload, then MAC.
+const MINTED: &str = "AQcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHAAAAAAAAA-gAAAAAAAAGWAAAAAAAAAAAAAAAAAAAAABvcGVuaWQgcHJvZmlsZQ.bWFjbWFjbWFjbWFjbWFjbWFjbWFjbWFjbWFjbWFjbWE";
 
 pub struct Http {
     /// How many answers of each status: a run that only ever gets 404 tests nothing.
@@ -181,6 +183,9 @@ pub fn seeds() -> Vec<Vec<u8>> {
         "POST /introspect\nauthorization: Basic ZnV6ei1jbGllbnQ6ZnV6ei1zZWNyZXQ=\n\ntoken=abc&token_type_hint=refresh_token".into(),
         format!("POST /revoke\n\nclient_id={CLIENT_ID}&client_secret={SECRET}&token=abc"),
         "GET /userinfo\nauthorization: Bearer abc".into(),
+        format!("GET /userinfo\nauthorization: Bearer {MINTED}"),
+        format!("POST /introspect\nauthorization: Basic ZnV6ei1jbGllbnQ6ZnV6ei1zZWNyZXQ=\n\ntoken={MINTED}"),
+        format!("POST /revoke\n\nclient_id={CLIENT_ID}&client_secret={SECRET}&token={MINTED}"),
         format!("GET /login\ncookie: postern_session={SESSION}; postern_device=x.y; postern_browser=abc"),
         "POST /login\ncookie: postern_csrf=abc; postern_flow=f\n\ncsrf=abc&flow=f&username=alice&email_code=1".into(),
         format!("GET /account\ncookie: postern_session={SESSION}"),

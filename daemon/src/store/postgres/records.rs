@@ -17,7 +17,7 @@ use crate::model::signing_key::SigningKeyRecord;
 use crate::model::{Client, Role, SiteSettings, User, UserId};
 use crate::store::codec::{decode, encode};
 use crate::store::{
-    AccessGrant, AppendLog, BackupError, BackupSummary, Edit, RecordKey, ShortLived, Store,
+    AppendLog, BackupError, BackupSummary, Edit, FamilyGrant, RecordKey, ShortLived, Store,
     StoreError,
 };
 use async_trait::async_trait;
@@ -395,38 +395,42 @@ impl Store for PgStore {
         &self.short.device_authorizations
     }
 
-    /// One round trip: the family, client and user are joined through the links the access
-    /// token was stored with (`Record::links`).
-    async fn access_grant(
+    /// One round trip: the client and user are joined through the links the family was stored
+    /// with (`Record::links`). A family stored before it had links is answered in three.
+    async fn family_grant(
         &self,
-        key: &RecordKey,
+        family: &RecordKey,
         now: UnixSeconds,
-    ) -> Result<Option<AccessGrant>, StoreError> {
+    ) -> Result<Option<FamilyGrant>, StoreError> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(
-                "SELECT a.record, f.record, c.id IS NOT NULL, u.record \
-                 FROM short_lived a \
-                 LEFT JOIN short_lived f ON f.kind = 'token_families' \
-                     AND f.key = a.link_family AND f.expires_at > $2 \
-                 LEFT JOIN clients c ON c.id = a.link_client \
-                 LEFT JOIN users u ON u.id = a.link_user \
-                 WHERE a.kind = 'access_tokens' AND a.key = $1 AND a.expires_at > $2",
+                "SELECT f.record, f.link_client IS NOT NULL, c.id IS NOT NULL, u.record \
+                 FROM short_lived f \
+                 LEFT JOIN clients c ON c.id = f.link_client \
+                 LEFT JOIN users u ON u.id = f.link_user \
+                 WHERE f.kind = 'token_families' AND f.key = $1 AND f.expires_at > $2",
             )
             .await
             .map_err(db)?;
         let Some(row) = client
-            .query_opt(&statement, &[&key.to_bytes(), &seconds(now)])
+            .query_opt(&statement, &[&family.to_bytes(), &seconds(now)])
             .await
             .map_err(db)?
         else {
             return Ok(None);
         };
-        let family: Option<&[u8]> = row.get(1);
+        let record: TokenFamily = decode(row.get(0))?;
+        if !row.get::<_, bool>(1) {
+            return Ok(Some(FamilyGrant {
+                client_registered: self.client_exists(&record.client_id).await?,
+                user: self.user(record.user_id).await?,
+                family: record,
+            }));
+        }
         let user: Option<&[u8]> = row.get(3);
-        Ok(Some(AccessGrant {
-            token: decode(row.get(0))?,
-            family: family.map(decode).transpose()?,
+        Ok(Some(FamilyGrant {
+            family: record,
             client_registered: row.get(2),
             user: user.map(decode).transpose()?,
         }))

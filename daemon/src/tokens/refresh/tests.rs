@@ -2,101 +2,7 @@
 //! one by one by an earlier version.
 
 use super::*;
-use crate::audit::AuditTrail;
-use crate::clock::{AdjustableClock, Clock};
-use crate::metrics::Metrics;
-use crate::model::SigningAlg;
-use crate::secrets::MasterKey;
-use crate::store::SharedStore;
-use crate::tokens::keys::KeyRing;
-use std::sync::Arc;
-
-const SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
-
-struct Grantee {
-    _dir: tempfile::TempDir,
-    tokens: Tokens,
-    client: Client,
-    user: User,
-}
-
-async fn grantee() -> Grantee {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(AdjustableClock::default());
-    let store: SharedStore =
-        Arc::new(crate::store::sled_backend::SledStore::open(dir.path()).unwrap());
-    let metrics = Arc::new(Metrics::new());
-    let keys = KeyRing::load(&*store, &MasterKey::for_tests(), clock.unix_now(), 600)
-        .await
-        .unwrap();
-    let tokens = Tokens {
-        store: store.clone(),
-        clock,
-        audit: AuditTrail::new(store.clone(), metrics.clone()),
-        metrics,
-        keys,
-        issuer: openidconnect::IssuerUrl::new("http://localhost:8080".into()).unwrap(),
-        lifetimes: crate::config::Config::default().tokens,
-    };
-    let user = User::for_tests("noor");
-    store.insert_user(&user).await.unwrap();
-    let client = Client {
-        id: "wiki-id".into(),
-        name: "wiki".into(),
-        secret_hash: Some(token_hash("wiki secret")),
-        redirect_uris: vec!["https://wiki.example/cb".into()],
-        post_logout_redirect_uris: Vec::new(),
-        signing_alg: SigningAlg::RS256,
-        require_pkce: false,
-        consent: false,
-        device_flow: false,
-        created_at: 1,
-    };
-    store.insert_client(&client).await.unwrap();
-    Grantee {
-        _dir: dir,
-        tokens,
-        client,
-        user,
-    }
-}
-
-fn scopes() -> Vec<String> {
-    SCOPES.iter().map(|s| s.to_string()).collect()
-}
-
-fn authentication(g: &Grantee) -> Authentication {
-    Authentication {
-        user_id: g.user.id,
-        auth_time: g.tokens.clock.unix_now(),
-        amr: vec!["pwd".into()],
-    }
-}
-
-/// What a code exchange with `offline_access` gives: a new family and its first token.
-async fn first_refresh_token(g: &Grantee) -> (String, String) {
-    let family = grants::new_family(&g.tokens, &g.client, g.user.id)
-        .await
-        .unwrap();
-    let scopes = scopes();
-    let response = grants::issue_tokens(
-        &g.tokens,
-        &Grant {
-            client: &g.client,
-            user: &g.user,
-            family: &family,
-            scopes: &scopes,
-            refresh: RefreshIssue::First(&scopes),
-            authentication: &authentication(g),
-            nonce: None,
-            code: None,
-            family_read: None,
-        },
-    )
-    .await
-    .unwrap();
-    (family, response.refresh_token.expect("offline_access"))
-}
+use crate::tokens::testing::*;
 
 async fn exchange(g: &Grantee, token: &str) -> Result<TokenResponse, ExchangeError> {
     refresh(
@@ -109,18 +15,6 @@ async fn exchange(g: &Grantee, token: &str) -> Result<TokenResponse, ExchangeErr
         },
     )
     .await
-}
-
-async fn family(g: &Grantee, name: &str) -> TokenFamily {
-    let now = g.tokens.clock.unix_now();
-    let key = RecordKey::bearer(token_hash(name));
-    g.tokens
-        .store
-        .token_families()
-        .get(&key, now)
-        .await
-        .unwrap()
-        .expect("the family is stored")
 }
 
 #[tokio::test]
