@@ -194,6 +194,52 @@ fn a_user_added_through_one_daemon_signs_in_on_the_other_at_once() {
 }
 
 /// One PAM conversation at `site`'s socket with a password and nothing else; the verdict.
+/// Whether `check` holds within two seconds: a change made through one daemon reaches the
+/// other's memory by a notification, so "at once" is its trip, not a restart or a timer.
+fn within_moments(check: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !check() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+#[test]
+fn settings_and_clients_changed_through_one_daemon_apply_on_the_other_at_once() {
+    if crate::postgres::skip_on_sled("two daemons share a PostgreSQL store") {
+        return;
+    }
+    let (a, daemon_a, _b, daemon_b) = pair();
+    let rp = RelyingParty::register(&a, &daemon_a, "app", &[]);
+    let on_b = |url: &str| url.replace(&daemon_a.http.to_string(), &daemon_b.http.to_string());
+    let browser = Browser::new(&daemon_b);
+    let login = format!("{}/login", browser.issuer);
+    let offers_reset = || page_body(&browser.visit(&login)).contains("forgot-password");
+    let knows_app = || {
+        let page = browser.visit(&on_b(&rp.request(&[]).url));
+        !page_body(&page).contains("not registered with Postern")
+    };
+    // B reads both, and keeps them in memory from here on.
+    assert!(offers_reset() && offers_reset());
+    assert!(knows_app() && knows_app());
+
+    a.ok(&["site", "set", "password_reset.enabled", "false"]);
+    assert!(
+        within_moments(|| !offers_reset()),
+        "B stopped offering the reset"
+    );
+    a.ok(&["client", "delete", "app"]);
+    assert!(
+        within_moments(|| !knows_app()),
+        "B forgot the deleted client"
+    );
+    a.ok(&["site", "set", "password_reset.enabled", "true"]);
+    assert!(within_moments(offers_reset));
+}
+
 fn pam_password(site: &Site, user: &str) -> PamOutcome {
     try_pam_password(site, user).expect("a PAM conversation")
 }

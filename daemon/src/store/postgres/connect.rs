@@ -1,13 +1,21 @@
-//! The connection pool: the configured server, password, timeouts and TLS.
+//! Where the database is: the configured server, password, timeouts and TLS; and the pool of
+//! connections to it.
 
 use crate::config::PostgresConfig;
 use crate::store::StoreError;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::str::FromStr;
 
-/// A pool to the configured database. No connection is made yet: the first request makes one,
-/// and a pool whose database went away makes new ones when it is back.
-pub(super) fn pool(config: &PostgresConfig) -> Result<Pool, StoreError> {
+/// The configured database, as a connection needs it.
+#[derive(Clone)]
+pub(super) struct Target {
+    pub(super) pg: tokio_postgres::Config,
+    /// `None`: no `ca_file`, plain connections (a socket or a loopback address).
+    pub(super) tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+}
+
+/// Reads the configuration (and the password and CA files it names).
+pub(super) fn target(config: &PostgresConfig) -> Result<Target, StoreError> {
     let invalid = |message: String| StoreError::Db(format!("store.postgres: {message}"));
     let mut pg = tokio_postgres::Config::from_str(&config.url.0)
         .map_err(|e| invalid(format!("url is not a connection string: {e}")))?;
@@ -29,15 +37,28 @@ pub(super) fn pool(config: &PostgresConfig) -> Result<Pool, StoreError> {
         "-c statement_timeout={}",
         config.statement_timeout.0.as_millis()
     ));
-    let manager_config = ManagerConfig {
-        recycling_method: RecyclingMethod::Fast,
-    };
-    let manager = if config.ca_file.as_os_str().is_empty() {
-        Manager::from_config(pg, tokio_postgres::NoTls, manager_config)
+    let tls = if config.ca_file.as_os_str().is_empty() {
+        None
     } else {
         // Required, so a server without TLS is refused rather than spoken to in the clear.
         pg.ssl_mode(tokio_postgres::config::SslMode::Require);
-        Manager::from_config(pg, tls(config)?, manager_config)
+        Some(tls(config)?)
+    };
+    Ok(Target { pg, tls })
+}
+
+/// A pool to `target`. No connection is made yet: the first request makes one, and a pool
+/// whose database went away makes new ones when it is back.
+pub(super) fn pool(target: &Target, config: &PostgresConfig) -> Result<Pool, StoreError> {
+    let invalid = |message: String| StoreError::Db(format!("store.postgres: {message}"));
+    let timeout = config.connect_timeout.0;
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let pg = target.pg.clone();
+    let manager = match &target.tls {
+        None => Manager::from_config(pg, tokio_postgres::NoTls, manager_config),
+        Some(tls) => Manager::from_config(pg, tls.clone(), manager_config),
     };
     Pool::builder(manager)
         .max_size(config.pool_size.max(1) as usize)

@@ -9,8 +9,10 @@
 //! client by a transaction that locks its row (`SELECT … FOR UPDATE`).
 
 mod backup;
+mod cache;
 mod connect;
 mod connections;
+mod listener;
 mod logs;
 mod rebuild;
 mod records;
@@ -38,15 +40,20 @@ pub struct PgStore {
     audit: logs::PgLog<crate::model::audit::AuditEvent>,
     mail: logs::PgLog<crate::model::mail::MailRecord>,
     short: short_lived::Kinds,
+    /// The settings and clients, while the listener hears every change to them.
+    cache: std::sync::Arc<cache::Cache>,
 }
 
 impl PgStore {
     /// Connects, brings the schema up to this daemon's version (one daemon at a time, under an
     /// advisory lock), and refuses a schema newer than this daemon reads.
     pub async fn open(config: &PostgresConfig) -> Result<Self, StoreError> {
-        let pool = connect::pool(config)?;
+        let target = connect::target(config)?;
+        let pool = connect::pool(&target, config)?;
         schema::migrate(&pool).await?;
-        Ok(Self::over(pool, config.pool_size as usize))
+        let store = Self::over(pool, config.pool_size as usize);
+        listener::spawn(target, &store.cache);
+        Ok(store)
     }
 
     fn over(pool: Pool, size: usize) -> Self {
@@ -55,6 +62,7 @@ impl PgStore {
             audit: logs::PgLog::new(connections.clone(), "audit_log"),
             mail: logs::PgLog::new(connections.clone(), "mail_log"),
             short: short_lived::Kinds::new(&connections),
+            cache: Default::default(),
             connections,
         }
     }

@@ -26,6 +26,36 @@ use tokio_postgres::error::SqlState;
 const SITE: &str = "site";
 
 impl PgStore {
+    async fn read_site_settings(&self) -> Result<SiteSettings, StoreError> {
+        let client = self.client().await?;
+        let row = sql::query_opt(
+            &*client,
+            "SELECT record FROM settings WHERE name = $1",
+            &[&SITE],
+        )
+        .await
+        .map_err(db)?;
+        match row {
+            Some(row) => decode(row.get(0)),
+            None => Ok(SiteSettings::default()),
+        }
+    }
+
+    /// Commits a change of the settings or of a client and announces it to every daemon
+    /// (`cache`): the notification goes out with the commit, and this daemon forgets at once.
+    async fn commit_announced(
+        &self,
+        transaction: deadpool_postgres::Transaction<'_>,
+    ) -> Result<(), StoreError> {
+        sql::execute(&transaction, super::cache::NOTIFY, &[])
+            .await
+            .map_err(db)?;
+        let committed = transaction.commit().await.map_err(db);
+        // Forgotten even when the commit's answer was lost: it may have committed.
+        self.cache.forget();
+        committed
+    }
+
     async fn client_where(
         &self,
         condition: &str,
@@ -125,10 +155,21 @@ impl Store for PgStore {
     }
 
     async fn client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
-        self.client_where("id = $1", client_id).await
+        if let Some(kept) = self.cache.client(client_id) {
+            return Ok(Some(kept));
+        }
+        let read_at = self.cache.epoch();
+        let found = self.client_where("id = $1", client_id).await?;
+        if let Some(client) = &found {
+            self.cache.keep_client(read_at, client);
+        }
+        Ok(found)
     }
 
     async fn client_exists(&self, client_id: &str) -> Result<bool, StoreError> {
+        if self.cache.client(client_id).is_some() {
+            return Ok(true);
+        }
         let client = self.client().await?;
         let row = sql::query_opt(
             &*client,
@@ -179,7 +220,7 @@ impl Store for PgStore {
         )
         .await
         .map_err(db)?;
-        transaction.commit().await.map_err(db)?;
+        self.commit_announced(transaction).await?;
         Ok(client)
     }
 
@@ -201,23 +242,18 @@ impl Store for PgStore {
         )
         .await
         .map_err(db)?;
-        transaction.commit().await.map_err(db)?;
+        self.commit_announced(transaction).await?;
         decode(row.get(0))
     }
 
     async fn site_settings(&self) -> Result<SiteSettings, StoreError> {
-        let client = self.client().await?;
-        let row = sql::query_opt(
-            &*client,
-            "SELECT record FROM settings WHERE name = $1",
-            &[&SITE],
-        )
-        .await
-        .map_err(db)?;
-        match row {
-            Some(row) => decode(row.get(0)),
-            None => Ok(SiteSettings::default()),
+        if let Some(kept) = self.cache.settings() {
+            return Ok(kept);
         }
+        let read_at = self.cache.epoch();
+        let settings = self.read_site_settings().await?;
+        self.cache.keep_settings(read_at, &settings);
+        Ok(settings)
     }
 
     async fn update_site_settings(
@@ -249,7 +285,7 @@ impl Store for PgStore {
         )
         .await
         .map_err(db)?;
-        transaction.commit().await.map_err(db)?;
+        self.commit_announced(transaction).await?;
         Ok(settings)
     }
 
