@@ -23,9 +23,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 /// The channel that announces a change of the settings or of a client.
 pub(super) const CHANNEL: &str = "postern_changes";
 
-/// Sends the notification in the caller's transaction: delivered when it commits, never if it
-/// rolls back.
-pub(super) const NOTIFY: &str = "SELECT pg_notify('postern_changes', '')";
+/// Sends the notification on `$1` (the [`CHANNEL`]) in the caller's transaction: delivered
+/// when it commits, never if it rolls back.
+pub(super) const NOTIFY: &str = "SELECT pg_notify($1, '')";
 
 #[derive(Debug, Default)]
 pub(super) struct Cache {

@@ -47,9 +47,13 @@ impl PgStore {
         &self,
         transaction: deadpool_postgres::Transaction<'_>,
     ) -> Result<(), StoreError> {
-        sql::execute(&transaction, super::cache::NOTIFY, &[])
-            .await
-            .map_err(db)?;
+        sql::execute(
+            &transaction,
+            super::cache::NOTIFY,
+            &[&super::cache::CHANNEL],
+        )
+        .await
+        .map_err(db)?;
         let committed = transaction.commit().await.map_err(db);
         // Forgotten even when the commit's answer was lost: it may have committed.
         self.cache.forget();

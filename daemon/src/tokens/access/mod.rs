@@ -48,7 +48,7 @@ pub async fn live_access_token(
         client_registered,
         user,
     } = grant;
-    if family.revoked || !client_registered || revoked_alone(&family, token) {
+    if family.revoked || !client_registered || revoked_alone(&family, &token_hash(token)) {
         return Ok(None);
     }
     let current = |u: &User| !u.disabled && u.session_generation == family.generation;
@@ -90,9 +90,9 @@ async fn claims_of(
         }))
 }
 
-fn revoked_alone(family: &TokenFamily, token: &str) -> bool {
-    let hash = token_hash(token);
-    family.revoked_access.iter().any(|r| r.hash == hash)
+/// Whether the token with this hash was revoked on its own.
+fn revoked_alone(family: &TokenFamily, hash: &[u8; 32]) -> bool {
+    family.revoked_access.iter().any(|r| &r.hash == hash)
 }
 
 /// Revokes an access token, or a refresh token with everything issued alongside it, if
@@ -190,7 +190,7 @@ async fn revoke_access_token(
                 return Change::Keep;
             }
             owner = Some(family.user_id);
-            if family.revoked || family.revoked_access.iter().any(|r| r.hash == revoked.hash) {
+            if family.revoked || revoked_alone(family, &revoked.hash) {
                 return Change::Keep;
             }
             let mut revoked_access: Vec<RevokedAccess> = family
