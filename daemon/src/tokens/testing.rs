@@ -122,3 +122,18 @@ pub async fn family(g: &Grantee, name: &str) -> TokenFamily {
         .unwrap()
         .expect("the family is stored")
 }
+
+/// Changes the grantee's user in the store (ends their sessions, disables them, ...).
+pub async fn change_user(g: &Grantee, change: fn(&mut User)) {
+    g.tokens
+        .store
+        .update_user(
+            g.user.id,
+            Box::new(move |user| {
+                change(user);
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
+}

@@ -34,17 +34,7 @@ async fn a_minted_token_is_live_for_its_lifetime_and_leaves_no_record() {
 async fn ending_the_users_sessions_ends_their_access_tokens() {
     let g = grantee().await;
     let (_, response) = first_grant(&g).await;
-    g.tokens
-        .store
-        .update_user(
-            g.user.id,
-            Box::new(|user| {
-                user.session_generation += 1;
-                Ok(())
-            }),
-        )
-        .await
-        .unwrap();
+    change_user(&g, |user| user.session_generation += 1).await;
     assert_eq!(live(&g, &response.access_token).await, None);
     let (_, after) = first_grant(&g).await;
     assert!(
@@ -70,17 +60,7 @@ async fn a_revoked_family_or_client_or_disabled_user_ends_its_access_tokens() {
 
     let g = grantee().await;
     let (_, response) = first_grant(&g).await;
-    g.tokens
-        .store
-        .update_user(
-            g.user.id,
-            Box::new(|user| {
-                user.disabled = true;
-                Ok(())
-            }),
-        )
-        .await
-        .unwrap();
+    change_user(&g, |user| user.disabled = true).await;
     assert_eq!(
         live(&g, &response.access_token).await,
         None,
@@ -181,7 +161,7 @@ async fn a_token_stored_by_an_earlier_version_is_live_until_it_expires_and_revoc
     let g = grantee().await;
     let (family_name, _) = first_grant(&g).await;
     let now = g.tokens.clock.unix_now();
-    let store_one = |expires_at| {
+    let store_one = || async {
         let token = random_token();
         let record = AccessToken {
             family: family_name.clone(),
@@ -189,26 +169,19 @@ async fn a_token_stored_by_an_earlier_version_is_live_until_it_expires_and_revoc
             user_id: g.user.id,
             scopes: scopes(),
             issued_at: now,
-            expires_at,
+            expires_at: now + 600,
         };
-        (token, record)
+        let key = RecordKey::bearer(token_hash(&token));
+        g.tokens
+            .store
+            .access_tokens()
+            .put(&key, &record)
+            .await
+            .unwrap();
+        token
     };
-    let (kept, record) = store_one(now + 600);
-    let key = RecordKey::bearer(token_hash(&kept));
-    g.tokens
-        .store
-        .access_tokens()
-        .put(&key, &record)
-        .await
-        .unwrap();
-    let (revoked, record) = store_one(now + 600);
-    let revoked_key = RecordKey::bearer(token_hash(&revoked));
-    g.tokens
-        .store
-        .access_tokens()
-        .put(&revoked_key, &record)
-        .await
-        .unwrap();
+    let kept = store_one().await;
+    let revoked = store_one().await;
 
     assert_eq!(live(&g, &kept).await.unwrap().scopes, scopes());
     assert!(revoke(&g.tokens, &g.client, &revoked).await.unwrap());

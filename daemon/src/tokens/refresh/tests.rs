@@ -154,17 +154,7 @@ async fn a_token_stored_by_an_earlier_version_is_honoured_once_then_held_by_its_
 async fn ending_the_users_sessions_ends_the_family() {
     let g = grantee().await;
     let (_, token) = first_refresh_token(&g).await;
-    g.tokens
-        .store
-        .update_user(
-            g.user.id,
-            Box::new(|user| {
-                user.session_generation += 1;
-                Ok(())
-            }),
-        )
-        .await
-        .unwrap();
+    change_user(&g, |user| user.session_generation += 1).await;
     let error = exchange(&g, &token).await.unwrap_err();
     assert!(error.to_string().contains("sessions were ended"), "{error}");
 }
