@@ -53,6 +53,11 @@ impl Rule {
     }
 }
 
+/// Until when `window` locks its account or address, if it does at `now`.
+fn locked(window: &FailureWindow, now: UnixSeconds) -> Option<UnixSeconds> {
+    window.locked_until.filter(|until| *until > now)
+}
+
 /// The limits, over the store's failure windows.
 #[derive(Debug)]
 pub struct Limiter {
@@ -103,16 +108,19 @@ impl Limiter {
         address: Option<IpAddr>,
         now: UnixSeconds,
     ) -> Result<bool, StoreError> {
-        if self.account_locked_until(account, now).await?.is_some() {
-            return Ok(true);
-        }
-        match address {
-            Some(address) => Ok(self
-                .locked_until(&address_key(address), now)
-                .await?
-                .is_some()),
-            None => Ok(false),
-        }
+        let Some(address) = address else {
+            return Ok(self.account_locked_until(account, now).await?.is_some());
+        };
+        // Both windows in one question: every sign-in step asks this.
+        let (account, address) = self
+            .store
+            .failure_windows()
+            .get_pair(&account_key(account), &address_key(address), now)
+            .await?;
+        Ok([account, address]
+            .iter()
+            .flatten()
+            .any(|window| locked(window, now).is_some()))
     }
 
     /// Whether `address` is locked (for answers that name no account, such as a user code).
@@ -141,9 +149,7 @@ impl Limiter {
         now: UnixSeconds,
     ) -> Result<Option<UnixSeconds>, StoreError> {
         let window = self.store.failure_windows().get(key, now).await?;
-        Ok(window
-            .and_then(|w| w.locked_until)
-            .filter(|until| *until > now))
+        Ok(window.and_then(|w| locked(&w, now)))
     }
 
     /// Counts a failure against the account and the address; says which it locked.

@@ -208,11 +208,11 @@ fn within_moments(check: impl Fn() -> bool) -> bool {
 }
 
 #[test]
-fn settings_and_clients_changed_through_one_daemon_apply_on_the_other_at_once() {
+fn settings_clients_and_roles_changed_through_one_daemon_apply_on_the_other_at_once() {
     if crate::postgres::skip_on_sled("two daemons share a PostgreSQL store") {
         return;
     }
-    let (a, daemon_a, _b, daemon_b) = pair();
+    let (a, daemon_a, b, daemon_b) = pair();
     let rp = RelyingParty::register(&a, &daemon_a, "app", &[]);
     let on_b = |url: &str| url.replace(&daemon_a.http.to_string(), &daemon_b.http.to_string());
     let browser = Browser::new(&daemon_b);
@@ -238,6 +238,17 @@ fn settings_and_clients_changed_through_one_daemon_apply_on_the_other_at_once() 
     );
     a.ok(&["site", "set", "password_reset.enabled", "true"]);
     assert!(within_moments(offers_reset));
+
+    // A role that comes to require MFA: B asks its holder to enrol at the next login.
+    a.ok(&["role", "add", "contractors"]);
+    a.add_user("carol", &["contractors"]);
+    assert_eq!(pam_password(&b, "carol"), PamOutcome::Success);
+    assert_eq!(pam_password(&b, "carol"), PamOutcome::Success);
+    a.ok(&["role", "set", "contractors", "--require-mfa", "true"]);
+    assert!(
+        within_moments(|| pam_password(&b, "carol") == PamOutcome::MustEnrol),
+        "B applied the role's new requirement"
+    );
 }
 
 fn pam_password(site: &Site, user: &str) -> PamOutcome {

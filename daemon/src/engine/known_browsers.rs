@@ -49,8 +49,8 @@ pub async fn signed_in(
     if known.is_none_or(|b| b.last_seen + TOUCH_AFTER <= now) {
         let seen = hash.clone();
         ctx.store
-            .update_user(
-                user.id,
+            .update_seen_user(
+                user,
                 Box::new(move |u| {
                     u.known_browsers.retain(|b| b.hash != seen);
                     u.known_browsers.push(KnownBrowser {

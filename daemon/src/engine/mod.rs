@@ -153,19 +153,20 @@ pub async fn check_password(
 /// Records that a sign-in completed (all factors done) and through which methods. Only now
 /// does the user's last sign-in move and the account's failure count clear: a right password
 /// followed by a wrong second factor must neither make an account look in use nor wipe the
-/// wrong codes an attacker who knows the password has tried.
+/// wrong codes an attacker who knows the password has tried. Returns the user as stored after.
 pub async fn record_sign_in(
     ctx: &Context,
     user: &User,
     authentication: &Authentication,
     door: AuditDoor,
     source: String,
-) -> Result<(), StoreError> {
+) -> Result<User, StoreError> {
     let now = ctx.clock.unix_now();
     ctx.limiter.record_success(&user.username).await?;
-    ctx.store
-        .update_user(
-            user.id,
+    let user = ctx
+        .store
+        .update_seen_user(
+            user,
             Box::new(|u| {
                 u.last_login_at = Some(now);
                 Ok(())
@@ -185,7 +186,8 @@ pub async fn record_sign_in(
         .detail(format!("amr {}", authentication.amr.join(",")))
         .amr(&authentication.amr),
     )
-    .await
+    .await?;
+    Ok(user)
 }
 
 /// Counts a failure toward the brute-force limits and audits any lock it causes.
@@ -276,17 +278,19 @@ mod tests {
 
     /// Signs in with the right password and tries `codes`; returns the last code's verdict.
     async fn password_then_codes(ctx: &Context, codes: &[&str]) -> Option<CodeVerdict> {
-        let PasswordVerdict::Accepted { authentication, .. } =
-            check_password(ctx, &attempt("hana", "correct horse battery"))
-                .await
-                .unwrap()
+        let PasswordVerdict::Accepted {
+            authentication,
+            mut user,
+        } = check_password(ctx, &attempt("hana", "correct horse battery"))
+            .await
+            .unwrap()
         else {
             return None;
         };
         let mut verdict = None;
         for code in codes {
             verdict = Some(
-                check_code(ctx, &authentication, code, &attempt("hana", ""))
+                check_code(ctx, &mut user, &authentication, code, &attempt("hana", ""))
                     .await
                     .unwrap(),
             );

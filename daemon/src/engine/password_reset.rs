@@ -97,7 +97,7 @@ pub async fn complete(
         Some(user) => email_code::verify(ctx, user, CodePurpose::PasswordReset, code).await?,
         None => false,
     };
-    let Some(user) = user.filter(|_| right) else {
+    let Some(mut user) = user.filter(|_| right) else {
         ctx.limiter
             .record_failure(account, origin.address, now)
             .await?;
@@ -120,15 +120,16 @@ pub async fn complete(
             auth_time: now,
             amr: Vec::new(),
         };
+        let username = user.username.clone();
         let attempt = PasswordAttempt {
-            username: &user.username,
+            username: &username,
             name_match: NameMatch::Exact,
             password: "",
             address: origin.address,
             source: origin.source.to_owned(),
             door: AuditDoor::Web,
         };
-        let verdict = super::check_code(ctx, &proof, second_factor, &attempt).await?;
+        let verdict = super::check_code(ctx, &mut user, &proof, second_factor, &attempt).await?;
         if !matches!(verdict, CodeVerdict::Accepted(_)) {
             record(
                 ctx,

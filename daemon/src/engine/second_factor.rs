@@ -190,17 +190,19 @@ pub enum CodeVerdict {
     Rejected,
 }
 
-/// Checks a TOTP or recovery code for the user of `authentication`.
+/// Checks a TOTP or recovery code for `user` (as the caller read them), whom `authentication`
+/// is about. A code accepted is spent, and `user` becomes the user as stored after that.
 pub async fn check_code(
     ctx: &Context,
+    user: &mut User,
     authentication: &Authentication,
     code: &str,
     attempt: &PasswordAttempt<'_>,
 ) -> Result<CodeVerdict, EngineError> {
     let now = ctx.clock.unix_now();
-    let Some(user) = ctx.store.user(authentication.user_id).await? else {
+    if user.id != authentication.user_id {
         return Ok(CodeVerdict::Rejected);
-    };
+    }
     let settings = ctx.store.site_settings().await?;
     let window = totp::Window::from(&settings);
     let locked = ctx
@@ -211,7 +213,7 @@ pub async fn check_code(
     let mut replayed = false;
     if let (false, Some(mfa)) = (locked || user.disabled, &user.mfa) {
         if mfa.method == MfaMethod::Email
-            && super::email_code::verify(ctx, &user, CodePurpose::SignIn, code).await?
+            && super::email_code::verify(ctx, user, CodePurpose::SignIn, code).await?
         {
             used = Some(Used::EmailCode);
         } else if let Some(seed) = mfa.totp.as_ref().filter(|_| mfa.method == MfaMethod::Totp) {
@@ -236,22 +238,23 @@ pub async fn check_code(
             () if replayed => "replayed code: already used",
             () => "wrong code",
         };
-        wrong_code(ctx, &user, attempt, Some(detail.into()), !locked).await?;
+        wrong_code(ctx, user, attempt, Some(detail.into()), !locked).await?;
         return Ok(CodeVerdict::Rejected);
     };
     // Spend what was used, so it never works again; flushed, so a crash cannot undo it.
-    if !spend(ctx, user.id, used).await? {
+    let Some(spent) = spend(ctx, user, used).await? else {
         // Another request (on this daemon or another) spent it between our read and now.
         wrong_code(
             ctx,
-            &user,
+            user,
             attempt,
             Some("replayed code: already used".into()),
             true,
         )
         .await?;
         return Ok(CodeVerdict::Rejected);
-    }
+    };
+    *user = spent;
     ctx.store.flush().await?;
     let (detail, factor) = match used {
         Used::TotpStep(_) => ("authenticator app", Factor::Totp),
@@ -285,16 +288,12 @@ enum Used {
 
 /// Spends a code on the stored user, checked again against the stored record inside the
 /// store's atomic change: of two requests that both saw the code unspent, only one spends it.
-/// False when it was already spent.
-async fn spend(
-    ctx: &Context,
-    user_id: crate::model::UserId,
-    used: Used,
-) -> Result<bool, StoreError> {
+/// The user after, or none when it was already spent.
+async fn spend(ctx: &Context, user: &User, used: Used) -> Result<Option<User>, StoreError> {
     let spent = ctx
         .store
-        .update_user(
-            user_id,
+        .update_seen_user(
+            user,
             Box::new(move |u| {
                 // A code mailed to the address and typed back proves the address.
                 if matches!(used, Used::EmailCode) {
@@ -336,8 +335,8 @@ async fn spend(
         )
         .await;
     match spent {
-        Ok(_) => Ok(true),
-        Err(StoreError::Conflict(reason)) if reason == ALREADY_SPENT => Ok(false),
+        Ok(after) => Ok(Some(after)),
+        Err(StoreError::Conflict(reason)) if reason == ALREADY_SPENT => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -548,18 +547,35 @@ mod tests {
         ctx.store.insert_user(&user).await.unwrap();
 
         // Both requests read the user before either wrote: the store decides.
-        assert!(spend(&ctx, user.id, Used::TotpStep(11)).await.unwrap());
-        assert!(!spend(&ctx, user.id, Used::TotpStep(11)).await.unwrap());
-        assert!(!spend(&ctx, user.id, Used::TotpStep(9)).await.unwrap());
         assert!(
-            spend(&ctx, user.id, Used::RecoveryCode(hash))
+            spend(&ctx, &user, Used::TotpStep(11))
                 .await
                 .unwrap()
+                .is_some()
         );
         assert!(
-            !spend(&ctx, user.id, Used::RecoveryCode(hash))
+            spend(&ctx, &user, Used::TotpStep(11))
                 .await
                 .unwrap()
+                .is_none()
+        );
+        assert!(
+            spend(&ctx, &user, Used::TotpStep(9))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            spend(&ctx, &user, Used::RecoveryCode(hash))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            spend(&ctx, &user, Used::RecoveryCode(hash))
+                .await
+                .unwrap()
+                .is_none()
         );
         let stored = ctx.store.user(user.id).await.unwrap().unwrap();
         let mfa = stored.mfa.unwrap();

@@ -131,6 +131,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(Vec<User>, Option<String>), StoreError>;
     /// Changes a user and keeps the name and role indexes in step; returns the user after.
     async fn update_user(&self, id: UserId, change: Edit<'_, User>) -> Result<User, StoreError>;
+    /// [`update_user`](Self::update_user) for a caller that holds the user as it read them:
+    /// a backend across a network first applies `change` to that copy and swaps it in if the
+    /// stored user is still that copy (one round trip instead of two), and otherwise does
+    /// what `update_user` does. `change` is only ever judged on the stored user: an error it
+    /// returns on a copy that turns out stale is not returned.
+    async fn update_seen_user(
+        &self,
+        seen: &User,
+        change: Edit<'_, User>,
+    ) -> Result<User, StoreError> {
+        self.update_user(seen.id, change).await
+    }
     /// Removes a user, their indexes and consents; returns the removed user.
     async fn delete_user(&self, id: UserId) -> Result<User, StoreError>;
     /// Read from a running total, not by counting.
@@ -374,6 +386,19 @@ pub type Upserter<'a, T> = &'a mut (dyn FnMut(Option<&T>) -> Change<T> + Send);
 pub trait ShortLived<T>: Send + Sync {
     /// The record under `key`, unless it has expired.
     async fn get(&self, key: &RecordKey, now: UnixSeconds) -> Result<Option<T>, StoreError>;
+    /// The records under two keys, read together: one round trip where the backend is across
+    /// a network (an account's and an address's failure windows, say); two reads here.
+    async fn get_pair(
+        &self,
+        first: &RecordKey,
+        second: &RecordKey,
+        now: UnixSeconds,
+    ) -> Result<(Option<T>, Option<T>), StoreError>
+    where
+        T: Send,
+    {
+        Ok((self.get(first, now).await?, self.get(second, now).await?))
+    }
     async fn put(&self, key: &RecordKey, record: &T) -> Result<(), StoreError>;
     /// Removes the record; whether there was one.
     async fn remove(&self, key: &RecordKey) -> Result<bool, StoreError>;
@@ -387,6 +412,23 @@ pub trait ShortLived<T>: Send + Sync {
         now: UnixSeconds,
         change: Changer<'_, T>,
     ) -> Result<Option<T>, StoreError>;
+    /// [`update`](Self::update) for a caller that holds the record as it read it (unexpired):
+    /// a backend across a network first makes `change` of that copy if the stored record is
+    /// still that copy (one round trip instead of two), and otherwise does what `update` does.
+    /// A copy that `change` would keep as it is proves nothing, so that is `update` too.
+    async fn update_seen(
+        &self,
+        key: &RecordKey,
+        seen: &T,
+        now: UnixSeconds,
+        change: Changer<'_, T>,
+    ) -> Result<Option<T>, StoreError>
+    where
+        T: Sync,
+    {
+        let _ = seen;
+        self.update(key, now, change).await
+    }
     /// Like [`update`](Self::update), but `change` also sees a missing (or expired) record as
     /// `None`, and may create it: a counter that two daemons increment at once counts both.
     async fn upsert(

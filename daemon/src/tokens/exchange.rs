@@ -148,7 +148,7 @@ pub async fn issue_for_device(
         .ok_or(ExchangeError::InvalidGrant(
             "the user can no longer sign in",
         ))?;
-    let family = grants::new_family(tokens, client, user.id).await?;
+    let family = grants::new_family(tokens, client, &user).await?;
     let response = grants::issue_tokens(
         tokens,
         &Grant {

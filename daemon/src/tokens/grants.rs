@@ -31,9 +31,15 @@ pub async fn issue_code(
     client: &Client,
     request: AuthorizationRequest,
     authentication: Authentication,
+    user: &User,
 ) -> Result<String, StoreError> {
     let now = tokens.clock.unix_now();
-    let family = new_family(tokens, client, authentication.user_id).await?;
+    if user.id != authentication.user_id {
+        return Err(StoreError::Conflict(
+            "a code for one user with another's sign-in".into(),
+        ));
+    }
+    let family = new_family(tokens, client, user).await?;
     let code = random_token();
     tokens
         .store
@@ -53,19 +59,15 @@ pub async fn issue_code(
     Ok(code)
 }
 
-/// Starts the token family of one grant to `client` for `user_id`; returns its id.
+/// Starts the token family of one grant to `client` for `user` (as the caller read them: if
+/// their sessions end meanwhile, the family is born ended); returns its id.
 pub async fn new_family(
     tokens: &Tokens,
     client: &Client,
-    user_id: crate::model::UserId,
+    user: &User,
 ) -> Result<String, StoreError> {
     let now = tokens.clock.unix_now();
     let family = random_token();
-    let generation = tokens
-        .store
-        .user(user_id)
-        .await?
-        .map_or(0, |user| user.session_generation);
     tokens
         .store
         .token_families()
@@ -73,8 +75,8 @@ pub async fn new_family(
             &RecordKey::bearer(token_hash(&family)),
             &TokenFamily {
                 client_id: client.id.clone(),
-                user_id,
-                generation,
+                user_id: user.id,
+                generation: user.session_generation,
                 revoked: false,
                 refresh: None,
                 revoked_access: Vec::new(),
@@ -163,28 +165,26 @@ pub async fn issue_tokens(tokens: &Tokens, grant: &Grant<'_>) -> Result<TokenRes
         Some(family) if first.is_none() && (family.revoked || lives_long_enough(family)) => {
             Some(family.clone())
         }
-        _ => {
-            tokens
-                .store
-                .token_families()
-                .update(
-                    &RecordKey::bearer(token_hash(grant.family)),
-                    now,
-                    &mut |family| {
-                        if family.revoked || (first.is_none() && lives_long_enough(family)) {
-                            return Change::Keep;
-                        }
-                        Change::Replace(TokenFamily {
-                            expires_at: family.expires_at.max(now + family_lifetime + FAMILY_SLACK),
-                            refresh: first
-                                .as_ref()
-                                .map(|(_, current)| current.clone())
-                                .or_else(|| family.refresh.clone()),
-                            ..family.clone()
-                        })
-                    },
-                )
-                .await?
+        read => {
+            let key = RecordKey::bearer(token_hash(grant.family));
+            let families = tokens.store.token_families();
+            let mut extend = |family: &TokenFamily| {
+                if family.revoked || (first.is_none() && lives_long_enough(family)) {
+                    return Change::Keep;
+                }
+                Change::Replace(TokenFamily {
+                    expires_at: family.expires_at.max(now + family_lifetime + FAMILY_SLACK),
+                    refresh: first
+                        .as_ref()
+                        .map(|(_, current)| current.clone())
+                        .or_else(|| family.refresh.clone()),
+                    ..family.clone()
+                })
+            };
+            match read {
+                Some(seen) => families.update_seen(&key, seen, now, &mut extend).await?,
+                None => families.update(&key, now, &mut extend).await?,
+            }
         }
     };
     if family.is_none_or(|family| family.revoked) {

@@ -82,7 +82,14 @@ pub fn authentication(g: &Grantee) -> Authentication {
 
 /// What a code exchange with `offline_access` gives: a new family and its first tokens.
 pub async fn first_grant(g: &Grantee) -> (String, TokenResponse) {
-    let family = grants::new_family(&g.tokens, &g.client, g.user.id)
+    // As a sign-in reads them: a grant made after the user changed carries the change.
+    let user = g.tokens.store.user(g.user.id).await.unwrap().unwrap();
+    grant_for(g, &user).await
+}
+
+/// The same, for the user as the caller read them.
+pub async fn grant_for(g: &Grantee, user: &User) -> (String, TokenResponse) {
+    let family = grants::new_family(&g.tokens, &g.client, user)
         .await
         .unwrap();
     let scopes = scopes();
@@ -90,7 +97,7 @@ pub async fn first_grant(g: &Grantee) -> (String, TokenResponse) {
         &g.tokens,
         &Grant {
             client: &g.client,
-            user: &g.user,
+            user,
             family: &family,
             scopes: &scopes,
             refresh: RefreshIssue::First(&scopes),

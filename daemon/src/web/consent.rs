@@ -60,5 +60,8 @@ pub(super) async fn answer(
         .ok_or_else(|| PageError::internal("the user vanished during consent"))?;
     let source = format!("web {}", submission.address);
     engine::consent::allow(&web.ctx, &user, &client, &request.scopes, &source).await?;
-    Ok(super::oidc::authorize::redirect_with_code(web, &client, request, authentication).await)
+    Ok(
+        super::oidc::authorize::redirect_with_code(web, &client, request, authentication, &user)
+            .await,
+    )
 }

@@ -96,15 +96,10 @@ pub async fn answer(
             Answer::Code(_) | Answer::Resend,
         ) => Ok(Outcome::Refused(Refusal::PasskeyRequired)),
         (LoginStep::SecondFactor { authentication, .. }, Answer::Code(code)) => {
-            let user = user_of(ctx, authentication).await?;
-            match super::check_code(
-                ctx,
-                authentication,
-                &code,
-                &door.attempt(&user.username, ""),
-            )
-            .await?
-            {
+            let mut user = user_of(ctx, authentication).await?;
+            let username = user.username.clone();
+            let attempt = door.attempt(&username, "");
+            match super::check_code(ctx, &mut user, authentication, &code, &attempt).await? {
                 CodeVerdict::Accepted(authentication) => {
                     let device = remember(ctx, door, &user).await?;
                     finish(ctx, door, user, authentication, device).await
@@ -537,7 +532,7 @@ async fn finish(
     authentication: Authentication,
     device: Option<DeviceCookie>,
 ) -> Result<Outcome, EngineError> {
-    super::record_sign_in(
+    let user = super::record_sign_in(
         ctx,
         &user,
         &authentication,

@@ -1,10 +1,12 @@
-//! The site settings and the registered clients, kept in memory while this daemon listens for
-//! changes to them.
+//! The site settings, the registered clients and the roles, kept in memory while this daemon
+//! listens for changes to them.
 //!
-//! Every request of a sign-in reads both (about a quarter of a sign-in's statements), and an
-//! administrator changes them a few times a year. A daemon keeps what it read and forgets it
+//! Every request of a sign-in reads the settings and the client (about a quarter of a
+//! sign-in's statements), every password step the user's roles, and an administrator changes
+//! them a few times a year. A daemon keeps what it read and forgets it
 //! when the database announces a change: every change of the settings or of a client sends a
-//! notification on [`CHANNEL`] in its own transaction, which PostgreSQL delivers to every
+//! notification on [`CHANNEL`] in its own transaction (adding a role need not: only roles that
+//! exist are kept), which PostgreSQL delivers to every
 //! listening daemon when the change commits. The daemon that made the change forgets at once;
 //! the others within the notification's trip (milliseconds).
 //!
@@ -12,15 +14,15 @@
 //! connection breaks (the database went away), everything kept is forgotten and every read goes
 //! to the database until the listener is back. A value read while a change was announced is
 //! not kept (the epoch check below), so a notification that overtakes a read cannot leave the
-//! old value behind. Only clients that exist are kept, so a flood of made-up client ids costs
-//! no memory.
+//! old value behind. Only clients and roles that exist are kept, so a flood of made-up client
+//! ids costs no memory.
 
-use crate::model::{Client, SiteSettings};
+use crate::model::{Client, Role, SiteSettings};
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// The channel that announces a change of the settings or of a client.
+/// The channel that announces a change of the settings, of a client or of a role.
 pub(super) const CHANNEL: &str = "postern_changes";
 
 /// Sends the notification on `$1` (the [`CHANNEL`]) in the caller's transaction: delivered
@@ -39,6 +41,7 @@ pub(super) struct Cache {
 struct Kept {
     settings: Option<SiteSettings>,
     clients: HashMap<String, Client>,
+    roles: HashMap<String, Role>,
 }
 
 /// Where a read from the database began, for [`Cache::keep_settings`] and
@@ -55,6 +58,10 @@ impl Cache {
         self.kept().clients.get(id).cloned()
     }
 
+    pub(super) fn role(&self, name: &str) -> Option<Role> {
+        self.kept().roles.get(name).cloned()
+    }
+
     /// Call before reading from the database what is to be kept.
     pub(super) fn epoch(&self) -> Epoch {
         Epoch(self.epoch.load(Ordering::SeqCst))
@@ -67,6 +74,12 @@ impl Cache {
     pub(super) fn keep_client(&self, read_at: Epoch, client: &Client) {
         self.keep(read_at, |kept| {
             kept.clients.insert(client.id.clone(), client.clone());
+        });
+    }
+
+    pub(super) fn keep_role(&self, read_at: Epoch, role: &Role) {
+        self.keep(read_at, |kept| {
+            kept.roles.insert(role.name.clone(), role.clone());
         });
     }
 
@@ -121,18 +134,32 @@ mod tests {
         }
     }
 
+    fn role(name: &str) -> Role {
+        Role {
+            name: name.into(),
+            require_mfa: true,
+            api_access: false,
+            require_phishing_resistant: false,
+        }
+    }
+
     #[test]
     fn nothing_is_kept_unless_listening() {
         let cache = Cache::default();
         cache.keep_settings(cache.epoch(), &SiteSettings::default());
         cache.keep_client(cache.epoch(), &client("a"));
+        cache.keep_role(cache.epoch(), &role("staff"));
         assert!(cache.settings().is_none() && cache.client("a").is_none());
+        assert!(cache.role("staff").is_none());
         cache.listening();
         cache.keep_settings(cache.epoch(), &SiteSettings::default());
         cache.keep_client(cache.epoch(), &client("a"));
+        cache.keep_role(cache.epoch(), &role("staff"));
         assert!(cache.settings().is_some() && cache.client("a").is_some());
+        assert!(cache.role("staff").is_some());
         cache.deaf();
         assert!(cache.settings().is_none() && cache.client("a").is_none());
+        assert!(cache.role("staff").is_none());
         cache.keep_client(cache.epoch(), &client("a"));
         assert!(cache.client("a").is_none(), "not while deaf");
     }

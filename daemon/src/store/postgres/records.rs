@@ -41,9 +41,9 @@ impl PgStore {
         }
     }
 
-    /// Commits a change of the settings or of a client and announces it to every daemon
+    /// Commits a change of the settings, a client or a role and announces it to every daemon
     /// (`cache`): the notification goes out with the commit, and this daemon forgets at once.
-    async fn commit_announced(
+    pub(super) async fn commit_announced(
         &self,
         transaction: deadpool_postgres::Transaction<'_>,
     ) -> Result<(), StoreError> {
@@ -103,6 +103,14 @@ impl Store for PgStore {
 
     async fn update_user(&self, id: UserId, change: Edit<'_, User>) -> Result<User, StoreError> {
         PgStore::update_user(self, id, change).await
+    }
+
+    async fn update_seen_user(
+        &self,
+        seen: &User,
+        change: Edit<'_, User>,
+    ) -> Result<User, StoreError> {
+        PgStore::update_seen_user(self, seen, change).await
     }
 
     async fn delete_user(&self, id: UserId) -> Result<User, StoreError> {

@@ -22,7 +22,12 @@ impl PgStore {
         }
         Ok(())
     }
+    /// Kept in memory while this daemon listens for changes (`cache`).
     pub(super) async fn role(&self, name: &str) -> Result<Option<Role>, StoreError> {
+        if let Some(kept) = self.cache.role(name) {
+            return Ok(Some(kept));
+        }
+        let read_at = self.cache.epoch();
         let client = self.client().await?;
         let row = sql::query_opt(
             &*client,
@@ -31,7 +36,11 @@ impl PgStore {
         )
         .await
         .map_err(db)?;
-        row.map(|row| decode(row.get(0))).transpose()
+        let role: Option<Role> = row.map(|row| decode(row.get(0))).transpose()?;
+        if let Some(role) = &role {
+            self.cache.keep_role(read_at, role);
+        }
+        Ok(role)
     }
     pub(super) async fn roles(&self) -> Result<Vec<Role>, StoreError> {
         let client = self.client().await?;
@@ -72,7 +81,7 @@ impl PgStore {
         )
         .await
         .map_err(db)?;
-        transaction.commit().await.map_err(db)?;
+        self.commit_announced(transaction).await?;
         Ok(role)
     }
     pub(super) async fn delete_role(&self, name: &str) -> Result<(), StoreError> {
@@ -123,7 +132,7 @@ impl PgStore {
         sql::execute(&transaction, "DELETE FROM roles WHERE name = $1", &[&name])
             .await
             .map_err(db)?;
-        transaction.commit().await.map_err(db)
+        self.commit_announced(transaction).await
     }
     pub(super) async fn role_members(&self, role: &str) -> Result<Vec<UserId>, StoreError> {
         let client = self.client().await?;

@@ -166,6 +166,35 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for PgShortLived<T> {
         row.map(|row| decode(row.get(0))).transpose()
     }
 
+    async fn get_pair(
+        &self,
+        first: &RecordKey,
+        second: &RecordKey,
+        now: UnixSeconds,
+    ) -> Result<(Option<T>, Option<T>), StoreError> {
+        let client = self.connections.shared().await?;
+        let (first, second) = (first.to_bytes(), second.to_bytes());
+        let rows = sql::query(
+            &*client,
+            "SELECT key, record FROM short_lived \
+                 WHERE kind = $1 AND key IN ($2, $3) AND expires_at > $4",
+            &[&self.kind, &first, &second, &seconds(now)],
+        )
+        .await
+        .map_err(db)?;
+        let mut pair = (None, None);
+        for row in rows {
+            let key: &[u8] = row.get(0);
+            let record = Some(decode(row.get(1))?);
+            if key == first.as_slice() {
+                pair.0 = record;
+            } else if key == second.as_slice() {
+                pair.1 = record;
+            }
+        }
+        Ok(pair)
+    }
+
     async fn put(&self, key: &RecordKey, record: &T) -> Result<(), StoreError> {
         let client = self.connections.shared().await?;
         let links = record.links();
@@ -226,6 +255,28 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for PgShortLived<T> {
                 return Ok(Some(current));
             }
         }
+    }
+
+    async fn update_seen(
+        &self,
+        key: &RecordKey,
+        seen: &T,
+        now: UnixSeconds,
+        change: Changer<'_, T>,
+    ) -> Result<Option<T>, StoreError> {
+        if seen.expires_at() > now {
+            let next = change(seen);
+            if !matches!(next, Change::Keep) {
+                let client = self.connections.shared().await?;
+                // A record encodes to the same bytes every time: the copy's are the row's if
+                // nobody changed it since.
+                let old = encode(seen)?;
+                if self.swap(&client, key, Some(&old), next).await? {
+                    return decode(&old).map(Some);
+                }
+            }
+        }
+        self.update(key, now, change).await
     }
 
     async fn upsert(

@@ -100,3 +100,156 @@ async fn one_spend_wins_among_many_at_once() {
     }
     assert_eq!(won, 1);
 }
+
+/// A change made to the caller's copy of a user is kept only if nobody changed the user since
+/// the copy was read; otherwise it is made, and judged, on the stored user, as
+/// `update_user` would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_change_to_a_stale_copy_is_made_on_the_stored_user() {
+    let Some((_server, store)) = store().await else {
+        return;
+    };
+    let noor = user();
+    store.insert_user(&noor).await.unwrap();
+    let stale = noor.clone();
+    let fresh = store
+        .update_user(
+            noor.id,
+            Box::new(|u| {
+                u.last_login_at = Some(5);
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
+
+    // Refused on the stale copy (no sign-in yet), accepted on the stored user.
+    let after = store
+        .update_seen_user(
+            &stale,
+            Box::new(|u| match u.last_login_at {
+                None => Err(StoreError::Conflict("no sign-in yet".into())),
+                Some(at) => {
+                    u.last_login_at = Some(at + 1);
+                    Ok(())
+                }
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(after.last_login_at, Some(6));
+
+    // A copy that is now stale again, and a fresh one: each change counts once.
+    let bump = || -> crate::store::Edit<'static, User> {
+        Box::new(|u| {
+            u.last_login_at = Some(u.last_login_at.unwrap_or(0) + 1);
+            Ok(())
+        })
+    };
+    store.update_seen_user(&fresh, bump()).await.unwrap();
+    let last = store.update_seen_user(&after, bump()).await.unwrap();
+    assert_eq!(last.last_login_at, Some(8));
+    assert_eq!(store.user(noor.id).await.unwrap().unwrap(), last);
+}
+
+/// Many requests that read the user before any of them wrote spend one TOTP step through their
+/// copies at once: exactly one succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_spend_through_copies_wins_among_many_at_once() {
+    let Some((_server, store)) = store().await else {
+        return;
+    };
+    let noor = user();
+    store.insert_user(&noor).await.unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (store, seen) = (store.clone(), noor.clone());
+            tokio::spawn(async move {
+                let spend = Box::new(|u: &mut User| match u.last_login_at {
+                    Some(_) => Err(StoreError::Conflict("spent".into())),
+                    None => {
+                        u.last_login_at = Some(1);
+                        Ok(())
+                    }
+                });
+                store.update_seen_user(&seen, spend).await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(StoreError::Conflict(_)) => {}
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!(won, 1);
+}
+
+/// Two records read in one statement come back in the order asked, each only while unexpired.
+#[tokio::test]
+async fn a_pair_of_records_reads_each_in_its_place() {
+    use crate::model::grants::FailureWindow;
+    use crate::store::{RecordKey, Store};
+    let Some((_server, store)) = store().await else {
+        return;
+    };
+    let windows = store.failure_windows();
+    let key = |n: u8| RecordKey::bearer([n; 32]);
+    let window = |expires_at| FailureWindow {
+        failures: vec![1],
+        locked_until: Some(expires_at),
+        expires_at,
+    };
+    windows.put(&key(1), &window(100)).await.unwrap();
+    windows.put(&key(2), &window(200)).await.unwrap();
+    let (one, two, three) = (key(1), key(2), key(3));
+    let pair = windows.get_pair(&two, &one, 50).await.unwrap();
+    assert_eq!(pair, (Some(window(200)), Some(window(100))));
+    let pair = windows.get_pair(&two, &one, 150).await.unwrap();
+    assert_eq!(pair, (Some(window(200)), None), "the first one expired");
+    let pair = windows.get_pair(&three, &two, 50).await.unwrap();
+    assert_eq!(pair, (None, Some(window(200))));
+}
+
+/// A change made through the caller's copy of a short-lived record is kept only if the stored
+/// record is still that copy; otherwise it is made on the stored record.
+#[tokio::test]
+async fn a_change_through_a_stale_copy_of_a_record_is_made_on_the_stored_one() {
+    use crate::model::grants::FailureWindow;
+    use crate::store::{Change, RecordKey, Store};
+    let Some((_server, store)) = store().await else {
+        return;
+    };
+    let windows = store.failure_windows();
+    let key = RecordKey::bearer([7; 32]);
+    let seen = FailureWindow {
+        failures: vec![1],
+        locked_until: None,
+        expires_at: 100,
+    };
+    windows.put(&key, &seen).await.unwrap();
+    let mut one_more = |window: &FailureWindow| {
+        let mut window = window.clone();
+        window.failures.push(window.failures.len() as u64 + 1);
+        Change::Replace(window)
+    };
+    // Fresh: made on the copy.
+    let before = windows.update_seen(&key, &seen, 50, &mut one_more).await;
+    assert_eq!(before.unwrap(), Some(seen.clone()));
+    // Stale now (the stored record has two failures): made on the stored one.
+    windows
+        .update_seen(&key, &seen, 50, &mut one_more)
+        .await
+        .unwrap();
+    let stored = windows.get(&key, 50).await.unwrap().unwrap();
+    assert_eq!(stored.failures, vec![1, 2, 3]);
+    // An expired copy, and a record gone, change nothing.
+    let expired = windows.update_seen(&key, &stored, 100, &mut one_more).await;
+    assert_eq!(expired.unwrap(), None);
+    windows.remove(&key).await.unwrap();
+    let gone = windows.update_seen(&key, &stored, 50, &mut one_more).await;
+    assert_eq!(gone.unwrap(), None);
+    assert_eq!(windows.get(&key, 50).await.unwrap(), None);
+}

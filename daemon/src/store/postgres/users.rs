@@ -54,6 +54,12 @@ async fn add_members(
     Ok(())
 }
 
+/// Whether a change leaves the name and roles alone (their indexes need a transaction).
+fn keeps_indexes(before: &User, after: &User) -> bool {
+    after.roles == before.roles
+        && normalize_username(&after.username) == normalize_username(&before.username)
+}
+
 /// `before` as `change` leaves it; whatever the change did, the id stays.
 fn changed(before: &User, change: &mut Edit<'_, User>) -> Result<User, StoreError> {
     let mut after = before.clone();
@@ -162,23 +168,43 @@ impl PgStore {
             .get(0);
             let before: User = decode(&old)?;
             let after = changed(&before, &mut change)?;
-            if after.roles != before.roles
-                || normalize_username(&after.username) != normalize_username(&before.username)
-            {
+            if !keeps_indexes(&before, &after) {
                 break;
             }
-            let swapped = sql::execute(
-                &*client,
-                "UPDATE users SET record = $3 WHERE id = $1 AND record = $2",
-                &[&uuid(id), &old, &encode(&after)?],
-            )
-            .await
-            .map_err(db)?;
-            if swapped == 1 {
+            if self.swap_user(&old, &after).await? {
                 return Ok(after);
             }
         }
         self.update_user_locked(id, change).await
+    }
+
+    /// The compare-and-swap of [`update_user`](Self::update_user) tried first against the
+    /// caller's copy: a record stores the same bytes every time it is encoded, so the copy's
+    /// encoding is what the row holds if nobody changed the user since.
+    pub(super) async fn update_seen_user(
+        &self,
+        seen: &User,
+        mut change: Edit<'_, User>,
+    ) -> Result<User, StoreError> {
+        if let Ok(after) = changed(seen, &mut change) {
+            if keeps_indexes(seen, &after) && self.swap_user(&encode(seen)?, &after).await? {
+                return Ok(after);
+            }
+        }
+        self.update_user(seen.id, change).await
+    }
+
+    /// Writes `after` over the user whose row holds exactly `old`; false if it does not.
+    async fn swap_user(&self, old: &[u8], after: &User) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let swapped = sql::execute(
+            &*client,
+            "UPDATE users SET record = $3 WHERE id = $1 AND record = $2",
+            &[&uuid(after.id), &old, &encode(after)?],
+        )
+        .await
+        .map_err(db)?;
+        Ok(swapped == 1)
     }
 
     async fn update_user_locked(

@@ -43,6 +43,17 @@ async fn ending_the_users_sessions_ends_their_access_tokens() {
     );
 }
 
+/// A sign-in that read the user just before their sessions ended makes a grant that is over
+/// from its start.
+#[tokio::test]
+async fn a_grant_for_a_user_read_before_their_sessions_ended_is_born_ended() {
+    let g = grantee().await;
+    let read_before = g.tokens.store.user(g.user.id).await.unwrap().unwrap();
+    change_user(&g, |user| user.session_generation += 1).await;
+    let (_, response) = grant_for(&g, &read_before).await;
+    assert_eq!(live(&g, &response.access_token).await, None);
+}
+
 #[tokio::test]
 async fn a_revoked_family_or_client_or_disabled_user_ends_its_access_tokens() {
     let g = grantee().await;

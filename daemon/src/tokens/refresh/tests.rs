@@ -121,7 +121,7 @@ async fn an_unknown_family_or_a_malformed_token_is_refused_without_side_effects(
 #[tokio::test]
 async fn a_token_stored_by_an_earlier_version_is_honoured_once_then_held_by_its_family() {
     let g = grantee().await;
-    let name = grants::new_family(&g.tokens, &g.client, g.user.id)
+    let name = grants::new_family(&g.tokens, &g.client, &g.user)
         .await
         .unwrap();
     let legacy = random_token();

@@ -58,6 +58,7 @@ pub async fn step_up(
                         headers,
                         request,
                         finished.authentication,
+                        &finished.user,
                     )
                     .await
                 }
@@ -335,6 +336,7 @@ impl Submission<'_> {
                     self.headers,
                     request,
                     finished.authentication,
+                    &finished.user,
                 )
                 .await
             }

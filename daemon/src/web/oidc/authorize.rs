@@ -4,8 +4,8 @@
 //! is issued at once (single sign-on); otherwise the browser is sent to sign in.
 
 use super::params::Params;
-use crate::model::Client;
 use crate::model::grants::{Authentication, AuthorizationRequest};
+use crate::model::{Client, User};
 use crate::tokens::grants;
 use crate::web::{self, PageError, Web, form_guard, see_other, session, with_cookies};
 use axum::extract::rejection::FormRejection;
@@ -178,7 +178,8 @@ async fn authorize(
                     .await
                     .unwrap_or_else(IntoResponse::into_response);
             }
-            return respond_with_code(web, headers, request, authentication.clone()).await;
+            return respond_with_code(web, headers, request, authentication.clone(), &live.user)
+                .await;
         }
     }
     if prompt_none {
@@ -229,6 +230,7 @@ pub async fn respond_with_code(
     headers: &HeaderMap,
     request: AuthorizationRequest,
     authentication: Authentication,
+    user: &User,
 ) -> Response {
     let client = match client_of(web, &request).await {
         Ok(client) => client,
@@ -236,7 +238,7 @@ pub async fn respond_with_code(
     };
     match crate::engine::consent::needed(&web.ctx, &client, authentication.user_id, &request).await
     {
-        Ok(false) => redirect_with_code(web, &client, request, authentication).await,
+        Ok(false) => redirect_with_code(web, &client, request, authentication, user).await,
         Ok(true) if request.prompt_none => error_redirect(
             web,
             &request.redirect_uri,
@@ -271,10 +273,11 @@ pub async fn redirect_with_code(
     client: &Client,
     request: AuthorizationRequest,
     authentication: Authentication,
+    user: &User,
 ) -> Response {
     let redirect_uri = request.redirect_uri.clone();
     let state = request.state.clone();
-    match grants::issue_code(&web.ctx.tokens, client, request, authentication).await {
+    match grants::issue_code(&web.ctx.tokens, client, request, authentication, user).await {
         Ok(code) => {
             let mut pairs = vec![("code", code.as_str()), ("iss", web.ctx.issuer.as_str())];
             if let Some(state) = state.as_deref() {
