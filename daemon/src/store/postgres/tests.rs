@@ -253,3 +253,75 @@ async fn a_change_through_a_stale_copy_of_a_record_is_made_on_the_stored_one() {
     assert_eq!(gone.unwrap(), None);
     assert_eq!(windows.get(&key, 50).await.unwrap(), None);
 }
+
+/// A token family stored before families had links (no client or user beside the record) is
+/// answered as one stored with them: the same family, whether its client is still registered,
+/// its user.
+#[tokio::test]
+async fn a_family_stored_before_links_is_answered_like_one_stored_with_them() {
+    use crate::model::grants::TokenFamily;
+    use crate::model::{Client, SigningAlg};
+    use crate::store::{RecordKey, Store};
+    let Some((server, store)) = store().await else {
+        return;
+    };
+    let noor = user();
+    store.insert_user(&noor).await.unwrap();
+    let client = Client {
+        id: "app".into(),
+        name: "app".into(),
+        secret_hash: None,
+        redirect_uris: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
+        signing_alg: SigningAlg::EdDSA,
+        require_pkce: true,
+        consent: false,
+        device_flow: false,
+        created_at: 1,
+    };
+    store.insert_client(&client).await.unwrap();
+    let family = TokenFamily {
+        client_id: client.id.clone(),
+        user_id: noor.id,
+        revoked: false,
+        expires_at: 100,
+        generation: 0,
+        refresh: None,
+        revoked_access: Vec::new(),
+    };
+    let (linked, unlinked) = (RecordKey::bearer([1; 32]), RecordKey::bearer([2; 32]));
+    // As an earlier version stored it, then one stored now.
+    store
+        .token_families()
+        .put(&unlinked, &family)
+        .await
+        .unwrap();
+    server.sql("UPDATE short_lived SET link_client = NULL, link_user = NULL");
+    store.token_families().put(&linked, &family).await.unwrap();
+    let answers = || async {
+        let mut answers = Vec::new();
+        for key in [&linked, &unlinked] {
+            let grant = store.family_grant(key, 50).await.unwrap().unwrap();
+            answers.push((
+                grant.family,
+                grant.client_registered,
+                grant.user.map(|u| u.id),
+            ));
+        }
+        answers
+    };
+    let both = answers().await;
+    assert_eq!(both[0], (family.clone(), true, Some(noor.id)));
+    assert_eq!(both[1], both[0]);
+
+    store.delete_client("app").await.unwrap();
+    let both = answers().await;
+    assert_eq!(
+        both[0],
+        (family.clone(), false, Some(noor.id)),
+        "the client is gone"
+    );
+    assert_eq!(both[1], both[0]);
+    let expired = store.family_grant(&unlinked, 100).await.unwrap();
+    assert!(expired.is_none());
+}
