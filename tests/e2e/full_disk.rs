@@ -111,8 +111,9 @@ impl SmallDisk {
     /// Mounts the ext4 image again, writable (the error is cleared by the new mount).
     ///
     /// A mount namespace another test is making (bwrap, sshd) may hold the broken filesystem
-    /// for a moment after the unmount; mounting the image then hands back that same read-only
-    /// filesystem. So it is mounted until it comes up writable.
+    /// for a moment after the unmount; mounting the image then hands back that same broken
+    /// filesystem, which may even look writable until a write fails. So it is mounted until a
+    /// file can be written and synced on it.
     fn remount(&self) {
         let image = self.loop_image.as_ref().expect("an ext4 image");
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -123,10 +124,7 @@ impl SmallDisk {
                 .args(["-o", "loop,errors=remount-ro"])
                 .arg(image)
                 .arg(&self.mount_point));
-            let flags = nix::sys::statvfs::statvfs(&self.mount_point)
-                .unwrap()
-                .flags();
-            if !flags.contains(nix::sys::statvfs::FsFlags::ST_RDONLY) {
+            if takes_writes(&self.mount_point) {
                 return;
             }
             assert!(
@@ -136,6 +134,16 @@ impl SmallDisk {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+}
+
+/// Whether a file can be written, synced and removed under `dir`.
+fn takes_writes(dir: &Path) -> bool {
+    let probe = dir.join(".writable-probe");
+    let written = std::fs::File::create(&probe).and_then(|mut file| {
+        std::io::Write::write_all(&mut file, b"probe")?;
+        file.sync_all()
+    });
+    written.is_ok() && std::fs::remove_file(&probe).is_ok()
 }
 
 impl Drop for SmallDisk {
