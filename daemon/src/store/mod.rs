@@ -424,7 +424,7 @@ pub trait ShortLived<T>: Send + Sync {
         change: Changer<'_, T>,
     ) -> Result<Option<T>, StoreError>
     where
-        T: Sync,
+        T: Sync + Clone,
     {
         let _ = seen;
         self.update(key, now, change).await

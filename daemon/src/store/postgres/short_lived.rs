@@ -263,16 +263,18 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for PgShortLived<T> {
         seen: &T,
         now: UnixSeconds,
         change: Changer<'_, T>,
-    ) -> Result<Option<T>, StoreError> {
+    ) -> Result<Option<T>, StoreError>
+    where
+        T: Clone,
+    {
         if seen.expires_at() > now {
             let next = change(seen);
             if !matches!(next, Change::Keep) {
                 let client = self.connections.shared().await?;
                 // A record encodes to the same bytes every time: the copy's are the row's if
                 // nobody changed it since.
-                let old = encode(seen)?;
-                if self.swap(&client, key, Some(&old), next).await? {
-                    return decode(&old).map(Some);
+                if self.swap(&client, key, Some(&encode(seen)?), next).await? {
+                    return Ok(Some(seen.clone()));
                 }
             }
         }
