@@ -547,36 +547,13 @@ mod tests {
         ctx.store.insert_user(&user).await.unwrap();
 
         // Both requests read the user before either wrote: the store decides.
-        assert!(
-            spend(&ctx, &user, Used::TotpStep(11))
-                .await
-                .unwrap()
-                .is_some()
-        );
-        assert!(
-            spend(&ctx, &user, Used::TotpStep(11))
-                .await
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            spend(&ctx, &user, Used::TotpStep(9))
-                .await
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            spend(&ctx, &user, Used::RecoveryCode(hash))
-                .await
-                .unwrap()
-                .is_some()
-        );
-        assert!(
-            spend(&ctx, &user, Used::RecoveryCode(hash))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        let (ctx, user) = (&ctx, &user);
+        let spends = |used| async move { spend(ctx, user, used).await.unwrap().is_some() };
+        assert!(spends(Used::TotpStep(11)).await);
+        assert!(!spends(Used::TotpStep(11)).await);
+        assert!(!spends(Used::TotpStep(9)).await);
+        assert!(spends(Used::RecoveryCode(hash)).await);
+        assert!(!spends(Used::RecoveryCode(hash)).await);
         let stored = ctx.store.user(user.id).await.unwrap().unwrap();
         let mfa = stored.mfa.unwrap();
         assert_eq!(mfa.totp.unwrap().last_step, Some(11));

@@ -24,6 +24,20 @@ impl Role {
 }
 
 #[cfg(test)]
+impl Role {
+    /// A role for unit tests that requires MFA; tests change what they need with struct
+    /// update syntax.
+    pub fn for_tests(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            require_mfa: true,
+            api_access: false,
+            require_phishing_resistant: false,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

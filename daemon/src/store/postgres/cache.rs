@@ -134,27 +134,18 @@ mod tests {
         }
     }
 
-    fn role(name: &str) -> Role {
-        Role {
-            name: name.into(),
-            require_mfa: true,
-            api_access: false,
-            require_phishing_resistant: false,
-        }
-    }
-
     #[test]
     fn nothing_is_kept_unless_listening() {
         let cache = Cache::default();
         cache.keep_settings(cache.epoch(), &SiteSettings::default());
         cache.keep_client(cache.epoch(), &client("a"));
-        cache.keep_role(cache.epoch(), &role("staff"));
+        cache.keep_role(cache.epoch(), &Role::for_tests("staff"));
         assert!(cache.settings().is_none() && cache.client("a").is_none());
         assert!(cache.role("staff").is_none());
         cache.listening();
         cache.keep_settings(cache.epoch(), &SiteSettings::default());
         cache.keep_client(cache.epoch(), &client("a"));
-        cache.keep_role(cache.epoch(), &role("staff"));
+        cache.keep_role(cache.epoch(), &Role::for_tests("staff"));
         assert!(cache.settings().is_some() && cache.client("a").is_some());
         assert!(cache.role("staff").is_some());
         cache.deaf();

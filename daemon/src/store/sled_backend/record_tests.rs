@@ -12,15 +12,6 @@ fn user(name: &str, roles: &[&str]) -> User {
     }
 }
 
-fn role(name: &str) -> Role {
-    Role {
-        name: name.into(),
-        require_mfa: true,
-        api_access: false,
-        require_phishing_resistant: false,
-    }
-}
-
 #[tokio::test]
 async fn usernames_are_unique_without_regard_to_case() {
     let dir = tempfile::tempdir().unwrap();
@@ -42,9 +33,9 @@ async fn roles_must_exist_to_be_held_and_cannot_be_deleted_while_held() {
     let err = store.insert_user(&user("bob", &["staff"])).unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
 
-    store.insert_role(&role("staff")).unwrap();
+    store.insert_role(&Role::for_tests("staff")).unwrap();
     assert!(matches!(
-        store.insert_role(&role("staff")),
+        store.insert_role(&Role::for_tests("staff")),
         Err(StoreError::AlreadyExists(_))
     ));
     let bob = user("bob", &["staff"]);
@@ -113,7 +104,7 @@ async fn an_update_of_fields_alone_is_stored_and_leaves_the_indexes_alone() {
     let gina = user("gina", &["ops"]);
     {
         let store = SledStore::open(dir.path()).unwrap();
-        store.insert_role(&role("ops")).unwrap();
+        store.insert_role(&Role::for_tests("ops")).unwrap();
         store.insert_user(&gina).unwrap();
         // A case-only rename keeps the index key: it is a field-only update too.
         let updated = store
@@ -137,7 +128,7 @@ async fn an_update_of_fields_alone_is_stored_and_leaves_the_indexes_alone() {
 async fn deleting_a_user_frees_the_name_and_the_role() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
-    store.insert_role(&role("ops")).unwrap();
+    store.insert_role(&Role::for_tests("ops")).unwrap();
     let frank = user("frank", &["ops"]);
     store.insert_user(&frank).unwrap();
     store.delete_user(frank.id).unwrap();
@@ -151,7 +142,7 @@ async fn everything_survives_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = SledStore::open(dir.path()).unwrap();
-        store.insert_role(&role("staff")).unwrap();
+        store.insert_role(&Role::for_tests("staff")).unwrap();
         store.insert_user(&user("gina", &["staff"])).unwrap();
         store
             .update_site_settings(|s| Ok(s.set("totp.skew", "2")?))
@@ -160,7 +151,7 @@ async fn everything_survives_a_reopen() {
     }
     let store = SledStore::open(dir.path()).unwrap();
     assert_eq!(store.users_page(None, 10).unwrap().0.len(), 1);
-    assert_eq!(store.roles().unwrap(), vec![role("staff")]);
+    assert_eq!(store.roles().unwrap(), vec![Role::for_tests("staff")]);
     assert_eq!(store.site_settings().unwrap().totp_skew_steps, 2);
 }
 
@@ -339,7 +330,7 @@ mod backups {
 
     fn backed_up_store(dir: &std::path::Path) -> (std::path::PathBuf, User) {
         let store = SledStore::open(&dir.join("state")).unwrap();
-        store.insert_role(&role("staff")).unwrap();
+        store.insert_role(&Role::for_tests("staff")).unwrap();
         let alice = user("alice", &["staff"]);
         store.insert_user(&alice).unwrap();
         let file = dir.join("backup");
