@@ -21,7 +21,7 @@ mod welcome;
 pub use client_addr::client_addr;
 pub use consent::ask_consent;
 pub use csrf::{FormGuard, check as check_csrf, guard as form_guard};
-pub use login::step_up;
+pub use login::{start_sign_in, step_up};
 pub use page_error::PageError;
 pub use pages::Pages;
 
@@ -108,15 +108,6 @@ pub fn with_cookies(
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
-}
-
-/// Starts a sign-in for an OIDC request in this browser; returns the flow id for `/login`.
-pub async fn login_flow(
-    web: &Web,
-    request: crate::model::grants::AuthorizationRequest,
-    browser: [u8; 32],
-) -> Result<String, crate::store::StoreError> {
-    login::start_flow(web, login::new_flow(web, Some(request), browser)).await
 }
 
 /// A 303 to `location` (after a POST, the browser follows with a GET).

@@ -113,22 +113,44 @@ pub async fn show(
         }
     };
     let flow = load_flow(&web, &flow_id, &guard.browser).await?;
+    Ok(page_of(&web, guard, &flow_id, &flow).await)
+}
+
+/// Starts a sign-in for an OIDC request and shows its first page in the same response, as
+/// Keycloak does: a redirect to `/login?flow=` would cost the browser a round trip and the
+/// store a read of the flow just written. The form posts to `/login` either way.
+pub async fn start_sign_in(
+    web: &Web,
+    headers: &HeaderMap,
+    request: crate::model::grants::AuthorizationRequest,
+) -> Response {
+    let guard = csrf::guard(web, headers);
+    let flow = new_flow(web, Some(request), guard.browser);
+    match sign_in::flow::start(&web.ctx, &flow).await {
+        Ok(flow_id) => page_of(web, guard, &flow_id, &flow).await,
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
+/// The page of `flow`'s current step, untouched by any answer yet: the username filled in
+/// from the application's `login_hint`.
+async fn page_of(web: &Web, guard: csrf::FormGuard, flow_id: &str, flow: &LoginFlow) -> Response {
     let username = flow
         .request
         .as_ref()
-        .and_then(|r| r.login_hint.clone())
+        .and_then(|r| r.login_hint.as_deref())
         .unwrap_or_default();
     let response = render_step(
-        &web,
+        web,
         &guard.token,
-        &flow_id,
-        &flow,
-        &username,
+        flow_id,
+        flow,
+        username,
         Messages::default(),
         StatusCode::OK,
     )
     .await;
-    Ok(with_cookies(response, guard.set_cookie))
+    with_cookies(response, guard.set_cookie)
 }
 
 #[derive(Deserialize)]

@@ -7,7 +7,7 @@ use super::params::Params;
 use crate::model::grants::{Authentication, AuthorizationRequest};
 use crate::model::{Client, User};
 use crate::tokens::grants;
-use crate::web::{self, PageError, Web, form_guard, see_other, session, with_cookies};
+use crate::web::{self, PageError, Web, see_other, session};
 use axum::extract::rejection::FormRejection;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Form, Query, State};
@@ -185,14 +185,7 @@ async fn authorize(
     if prompt_none {
         return fail("login_required", "the user is not signed in");
     }
-    let guard = form_guard(web, headers);
-    match web::login_flow(web, request, guard.browser).await {
-        Ok(flow_id) => with_cookies(
-            see_other(&format!("/login?flow={flow_id}")),
-            guard.set_cookie,
-        ),
-        Err(e) => PageError::from(e).into_response(),
-    }
+    web::start_sign_in(web, headers, request).await
 }
 
 /// The request's PKCE challenge. Public clients, and confidential ones registered with
