@@ -28,7 +28,7 @@ pub mod session_policy;
 pub mod sessions;
 pub mod sign_in;
 pub use second_factor::{
-    CodeVerdict, Demands, EngineError, Progress, after_password, check_code, choose_email,
+    CodeFor, CodeVerdict, Demands, EngineError, Progress, after_password, check_code, choose_email,
     confirm_email_enrolment, confirm_totp_enrolment, enrolment_material,
 };
 
@@ -163,16 +163,17 @@ pub async fn record_sign_in(
 ) -> Result<User, StoreError> {
     let now = ctx.clock.unix_now();
     ctx.limiter.record_success(&user.username).await?;
-    let user = ctx
-        .store
-        .update_seen_user(
-            user,
-            Box::new(|u| {
+    // Written already when the code that completed the sign-in was spent this second.
+    let user = match user.last_login_at == Some(now) {
+        true => user.clone(),
+        false => {
+            let stamp = Box::new(move |u: &mut User| {
                 u.last_login_at = Some(now);
                 Ok(())
-            }),
-        )
-        .await?;
+            });
+            ctx.store.update_seen_user(user, stamp).await?
+        }
+    };
     ctx.record(
         AuditEvent::new(
             now,
@@ -290,9 +291,16 @@ mod tests {
         let mut verdict = None;
         for code in codes {
             verdict = Some(
-                check_code(ctx, &mut user, &authentication, code, &attempt("hana", ""))
-                    .await
-                    .unwrap(),
+                check_code(
+                    ctx,
+                    &mut user,
+                    &authentication,
+                    code,
+                    &attempt("hana", ""),
+                    CodeFor::SignIn,
+                )
+                .await
+                .unwrap(),
             );
         }
         verdict
@@ -401,5 +409,74 @@ mod tests {
                 .last_login_at,
             Some(now)
         );
+    }
+
+    #[tokio::test]
+    async fn a_code_that_completes_a_sign_in_moves_the_last_sign_in_and_a_proof_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context::for_tests(dir.path()).await;
+        let stored = hana_with_recovery_code(&ctx).await;
+        let authentication = Authentication {
+            user_id: stored.id,
+            auth_time: ctx.clock.unix_now(),
+            amr: vec!["pwd".into()],
+        };
+        let attempt = attempt("hana", "");
+        let last_sign_in = || async {
+            ctx.store
+                .user(stored.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .last_login_at
+        };
+
+        // A password reset's proof spends the code and is not a sign-in.
+        let mut user = stored.clone();
+        let verdict = check_code(
+            &ctx,
+            &mut user,
+            &authentication,
+            "RIGHT-CODE",
+            &attempt,
+            CodeFor::Proof,
+        );
+        assert!(matches!(verdict.await.unwrap(), CodeVerdict::Accepted(_)));
+        assert_eq!(last_sign_in().await, None);
+
+        let mfa = stored.mfa.clone();
+        let mut user = ctx
+            .store
+            .update_user(
+                stored.id,
+                Box::new(move |u| {
+                    u.mfa = mfa.clone();
+                    Ok(())
+                }),
+            )
+            .await
+            .unwrap();
+        let verdict = check_code(
+            &ctx,
+            &mut user,
+            &authentication,
+            "RIGHT-CODE",
+            &attempt,
+            CodeFor::SignIn,
+        );
+        let CodeVerdict::Accepted(authentication) = verdict.await.unwrap() else {
+            panic!("the right recovery code was refused");
+        };
+        let now = ctx.clock.unix_now();
+        assert_eq!(last_sign_in().await, Some(now), "moved with the spend");
+        assert_eq!(
+            user.last_login_at,
+            Some(now),
+            "the caller's copy is the stored user"
+        );
+        let recorded = record_sign_in(&ctx, &user, &authentication, AuditDoor::Web, "t".into())
+            .await
+            .unwrap();
+        assert_eq!(recorded.last_login_at, Some(now));
     }
 }

@@ -7,7 +7,10 @@
 //! user and forgets remembered browsers and hosts; it does not sign anyone in.
 
 use super::{EngineError, NameMatch, PasswordAttempt};
-use super::{credentials, email_code, second_factor::CodeVerdict};
+use super::{
+    credentials, email_code,
+    second_factor::{CodeFor, CodeVerdict},
+};
 use crate::audit::{AuditAction, AuditDoor, AuditEvent, Outcome};
 use crate::context::Context;
 use crate::factors::password;
@@ -129,7 +132,15 @@ pub async fn complete(
             source: origin.source.to_owned(),
             door: AuditDoor::Web,
         };
-        let verdict = super::check_code(ctx, &mut user, &proof, second_factor, &attempt).await?;
+        let verdict = super::check_code(
+            ctx,
+            &mut user,
+            &proof,
+            second_factor,
+            &attempt,
+            CodeFor::Proof,
+        )
+        .await?;
         if !matches!(verdict, CodeVerdict::Accepted(_)) {
             record(
                 ctx,

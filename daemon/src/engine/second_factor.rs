@@ -4,6 +4,7 @@
 
 use super::PasswordAttempt;
 use crate::audit::{AuditAction, Factor, Outcome};
+use crate::clock::UnixSeconds;
 use crate::context::Context;
 use crate::factors::{recovery, totp};
 use crate::model::grants::{Authentication, CodePurpose, LoginStep};
@@ -190,6 +191,16 @@ pub enum CodeVerdict {
     Rejected,
 }
 
+/// What a right code completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeFor {
+    /// The last step of a sign-in: the write that spends the code also makes this the user's
+    /// last sign-in, so [`record_sign_in`](super::record_sign_in) has nothing left to write.
+    SignIn,
+    /// Proof of the second factor for something that is not a sign-in (a password reset).
+    Proof,
+}
+
 /// Checks a TOTP or recovery code for `user` (as the caller read them), whom `authentication`
 /// is about. A code accepted is spent, and `user` becomes the user as stored after that.
 pub async fn check_code(
@@ -198,6 +209,7 @@ pub async fn check_code(
     authentication: &Authentication,
     code: &str,
     attempt: &PasswordAttempt<'_>,
+    purpose: CodeFor,
 ) -> Result<CodeVerdict, EngineError> {
     let now = ctx.clock.unix_now();
     if user.id != authentication.user_id {
@@ -242,7 +254,8 @@ pub async fn check_code(
         return Ok(CodeVerdict::Rejected);
     };
     // Spend what was used, so it never works again; flushed, so a crash cannot undo it.
-    let Some(spent) = spend(ctx, user, used).await? else {
+    let signed_in_at = (purpose == CodeFor::SignIn).then_some(now);
+    let Some(spent) = spend(ctx, user, used, signed_in_at).await? else {
         // Another request (on this daemon or another) spent it between our read and now.
         wrong_code(
             ctx,
@@ -289,12 +302,22 @@ enum Used {
 /// Spends a code on the stored user, checked again against the stored record inside the
 /// store's atomic change: of two requests that both saw the code unspent, only one spends it.
 /// The user after, or none when it was already spent.
-async fn spend(ctx: &Context, user: &User, used: Used) -> Result<Option<User>, StoreError> {
+/// Spends what was used; `signed_in_at`, when the code completes a sign-in, becomes the user's
+/// last sign-in in the same write.
+async fn spend(
+    ctx: &Context,
+    user: &User,
+    used: Used,
+    signed_in_at: Option<UnixSeconds>,
+) -> Result<Option<User>, StoreError> {
     let spent = ctx
         .store
         .update_seen_user(
             user,
             Box::new(move |u| {
+                if signed_in_at.is_some() {
+                    u.last_login_at = signed_in_at;
+                }
                 // A code mailed to the address and typed back proves the address.
                 if matches!(used, Used::EmailCode) {
                     u.email_verified = true;
@@ -548,7 +571,7 @@ mod tests {
 
         // Both requests read the user before either wrote: the store decides.
         let (ctx, user) = (&ctx, &user);
-        let spends = |used| async move { spend(ctx, user, used).await.unwrap().is_some() };
+        let spends = |used| async move { spend(ctx, user, used, None).await.unwrap().is_some() };
         assert!(spends(Used::TotpStep(11)).await);
         assert!(!spends(Used::TotpStep(11)).await);
         assert!(!spends(Used::TotpStep(9)).await);

@@ -12,7 +12,9 @@ pub use door::{Answer, DeviceCookie, Door, DoorKind, Finished, Outcome, Refusal}
 
 use super::approvals::Poll;
 use super::email_code;
-use super::{CodeVerdict, Demands, EngineError, NameMatch, PasswordVerdict, Progress, devices};
+use super::{
+    CodeFor, CodeVerdict, Demands, EngineError, NameMatch, PasswordVerdict, Progress, devices,
+};
 use crate::audit::{AuditAction, AuditEvent, Factor, Outcome as AuditOutcome};
 use crate::context::Context;
 use crate::model::device::ApprovalRequest;
@@ -99,7 +101,15 @@ pub async fn answer(
             let mut user = user_of(ctx, authentication).await?;
             let username = user.username.clone();
             let attempt = door.attempt(&username, "");
-            match super::check_code(ctx, &mut user, authentication, &code, &attempt).await? {
+            let verdict = super::check_code(
+                ctx,
+                &mut user,
+                authentication,
+                &code,
+                &attempt,
+                CodeFor::SignIn,
+            );
+            match verdict.await? {
                 CodeVerdict::Accepted(authentication) => {
                     let device = remember(ctx, door, &user).await?;
                     finish(ctx, door, user, authentication, device).await
