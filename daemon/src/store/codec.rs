@@ -72,7 +72,6 @@ macro_rules! short_lived_records {
 short_lived_records! {
     crate::model::grants::LoginFlow = "login flow", version 2;
     crate::model::grants::Session = "session";
-    crate::model::grants::AuthorizationCode = "authorization code";
     crate::model::grants::RefreshToken = "refresh token";
     crate::model::grants::RememberedDevice = "remembered device";
     crate::model::grants::EmailCode = "email code", version 2;
@@ -90,6 +89,18 @@ impl Record for crate::model::grants::TokenFamily {
             family: None,
             client_id: Some(self.client_id.clone()),
             user_id: Some(self.user_id),
+        }
+    }
+}
+
+impl Record for crate::model::grants::AuthorizationCode {
+    const KIND: &'static str = "authorization code";
+
+    fn links(&self) -> Links {
+        Links {
+            family: Some(crate::secrets::token_hash(&self.family)),
+            client_id: Some(self.request.client_id.clone()),
+            user_id: Some(self.authentication.user_id),
         }
     }
 }

@@ -241,8 +241,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         }))
     }
 
-    /// A token family and a user, read together: what a code exchange or a refresh checks
-    /// after spending its code or token. One round trip where the backend can; two here.
+    /// An authorization code with the token family and the user it was issued for, as its
+    /// exchange checks them: one round trip where the backend can follow the code's links.
+    async fn code_grant(
+        &self,
+        code: &RecordKey,
+        now: UnixSeconds,
+    ) -> Result<Option<CodeGrant>, StoreError> {
+        let Some(code) = self.authorization_codes().get(code, now).await? else {
+            return Ok(None);
+        };
+        let family = RecordKey::bearer(crate::secrets::token_hash(&code.family));
+        let user = code.authentication.user_id;
+        let (family, user) = self.family_and_user(&family, user, now).await?;
+        Ok(Some(CodeGrant { code, family, user }))
+    }
+
+    /// A token family and a user, read together: what a refresh checks after spending its
+    /// token. One round trip where the backend can; two here.
     async fn family_and_user(
         &self,
         family: &RecordKey,
@@ -276,6 +292,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         out: &mut (dyn std::io::Write + Send),
         created_at: UnixSeconds,
     ) -> Result<BackupSummary, BackupError>;
+}
+
+/// What [`Store::code_grant`] finds.
+#[derive(Debug, Clone)]
+pub struct CodeGrant {
+    pub code: AuthorizationCode,
+    /// Gone when it expired or was revoked.
+    pub family: Option<TokenFamily>,
+    pub user: Option<User>,
 }
 
 /// What [`Store::family_grant`] finds.

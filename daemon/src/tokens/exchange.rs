@@ -48,44 +48,45 @@ pub async fn exchange_code(
     request: &CodeExchange<'_>,
 ) -> Result<TokenResponse, ExchangeError> {
     let now = tokens.clock.unix_now();
-    // One atomic read-and-mark, so that of two racing exchanges only one sees the code unused;
-    // a request that may not use the code (a wrong verifier, say) leaves it as it was.
+    let key = RecordKey::bearer(token_hash(request.code));
+    let invalid = || ExchangeError::InvalidGrant("the code is invalid or has expired");
+    // The code with its family and user, then one atomic mark of the code as used, so that of
+    // two racing exchanges only one sees it unused; a request that may not use the code (a
+    // wrong verifier, say) leaves it as it was.
+    let found = tokens
+        .store
+        .code_grant(&key, now)
+        .await?
+        .ok_or_else(invalid)?;
     let mut refusal = None;
     let stored = tokens
         .store
         .authorization_codes()
-        .update(
-            &RecordKey::bearer(token_hash(request.code)),
-            now,
-            &mut |stored| {
-                refusal = if stored.request.client_id != request.client.id {
-                    Some("the code was issued to another client")
-                } else if request.redirect_uri != Some(stored.request.redirect_uri.as_str()) {
-                    Some("redirect_uri does not match the authorization request")
-                } else {
-                    pkce_refusal(
-                        stored.request.code_challenge.as_deref(),
-                        request.code_verifier,
-                    )
-                };
-                if refusal.is_some() || stored.used {
-                    return Change::Keep;
-                }
-                Change::Replace(AuthorizationCode {
-                    used: true,
-                    ..stored.clone()
-                })
-            },
-        )
+        .update_seen(&key, &found.code, now, &mut |stored| {
+            refusal = if stored.request.client_id != request.client.id {
+                Some("the code was issued to another client")
+            } else if request.redirect_uri != Some(stored.request.redirect_uri.as_str()) {
+                Some("redirect_uri does not match the authorization request")
+            } else {
+                pkce_refusal(
+                    stored.request.code_challenge.as_deref(),
+                    request.code_verifier,
+                )
+            };
+            if refusal.is_some() || stored.used {
+                return Change::Keep;
+            }
+            Change::Replace(AuthorizationCode {
+                used: true,
+                ..stored.clone()
+            })
+        })
         .await?
-        .ok_or(ExchangeError::InvalidGrant(
-            "the code is invalid or has expired",
-        ))?;
+        .ok_or_else(invalid)?;
     if let Some(refusal) = refusal {
         return Err(ExchangeError::InvalidGrant(refusal));
     }
-    let (family, user) =
-        family_and_user(tokens, &stored.family, stored.authentication.user_id).await?;
+    let (family, user) = (found.family, found.user.filter(|u| !u.disabled));
     let reuse = Reuse {
         tokens,
         family: &stored.family,

@@ -17,8 +17,8 @@ use crate::model::signing_key::SigningKeyRecord;
 use crate::model::{Client, Role, SiteSettings, User, UserId};
 use crate::store::codec::{decode, encode};
 use crate::store::{
-    AppendLog, BackupError, BackupSummary, Edit, FamilyGrant, RecordKey, ShortLived, Store,
-    StoreError,
+    AppendLog, BackupError, BackupSummary, CodeGrant, Edit, FamilyGrant, RecordKey, ShortLived,
+    Store, StoreError,
 };
 use async_trait::async_trait;
 use tokio_postgres::error::SqlState;
@@ -480,6 +480,45 @@ impl Store for PgStore {
         Ok(Some(FamilyGrant {
             family: record,
             client_registered: row.get(2),
+            user: user.map(decode).transpose()?,
+        }))
+    }
+
+    /// One round trip: the family and user are joined through the links the code was stored
+    /// with (`Record::links`). A code stored before codes had links (by a daemon of the
+    /// previous version, during a rolling upgrade) is answered in two.
+    async fn code_grant(
+        &self,
+        code: &RecordKey,
+        now: UnixSeconds,
+    ) -> Result<Option<CodeGrant>, StoreError> {
+        let client = self.client().await?;
+        let row = sql::query_opt(
+            &*client,
+            "SELECT c.record, c.link_family IS NOT NULL, f.record, u.record \
+             FROM short_lived c \
+             LEFT JOIN short_lived f ON f.kind = 'token_families' \
+                  AND f.key = c.link_family AND f.expires_at > $2 \
+             LEFT JOIN users u ON u.id = c.link_user \
+             WHERE c.kind = 'authorization_codes' AND c.key = $1 AND c.expires_at > $2",
+            &[&code.to_bytes(), &seconds(now)],
+        )
+        .await
+        .map_err(db)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let code: AuthorizationCode = decode(row.get(0))?;
+        if !row.get::<_, bool>(1) {
+            let family = RecordKey::bearer(crate::secrets::token_hash(&code.family));
+            let user = code.authentication.user_id;
+            let (family, user) = self.family_and_user(&family, user, now).await?;
+            return Ok(Some(CodeGrant { code, family, user }));
+        }
+        let (family, user): (Option<&[u8]>, Option<&[u8]>) = (row.get(2), row.get(3));
+        Ok(Some(CodeGrant {
+            code,
+            family: family.map(decode).transpose()?,
             user: user.map(decode).transpose()?,
         }))
     }

@@ -325,3 +325,92 @@ async fn a_family_stored_before_links_is_answered_like_one_stored_with_them() {
     let expired = store.family_grant(&unlinked, 100).await.unwrap();
     assert!(expired.is_none());
 }
+
+/// An authorization code is answered with its family and user in one question, and a code
+/// stored before codes had links (by the previous version, during a rolling upgrade) is
+/// answered the same.
+#[tokio::test]
+async fn a_code_stored_before_links_is_answered_like_one_stored_with_them() {
+    use crate::model::SigningAlg;
+    use crate::model::grants::TokenFamily;
+    use crate::model::grants::{Authentication, AuthorizationCode, AuthorizationRequest};
+    use crate::secrets::token_hash;
+    use crate::store::{RecordKey, Store};
+    let Some((server, store)) = store().await else {
+        return;
+    };
+    let noor = user();
+    store.insert_user(&noor).await.unwrap();
+    let family = TokenFamily {
+        client_id: "app".into(),
+        user_id: noor.id,
+        revoked: false,
+        expires_at: 100,
+        generation: 0,
+        refresh: None,
+        revoked_access: Vec::new(),
+    };
+    store
+        .token_families()
+        .put(&RecordKey::bearer(token_hash("the family")), &family)
+        .await
+        .unwrap();
+    let code = AuthorizationCode {
+        request: AuthorizationRequest {
+            client_id: "app".into(),
+            redirect_uri: "http://localhost/cb".into(),
+            scopes: vec!["openid".into()],
+            state: None,
+            nonce: None,
+            code_challenge: None,
+            max_age: None,
+            force_login: false,
+            prompt_consent: false,
+            prompt_none: false,
+            acr_values: Vec::new(),
+            login_hint: None,
+        },
+        authentication: Authentication {
+            user_id: noor.id,
+            auth_time: 1,
+            amr: vec!["pwd".into()],
+        },
+        family: "the family".into(),
+        signing_alg: SigningAlg::EdDSA,
+        used: false,
+        expires_at: 60,
+    };
+    let (linked, unlinked) = (RecordKey::bearer([1; 32]), RecordKey::bearer([2; 32]));
+    let codes = store.authorization_codes();
+    codes.put(&unlinked, &code).await.unwrap();
+    server.sql("UPDATE short_lived SET link_family = NULL, link_client = NULL, link_user = NULL");
+    codes.put(&linked, &code).await.unwrap();
+    let links = "SELECT count(*) FROM short_lived \
+                 WHERE kind = 'authorization_codes' AND link_family IS NOT NULL";
+    assert_eq!(
+        server.sql(links),
+        "1",
+        "a code is stored with its links now"
+    );
+    for key in [&linked, &unlinked] {
+        let grant = store.code_grant(key, 50).await.unwrap().unwrap();
+        assert_eq!(grant.code, code);
+        assert_eq!(grant.family.as_ref(), Some(&family));
+        assert_eq!(grant.user.map(|u| u.id), Some(noor.id));
+        assert!(
+            store.code_grant(key, 60).await.unwrap().is_none(),
+            "expired"
+        );
+    }
+    // A family gone (expired, here) leaves the code to be answered without it.
+    let grant = store.code_grant(&linked, 59).await.unwrap().unwrap();
+    assert!(grant.family.is_some());
+    server.sql("UPDATE short_lived SET expires_at = 10 WHERE kind = 'token_families'");
+    for key in [&linked, &unlinked] {
+        let grant = store.code_grant(key, 50).await.unwrap().unwrap();
+        assert_eq!(
+            (grant.family, grant.user.map(|u| u.id)),
+            (None, Some(noor.id))
+        );
+    }
+}
