@@ -495,11 +495,11 @@ impl Store for PgStore {
         let client = self.client().await?;
         let row = sql::query_opt(
             &*client,
-            "SELECT c.record, c.link_family IS NOT NULL, f.record, u.record \
+            "SELECT c.record, c.link_family IS NOT NULL, \
+                    (SELECT f.record FROM short_lived f WHERE f.kind = 'token_families' \
+                         AND f.key = c.link_family AND f.expires_at > $2), \
+                    (SELECT u.record FROM users u WHERE u.id = c.link_user) \
              FROM short_lived c \
-             LEFT JOIN short_lived f ON f.kind = 'token_families' \
-                  AND f.key = c.link_family AND f.expires_at > $2 \
-             LEFT JOIN users u ON u.id = c.link_user \
              WHERE c.kind = 'authorization_codes' AND c.key = $1 AND c.expires_at > $2",
             &[&code.to_bytes(), &seconds(now)],
         )
