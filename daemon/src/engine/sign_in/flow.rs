@@ -6,6 +6,7 @@
 use super::{Door, Outcome};
 use crate::context::Context;
 use crate::engine::EngineError;
+use crate::model::User;
 use crate::model::grants::{AuthorizationRequest, LoginFlow, LoginStep};
 use crate::secrets::{constant_time_eq, random_token, token_hash};
 use crate::store::{RecordKey, StoreError};
@@ -49,6 +50,15 @@ pub async fn load(
     Ok(found.filter(|flow| constant_time_eq(&flow.browser, browser)))
 }
 
+/// What an answer led to.
+#[derive(Debug)]
+pub struct Advanced {
+    pub outcome: Outcome,
+    /// The user the sign-in is about, where the answer read them (see
+    /// [`super::answer_about`]).
+    pub user: Option<User>,
+}
+
 /// Applies `answer` to the flow (see [`super::answer`]) and keeps what follows: the next step
 /// is stored, and a finished sign-in spends the flow, so its id cannot finish another.
 pub async fn advance(
@@ -57,8 +67,8 @@ pub async fn advance(
     id: &str,
     flow: &mut LoginFlow,
     answer: super::Answer,
-) -> Result<Outcome, EngineError> {
-    let outcome = super::answer(ctx, door, &flow.step, answer).await?;
+) -> Result<Advanced, EngineError> {
+    let (outcome, user) = super::answer_about(ctx, door, &flow.step, answer).await?;
     match &outcome {
         Outcome::Next(step) | Outcome::Enrolled { step, .. } => {
             move_to(ctx, id, flow, step.clone()).await?;
@@ -66,7 +76,7 @@ pub async fn advance(
         Outcome::Done(_) => end(ctx, id).await?,
         Outcome::Resent(_) | Outcome::Refused(_) => {}
     }
-    Ok(outcome)
+    Ok(Advanced { outcome, user })
 }
 
 /// Moves the flow to `step` (the consent page after a finished sign-in, for one).

@@ -29,16 +29,41 @@ pub async fn answer(
     step: &LoginStep,
     answer: Answer,
 ) -> Result<Outcome, EngineError> {
-    match (step, answer) {
-        (LoginStep::Password, Answer::Password { username, password }) => {
-            match super::check_password(ctx, &door.attempt(&username, &password)).await? {
-                PasswordVerdict::Accepted {
-                    user,
-                    authentication,
-                } => after_first_factor(ctx, door, *user, authentication).await,
-                PasswordVerdict::Rejected => Ok(Outcome::Refused(Refusal::Credentials)),
-            }
+    Ok(answer_about(ctx, door, step, answer).await?.0)
+}
+
+/// [`answer`], with the user the sign-in is about as the answer found them, where it read
+/// them: the page of the next step shows them without reading them again.
+pub async fn answer_about(
+    ctx: &Context,
+    door: &Door,
+    step: &LoginStep,
+    answer: Answer,
+) -> Result<(Outcome, Option<User>), EngineError> {
+    let (LoginStep::Password, Answer::Password { username, password }) = (step, &answer) else {
+        return Ok((answer_step(ctx, door, step, answer).await?, None));
+    };
+    match super::check_password(ctx, &door.attempt(username, password)).await? {
+        PasswordVerdict::Accepted {
+            user,
+            authentication,
+        } => {
+            let found = (*user).clone();
+            let outcome = after_first_factor(ctx, door, *user, authentication).await?;
+            Ok((outcome, Some(found)))
         }
+        PasswordVerdict::Rejected => Ok((Outcome::Refused(Refusal::Credentials), None)),
+    }
+}
+
+/// Every answer but a password at the password step.
+async fn answer_step(
+    ctx: &Context,
+    door: &Door,
+    step: &LoginStep,
+    answer: Answer,
+) -> Result<Outcome, EngineError> {
+    match (step, answer) {
         (LoginStep::Password, Answer::EmailMeACode { username }) => {
             emailed_code::start(ctx, door, &username).await
         }

@@ -273,7 +273,11 @@ async fn a_stored_flow_moves_with_each_answer_and_is_spent_when_the_sign_in_fini
     )
     .await
     .unwrap();
-    assert!(matches!(wrong, Outcome::Refused(Refusal::Credentials)));
+    assert!(matches!(
+        wrong.outcome,
+        Outcome::Refused(Refusal::Credentials)
+    ));
+    assert!(wrong.user.is_none(), "a refusal tells nothing of the user");
     let stored = flow::load(&ctx, &id, &browser).await.unwrap().unwrap();
     assert_eq!(stored.step, LoginStep::Password, "a refusal keeps the step");
 
@@ -289,9 +293,13 @@ async fn a_stored_flow_moves_with_each_answer_and_is_spent_when_the_sign_in_fini
     .await
     .unwrap();
     assert!(matches!(
-        next,
+        next.outcome,
         Outcome::Next(LoginStep::SecondFactor { .. })
     ));
+    let about = next
+        .user
+        .expect("the user the password step read, for the next page");
+    assert_eq!(about.username, "noor");
     let mut again = flow::load(&ctx, &id, &browser).await.unwrap().unwrap();
     assert!(matches!(again.step, LoginStep::SecondFactor { .. }));
 
@@ -304,7 +312,7 @@ async fn a_stored_flow_moves_with_each_answer_and_is_spent_when_the_sign_in_fini
     )
     .await
     .unwrap();
-    assert!(matches!(done, Outcome::Done(_)));
+    assert!(matches!(done.outcome, Outcome::Done(_)));
     assert!(
         flow::load(&ctx, &id, &browser).await.unwrap().is_none(),
         "a finished flow cannot finish another sign-in"

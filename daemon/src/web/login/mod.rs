@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use step_page::{Messages, render_step};
+use step_page::{Messages, StepPage, render_step};
 
 /// Stores a new sign-in flow for this browser; returns its id for `/login?flow=`.
 pub async fn start_flow(web: &Web, flow: LoginFlow) -> Result<String, crate::store::StoreError> {
@@ -140,16 +140,13 @@ async fn page_of(web: &Web, guard: csrf::FormGuard, flow_id: &str, flow: &LoginF
         .as_ref()
         .and_then(|r| r.login_hint.as_deref())
         .unwrap_or_default();
-    let response = render_step(
-        web,
-        &guard.token,
+    let page = StepPage {
+        csrf_token: &guard.token,
         flow_id,
         flow,
-        username,
-        Messages::default(),
-        StatusCode::OK,
-    )
-    .await;
+        user: None,
+    };
+    let response = render_step(web, &page, username, Messages::default(), StatusCode::OK).await;
     with_cookies(response, guard.set_cookie)
 }
 
@@ -192,6 +189,8 @@ pub(super) struct Submission<'a> {
     pub(super) flow: LoginFlow,
     pub(super) csrf_token: String,
     pub(super) address: std::net::IpAddr,
+    /// The user the sign-in is about, once an answer has read them.
+    pub(super) user: Option<crate::model::User>,
 }
 
 impl Submission<'_> {
@@ -207,16 +206,13 @@ impl Submission<'_> {
         status: StatusCode,
     ) -> Response {
         let messages = Messages { error, notice };
-        render_step(
-            self.web,
-            &self.csrf_token,
-            &self.flow_id,
-            &self.flow,
-            username,
-            messages,
-            status,
-        )
-        .await
+        let page = StepPage {
+            csrf_token: &self.csrf_token,
+            flow_id: &self.flow_id,
+            flow: &self.flow,
+            user: self.user.as_ref(),
+        };
+        render_step(self.web, &page, username, messages, status).await
     }
 
     /// This browser as the engine sees it: the relying party's demands, the remembered-device
@@ -432,6 +428,7 @@ pub async fn submit(
         address: client_addr(&web.ctx.config, peer, &headers),
         flow_id,
         flow,
+        user: None,
     };
     let code = form.code.clone().unwrap_or_default();
     let username = form.username.clone().unwrap_or_default().trim().to_owned();
@@ -548,8 +545,15 @@ pub async fn submit(
         answer,
     )
     .await;
-    match advanced {
-        Ok(Outcome::Next(step @ LoginStep::EmailedCode { .. })) => {
+    let outcome = match advanced {
+        Ok(advanced) => {
+            submission.user = advanced.user;
+            advanced.outcome
+        }
+        Err(e) => return PageError::from(e).into_response(),
+    };
+    match outcome {
+        Outcome::Next(step @ LoginStep::EmailedCode { .. }) => {
             // Mailed after the answer, so its timing does not tell whether the account exists.
             let ctx = web.ctx.clone();
             tokio::spawn(async move {
@@ -564,8 +568,7 @@ pub async fn submit(
                 .render_with("", None, notice, StatusCode::OK)
                 .await
         }
-        Ok(outcome) => submission.show(outcome, &username).await,
-        Err(e) => PageError::from(e).into_response(),
+        outcome => submission.show(outcome, &username).await,
     }
 }
 

@@ -3,6 +3,7 @@
 
 use crate::engine::{self, EngineError};
 use crate::model::grants::{LoginFlow, LoginStep};
+use crate::model::{User, UserId};
 use crate::web::{PageError, Web, pages};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -66,16 +67,46 @@ async fn passkey_step(
     Ok(())
 }
 
+/// A sign-in's step, to be shown.
+pub(super) struct StepPage<'a> {
+    pub(super) csrf_token: &'a str,
+    pub(super) flow_id: &'a str,
+    pub(super) flow: &'a LoginFlow,
+    /// The user the step is about, when the request has read them already.
+    pub(super) user: Option<&'a User>,
+}
+
+impl StepPage<'_> {
+    /// The user `id`: the one the request read, or from the store. Otherwise the page that
+    /// says why the sign-in cannot go on.
+    async fn user(&self, web: &Web, id: UserId) -> Result<User, Response> {
+        if let Some(user) = self.user.filter(|user| user.id == id) {
+            return Ok(user.clone());
+        }
+        match web.ctx.store.user(id).await {
+            Ok(Some(user)) => Ok(user),
+            Ok(None) => Err(PageError::internal_response(
+                "the user vanished during sign-in",
+            )),
+            Err(e) => Err(PageError::from(e).into_response()),
+        }
+    }
+}
+
 /// Shows the page for the flow's current step.
 pub(super) async fn render_step(
     web: &Web,
-    csrf_token: &str,
-    flow_id: &str,
-    flow: &LoginFlow,
+    page: &StepPage<'_>,
     username: &str,
     messages: Messages<'_>,
     status: StatusCode,
 ) -> Response {
+    let StepPage {
+        csrf_token,
+        flow_id,
+        flow,
+        ..
+    } = *page;
     let client_name = match &flow.request {
         Some(request) => web
             .ctx
@@ -107,8 +138,9 @@ pub(super) async fn render_step(
             "emailed_code.html"
         }
         LoginStep::PasswordAfterCode { authentication } => {
-            let Ok(Some(user)) = web.ctx.store.user(authentication.user_id).await else {
-                return PageError::internal_response("the user vanished during sign-in");
+            let user = match page.user(web, authentication.user_id).await {
+                Ok(user) => user,
+                Err(page) => return page,
             };
             context.insert("username", &user.username);
             "password_after_code.html"
@@ -117,8 +149,9 @@ pub(super) async fn render_step(
             authentication,
             passkey_only,
         } => {
-            let Ok(Some(user)) = web.ctx.store.user(authentication.user_id).await else {
-                return PageError::internal_response("the user vanished during sign-in");
+            let user = match page.user(web, authentication.user_id).await {
+                Ok(user) => user,
+                Err(page) => return page,
             };
             context.insert("passkey_only", passkey_only);
             let method = user
@@ -135,8 +168,9 @@ pub(super) async fn render_step(
             "second_factor.html"
         }
         LoginStep::EnrolPasskey { authentication } => {
-            let Ok(Some(user)) = web.ctx.store.user(authentication.user_id).await else {
-                return PageError::internal_response("the user vanished during enrolment");
+            let user = match page.user(web, authentication.user_id).await {
+                Ok(user) => user,
+                Err(page) => return page,
             };
             match engine::passkeys::start_registration(&web.ctx, &user).await {
                 Ok(started) => pages::offer_passkey(&mut context, Some(&started)),
@@ -145,8 +179,9 @@ pub(super) async fn render_step(
             "enrol_passkey.html"
         }
         LoginStep::EnrolEmail { authentication } => {
-            let Ok(Some(user)) = web.ctx.store.user(authentication.user_id).await else {
-                return PageError::internal_response("the user vanished during enrolment");
+            let user = match page.user(web, authentication.user_id).await {
+                Ok(user) => user,
+                Err(page) => return page,
             };
             context.insert("sent_to", &crate::mail::mask_address(&user.email));
             "email_enrol.html"
@@ -155,12 +190,9 @@ pub(super) async fn render_step(
             authentication,
             sealed_seed,
         } => {
-            let user = match web.ctx.store.user(authentication.user_id).await {
-                Ok(Some(user)) => user,
-                Ok(None) => {
-                    return PageError::internal_response("the user vanished during enrolment");
-                }
-                Err(e) => return PageError::from(e).into_response(),
+            let user = match page.user(web, authentication.user_id).await {
+                Ok(user) => user,
+                Err(page) => return page,
             };
             match engine::enrolment_material(&web.ctx, &user, sealed_seed).await {
                 Ok((manual_key, qr_svg)) => {
@@ -197,8 +229,9 @@ pub(super) async fn render_step(
             "recovery_codes.html"
         }
         LoginStep::Consent { authentication } => {
-            let Ok(Some(user)) = web.ctx.store.user(authentication.user_id).await else {
-                return PageError::internal_response("the user vanished during consent");
+            let user = match page.user(web, authentication.user_id).await {
+                Ok(user) => user,
+                Err(page) => return page,
             };
             let scopes: Vec<ScopeRow> = flow
                 .request
