@@ -241,6 +241,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         }))
     }
 
+    /// A new grant: its token family and the authorization code that will start it, written
+    /// together (one statement where the backend can; the family first here, so a code never
+    /// names a family that is not there).
+    async fn put_grant(
+        &self,
+        family_key: &RecordKey,
+        family: &TokenFamily,
+        code_key: &RecordKey,
+        code: &AuthorizationCode,
+    ) -> Result<(), StoreError> {
+        self.token_families().put(family_key, family).await?;
+        self.authorization_codes().put(code_key, code).await
+    }
+
     /// An authorization code with the token family and the user it was issued for, as its
     /// exchange checks them: one round trip where the backend can follow the code's links.
     async fn code_grant(

@@ -39,21 +39,23 @@ pub async fn issue_code(
             "a code for one user with another's sign-in".into(),
         ));
     }
-    let family = new_family(tokens, client, user).await?;
+    let (family, record) = family_of(tokens, client, user);
     let code = random_token();
+    let issued = AuthorizationCode {
+        request,
+        authentication,
+        family: family.clone(),
+        signing_alg: client.signing_alg,
+        used: false,
+        expires_at: now + CODE_LIFETIME,
+    };
     tokens
         .store
-        .authorization_codes()
-        .put(
+        .put_grant(
+            &RecordKey::bearer(token_hash(&family)),
+            &record,
             &RecordKey::bearer(token_hash(&code)),
-            &AuthorizationCode {
-                request,
-                authentication,
-                family,
-                signing_alg: client.signing_alg,
-                used: false,
-                expires_at: now + CODE_LIFETIME,
-            },
+            &issued,
         )
         .await?;
     Ok(code)
@@ -66,25 +68,28 @@ pub async fn new_family(
     client: &Client,
     user: &User,
 ) -> Result<String, StoreError> {
-    let now = tokens.clock.unix_now();
-    let family = random_token();
+    let (family, record) = family_of(tokens, client, user);
     tokens
         .store
         .token_families()
-        .put(
-            &RecordKey::bearer(token_hash(&family)),
-            &TokenFamily {
-                client_id: client.id.clone(),
-                user_id: user.id,
-                generation: user.session_generation,
-                revoked: false,
-                refresh: None,
-                revoked_access: Vec::new(),
-                expires_at: now + family_lifetime(&tokens.lifetimes),
-            },
-        )
+        .put(&RecordKey::bearer(token_hash(&family)), &record)
         .await?;
     Ok(family)
+}
+
+/// A new token family's id and record, not stored yet.
+fn family_of(tokens: &Tokens, client: &Client, user: &User) -> (String, TokenFamily) {
+    let now = tokens.clock.unix_now();
+    let record = TokenFamily {
+        client_id: client.id.clone(),
+        user_id: user.id,
+        generation: user.session_generation,
+        revoked: false,
+        refresh: None,
+        revoked_access: Vec::new(),
+        expires_at: now + family_lifetime(&tokens.lifetimes),
+    };
+    (random_token(), record)
 }
 
 /// How long a new family lives: as long as the first token it may issue.

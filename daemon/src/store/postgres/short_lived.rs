@@ -18,6 +18,72 @@ use crate::store::{Change, Changer, RecordKey, ShortLived, StoreError, Upserter}
 use async_trait::async_trait;
 use std::marker::PhantomData;
 
+/// A short-lived record as its row holds it, for an insert of one row or of several at once.
+pub(super) struct Row {
+    kind: &'static str,
+    key: Vec<u8>,
+    owner: Option<uuid::Uuid>,
+    expires_at: i64,
+    record: Vec<u8>,
+    family: Option<Vec<u8>>,
+    client: Option<String>,
+    user: Option<uuid::Uuid>,
+}
+
+impl Row {
+    pub(super) fn of<T: Record + Expiring>(
+        kind: &'static str,
+        key: &RecordKey,
+        record: &T,
+    ) -> Result<Self, StoreError> {
+        let links = record.links();
+        Ok(Self {
+            kind,
+            key: key.to_bytes(),
+            owner: key.owner.map(|o| o.0),
+            expires_at: seconds(record.expires_at()),
+            record: encode(record)?,
+            family: links.family.map(|f| f.to_vec()),
+            client: links.client_id,
+            user: links.user_id.map(|u| u.0),
+        })
+    }
+
+    /// Its values, in the order of the columns of [`insert`](Self::insert).
+    pub(super) fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 8] {
+        [
+            &self.kind,
+            &self.key,
+            &self.owner,
+            &self.expires_at,
+            &self.record,
+            &self.family,
+            &self.client,
+            &self.user,
+        ]
+    }
+
+    /// The statement that writes `rows` rows (replacing any under the same kind and key),
+    /// their values given one row after the other.
+    pub(super) fn insert(rows: usize) -> String {
+        let values: Vec<String> = (0..rows)
+            .map(|row| {
+                let columns: Vec<String> = (1..=8).map(|c| format!("${}", row * 8 + c)).collect();
+                format!("({})", columns.join(", "))
+            })
+            .collect();
+        format!(
+            "INSERT INTO short_lived (kind, key, owner, expires_at, record, \
+                 link_family, link_client, link_user) VALUES {} \
+             ON CONFLICT (kind, key) DO UPDATE \
+             SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at, \
+                 record = EXCLUDED.record, link_family = EXCLUDED.link_family, \
+                 link_client = EXCLUDED.link_client, link_user = EXCLUDED.link_user",
+            values.join(", ")
+        )
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct PgShortLived<T> {
     connections: Connections,
@@ -197,29 +263,10 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for PgShortLived<T> {
 
     async fn put(&self, key: &RecordKey, record: &T) -> Result<(), StoreError> {
         let client = self.connections.shared().await?;
-        let links = record.links();
-        sql::execute(
-            &*client,
-            "INSERT INTO short_lived (kind, key, owner, expires_at, record, \
-                             link_family, link_client, link_user) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                         ON CONFLICT (kind, key) DO UPDATE \
-                         SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at, \
-                             record = EXCLUDED.record, link_family = EXCLUDED.link_family, \
-                             link_client = EXCLUDED.link_client, link_user = EXCLUDED.link_user",
-            &[
-                &self.kind,
-                &key.to_bytes(),
-                &key.owner.map(|o| o.0),
-                &seconds(record.expires_at()),
-                &encode(record)?,
-                &links.family.as_ref().map(|f| f.as_slice()),
-                &links.client_id,
-                &links.user_id.map(|u| u.0),
-            ],
-        )
-        .await
-        .map_err(db)?;
+        let row = Row::of(self.kind, key, record)?;
+        sql::execute(&*client, &Row::insert(1), &row.params())
+            .await
+            .map_err(db)?;
         Ok(())
     }
 
