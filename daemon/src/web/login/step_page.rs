@@ -140,7 +140,7 @@ pub(super) async fn render_step(
         LoginStep::PasswordAfterCode { authentication } => {
             let user = match page.user(web, authentication.user_id).await {
                 Ok(user) => user,
-                Err(page) => return page,
+                Err(shown) => return shown,
             };
             context.insert("username", &user.username);
             "password_after_code.html"
@@ -151,7 +151,7 @@ pub(super) async fn render_step(
         } => {
             let user = match page.user(web, authentication.user_id).await {
                 Ok(user) => user,
-                Err(page) => return page,
+                Err(shown) => return shown,
             };
             context.insert("passkey_only", passkey_only);
             let method = user
@@ -170,7 +170,7 @@ pub(super) async fn render_step(
         LoginStep::EnrolPasskey { authentication } => {
             let user = match page.user(web, authentication.user_id).await {
                 Ok(user) => user,
-                Err(page) => return page,
+                Err(shown) => return shown,
             };
             match engine::passkeys::start_registration(&web.ctx, &user).await {
                 Ok(started) => pages::offer_passkey(&mut context, Some(&started)),
@@ -181,7 +181,7 @@ pub(super) async fn render_step(
         LoginStep::EnrolEmail { authentication } => {
             let user = match page.user(web, authentication.user_id).await {
                 Ok(user) => user,
-                Err(page) => return page,
+                Err(shown) => return shown,
             };
             context.insert("sent_to", &crate::mail::mask_address(&user.email));
             "email_enrol.html"
@@ -192,7 +192,7 @@ pub(super) async fn render_step(
         } => {
             let user = match page.user(web, authentication.user_id).await {
                 Ok(user) => user,
-                Err(page) => return page,
+                Err(shown) => return shown,
             };
             match engine::enrolment_material(&web.ctx, &user, sealed_seed).await {
                 Ok((manual_key, qr_svg)) => {
@@ -231,7 +231,7 @@ pub(super) async fn render_step(
         LoginStep::Consent { authentication } => {
             let user = match page.user(web, authentication.user_id).await {
                 Ok(user) => user,
-                Err(page) => return page,
+                Err(shown) => return shown,
             };
             let scopes: Vec<ScopeRow> = flow
                 .request
