@@ -262,13 +262,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         code: &RecordKey,
         now: UnixSeconds,
     ) -> Result<Option<CodeGrant>, StoreError> {
-        let Some(code) = self.authorization_codes().get(code, now).await? else {
-            return Ok(None);
-        };
-        let family = RecordKey::bearer(crate::secrets::token_hash(&code.family));
-        let user = code.authentication.user_id;
-        let (family, user) = self.family_and_user(&family, user, now).await?;
-        Ok(Some(CodeGrant { code, family, user }))
+        match self.authorization_codes().get(code, now).await? {
+            Some(code) => Ok(Some(CodeGrant::read_for(self, code, now).await?)),
+            None => Ok(None),
+        }
     }
 
     /// A token family and a user, read together: what a refresh checks after spending its
@@ -315,6 +312,20 @@ pub struct CodeGrant {
     /// Gone when it expired or was revoked.
     pub family: Option<TokenFamily>,
     pub user: Option<User>,
+}
+
+impl CodeGrant {
+    /// `code`, with its family and user asked for by the names inside it.
+    async fn read_for<S: Store + ?Sized>(
+        store: &S,
+        code: AuthorizationCode,
+        now: UnixSeconds,
+    ) -> Result<Self, StoreError> {
+        let family = RecordKey::bearer(crate::secrets::token_hash(&code.family));
+        let user = code.authentication.user_id;
+        let (family, user) = store.family_and_user(&family, user, now).await?;
+        Ok(Self { code, family, user })
+    }
 }
 
 /// What [`Store::family_grant`] finds.

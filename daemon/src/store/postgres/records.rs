@@ -529,10 +529,7 @@ impl Store for PgStore {
         };
         let code: AuthorizationCode = decode(row.get(0))?;
         if !row.get::<_, bool>(1) {
-            let family = RecordKey::bearer(crate::secrets::token_hash(&code.family));
-            let user = code.authentication.user_id;
-            let (family, user) = self.family_and_user(&family, user, now).await?;
-            return Ok(Some(CodeGrant { code, family, user }));
+            return Ok(Some(CodeGrant::read_for(self, code, now).await?));
         }
         let (family, user): (Option<&[u8]>, Option<&[u8]>) = (row.get(2), row.get(3));
         Ok(Some(CodeGrant {
