@@ -151,6 +151,25 @@ impl Authentication {
 }
 
 impl AuthorizationRequest {
+    /// A plain request for unit tests: `openid` for `client_id`, nothing demanded; tests set
+    /// what they need with struct update syntax.
+    pub fn for_tests(client_id: &str) -> Self {
+        Self {
+            client_id: client_id.into(),
+            redirect_uri: "http://localhost/cb".into(),
+            scopes: vec!["openid".into()],
+            state: None,
+            nonce: None,
+            code_challenge: None,
+            max_age: None,
+            force_login: false,
+            prompt_consent: false,
+            prompt_none: false,
+            acr_values: Vec::new(),
+            login_hint: None,
+        }
+    }
+
     /// Whether the relying party asked for multi-factor authentication (`acr_values`); a
     /// passkey is asked for with it.
     pub fn wants_mfa(&self) -> bool {

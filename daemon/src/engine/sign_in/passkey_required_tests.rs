@@ -220,18 +220,8 @@ async fn an_application_asking_for_a_passkey_gets_one_and_others_keep_their_code
         panic!("the passkey finishes the sign-in");
     };
     let request = crate::model::grants::AuthorizationRequest {
-        client_id: "wiki".into(),
-        redirect_uri: "http://localhost/cb".into(),
-        scopes: vec!["openid".into()],
-        state: None,
-        nonce: None,
-        code_challenge: None,
-        max_age: None,
-        force_login: false,
-        prompt_consent: false,
-        prompt_none: false,
         acr_values: vec!["postern:phr".into()],
-        login_hint: None,
+        ..crate::model::grants::AuthorizationRequest::for_tests("wiki")
     };
     assert!(finished.authentication.satisfies(&request));
     let code_only = crate::model::grants::Authentication {

@@ -5,6 +5,7 @@
 use super::PgStore;
 use crate::config::{PostgresConfig, SecretString};
 use crate::model::User;
+use crate::model::grants::TokenFamily;
 use crate::store::StoreError;
 use std::sync::Arc;
 
@@ -29,6 +30,19 @@ fn user() -> User {
     User {
         password_hash: "$argon2id$placeholder".into(),
         ..User::for_tests("noor")
+    }
+}
+
+/// A live token family (until 100) of `user` with `client_id`, as a sign-in starts one.
+fn family_of(user: &User, client_id: &str) -> TokenFamily {
+    TokenFamily {
+        client_id: client_id.into(),
+        user_id: user.id,
+        revoked: false,
+        expires_at: 100,
+        generation: 0,
+        refresh: None,
+        revoked_access: Vec::new(),
     }
 }
 
@@ -259,7 +273,6 @@ async fn a_change_through_a_stale_copy_of_a_record_is_made_on_the_stored_one() {
 /// its user.
 #[tokio::test]
 async fn a_family_stored_before_links_is_answered_like_one_stored_with_them() {
-    use crate::model::grants::TokenFamily;
     use crate::model::{Client, SigningAlg};
     use crate::store::{RecordKey, Store};
     let Some((server, store)) = store().await else {
@@ -280,15 +293,7 @@ async fn a_family_stored_before_links_is_answered_like_one_stored_with_them() {
         created_at: 1,
     };
     store.insert_client(&client).await.unwrap();
-    let family = TokenFamily {
-        client_id: client.id.clone(),
-        user_id: noor.id,
-        revoked: false,
-        expires_at: 100,
-        generation: 0,
-        refresh: None,
-        revoked_access: Vec::new(),
-    };
+    let family = family_of(&noor, &client.id);
     let (linked, unlinked) = (RecordKey::bearer([1; 32]), RecordKey::bearer([2; 32]));
     // As an earlier version stored it, then one stored now.
     store
@@ -332,7 +337,6 @@ async fn a_family_stored_before_links_is_answered_like_one_stored_with_them() {
 #[tokio::test]
 async fn a_code_stored_before_links_is_answered_like_one_stored_with_them() {
     use crate::model::SigningAlg;
-    use crate::model::grants::TokenFamily;
     use crate::model::grants::{Authentication, AuthorizationCode, AuthorizationRequest};
     use crate::secrets::token_hash;
     use crate::store::{RecordKey, Store};
@@ -341,35 +345,9 @@ async fn a_code_stored_before_links_is_answered_like_one_stored_with_them() {
     };
     let noor = user();
     store.insert_user(&noor).await.unwrap();
-    let family = TokenFamily {
-        client_id: "app".into(),
-        user_id: noor.id,
-        revoked: false,
-        expires_at: 100,
-        generation: 0,
-        refresh: None,
-        revoked_access: Vec::new(),
-    };
-    store
-        .token_families()
-        .put(&RecordKey::bearer(token_hash("the family")), &family)
-        .await
-        .unwrap();
+    let family = family_of(&noor, "app");
     let code = AuthorizationCode {
-        request: AuthorizationRequest {
-            client_id: "app".into(),
-            redirect_uri: "http://localhost/cb".into(),
-            scopes: vec!["openid".into()],
-            state: None,
-            nonce: None,
-            code_challenge: None,
-            max_age: None,
-            force_login: false,
-            prompt_consent: false,
-            prompt_none: false,
-            acr_values: Vec::new(),
-            login_hint: None,
-        },
+        request: AuthorizationRequest::for_tests("app"),
         authentication: Authentication {
             user_id: noor.id,
             auth_time: 1,
@@ -381,7 +359,7 @@ async fn a_code_stored_before_links_is_answered_like_one_stored_with_them() {
         expires_at: 60,
     };
     let (linked, unlinked) = (RecordKey::bearer([1; 32]), RecordKey::bearer([2; 32]));
-    // A grant's family and code are written in one statement (the family again, here).
+    // A grant's family and code are written in one statement.
     let family_key = RecordKey::bearer(token_hash("the family"));
     store
         .put_grant(&family_key, &family, &linked, &code)
