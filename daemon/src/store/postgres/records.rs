@@ -497,7 +497,7 @@ impl Store for PgStore {
         let code = Row::of("authorization_codes", code_key, code)?;
         let params: Vec<_> = family.params().into_iter().chain(code.params()).collect();
         let client = self.client().await?;
-        sql::execute(&*client, &Row::insert(2), &params)
+        sql::execute(&*client, Row::insert(2), &params)
             .await
             .map_err(db)?;
         Ok(())

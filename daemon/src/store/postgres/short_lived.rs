@@ -63,9 +63,14 @@ impl Row {
         ]
     }
 
-    /// The statement that writes `rows` rows (replacing any under the same kind and key),
-    /// their values given one row after the other.
-    pub(super) fn insert(rows: usize) -> String {
+    /// The statement that writes `rows` rows, one or two (replacing any under the same kind
+    /// and key), their values given one row after the other. Built once: every put asks.
+    pub(super) fn insert(rows: usize) -> &'static str {
+        static STATEMENTS: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
+        &STATEMENTS.get_or_init(|| [1, 2].map(Self::statement))[rows - 1]
+    }
+
+    fn statement(rows: usize) -> String {
         let values: Vec<String> = (0..rows)
             .map(|row| {
                 let columns: Vec<String> = (1..=8).map(|c| format!("${}", row * 8 + c)).collect();
@@ -264,7 +269,7 @@ impl<T: Record + Expiring + Send + Sync> ShortLived<T> for PgShortLived<T> {
     async fn put(&self, key: &RecordKey, record: &T) -> Result<(), StoreError> {
         let client = self.connections.shared().await?;
         let row = Row::of(self.kind, key, record)?;
-        sql::execute(&*client, &Row::insert(1), &row.params())
+        sql::execute(&*client, Row::insert(1), &row.params())
             .await
             .map_err(db)?;
         Ok(())
