@@ -164,15 +164,14 @@ pub async fn record_sign_in(
     let now = ctx.clock.unix_now();
     ctx.limiter.record_success(&user.username).await?;
     // Written already when the code that completed the sign-in was spent this second.
-    let user = match user.last_login_at == Some(now) {
-        true => user.clone(),
-        false => {
-            let stamp = Box::new(move |u: &mut User| {
-                u.last_login_at = Some(now);
-                Ok(())
-            });
-            ctx.store.update_seen_user(user, stamp).await?
-        }
+    let user = if user.last_login_at == Some(now) {
+        user.clone()
+    } else {
+        let stamp = Box::new(move |u: &mut User| {
+            u.last_login_at = Some(now);
+            Ok(())
+        });
+        ctx.store.update_seen_user(user, stamp).await?
     };
     ctx.record(
         AuditEvent::new(
