@@ -37,8 +37,13 @@ impl AuditTrail {
     /// Stores and logs an event. A failure to store it is an error for the caller: an action
     /// that cannot be audited should not be reported as done.
     pub async fn record(&self, event: AuditEvent) -> Result<(), crate::store::StoreError> {
-        event.log();
-        self.metrics.observe(&event);
+        self.noted(&event);
         self.store.audit_log().append(&event).await
+    }
+
+    /// Logs and counts an event that is stored with others (`Context::record_in`).
+    pub fn noted(&self, event: &AuditEvent) {
+        event.log();
+        self.metrics.observe(event);
     }
 }

@@ -10,6 +10,7 @@ use crate::limits::Limiter;
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::secrets::MasterKey;
+use crate::store::batch::{Batch, Write};
 use crate::store::{SharedStore, StoreError};
 use crate::tokens::Tokens;
 use std::net::SocketAddr;
@@ -119,6 +120,30 @@ impl Context {
     pub async fn record(&self, event: AuditEvent) -> Result<(), StoreError> {
         self.audit.record(event.clone()).await?;
         crate::notices::after(&self.store, &self.mailer, &event).await;
+        Ok(())
+    }
+
+    /// [`record`](Self::record), in `batch`: logged and counted now, stored (and its notice
+    /// mailed) when the batch is written ([`write_batch`](Self::write_batch)).
+    pub async fn record_in(&self, batch: &Batch, event: AuditEvent) -> Result<(), StoreError> {
+        if !batch.gathers() {
+            return self.record(event).await;
+        }
+        self.audit.noted(&event);
+        batch.write(&*self.store, Write::Audit(event)).await
+    }
+
+    /// Writes what `batch` gathered, then mails the notices its audit events call for.
+    pub async fn write_batch(&self, batch: &Batch) -> Result<(), StoreError> {
+        let writes = batch.take();
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let events: Vec<AuditEvent> = writes.audit_events().cloned().collect();
+        self.store.write_all(writes).await?;
+        for event in &events {
+            crate::notices::after(&self.store, &self.mailer, event).await;
+        }
         Ok(())
     }
 }

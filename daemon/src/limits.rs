@@ -11,6 +11,7 @@ use crate::clock::UnixSeconds;
 use crate::config::LimitsConfig;
 use crate::model::grants::FailureWindow;
 use crate::secrets::token_hash;
+use crate::store::batch::{Batch, Remove};
 use crate::store::{Change, RecordKey, SharedStore, StoreError};
 use std::net::IpAddr;
 
@@ -202,8 +203,9 @@ impl Limiter {
 
     /// A completed sign-in clears the account's failures (not the address's: one right
     /// password must not reset a spray across many accounts).
-    pub async fn record_success(&self, account: &str) -> Result<(), StoreError> {
-        self.clear(account).await
+    pub async fn record_success(&self, account: &str, batch: &Batch) -> Result<(), StoreError> {
+        let clear = Remove::FailureWindow(account_key(account));
+        batch.remove(&*self.store, clear).await
     }
 
     /// An administrator's unlock.
@@ -266,7 +268,7 @@ mod tests {
         limits.record_failure("alice", None, 110).await.unwrap();
         limits.record_failure("alice", None, 200).await.unwrap();
         assert!(!limits.is_locked("alice", None, 201).await.unwrap());
-        limits.record_success("alice").await.unwrap();
+        limits.record_success("alice", &Batch::now()).await.unwrap();
         limits.record_failure("alice", None, 202).await.unwrap();
         limits.record_failure("alice", None, 203).await.unwrap();
         assert!(!limits.is_locked("alice", None, 204).await.unwrap());

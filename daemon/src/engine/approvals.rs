@@ -184,6 +184,7 @@ pub async fn approve_with_passkey(
         address: origin.address,
         source: origin.source.to_owned(),
         door: origin.door,
+        batch: crate::store::batch::Batch::now(),
     };
     let bare = Authentication {
         user_id: *user_id,

@@ -68,10 +68,11 @@ mod tests {
         let user = User::for_tests("lee");
         ctx.store.insert_user(&user).await.unwrap();
 
-        let (cookie, _) = devices::remember(&ctx, user.id, "Firefox/1 Linux", None)
-            .await
-            .unwrap()
-            .unwrap();
+        let (cookie, _) =
+            devices::remember(&ctx, user.id, "Firefox/1 Linux", None, &Default::default())
+                .await
+                .unwrap()
+                .unwrap();
         set_password(&ctx, user.id, "$argon2id$new".into())
             .await
             .unwrap();
@@ -84,10 +85,11 @@ mod tests {
         let stored = ctx.store.user(user.id).await.unwrap().unwrap();
         assert_eq!(stored.password_hash, "$argon2id$new");
 
-        let (cookie, _) = devices::remember(&ctx, user.id, "Firefox/1 Linux", None)
-            .await
-            .unwrap()
-            .unwrap();
+        let (cookie, _) =
+            devices::remember(&ctx, user.id, "Firefox/1 Linux", None, &Default::default())
+                .await
+                .unwrap()
+                .unwrap();
         remove_second_factor(&ctx, user.id).await.unwrap();
         assert_eq!(
             devices::recognise(&ctx, user.id, Some(&cookie))

@@ -7,6 +7,7 @@ use crate::context::Context;
 use crate::model::UserId;
 use crate::model::grants::RememberedDevice;
 use crate::secrets::{random_token, token_hash};
+use crate::store::batch::{Batch, Put};
 use crate::store::{Change, RecordKey, StoreError};
 
 /// The cookie value: `<user id>.<random token>`.
@@ -25,6 +26,7 @@ pub async fn remember(
     user_id: UserId,
     label: &str,
     address: Option<std::net::IpAddr>,
+    batch: &Batch,
 ) -> Result<Option<(String, u64)>, StoreError> {
     let window = ctx.store.site_settings().await?.remember_device_seconds;
     if window == 0 {
@@ -32,19 +34,15 @@ pub async fn remember(
     }
     let now = ctx.clock.unix_now();
     let token = random_token();
-    ctx.store
-        .remembered_devices()
-        .put(
-            &key(user_id, &token),
-            &RememberedDevice {
-                label: short_label(label),
-                remembered_from: address.map(|a| a.to_string()),
-                created_at: now,
-                last_used_at: now,
-                expires_at: now + window,
-            },
-        )
-        .await?;
+    let device = RememberedDevice {
+        label: short_label(label),
+        remembered_from: address.map(|a| a.to_string()),
+        created_at: now,
+        last_used_at: now,
+        expires_at: now + window,
+    };
+    let put = Put::RememberedDevice(key(user_id, &token), device);
+    batch.put(&*ctx.store, put).await?;
     Ok(Some((cookie_value(user_id, &token), window)))
 }
 
@@ -186,7 +184,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ctx = Context::for_tests(dir.path()).await;
         let alice = UserId::random();
-        let (cookie, window) = remember(&ctx, alice, "Firefox/1 Linux", None)
+        let (cookie, window) = remember(&ctx, alice, "Firefox/1 Linux", None, &Batch::now())
             .await
             .unwrap()
             .unwrap();
@@ -220,7 +218,10 @@ mod tests {
             "24 h after its last use"
         );
 
-        let (cookie, _) = remember(&ctx, alice, "x", None).await.unwrap().unwrap();
+        let (cookie, _) = remember(&ctx, alice, "x", None, &Batch::now())
+            .await
+            .unwrap()
+            .unwrap();
         assert!(forget_all(&ctx, alice).await.unwrap() >= 1);
         assert_eq!(recognise(&ctx, alice, Some(&cookie)).await.unwrap(), None);
         assert!(list(&ctx, alice).await.unwrap().is_empty());

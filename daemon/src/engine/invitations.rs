@@ -12,6 +12,7 @@ use crate::context::Context;
 use crate::factors::password;
 use crate::model::grants::{Authentication, CodePurpose};
 use crate::model::{User, normalize_username};
+use crate::store::batch::Batch;
 use rand::Rng;
 
 const ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
@@ -178,7 +179,9 @@ pub async fn accept(
         )
         .await?;
     ctx.store.flush().await?;
-    ctx.limiter.record_success(&user.username).await?;
+    ctx.limiter
+        .record_success(&user.username, &Batch::now())
+        .await?;
     record(
         ctx,
         AuditAction::InvitationAccepted,

@@ -104,6 +104,7 @@ mod tests {
             },
             address: None,
             source: "web 192.0.2.1".into(),
+            batch: crate::store::batch::Batch::now(),
         }
     }
 

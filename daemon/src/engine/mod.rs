@@ -11,6 +11,7 @@ use crate::factors::password;
 use crate::model::User;
 use crate::model::grants::Authentication;
 use crate::store::StoreError;
+use crate::store::batch::Batch;
 use std::net::IpAddr;
 
 pub mod account;
@@ -64,6 +65,8 @@ pub struct PasswordAttempt<'a> {
     /// For the audit trail: "web 192.0.2.1", "pam sshd from 192.0.2.1".
     pub source: String,
     pub door: AuditDoor,
+    /// Where the events of a right answer go (a sign-in's door gathers them).
+    pub batch: Batch,
 }
 
 #[derive(Debug)]
@@ -113,7 +116,8 @@ pub async fn check_password(
     if let (None, Some(user)) = (reason, user) {
         // The failure count stays: a right password followed by wrong codes must add up
         // across sign-ins. Only a completed sign-in (`record_sign_in`) clears it.
-        ctx.record(
+        ctx.record_in(
+            &attempt.batch,
             attempt
                 .event(
                     ctx,
@@ -160,9 +164,10 @@ pub async fn record_sign_in(
     authentication: &Authentication,
     door: AuditDoor,
     source: String,
+    batch: &Batch,
 ) -> Result<User, StoreError> {
     let now = ctx.clock.unix_now();
-    ctx.limiter.record_success(&user.username).await?;
+    ctx.limiter.record_success(&user.username, batch).await?;
     // Written already when the code that completed the sign-in was spent this second.
     let user = if user.last_login_at == Some(now) {
         user.clone()
@@ -173,7 +178,8 @@ pub async fn record_sign_in(
         });
         ctx.store.update_seen_user(user, stamp).await?
     };
-    ctx.record(
+    ctx.record_in(
+        batch,
         AuditEvent::new(
             now,
             &user.username,
@@ -248,6 +254,7 @@ mod tests {
             address: None,
             source: "test".into(),
             door: AuditDoor::Web,
+            batch: crate::store::batch::Batch::now(),
         }
     }
 
@@ -346,9 +353,16 @@ mod tests {
         else {
             panic!("the right recovery code was refused");
         };
-        record_sign_in(&ctx, &user, &authentication, AuditDoor::Web, "test".into())
-            .await
-            .unwrap();
+        record_sign_in(
+            &ctx,
+            &user,
+            &authentication,
+            AuditDoor::Web,
+            "test".into(),
+            &Batch::now(),
+        )
+        .await
+        .unwrap();
         // Four more wrong codes do not reach the limit: the count started again.
         password_then_codes(&ctx, &["000000"; 4]).await;
         let now = ctx.clock.unix_now();
@@ -395,6 +409,7 @@ mod tests {
             &authentication,
             AuditDoor::Web,
             "test".into(),
+            &Batch::now(),
         )
         .await
         .unwrap();
@@ -473,9 +488,16 @@ mod tests {
             Some(now),
             "the caller's copy is the stored user"
         );
-        let recorded = record_sign_in(&ctx, &user, &authentication, AuditDoor::Web, "t".into())
-            .await
-            .unwrap();
+        let recorded = record_sign_in(
+            &ctx,
+            &user,
+            &authentication,
+            AuditDoor::Web,
+            "t".into(),
+            &Batch::now(),
+        )
+        .await
+        .unwrap();
         assert_eq!(recorded.last_login_at, Some(now));
     }
 }

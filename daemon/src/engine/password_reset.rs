@@ -16,6 +16,7 @@ use crate::context::Context;
 use crate::factors::password;
 use crate::model::User;
 use crate::model::grants::{Authentication, CodePurpose};
+use crate::store::batch::Batch;
 use std::net::IpAddr;
 
 const OFF: &str = "This site does not let users reset their own password. Ask your administrator.";
@@ -131,6 +132,7 @@ pub async fn complete(
             address: origin.address,
             source: origin.source.to_owned(),
             door: AuditDoor::Web,
+            batch: crate::store::batch::Batch::now(),
         };
         let verdict = super::check_code(
             ctx,
@@ -166,7 +168,9 @@ pub async fn complete(
         )
         .await?;
     ctx.store.flush().await?;
-    ctx.limiter.record_success(&user.username).await?;
+    ctx.limiter
+        .record_success(&user.username, &Batch::now())
+        .await?;
     record(
         ctx,
         AuditAction::PasswordReset,

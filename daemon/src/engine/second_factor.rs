@@ -274,7 +274,8 @@ pub async fn check_code(
         Used::RecoveryCode(_) => ("recovery code", Factor::RecoveryCode),
         Used::EmailCode => ("email code", Factor::EmailCode),
     };
-    ctx.record(
+    ctx.record_in(
+        &attempt.batch,
         attempt
             .event(
                 ctx,

@@ -107,6 +107,7 @@ impl Conversation<'_> {
             },
             address: context.remote_host.as_deref().and_then(|h| h.parse().ok()),
             source,
+            batch: crate::store::batch::Batch::now(),
         };
         let mut answer = match context.mode {
             PamMode::Full => self.first_factor(&context.user).await?,

@@ -10,6 +10,7 @@
 //! ([`sled_backend::SledStore`]) is the default.
 
 pub mod backup;
+pub mod batch;
 pub mod codec;
 pub mod postgres;
 pub mod sled_backend;
@@ -241,20 +242,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         }))
     }
 
-    /// A new grant: its token family and the authorization code that will start it, written
-    /// together (one statement where the backend can; the family first here, so a code never
-    /// names a family that is not there).
-    async fn put_grant(
-        &self,
-        family_key: &RecordKey,
-        family: &TokenFamily,
-        code_key: &RecordKey,
-        code: &AuthorizationCode,
-    ) -> Result<(), StoreError> {
-        self.token_families().put(family_key, family).await?;
-        self.authorization_codes().put(code_key, code).await
-    }
-
     /// An authorization code with the token family and the user it was issued for, as its
     /// exchange checks them: one round trip where the backend can follow the code's links.
     async fn code_grant(
@@ -280,6 +267,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
             self.token_families().get(family, now).await?,
             self.user(user).await?,
         ))
+    }
+
+    /// Makes `writes` (see [`batch`]): all in one statement, all or none, where the backend
+    /// can; one after the other here.
+    async fn write_all(&self, writes: batch::Writes) -> Result<(), StoreError> {
+        for write in writes {
+            write.apply(self).await?;
+        }
+        Ok(())
     }
 
     /// Removes expired short-lived records of every kind; returns how many. Safe to run while

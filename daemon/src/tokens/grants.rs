@@ -11,6 +11,7 @@ use crate::model::grants::{
 };
 use crate::model::{Client, User};
 use crate::secrets::{random_token, token_hash};
+use crate::store::batch::{Batch, Put, Write, Writes};
 use crate::store::{Change, RecordKey, StoreError};
 
 /// Authorization codes live 60 seconds (OAuth 2.0 Security BCP: short-lived, single use).
@@ -32,6 +33,7 @@ pub async fn issue_code(
     request: AuthorizationRequest,
     authentication: Authentication,
     user: &User,
+    batch: &Batch,
 ) -> Result<String, StoreError> {
     let now = tokens.clock.unix_now();
     if user.id != authentication.user_id {
@@ -49,15 +51,18 @@ pub async fn issue_code(
         used: false,
         expires_at: now + CODE_LIFETIME,
     };
-    tokens
-        .store
-        .put_grant(
-            &RecordKey::bearer(token_hash(&family)),
-            &record,
-            &RecordKey::bearer(token_hash(&code)),
-            &issued,
-        )
-        .await?;
+    // The family first, so that where the writes are made one by one, a code never names a
+    // family that is not there.
+    let mut grant = Writes::default();
+    grant.push(Write::Put(Put::TokenFamily(
+        RecordKey::bearer(token_hash(&family)),
+        record,
+    )));
+    grant.push(Write::Put(Put::AuthorizationCode(
+        RecordKey::bearer(token_hash(&code)),
+        issued,
+    )));
+    batch.write_all(&*tokens.store, grant).await?;
     Ok(code)
 }
 

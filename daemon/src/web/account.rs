@@ -88,6 +88,7 @@ pub async fn submit(
             address: Some(address),
             source: format!("account page {address}"),
             door: crate::audit::AuditDoor::Web,
+            batch: crate::store::batch::Batch::now(),
         },
     };
     request.handle(form).await

@@ -5,6 +5,7 @@ use super::login::{Submission, new_flow, start_flow};
 use super::{PageError, Web, csrf, see_other, with_cookies};
 use crate::engine;
 use crate::model::grants::{Authentication, LoginStep};
+use crate::store::batch::Batch;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
@@ -41,7 +42,7 @@ pub(super) async fn answer(
             "a consent step without an authorization request",
         ));
     };
-    engine::sign_in::flow::end(&web.ctx, &submission.flow_id).await?;
+    engine::sign_in::flow::end(&web.ctx, &Batch::now(), &submission.flow_id).await?;
     let client = super::oidc::authorize::client_of(web, &request).await?;
     if answer != Some("allow") {
         return Ok(super::oidc::authorize::error_redirect(
@@ -60,8 +61,13 @@ pub(super) async fn answer(
         .ok_or_else(|| PageError::internal("the user vanished during consent"))?;
     let source = format!("web {}", submission.address);
     engine::consent::allow(&web.ctx, &user, &client, &request.scopes, &source).await?;
-    Ok(
-        super::oidc::authorize::redirect_with_code(web, &client, request, authentication, &user)
-            .await,
+    Ok(super::oidc::authorize::redirect_with_code(
+        web,
+        &client,
+        request,
+        authentication,
+        &user,
+        &Batch::now(),
     )
+    .await)
 }

@@ -9,6 +9,7 @@ use crate::engine::{devices, sessions};
 use crate::model::User;
 use crate::model::grants::{Authentication, Session};
 use crate::secrets::random_token;
+use crate::store::batch::{Batch, Put};
 use crate::store::{RecordKey, StoreError};
 use axum::http::{HeaderMap, HeaderValue, header};
 use std::net::IpAddr;
@@ -72,6 +73,7 @@ pub async fn start(
     user: &User,
     authentication: Authentication,
     address: IpAddr,
+    batch: &Batch,
 ) -> Result<HeaderValue, StoreError> {
     end(web, headers).await?;
     let now = web.ctx.clock.unix_now();
@@ -81,23 +83,18 @@ pub async fn start(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    web.ctx
-        .store
-        .sessions()
-        .put(
-            &sessions::key(user.id, &token),
-            &Session {
-                authentication,
-                created_at: now,
-                password_fingerprint: Some(session_policy::password_fingerprint(user)),
-                generation: user.session_generation,
-                pending_totp_seed: None,
-                expires_at: now + lifetime,
-                browser: devices::short_label(user_agent),
-                source: address.to_string(),
-            },
-        )
-        .await?;
+    let session = Session {
+        authentication,
+        created_at: now,
+        password_fingerprint: Some(session_policy::password_fingerprint(user)),
+        generation: user.session_generation,
+        pending_totp_seed: None,
+        expires_at: now + lifetime,
+        browser: devices::short_label(user_agent),
+        source: address.to_string(),
+    };
+    let put = Put::Session(sessions::key(user.id, &token), session);
+    batch.put(&*web.ctx.store, put).await?;
     let cookie = sessions::cookie_value(user.id, &token);
     Ok(web.cookies.set(Cookie::Session, &cookie, Some(lifetime)))
 }

@@ -111,6 +111,7 @@ pub async fn submit(
         },
         address: Some(address),
         source,
+        batch: crate::store::batch::Batch::now(),
     };
     let guard = csrf::guard(&web, &headers);
     match sign_in::resume(&web.ctx, &door, user, authentication).await? {
@@ -121,6 +122,7 @@ pub async fn submit(
                 &finished.user,
                 finished.authentication,
                 address,
+                &door.batch,
             )
             .await?;
             let browser = finished

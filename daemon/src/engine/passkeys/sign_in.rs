@@ -277,6 +277,7 @@ pub async fn check_passwordless(
                             address,
                             source: origin.source.to_owned(),
                             door: origin.door,
+                            batch: crate::store::batch::Batch::now(),
                         };
                         super::super::count_failure(ctx, &user.username, &attempt, now).await?;
                     }

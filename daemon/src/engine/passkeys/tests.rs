@@ -45,6 +45,7 @@ fn attempt(username: &str) -> PasswordAttempt<'_> {
         address: None,
         source: "test".into(),
         door: AuditDoor::Web,
+        batch: crate::store::batch::Batch::now(),
     }
 }
 

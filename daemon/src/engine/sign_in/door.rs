@@ -6,6 +6,7 @@ use super::super::{NameMatch, PasswordAttempt};
 use crate::audit::AuditDoor;
 use crate::model::User;
 use crate::model::grants::{Authentication, LoginStep};
+use crate::store::batch::Batch;
 use std::net::IpAddr;
 
 /// Which door a sign-in came through, with what it knows.
@@ -34,13 +35,16 @@ pub enum DoorKind {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Door {
     pub kind: DoorKind,
     /// The client's address, for the per-address brute-force limit.
     pub address: Option<IpAddr>,
     /// For the audit trail: "web 192.0.2.1", "pam sshd from 192.0.2.1".
     pub source: String,
+    /// Where the writes that close an answer go: a door that gathers them
+    /// ([`Batch::gathering`]) writes them when it has answered.
+    pub batch: Batch,
 }
 
 impl Door {
@@ -72,6 +76,7 @@ impl Door {
             address: self.address,
             source: self.source.clone(),
             door: self.audit_door(),
+            batch: self.batch.clone(),
         }
     }
 }

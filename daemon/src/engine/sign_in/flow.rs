@@ -9,6 +9,7 @@ use crate::engine::EngineError;
 use crate::model::User;
 use crate::model::grants::{AuthorizationRequest, LoginFlow, LoginStep};
 use crate::secrets::{constant_time_eq, random_token, token_hash};
+use crate::store::batch::{Batch, Put, Remove};
 use crate::store::{RecordKey, StoreError};
 
 /// A sign-in must be finished within this time after it starts: longer than an emailed code
@@ -71,9 +72,9 @@ pub async fn advance(
     let (outcome, user) = super::answer_about(ctx, door, &flow.step, answer).await?;
     match &outcome {
         Outcome::Next(step) | Outcome::Enrolled { step, .. } => {
-            move_to(ctx, id, flow, step.clone()).await?;
+            move_to(ctx, &door.batch, id, flow, step.clone()).await?;
         }
-        Outcome::Done(_) => end(ctx, id).await?,
+        Outcome::Done(_) => end(ctx, &door.batch, id).await?,
         Outcome::Resent(_) | Outcome::Refused(_) => {}
     }
     Ok(Advanced { outcome, user })
@@ -82,17 +83,19 @@ pub async fn advance(
 /// Moves the flow to `step` (the consent page after a finished sign-in, for one).
 pub async fn move_to(
     ctx: &Context,
+    batch: &Batch,
     id: &str,
     flow: &mut LoginFlow,
     step: LoginStep,
 ) -> Result<(), StoreError> {
     flow.step = step;
-    ctx.store.login_flows().put(&key(id), flow).await
+    let put = Put::LoginFlow(key(id), flow.clone());
+    batch.put(&*ctx.store, put).await
 }
 
 /// Spends a flow.
-pub async fn end(ctx: &Context, id: &str) -> Result<(), StoreError> {
-    ctx.store.login_flows().remove(&key(id)).await.map(|_| ())
+pub async fn end(ctx: &Context, batch: &Batch, id: &str) -> Result<(), StoreError> {
+    batch.remove(&*ctx.store, Remove::LoginFlow(key(id))).await
 }
 
 fn key(id: &str) -> RecordKey {

@@ -545,9 +545,11 @@ async fn remember(
 ) -> Result<Option<DeviceCookie>, EngineError> {
     match &door.kind {
         DoorKind::Web { user_agent, .. } => {
-            Ok(devices::remember(ctx, user.id, user_agent, door.address)
-                .await?
-                .map(|(value, max_age)| DeviceCookie { value, max_age }))
+            Ok(
+                devices::remember(ctx, user.id, user_agent, door.address, &door.batch)
+                    .await?
+                    .map(|(value, max_age)| DeviceCookie { value, max_age }),
+            )
         }
         DoorKind::Pam {
             service,
@@ -573,6 +575,7 @@ async fn finish(
         &authentication,
         door.audit_door(),
         door.source.clone(),
+        &door.batch,
     )
     .await?;
     let browser = match &door.kind {

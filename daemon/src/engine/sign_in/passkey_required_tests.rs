@@ -24,6 +24,7 @@ fn web(rp_wants_phishing_resistant: bool) -> Door {
         },
         address: Some("192.0.2.1".parse().unwrap()),
         source: "web 192.0.2.1".into(),
+        batch: crate::store::batch::Batch::now(),
     }
 }
 
@@ -36,6 +37,7 @@ fn pam() -> Door {
         },
         address: None,
         source: "pam sshd".into(),
+        batch: crate::store::batch::Batch::now(),
     }
 }
 

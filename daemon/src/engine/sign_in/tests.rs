@@ -19,6 +19,7 @@ pub(super) fn web() -> Door {
         },
         address: Some("192.0.2.1".parse().unwrap()),
         source: "web 192.0.2.1".into(),
+        batch: crate::store::batch::Batch::now(),
     }
 }
 
@@ -31,6 +32,7 @@ fn pam(second_factor_only: bool) -> Door {
         },
         address: Some("192.0.2.9".parse().unwrap()),
         source: "pam sshd from 192.0.2.9".into(),
+        batch: crate::store::batch::Batch::now(),
     }
 }
 
@@ -226,10 +228,11 @@ async fn second_factor_mode_asks_only_the_code_and_refuses_disabled_or_locked_us
 async fn a_remembered_browser_skips_the_code_and_gets_its_cookie_back() {
     let (_dir, ctx) = context().await;
     let user = noor(&ctx, true, true).await;
-    let (cookie, _) = devices::remember(&ctx, user.id, "Firefox/1 Linux", None)
-        .await
-        .unwrap()
-        .unwrap();
+    let (cookie, _) =
+        devices::remember(&ctx, user.id, "Firefox/1 Linux", None, &Default::default())
+            .await
+            .unwrap()
+            .unwrap();
     let mut door = web();
     if let DoorKind::Web { device_cookie, .. } = &mut door.kind {
         *device_cookie = Some(cookie.clone());

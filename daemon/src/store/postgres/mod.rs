@@ -9,6 +9,7 @@
 //! client by a transaction that locks its row (`SELECT … FOR UPDATE`).
 
 mod backup;
+mod batch;
 mod cache;
 mod connect;
 mod connections;

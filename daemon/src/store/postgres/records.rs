@@ -2,7 +2,6 @@
 //! interface. Every change that touches more than one row is one transaction, and a
 //! read-and-change holds the row's lock until it commits.
 
-use super::short_lived::Row;
 use super::sql;
 use super::users::uuid;
 use super::{PgStore, db, is, seconds};
@@ -485,22 +484,9 @@ impl Store for PgStore {
         }))
     }
 
-    /// One statement, so the family and its code are stored together or not at all.
-    async fn put_grant(
-        &self,
-        family_key: &RecordKey,
-        family: &TokenFamily,
-        code_key: &RecordKey,
-        code: &AuthorizationCode,
-    ) -> Result<(), StoreError> {
-        let family = Row::of("token_families", family_key, family)?;
-        let code = Row::of("authorization_codes", code_key, code)?;
-        let params: Vec<_> = family.params().into_iter().chain(code.params()).collect();
-        let client = self.client().await?;
-        sql::execute(&*client, Row::insert(2), &params)
-            .await
-            .map_err(db)?;
-        Ok(())
+    /// One statement (see `batch`).
+    async fn write_all(&self, writes: crate::store::batch::Writes) -> Result<(), StoreError> {
+        self.write_statement(writes).await
     }
 
     /// One round trip: the family and user are joined through the links the code was stored

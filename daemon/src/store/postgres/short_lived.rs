@@ -67,13 +67,16 @@ impl Row {
     /// and key), their values given one row after the other. Built once: every put asks.
     pub(super) fn insert(rows: usize) -> &'static str {
         static STATEMENTS: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
-        &STATEMENTS.get_or_init(|| [1, 2].map(Self::statement))[rows - 1]
+        &STATEMENTS.get_or_init(|| [1, 2].map(|rows| Self::statement(1, rows)))[rows - 1]
     }
 
-    fn statement(rows: usize) -> String {
+    /// The statement that writes `rows` rows, its parameters numbered from `first`.
+    pub(super) fn statement(first: usize, rows: usize) -> String {
         let values: Vec<String> = (0..rows)
             .map(|row| {
-                let columns: Vec<String> = (1..=8).map(|c| format!("${}", row * 8 + c)).collect();
+                let columns: Vec<String> = (0..8)
+                    .map(|c| format!("${}", first + row * 8 + c))
+                    .collect();
                 format!("({})", columns.join(", "))
             })
             .collect();

@@ -7,6 +7,7 @@ use crate::config::{PostgresConfig, SecretString};
 use crate::model::User;
 use crate::model::grants::TokenFamily;
 use crate::store::StoreError;
+use crate::store::batch::{Put, Remove, Write, Writes};
 use std::sync::Arc;
 
 /// The store on a fresh server, or `None` outside the PostgreSQL run.
@@ -361,10 +362,10 @@ async fn a_code_stored_before_links_is_answered_like_one_stored_with_them() {
     let (linked, unlinked) = (RecordKey::bearer([1; 32]), RecordKey::bearer([2; 32]));
     // A grant's family and code are written in one statement.
     let family_key = RecordKey::bearer(token_hash("the family"));
-    store
-        .put_grant(&family_key, &family, &linked, &code)
-        .await
-        .unwrap();
+    let mut grant = Writes::default();
+    grant.push(Write::Put(Put::TokenFamily(family_key, family.clone())));
+    grant.push(Write::Put(Put::AuthorizationCode(linked, code.clone())));
+    store.write_all(grant).await.unwrap();
     let codes = store.authorization_codes();
     assert_eq!(codes.get(&linked, 50).await.unwrap().as_ref(), Some(&code));
     codes.put(&unlinked, &code).await.unwrap();
@@ -400,4 +401,88 @@ async fn a_code_stored_before_links_is_answered_like_one_stored_with_them() {
             (None, Some(noor.id))
         );
     }
+}
+
+#[tokio::test]
+async fn gathered_writes_land_in_one_statement_all_or_none() {
+    use crate::model::audit::{AuditAction, AuditDoor, AuditEvent, Outcome};
+    use crate::model::grants::FailureWindow;
+    use crate::store::{RecordKey, Store};
+    let Some((server, store)) = store().await else {
+        return;
+    };
+    let noor = user();
+    let window = FailureWindow {
+        failures: vec![40],
+        locked_until: None,
+        expires_at: 100,
+    };
+    let (cleared, started) = (RecordKey::bearer([3; 32]), RecordKey::bearer([4; 32]));
+    let event =
+        |action| AuditEvent::new(50, "noor", action, AuditDoor::Web, "web", Outcome::Success);
+    let closing = || {
+        let mut writes = Writes::default();
+        writes.push(Write::Audit(event(AuditAction::SecondFactorAccepted)));
+        writes.push(Write::Remove(Remove::FailureWindow(cleared)));
+        writes.push(Write::Audit(event(AuditAction::SignedIn)));
+        writes.push(Write::Put(Put::TokenFamily(
+            started,
+            family_of(&noor, "app"),
+        )));
+        writes
+    };
+    let audited = "SELECT count(*) FROM audit_log";
+    let before = server.sql(audited).parse::<u64>().unwrap();
+
+    // One part refused: nothing of the others lands.
+    store
+        .failure_windows()
+        .put(&cleared, &window)
+        .await
+        .unwrap();
+    server.sql("ALTER TABLE audit_log ADD CONSTRAINT refused CHECK (at < 0)");
+    assert!(store.write_all(closing()).await.is_err());
+    assert!(
+        store
+            .failure_windows()
+            .get(&cleared, 50)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .token_families()
+            .get(&started, 50)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    server.sql("ALTER TABLE audit_log DROP CONSTRAINT refused");
+    store.write_all(closing()).await.unwrap();
+    assert!(
+        store
+            .failure_windows()
+            .get(&cleared, 50)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .token_families()
+            .get(&started, 50)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(server.sql(audited).parse::<u64>().unwrap(), before + 2);
+    let newest = store.audit_log().newest(0, 2, &|_| true).await.unwrap();
+    let actions: Vec<_> = newest.iter().map(|e| e.action).collect();
+    assert_eq!(
+        actions,
+        [AuditAction::SignedIn, AuditAction::SecondFactorAccepted],
+        "the events are stored in the order they were gathered"
+    );
 }

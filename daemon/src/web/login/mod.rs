@@ -9,6 +9,7 @@ use crate::engine;
 use crate::engine::email_code::Sent;
 use crate::engine::sign_in::{self, Answer, Door, DoorKind, Finished, Outcome, Refusal};
 use crate::model::grants::{LoginFlow, LoginStep};
+use crate::store::batch::Batch;
 use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -59,6 +60,7 @@ pub async fn step_up(
                         request,
                         finished.authentication,
                         &finished.user,
+                        &door.batch,
                     )
                     .await
                 }
@@ -191,6 +193,8 @@ pub(super) struct Submission<'a> {
     pub(super) address: std::net::IpAddr,
     /// The user the sign-in is about, once an answer has read them.
     pub(super) user: Option<crate::model::User>,
+    /// Where the writes that close the answer go (see `submit`).
+    pub(super) batch: Batch,
 }
 
 impl Submission<'_> {
@@ -219,13 +223,16 @@ impl Submission<'_> {
     /// cookie, where it is.
     fn door(&self) -> Door {
         let request = self.flow.request.as_ref();
-        web_door(
-            self.web,
-            self.headers,
-            Some(self.address),
-            request,
-            request.is_some_and(|r| r.force_login || r.max_age.is_some()),
-        )
+        Door {
+            batch: self.batch.clone(),
+            ..web_door(
+                self.web,
+                self.headers,
+                Some(self.address),
+                request,
+                request.is_some_and(|r| r.force_login || r.max_age.is_some()),
+            )
+        }
     }
 
     /// Renders what the engine decided.
@@ -341,6 +348,7 @@ impl Submission<'_> {
             &finished.user,
             finished.authentication.clone(),
             self.address,
+            &self.batch,
         )
         .await
         {
@@ -355,6 +363,7 @@ impl Submission<'_> {
                     request,
                     finished.authentication,
                     &finished.user,
+                    &self.batch,
                 )
                 .await
             }
@@ -399,6 +408,7 @@ fn web_door(
             None => "web step-up".into(),
         },
         address,
+        batch: crate::store::batch::Batch::now(),
     }
 }
 
@@ -429,6 +439,7 @@ pub async fn submit(
         flow_id,
         flow,
         user: None,
+        batch: Batch::now(),
     };
     let code = form.code.clone().unwrap_or_default();
     let username = form.username.clone().unwrap_or_default().trim().to_owned();
@@ -535,6 +546,11 @@ pub async fn submit(
             Answer::Code(code)
         }
     };
+    // The writes that close the answer (its audit events, the flow's next step or its end, a
+    // finished sign-in's session and grant) are gathered and made together, in one round trip
+    // where the store can, once the answer is shown and before the browser sees it.
+    let batch = Batch::gathering();
+    submission.batch = batch.clone();
     let door = submission.door();
     let resending = matches!(answer, Answer::Resend);
     let advanced = sign_in::flow::advance(
@@ -550,9 +566,10 @@ pub async fn submit(
             submission.user = advanced.user;
             advanced.outcome
         }
-        Err(e) => return PageError::from(e).into_response(),
+        // What was gathered before the error happened still happened (a code spent and audited).
+        Err(e) => return written(&web, &batch, PageError::from(e).into_response()).await,
     };
-    match outcome {
+    let response = match outcome {
         Outcome::Next(step @ LoginStep::EmailedCode { .. }) => {
             // Mailed after the answer, so its timing does not tell whether the account exists.
             let ctx = web.ctx.clone();
@@ -569,6 +586,16 @@ pub async fn submit(
                 .await
         }
         outcome => submission.show(outcome, &username).await,
+    };
+    written(&web, &batch, response).await
+}
+
+/// `response`, once the writes `batch` gathered are made; the store's error page if they
+/// could not be (the answer did not take effect, so it is not shown as if it had).
+async fn written(web: &Web, batch: &Batch, response: Response) -> Response {
+    match web.ctx.write_batch(batch).await {
+        Ok(()) => response,
+        Err(e) => PageError::from(e).into_response(),
     }
 }
 

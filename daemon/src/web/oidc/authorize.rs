@@ -6,6 +6,7 @@
 use super::params::Params;
 use crate::model::grants::{Authentication, AuthorizationRequest};
 use crate::model::{Client, User};
+use crate::store::batch::Batch;
 use crate::tokens::grants;
 use crate::web::{self, PageError, Web, see_other, session};
 use axum::extract::rejection::FormRejection;
@@ -178,8 +179,16 @@ async fn authorize(
                     .await
                     .unwrap_or_else(IntoResponse::into_response);
             }
-            return respond_with_code(web, headers, request, authentication.clone(), &live.user)
-                .await;
+            let now = &Batch::now();
+            return respond_with_code(
+                web,
+                headers,
+                request,
+                authentication.clone(),
+                &live.user,
+                now,
+            )
+            .await;
         }
     }
     if prompt_none {
@@ -224,6 +233,7 @@ pub async fn respond_with_code(
     request: AuthorizationRequest,
     authentication: Authentication,
     user: &User,
+    batch: &Batch,
 ) -> Response {
     let client = match client_of(web, &request).await {
         Ok(client) => client,
@@ -231,7 +241,7 @@ pub async fn respond_with_code(
     };
     match crate::engine::consent::needed(&web.ctx, &client, authentication.user_id, &request).await
     {
-        Ok(false) => redirect_with_code(web, &client, request, authentication, user).await,
+        Ok(false) => redirect_with_code(web, &client, request, authentication, user, batch).await,
         Ok(true) if request.prompt_none => error_redirect(
             web,
             &request.redirect_uri,
@@ -267,10 +277,20 @@ pub async fn redirect_with_code(
     request: AuthorizationRequest,
     authentication: Authentication,
     user: &User,
+    batch: &Batch,
 ) -> Response {
     let redirect_uri = request.redirect_uri.clone();
     let state = request.state.clone();
-    match grants::issue_code(&web.ctx.tokens, client, request, authentication, user).await {
+    match grants::issue_code(
+        &web.ctx.tokens,
+        client,
+        request,
+        authentication,
+        user,
+        batch,
+    )
+    .await
+    {
         Ok(code) => {
             let mut pairs = vec![("code", code.as_str()), ("iss", web.ctx.issuer.as_str())];
             if let Some(state) = state.as_deref() {
