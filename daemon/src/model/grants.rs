@@ -83,6 +83,24 @@ pub enum LoginStep {
     Consent { authentication: Authentication },
 }
 
+impl LoginStep {
+    /// The user this step is about, once a first factor (or an emailed code) named them.
+    pub fn user_id(&self) -> Option<super::UserId> {
+        match self {
+            LoginStep::Password => None,
+            LoginStep::EmailedCode { user_id, .. } => *user_id,
+            LoginStep::PasswordAfterCode { authentication }
+            | LoginStep::SecondFactor { authentication, .. }
+            | LoginStep::EnrolTotp { authentication, .. }
+            | LoginStep::EnrolEmail { authentication }
+            | LoginStep::EnrolPasskey { authentication }
+            | LoginStep::AwaitingApproval { authentication, .. }
+            | LoginStep::Enrolled { authentication }
+            | LoginStep::Consent { authentication } => Some(authentication.user_id),
+        }
+    }
+}
+
 /// A sign-in in progress, bound to one browser by the `postern_flow` cookie.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginFlow {

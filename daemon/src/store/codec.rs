@@ -70,7 +70,6 @@ macro_rules! short_lived_records {
 }
 
 short_lived_records! {
-    crate::model::grants::LoginFlow = "login flow", version 2;
     crate::model::grants::Session = "session";
     crate::model::grants::RefreshToken = "refresh token";
     crate::model::grants::RememberedDevice = "remembered device";
@@ -79,6 +78,19 @@ short_lived_records! {
     crate::model::grants::FailureWindow = "failure window";
     crate::model::passkey::PasskeyChallenge = "passkey challenge";
     crate::model::device::DeviceAuthorization = "device authorization";
+}
+
+impl Record for crate::model::grants::LoginFlow {
+    const KIND: &'static str = "login flow";
+    /// 2: byte fields are base64 (store format 3).
+    const VERSION: u8 = 2;
+
+    fn links(&self) -> Links {
+        Links {
+            user_id: self.step.user_id(),
+            ..Links::default()
+        }
+    }
 }
 
 impl Record for crate::model::grants::TokenFamily {

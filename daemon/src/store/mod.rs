@@ -255,6 +255,26 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         }
     }
 
+    /// A sign-in's flow with the user its step is about ([`LoginStep::user_id`]), read
+    /// together: one round trip where the backend can follow the flow's link; two here. A flow
+    /// whose user is gone, or stored without its link, comes without one.
+    ///
+    /// [`LoginStep::user_id`]: crate::model::grants::LoginStep::user_id
+    async fn flow_and_user(
+        &self,
+        flow: &RecordKey,
+        now: UnixSeconds,
+    ) -> Result<Option<(LoginFlow, Option<User>)>, StoreError> {
+        let Some(found) = self.login_flows().get(flow, now).await? else {
+            return Ok(None);
+        };
+        let user = match found.step.user_id() {
+            Some(id) => self.user(id).await?,
+            None => None,
+        };
+        Ok(Some((found, user)))
+    }
+
     /// A token family and a user, read together: what a refresh checks after spending its
     /// token. One round trip where the backend can; two here.
     async fn family_and_user(

@@ -37,18 +37,28 @@ pub async fn start(ctx: &Context, flow: &LoginFlow) -> Result<String, StoreError
     Ok(id)
 }
 
+/// A stored flow, with the user its step is about as read with it (where the step names one,
+/// the user still exists, and the store could read them together).
+#[derive(Debug)]
+pub struct Stored {
+    pub flow: LoginFlow,
+    /// For [`advance`]: the step need not read them again.
+    pub user: Option<User>,
+}
+
 /// The flow with this id, if it exists, has not expired, and belongs to this browser.
 pub async fn load(
     ctx: &Context,
     id: &str,
     browser: &[u8; 32],
-) -> Result<Option<LoginFlow>, StoreError> {
+) -> Result<Option<Stored>, StoreError> {
     let found = ctx
         .store
-        .login_flows()
-        .get(&key(id), ctx.clock.unix_now())
+        .flow_and_user(&key(id), ctx.clock.unix_now())
         .await?;
-    Ok(found.filter(|flow| constant_time_eq(&flow.browser, browser)))
+    Ok(found
+        .filter(|(flow, _)| constant_time_eq(&flow.browser, browser))
+        .map(|(flow, user)| Stored { flow, user }))
 }
 
 /// What an answer led to.
@@ -61,15 +71,17 @@ pub struct Advanced {
 }
 
 /// Applies `answer` to the flow (see [`super::answer`]) and keeps what follows: the next step
-/// is stored, and a finished sign-in spends the flow, so its id cannot finish another.
+/// is stored, and a finished sign-in spends the flow, so its id cannot finish another. `read`
+/// is the user as [`load`] read them with the flow, if it did.
 pub async fn advance(
     ctx: &Context,
     door: &Door,
     id: &str,
     flow: &mut LoginFlow,
+    read: Option<User>,
     answer: super::Answer,
 ) -> Result<Advanced, EngineError> {
-    let (outcome, user) = super::answer_about(ctx, door, &flow.step, answer).await?;
+    let (outcome, user) = super::answer_about(ctx, door, &flow.step, read, answer).await?;
     match &outcome {
         Outcome::Next(step) | Outcome::Enrolled { step, .. } => {
             move_to(ctx, &door.batch, id, flow, step.clone()).await?;

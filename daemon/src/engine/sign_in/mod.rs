@@ -29,19 +29,22 @@ pub async fn answer(
     step: &LoginStep,
     answer: Answer,
 ) -> Result<Outcome, EngineError> {
-    Ok(answer_about(ctx, door, step, answer).await?.0)
+    Ok(answer_about(ctx, door, step, None, answer).await?.0)
 }
 
 /// [`answer`], with the user the sign-in is about as the answer found them, where it read
-/// them: the page of the next step shows them without reading them again.
+/// them: the page of the next step shows them without reading them again. `read` is the user
+/// of the step as the caller read them just before (with the flow), if it did.
 pub async fn answer_about(
     ctx: &Context,
     door: &Door,
     step: &LoginStep,
+    read: Option<User>,
     answer: Answer,
 ) -> Result<(Outcome, Option<User>), EngineError> {
     let (LoginStep::Password, Answer::Password { username, password }) = (step, &answer) else {
-        return Ok((answer_step(ctx, door, step, answer).await?, None));
+        let known = Known(read);
+        return Ok((answer_step(ctx, door, step, known, answer).await?, None));
     };
     match super::check_password(ctx, &door.attempt(username, password)).await? {
         PasswordVerdict::Accepted {
@@ -61,6 +64,7 @@ async fn answer_step(
     ctx: &Context,
     door: &Door,
     step: &LoginStep,
+    known: Known,
     answer: Answer,
 ) -> Result<Outcome, EngineError> {
     match (step, answer) {
@@ -123,7 +127,7 @@ async fn answer_step(
             Answer::Code(_) | Answer::Resend,
         ) => Ok(Outcome::Refused(Refusal::PasskeyRequired)),
         (LoginStep::SecondFactor { authentication, .. }, Answer::Code(code)) => {
-            let mut user = user_of(ctx, authentication).await?;
+            let mut user = known.user_of(ctx, authentication).await?;
             let username = user.username.clone();
             let attempt = door.attempt(&username, "");
             let verdict = super::check_code(
@@ -143,7 +147,7 @@ async fn answer_step(
             }
         }
         (LoginStep::SecondFactor { authentication, .. }, Answer::Passkey { challenge, answer }) => {
-            let user = user_of(ctx, authentication).await?;
+            let user = known.user_of(ctx, authentication).await?;
             let attempt = door.attempt(&user.username, "");
             match super::passkeys::check_sign_in(ctx, authentication, &challenge, &answer, &attempt)
                 .await?
@@ -164,7 +168,7 @@ async fn answer_step(
             else {
                 return Ok(Outcome::Refused(Refusal::OutOfStep));
             };
-            let user = user_of(ctx, authentication).await?;
+            let user = known.user_of(ctx, authentication).await?;
             let settings = ctx.store.site_settings().await?;
             if super::passkeys::usable(ctx, &settings, &user).is_empty() {
                 return Ok(Outcome::Refused(Refusal::OutOfStep));
@@ -198,7 +202,7 @@ async fn answer_step(
                 request: ApprovalRequest::Login { user_id, .. },
                 authentication: proof,
             } if user_id == authentication.user_id => {
-                let user = user_of(ctx, authentication).await?;
+                let user = known.user_of(ctx, authentication).await?;
                 let mut authentication = authentication
                     .clone()
                     .with_second_factor(ctx.clock.unix_now());
@@ -217,7 +221,7 @@ async fn answer_step(
             }
         },
         (LoginStep::SecondFactor { authentication, .. }, Answer::Resend) => {
-            let user = user_of(ctx, authentication).await?;
+            let user = known.user_of(ctx, authentication).await?;
             Ok(Outcome::Resent(
                 email_code::send(ctx, &user, CodePurpose::SignIn).await?,
             ))
@@ -238,7 +242,7 @@ async fn answer_step(
                 answer,
             },
         ) => {
-            let user = user_of(ctx, authentication).await?;
+            let user = known.user_of(ctx, authentication).await?;
             let actor = super::passkeys::Actor {
                 name: &user.username,
                 door: door.audit_door(),
@@ -290,7 +294,7 @@ async fn answer_step(
             }))
         }
         (LoginStep::EnrolTotp { authentication, .. }, Answer::ChooseEmail) => {
-            let user = user_of(ctx, authentication).await?;
+            let user = known.user_of(ctx, authentication).await?;
             match super::choose_email(ctx, &user, authentication.clone()).await {
                 Ok(step) => Ok(Outcome::Next(step)),
                 Err(EngineError::CannotEnrol(message)) => {
@@ -306,7 +310,7 @@ async fn answer_step(
             },
             Answer::Code(code),
         ) => {
-            let user = user_of(ctx, authentication).await?;
+            let user = known.user_of(ctx, authentication).await?;
             let attempt = door.attempt(&user.username, "");
             let enrolled =
                 super::confirm_totp_enrolment(ctx, authentication, sealed_seed, &code, &attempt)
@@ -314,20 +318,20 @@ async fn answer_step(
             enrolled_outcome(ctx, door, &user, enrolled).await
         }
         (LoginStep::EnrolEmail { authentication }, Answer::Resend) => {
-            let user = user_of(ctx, authentication).await?;
+            let user = known.user_of(ctx, authentication).await?;
             Ok(Outcome::Resent(
                 email_code::send(ctx, &user, CodePurpose::Enrolment).await?,
             ))
         }
         (LoginStep::EnrolEmail { authentication }, Answer::Code(code)) => {
-            let user = user_of(ctx, authentication).await?;
+            let user = known.user_of(ctx, authentication).await?;
             let attempt = door.attempt(&user.username, "");
             let enrolled =
                 super::confirm_email_enrolment(ctx, authentication, &code, &attempt).await?;
             enrolled_outcome(ctx, door, &user, enrolled).await
         }
         (LoginStep::Enrolled { authentication }, Answer::Continue) => {
-            let user = user_of(ctx, authentication).await?;
+            let user = known.user_of(ctx, authentication).await?;
             finish(ctx, door, user, authentication.clone(), None).await
         }
         _ => Ok(Outcome::Refused(Refusal::OutOfStep)),
@@ -622,10 +626,28 @@ async fn remembered_used(
 
 /// The user a step is about; gone means the sign-in cannot go on.
 async fn user_of(ctx: &Context, authentication: &Authentication) -> Result<User, EngineError> {
-    ctx.store
-        .user(authentication.user_id)
-        .await?
-        .ok_or(EngineError::UserGone)
+    Known(None).user_of(ctx, authentication).await
+}
+
+/// The user of a step as the caller read them, if it did.
+struct Known(Option<User>);
+
+impl Known {
+    /// The user a step is about (as read, or read now); gone means the sign-in cannot go on.
+    async fn user_of(
+        self,
+        ctx: &Context,
+        authentication: &Authentication,
+    ) -> Result<User, EngineError> {
+        match self.0 {
+            Some(user) if user.id == authentication.user_id => Ok(user),
+            _ => ctx
+                .store
+                .user(authentication.user_id)
+                .await?
+                .ok_or(EngineError::UserGone),
+        }
+    }
 }
 
 pub mod emailed_code;

@@ -272,6 +272,7 @@ async fn a_stored_flow_moves_with_each_answer_and_is_spent_when_the_sign_in_fini
         &web(),
         &id,
         &mut started,
+        None,
         password_answer("noor", "no"),
     )
     .await
@@ -282,15 +283,21 @@ async fn a_stored_flow_moves_with_each_answer_and_is_spent_when_the_sign_in_fini
     ));
     assert!(wrong.user.is_none(), "a refusal tells nothing of the user");
     let stored = flow::load(&ctx, &id, &browser).await.unwrap().unwrap();
-    assert_eq!(stored.step, LoginStep::Password, "a refusal keeps the step");
+    assert_eq!(
+        stored.flow.step,
+        LoginStep::Password,
+        "a refusal keeps the step"
+    );
+    assert!(stored.user.is_none(), "the password step names nobody yet");
 
     // The next answer may come in another request: it reads the flow from the store.
-    let mut taken = stored;
+    let mut taken = stored.flow;
     let next = flow::advance(
         &ctx,
         &web(),
         &id,
         &mut taken,
+        None,
         password_answer("noor", PASSWORD),
     )
     .await
@@ -303,14 +310,19 @@ async fn a_stored_flow_moves_with_each_answer_and_is_spent_when_the_sign_in_fini
         .user
         .expect("the user the password step read, for the next page");
     assert_eq!(about.username, "noor");
-    let mut again = flow::load(&ctx, &id, &browser).await.unwrap().unwrap();
-    assert!(matches!(again.step, LoginStep::SecondFactor { .. }));
+    let again = flow::load(&ctx, &id, &browser).await.unwrap().unwrap();
+    assert!(matches!(again.flow.step, LoginStep::SecondFactor { .. }));
+    let read = again
+        .user
+        .expect("the code step's user, read with its flow");
+    assert_eq!(read.id, about.id);
 
     let done = flow::advance(
         &ctx,
         &web(),
         &id,
-        &mut again,
+        &mut again.flow.clone(),
+        Some(read),
         Answer::Code("RIGHT-CODE".into()),
     )
     .await

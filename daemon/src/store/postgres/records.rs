@@ -525,6 +525,29 @@ impl Store for PgStore {
         }))
     }
 
+    /// One round trip, through the link a flow is stored with once its step names its user.
+    async fn flow_and_user(
+        &self,
+        flow: &RecordKey,
+        now: UnixSeconds,
+    ) -> Result<Option<(LoginFlow, Option<User>)>, StoreError> {
+        let client = self.client().await?;
+        let row = sql::query_opt(
+            &*client,
+            "SELECT f.record, (SELECT u.record FROM users u WHERE u.id = f.link_user) \
+             FROM short_lived f \
+             WHERE f.kind = 'login_flows' AND f.key = $1 AND f.expires_at > $2",
+            &[&flow.to_bytes(), &seconds(now)],
+        )
+        .await
+        .map_err(db)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let user: Option<&[u8]> = row.get(1);
+        Ok(Some((decode(row.get(0))?, user.map(decode).transpose()?)))
+    }
+
     async fn family_and_user(
         &self,
         family: &RecordKey,

@@ -486,3 +486,60 @@ async fn gathered_writes_land_in_one_statement_all_or_none() {
         "the events are stored in the order they were gathered"
     );
 }
+
+#[tokio::test]
+async fn a_flow_is_read_with_the_user_its_step_names() {
+    use crate::model::grants::{Authentication, LoginFlow, LoginStep};
+    use crate::store::{RecordKey, Store};
+    let Some((server, store)) = store().await else {
+        return;
+    };
+    let noor = user();
+    store.insert_user(&noor).await.unwrap();
+    let flow = |step| LoginFlow {
+        request: None,
+        then_approve: None,
+        step,
+        browser: [7; 32],
+        created_at: 1,
+        expires_at: 100,
+    };
+    let at_code = flow(LoginStep::SecondFactor {
+        authentication: Authentication {
+            user_id: noor.id,
+            auth_time: 1,
+            amr: vec!["pwd".into()],
+        },
+        passkey_only: false,
+    });
+    let (named, nobody, unlinked) = (
+        RecordKey::bearer([5; 32]),
+        RecordKey::bearer([6; 32]),
+        RecordKey::bearer([7; 32]),
+    );
+    let flows = store.login_flows();
+    flows.put(&named, &at_code).await.unwrap();
+    flows
+        .put(&nobody, &flow(LoginStep::Password))
+        .await
+        .unwrap();
+    flows.put(&unlinked, &at_code).await.unwrap();
+    // As a daemon of the previous version stored it.
+    server.sql(&format!(
+        "UPDATE short_lived SET link_user = NULL WHERE key = '\\x{}'",
+        "07".repeat(32)
+    ));
+
+    let (read, user) = store.flow_and_user(&named, 50).await.unwrap().unwrap();
+    assert_eq!(read, at_code);
+    assert_eq!(user.map(|u| u.id), Some(noor.id));
+    let (_, user) = store.flow_and_user(&nobody, 50).await.unwrap().unwrap();
+    assert!(user.is_none(), "the password step names nobody");
+    let (read, user) = store.flow_and_user(&unlinked, 50).await.unwrap().unwrap();
+    assert_eq!(read, at_code);
+    assert!(user.is_none(), "the engine reads the user itself");
+    assert!(
+        store.flow_and_user(&named, 100).await.unwrap().is_none(),
+        "expired"
+    );
+}

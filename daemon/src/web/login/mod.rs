@@ -114,8 +114,8 @@ pub async fn show(
             start_flow(&web, flow).await?
         }
     };
-    let flow = load_flow(&web, &flow_id, &guard.browser).await?;
-    Ok(page_of(&web, guard, &flow_id, &flow).await)
+    let stored = load_flow(&web, &flow_id, &guard.browser).await?;
+    Ok(page_of(&web, guard, &flow_id, &stored.flow).await)
 }
 
 /// Starts a sign-in for an OIDC request and shows its first page in the same response, as
@@ -427,8 +427,9 @@ pub async fn submit(
         .into_response();
     };
     let flow_id = form.flow.clone().unwrap_or_default();
-    let flow = match load_flow(&web, &flow_id, &browser).await {
-        Ok(flow) => flow,
+    let sign_in::flow::Stored { flow, user: read } = match load_flow(&web, &flow_id, &browser).await
+    {
+        Ok(stored) => stored,
         Err(error) => return error.into_response(),
     };
     let mut submission = Submission {
@@ -558,6 +559,7 @@ pub async fn submit(
         &door,
         &submission.flow_id,
         &mut submission.flow,
+        read,
         answer,
     )
     .await;
@@ -614,7 +616,11 @@ pub async fn home() -> Response {
 }
 
 /// The flow with this id, if it exists and belongs to this browser; otherwise an error page.
-async fn load_flow(web: &Web, flow_id: &str, browser: &[u8; 32]) -> Result<LoginFlow, PageError> {
+async fn load_flow(
+    web: &Web,
+    flow_id: &str,
+    browser: &[u8; 32],
+) -> Result<sign_in::flow::Stored, PageError> {
     sign_in::flow::load(&web.ctx, flow_id, browser)
         .await?
         .ok_or_else(|| {
