@@ -188,17 +188,7 @@ impl Batch {
 
     /// Writes `write` now, or gathers it.
     pub async fn write(&self, store: &dyn Store, write: Write) -> Result<(), StoreError> {
-        match &self.0 {
-            Some(gathered) => {
-                gathered
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0
-                    .push(write);
-                Ok(())
-            }
-            None => store.write_all(write.into()).await,
-        }
+        self.write_all(store, write.into()).await
     }
 
     /// Writes `writes` now (together), or gathers them.

@@ -418,6 +418,17 @@ pub async fn submit(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    // An answer runs to its end even if the browser goes away meanwhile (the server drops a
+    // request's handler with its connection): a code it spent is audited, and what it
+    // gathered is written, not dropped halfway.
+    match tokio::spawn(answer(web, peer, headers, form)).await {
+        Ok(response) => response,
+        Err(failed) => PageError::internal_response(format!("a sign-in answer failed: {failed}")),
+    }
+}
+
+/// Checks a submitted form and applies its answer to the sign-in (see `submit`).
+async fn answer(web: Arc<Web>, peer: SocketAddr, headers: HeaderMap, form: LoginForm) -> Response {
     let Some(browser) = csrf::check(&web, &headers, form.csrf.as_deref()) else {
         return PageError::shown(
             StatusCode::FORBIDDEN,
