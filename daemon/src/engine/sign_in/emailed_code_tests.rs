@@ -3,6 +3,7 @@
 use super::tests::web;
 use super::*;
 use crate::factors::password;
+use crate::model::MfaMethod;
 use crate::model::Role;
 use crate::model::mfa::{MfaEnrolment, TotpSeed};
 

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::factors::{password, recovery};
+use crate::model::MfaMethod;
 use crate::model::Role;
 use crate::model::mfa::MfaEnrolment;
 use webauthn_authenticator_rs::WebauthnAuthenticator;

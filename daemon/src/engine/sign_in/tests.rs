@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::factors::{password, recovery};
+use crate::model::MfaMethod;
 use crate::model::Role;
 use crate::model::mfa::MfaEnrolment;
 
