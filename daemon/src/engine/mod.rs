@@ -254,8 +254,22 @@ mod tests {
             address: None,
             source: "test".into(),
             door: AuditDoor::Web,
-            batch: crate::store::batch::Batch::now(),
+            batch: Batch::now(),
         }
+    }
+
+    /// Records a completed web sign-in, its writes made at once.
+    async fn signed_in(ctx: &Context, user: &User, authentication: &Authentication) -> User {
+        record_sign_in(
+            ctx,
+            user,
+            authentication,
+            AuditDoor::Web,
+            "test".into(),
+            &Batch::now(),
+        )
+        .await
+        .unwrap()
     }
 
     fn hana(mfa: Option<crate::model::mfa::MfaEnrolment>) -> User {
@@ -353,16 +367,7 @@ mod tests {
         else {
             panic!("the right recovery code was refused");
         };
-        record_sign_in(
-            &ctx,
-            &user,
-            &authentication,
-            AuditDoor::Web,
-            "test".into(),
-            &Batch::now(),
-        )
-        .await
-        .unwrap();
+        signed_in(&ctx, &user, &authentication).await;
         // Four more wrong codes do not reach the limit: the count started again.
         password_then_codes(&ctx, &["000000"; 4]).await;
         let now = ctx.clock.unix_now();
@@ -403,16 +408,7 @@ mod tests {
             None
         );
 
-        record_sign_in(
-            &ctx,
-            &accepted,
-            &authentication,
-            AuditDoor::Web,
-            "test".into(),
-            &Batch::now(),
-        )
-        .await
-        .unwrap();
+        signed_in(&ctx, &accepted, &authentication).await;
         let now = ctx.clock.unix_now();
         assert_eq!(
             ctx.store
@@ -488,16 +484,7 @@ mod tests {
             Some(now),
             "the caller's copy is the stored user"
         );
-        let recorded = record_sign_in(
-            &ctx,
-            &user,
-            &authentication,
-            AuditDoor::Web,
-            "t".into(),
-            &Batch::now(),
-        )
-        .await
-        .unwrap();
+        let recorded = signed_in(&ctx, &user, &authentication).await;
         assert_eq!(recorded.last_login_at, Some(now));
     }
 }

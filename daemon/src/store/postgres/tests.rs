@@ -434,6 +434,13 @@ async fn gathered_writes_land_in_one_statement_all_or_none() {
     let audited = "SELECT count(*) FROM audit_log";
     let before = server.sql(audited).parse::<u64>().unwrap();
 
+    // Whether the failure window is still there, and whether the family has landed.
+    let stored = || async {
+        let window = store.failure_windows().get(&cleared, 50).await.unwrap();
+        let family = store.token_families().get(&started, 50).await.unwrap();
+        (window.is_some(), family.is_some())
+    };
+
     // One part refused: nothing of the others lands.
     store
         .failure_windows()
@@ -442,41 +449,11 @@ async fn gathered_writes_land_in_one_statement_all_or_none() {
         .unwrap();
     server.sql("ALTER TABLE audit_log ADD CONSTRAINT refused CHECK (at < 0)");
     assert!(store.write_all(closing()).await.is_err());
-    assert!(
-        store
-            .failure_windows()
-            .get(&cleared, 50)
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        store
-            .token_families()
-            .get(&started, 50)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert_eq!(stored().await, (true, false));
 
     server.sql("ALTER TABLE audit_log DROP CONSTRAINT refused");
     store.write_all(closing()).await.unwrap();
-    assert!(
-        store
-            .failure_windows()
-            .get(&cleared, 50)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        store
-            .token_families()
-            .get(&started, 50)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert_eq!(stored().await, (false, true));
     assert_eq!(server.sql(audited).parse::<u64>().unwrap(), before + 2);
     let newest = store.audit_log().newest(0, 2, &|_| true).await.unwrap();
     let actions: Vec<_> = newest.iter().map(|e| e.action).collect();
