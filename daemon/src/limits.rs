@@ -12,7 +12,7 @@ use crate::config::LimitsConfig;
 use crate::model::grants::FailureWindow;
 use crate::secrets::token_hash;
 use crate::store::batch::{Batch, Remove};
-use crate::store::{Change, RecordKey, SharedStore, StoreError};
+use crate::store::{Change, RecordKey, SharedStore, StoreError, WindowPair};
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy)]
@@ -85,6 +85,21 @@ fn address_key(address: IpAddr) -> RecordKey {
     RecordKey::bearer(token_hash(&format!("address\0{address}")))
 }
 
+/// The keys of the windows that limit an attempt for `account` from `address`: the account's,
+/// and the address's (the account's again when there is no address), in that order.
+pub fn window_keys(account: &str, address: Option<IpAddr>) -> (RecordKey, RecordKey) {
+    let account = account_key(account);
+    (account, address.map_or(account, address_key))
+}
+
+/// Whether either of an attempt's windows (read by [`window_keys`]) locks it at `now`.
+pub fn locks(windows: &WindowPair, now: UnixSeconds) -> bool {
+    [&windows.0, &windows.1]
+        .into_iter()
+        .flatten()
+        .any(|window| locked(window, now).is_some())
+}
+
 impl Limiter {
     pub fn new(config: &LimitsConfig, store: SharedStore) -> Self {
         Self {
@@ -109,19 +124,14 @@ impl Limiter {
         address: Option<IpAddr>,
         now: UnixSeconds,
     ) -> Result<bool, StoreError> {
-        let Some(address) = address else {
-            return Ok(self.account_locked_until(account, now).await?.is_some());
-        };
         // Both windows in one question: every sign-in step asks this.
-        let (account, address) = self
+        let (account, address) = window_keys(account, address);
+        let windows = self
             .store
             .failure_windows()
-            .get_pair(&account_key(account), &address_key(address), now)
+            .get_pair(&account, &address, now)
             .await?;
-        Ok([account, address]
-            .iter()
-            .flatten()
-            .any(|window| locked(window, now).is_some()))
+        Ok(locks(&windows, now))
     }
 
     /// Whether `address` is locked (for answers that name no account, such as a user code).
@@ -310,5 +320,83 @@ mod tests {
             attempt.await.unwrap().unwrap();
         }
         assert!(limits.is_locked("alice", None, 101).await.unwrap());
+    }
+}
+
+/// What every backend must answer a password check, on each backend (PostgreSQL on the
+/// PostgreSQL run of the suite).
+#[cfg(test)]
+mod checks {
+    use super::*;
+    use crate::config::HumanDuration;
+    use crate::model::User;
+
+    /// A user is read by name with the windows that limit attempts for them, in any case of
+    /// the name, and an unknown name's windows are read all the same.
+    pub async fn a_user_is_read_with_the_windows_that_limit_them(store: SharedStore) {
+        let limits = Limiter::new(
+            &LimitsConfig {
+                account_max_failures: 3,
+                account_window: HumanDuration::secs(60),
+                account_lockout: HumanDuration::secs(300),
+                address_max_failures: 5,
+                address_window: HumanDuration::secs(60),
+                address_lockout: HumanDuration::secs(600),
+            },
+            store.clone(),
+        );
+        let address: IpAddr = "192.0.2.7".parse().unwrap();
+        let noor = User {
+            password_hash: "$argon2id$placeholder".into(),
+            ..User::for_tests("noor")
+        };
+        store.insert_user(&noor).await.unwrap();
+        for at in [100, 110, 120] {
+            limits
+                .record_failure("Noor", Some(address), at)
+                .await
+                .unwrap();
+        }
+        let read = |name: &'static str, now| {
+            let store = store.clone();
+            async move {
+                let (account, address) = window_keys(name, Some(address));
+                store
+                    .user_by_name_and_windows(name, (&account, &address), now)
+                    .await
+                    .unwrap()
+            }
+        };
+        let (user, windows) = read("NOOR", 130).await;
+        assert_eq!(user.map(|u| u.id), Some(noor.id));
+        assert!(locks(&windows, 130), "three failures lock the account");
+        assert_eq!(windows.1.map(|w| w.failures.len()), Some(3));
+
+        let (user, windows) = read("nobody", 130).await;
+        assert!(user.is_none());
+        assert!(windows.0.is_none());
+        assert!(
+            windows.1.is_some(),
+            "the address's window, whatever the name"
+        );
+        assert!(!locks(&windows, 130), "three of the address's five");
+
+        let (user, windows) = read("noor", 1000).await;
+        assert!(user.is_some());
+        assert!(windows.0.is_none() && windows.1.is_none(), "run out");
+    }
+
+    #[tokio::test]
+    async fn on_sled() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::sled_backend::SledStore::open(dir.path()).unwrap();
+        a_user_is_read_with_the_windows_that_limit_them(std::sync::Arc::new(store)).await;
+    }
+
+    #[tokio::test]
+    async fn on_postgres() {
+        if let Some((_server, store)) = crate::store::postgres::tests::store().await {
+            a_user_is_read_with_the_windows_that_limit_them(store).await;
+        }
     }
 }

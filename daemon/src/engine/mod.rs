@@ -8,6 +8,7 @@
 use crate::audit::{AuditAction, AuditDoor, AuditEvent, Factor, Outcome};
 use crate::context::Context;
 use crate::factors::password;
+use crate::limits;
 use crate::model::User;
 use crate::model::grants::Authentication;
 use crate::store::StoreError;
@@ -45,6 +46,13 @@ pub enum NameMatch {
     Exact,
 }
 
+impl NameMatch {
+    /// Whether `user`, found by `name` (the store finds names ignoring case), is the one named.
+    pub fn matches(self, user: &User, name: &str) -> bool {
+        self == NameMatch::IgnoringCase || user.username == name
+    }
+}
+
 /// The user a login name names under `rule`, if any.
 pub async fn find_user(
     ctx: &Context,
@@ -52,7 +60,7 @@ pub async fn find_user(
     rule: NameMatch,
 ) -> Result<Option<User>, StoreError> {
     let user = ctx.store.user_by_name(name).await?;
-    Ok(user.filter(|u| rule == NameMatch::IgnoringCase || u.username == name))
+    Ok(user.filter(|u| rule.matches(u, name)))
 }
 
 /// A username and password presented at a door.
@@ -87,11 +95,14 @@ pub async fn check_password(
     attempt: &PasswordAttempt<'_>,
 ) -> Result<PasswordVerdict, StoreError> {
     let now = ctx.clock.unix_now();
-    let user = find_user(ctx, attempt.username, attempt.name_match).await?;
-    let locked = ctx
-        .limiter
-        .is_locked(attempt.username, attempt.address, now)
+    // The user and whether their attempts are locked: one question.
+    let windows = limits::window_keys(attempt.username, attempt.address);
+    let (user, windows) = ctx
+        .store
+        .user_by_name_and_windows(attempt.username, (&windows.0, &windows.1), now)
         .await?;
+    let user = user.filter(|u| attempt.name_match.matches(u, attempt.username));
+    let locked = limits::locks(&windows, now);
     let password_ok = match &user {
         // Invited, no password yet: as slow as any other refusal, so it does not show.
         Some(user) if user.invited_at.is_some() => {

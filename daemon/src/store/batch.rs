@@ -153,6 +153,14 @@ impl From<Write> for Writes {
     }
 }
 
+impl FromIterator<Write> for Writes {
+    fn from_iter<I: IntoIterator<Item = Write>>(writes: I) -> Self {
+        let mut all = Self::default();
+        writes.into_iter().for_each(|write| all.push(write));
+        all
+    }
+}
+
 impl IntoIterator for Writes {
     type Item = Write;
     type IntoIter = std::vec::IntoIter<Write>;

@@ -14,6 +14,7 @@ pub mod batch;
 pub mod codec;
 pub mod postgres;
 pub mod sled_backend;
+pub mod swaps;
 
 use crate::clock::UnixSeconds;
 use crate::model::audit::AuditEvent;
@@ -275,6 +276,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         Ok(Some((found, user)))
     }
 
+    /// A user by name with two failure windows (the account's and the address's, see
+    /// `limits`): what a password check reads before it hashes. One round trip where the
+    /// backend can; two here.
+    async fn user_by_name_and_windows(
+        &self,
+        username: &str,
+        windows: (&RecordKey, &RecordKey),
+        now: UnixSeconds,
+    ) -> Result<(Option<User>, WindowPair), StoreError> {
+        let user = self.user_by_name(username).await?;
+        let pair = self
+            .failure_windows()
+            .get_pair(windows.0, windows.1, now)
+            .await?;
+        Ok((user, pair))
+    }
+
     /// A token family and a user, read together: what a refresh checks after spending its
     /// token. One round trip where the backend can; two here.
     async fn family_and_user(
@@ -296,6 +314,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
             write.apply(self).await?;
         }
         Ok(())
+    }
+
+    /// Makes `swaps` one after another, each only if the ones before it held, then appends
+    /// `events` to the audit trail if they all did; says how many held (see [`swaps`]). One
+    /// statement where the backend can; one call a swap here.
+    async fn swap_and_record(
+        &self,
+        now: UnixSeconds,
+        swaps: Vec<swaps::Swap>,
+        events: Vec<AuditEvent>,
+    ) -> Result<usize, StoreError> {
+        let all = swaps.len();
+        for (held, swap) in swaps.into_iter().enumerate() {
+            if !swap.apply(self, now).await? {
+                return Ok(held);
+            }
+        }
+        for event in &events {
+            self.audit_log().append(event).await?;
+        }
+        Ok(all)
     }
 
     /// Removes expired short-lived records of every kind; returns how many. Safe to run while
@@ -320,6 +359,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         created_at: UnixSeconds,
     ) -> Result<BackupSummary, BackupError>;
 }
+
+/// Two failure windows, as [`ShortLived::get_pair`] answers them.
+pub type WindowPair = (Option<FailureWindow>, Option<FailureWindow>);
 
 /// What [`Store::code_grant`] finds.
 #[derive(Debug, Clone)]

@@ -11,6 +11,7 @@ use crate::audit::{AuditAction, Outcome};
 use crate::model::grants::{AuthorizationCode, TokenFamily};
 use crate::model::{Client, User, UserId};
 use crate::secrets::{constant_time_eq, token_hash};
+use crate::store::swaps::Swap;
 use crate::store::{Change, RecordKey, StoreError};
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -50,29 +51,25 @@ pub async fn exchange_code(
     let now = tokens.clock.unix_now();
     let key = RecordKey::bearer(token_hash(request.code));
     let invalid = || ExchangeError::InvalidGrant("the code is invalid or has expired");
-    // The code with its family and user, then one atomic mark of the code as used, so that of
-    // two racing exchanges only one sees it unused; a request that may not use the code (a
-    // wrong verifier, say) leaves it as it was.
+    // The code with its family and user: one read.
     let found = tokens
         .store
         .code_grant(&key, now)
         .await?
         .ok_or_else(invalid)?;
+    if let Some(response) = exchange_as_read(tokens, request, &key, &found).await? {
+        return Ok(response);
+    }
+    // Anything else (a refusal, a code used before, a user who can no longer sign in, a code
+    // spent by another exchange since the read): one atomic mark of the code as used, so that
+    // of two racing exchanges only one sees it unused; a request that may not use the code (a
+    // wrong verifier, say) leaves it as it was.
     let mut refusal = None;
     let stored = tokens
         .store
         .authorization_codes()
         .update_seen(&key, &found.code, now, &mut |stored| {
-            refusal = if stored.request.client_id != request.client.id {
-                Some("the code was issued to another client")
-            } else if request.redirect_uri != Some(stored.request.redirect_uri.as_str()) {
-                Some("redirect_uri does not match the authorization request")
-            } else {
-                pkce_refusal(
-                    stored.request.code_challenge.as_deref(),
-                    request.code_verifier,
-                )
-            };
+            refusal = refusal_of(stored, request);
             if refusal.is_some() || stored.used {
                 return Change::Keep;
             }
@@ -104,22 +101,8 @@ pub async fn exchange_code(
     let user = user.ok_or(ExchangeError::InvalidGrant(
         "the user can no longer sign in",
     ))?;
-    let scopes = &stored.request.scopes;
-    let response = grants::issue_tokens(
-        tokens,
-        &Grant {
-            client: request.client,
-            user: &user,
-            family: &stored.family,
-            scopes,
-            refresh: grants::RefreshIssue::offline(scopes),
-            authentication: &stored.authentication,
-            nonce: stored.request.nonce.as_deref(),
-            code: Some(request.code),
-            family_read: family.as_ref(),
-        },
-    )
-    .await?;
+    let grant = code_grant_of(request, &stored, &user, family.as_ref());
+    let response = grants::issue_tokens(tokens, &grant).await?;
     grants::audit(
         tokens,
         AuditAction::TokensIssued,
@@ -130,6 +113,76 @@ pub async fn exchange_code(
     )
     .await?;
     Ok(response)
+}
+
+/// The common case in one step of the store: the code as read is unused, may be used by this
+/// request, and its user may sign in. The code is marked used in the same step that gives its
+/// family the first refresh token and records the tokens, each only if the one before held.
+/// `None` when it is not that case, or the code changed since the read: nothing was written.
+async fn exchange_as_read(
+    tokens: &Tokens,
+    request: &CodeExchange<'_>,
+    key: &RecordKey,
+    found: &crate::store::CodeGrant,
+) -> Result<Option<TokenResponse>, ExchangeError> {
+    let code = &found.code;
+    let user = found.user.as_ref().filter(|u| !u.disabled);
+    let (Some(user), false, None) = (user, code.used, refusal_of(code, request)) else {
+        return Ok(None);
+    };
+    let spend = Swap::AuthorizationCode {
+        key: *key,
+        seen: code.clone(),
+        next: AuthorizationCode {
+            used: true,
+            ..code.clone()
+        },
+    };
+    let issued = grants::event(
+        tokens,
+        AuditAction::TokensIssued,
+        &user.username,
+        request.client,
+        Outcome::Success,
+        request.source,
+    );
+    let grant = code_grant_of(request, code, user, found.family.as_ref());
+    Ok(grants::issue_tokens_spending(tokens, &grant, spend, issued).await?)
+}
+
+/// What a code grants: tokens in its family, for what it was asked with.
+fn code_grant_of<'a>(
+    request: &'a CodeExchange<'a>,
+    code: &'a AuthorizationCode,
+    user: &'a User,
+    family: Option<&'a TokenFamily>,
+) -> Grant<'a> {
+    let scopes = &code.request.scopes;
+    Grant {
+        client: request.client,
+        user,
+        family: &code.family,
+        scopes,
+        refresh: grants::RefreshIssue::offline(scopes),
+        authentication: &code.authentication,
+        nonce: code.request.nonce.as_deref(),
+        code: Some(request.code),
+        family_read: family,
+    }
+}
+
+/// Why `request` may not use `code`, if it may not.
+fn refusal_of(code: &AuthorizationCode, request: &CodeExchange<'_>) -> Option<&'static str> {
+    if code.request.client_id != request.client.id {
+        Some("the code was issued to another client")
+    } else if request.redirect_uri != Some(code.request.redirect_uri.as_str()) {
+        Some("redirect_uri does not match the authorization request")
+    } else {
+        pkce_refusal(
+            code.request.code_challenge.as_deref(),
+            request.code_verifier,
+        )
+    }
 }
 
 /// Issues the tokens of an approved device authorization (RFC 8628): a new family, for the

@@ -6,12 +6,14 @@ use super::access::minted::AccessClaims;
 use super::id_token::{self, IdTokenInput};
 use super::refresh;
 use crate::audit::{AuditAction, AuditDoor, AuditEvent, Outcome};
+use crate::clock::UnixSeconds;
 use crate::model::grants::{
     Authentication, AuthorizationCode, AuthorizationRequest, CurrentRefresh, TokenFamily,
 };
 use crate::model::{Client, User};
 use crate::secrets::{random_token, token_hash};
 use crate::store::batch::{Batch, Put, Write, Writes};
+use crate::store::swaps::Swap;
 use crate::store::{Change, RecordKey, StoreError};
 
 /// Authorization codes live 60 seconds (OAuth 2.0 Security BCP: short-lived, single use).
@@ -152,45 +154,13 @@ pub enum RefreshIssue<'a> {
 /// (checked in the same atomic step that extends its life, so a revocation is never missed).
 pub async fn issue_tokens(tokens: &Tokens, grant: &Grant<'_>) -> Result<TokenResponse, IssueError> {
     let now = tokens.clock.unix_now();
-    let access_lifetime = tokens.lifetimes.access_token_lifetime.0.as_secs();
-    let refresh_lifetime = tokens.lifetimes.refresh_token_lifetime.0.as_secs();
-    // The family lives at least as long as its newest token: its access tokens are live only
-    // while it is.
-    let family_lifetime = family_lifetime(&tokens.lifetimes);
-    let lives_long_enough = |family: &TokenFamily| family.expires_at >= now + family_lifetime;
-    let first = match grant.refresh {
-        RefreshIssue::First(scopes) => {
-            let token = refresh::new_token(grant.family);
-            let current = CurrentRefresh {
-                hash: token_hash(&token),
-                scopes: scopes.to_vec(),
-                authentication: grant.authentication.clone(),
-                expires_at: now + refresh_lifetime,
-            };
-            Some((token, current))
-        }
-        RefreshIssue::None | RefreshIssue::Rotated(_) => None,
-    };
+    let first = first_refresh(tokens, grant, now);
+    let mut extend = |family: &TokenFamily| extended(tokens, family, first.as_ref(), now);
     let family = match grant.family_read {
-        Some(family) if first.is_none() && (family.revoked || lives_long_enough(family)) => {
-            Some(family.clone())
-        }
+        Some(read) if matches!(extend(read), Change::Keep) => Some(read.clone()),
         read => {
             let key = RecordKey::bearer(token_hash(grant.family));
             let families = tokens.store.token_families();
-            let mut extend = |family: &TokenFamily| {
-                if family.revoked || (first.is_none() && lives_long_enough(family)) {
-                    return Change::Keep;
-                }
-                Change::Replace(TokenFamily {
-                    expires_at: family.expires_at.max(now + family_lifetime + FAMILY_SLACK),
-                    refresh: first
-                        .as_ref()
-                        .map(|(_, current)| current.clone())
-                        .or_else(|| family.refresh.clone()),
-                    ..family.clone()
-                })
-            };
             match read {
                 Some(seen) => families.update_seen(&key, seen, now, &mut extend).await?,
                 None => families.update(&key, now, &mut extend).await?,
@@ -200,6 +170,117 @@ pub async fn issue_tokens(tokens: &Tokens, grant: &Grant<'_>) -> Result<TokenRes
     if family.is_none_or(|family| family.revoked) {
         return Err(IssueError::Revoked);
     }
+    mint(tokens, grant, first, now)
+}
+
+/// Issues tokens as [`issue_tokens`] does, with `code` (the exchanged code, marked used) and
+/// `issued` (the event that records the tokens) made in the same step as the family's change,
+/// each only if the one before held: one statement where the store can. `None` when the code
+/// was no longer as the caller read it (another exchange spent it): nothing was issued.
+pub async fn issue_tokens_spending(
+    tokens: &Tokens,
+    grant: &Grant<'_>,
+    code: Swap,
+    issued: AuditEvent,
+) -> Result<Option<TokenResponse>, IssueError> {
+    let now = tokens.clock.unix_now();
+    let first = first_refresh(tokens, grant, now);
+    let mut extend = |family: &TokenFamily| extended(tokens, family, first.as_ref(), now);
+    let key = RecordKey::bearer(token_hash(grant.family));
+    // Without a live family as read, the code is spent and nothing issued.
+    let live = grant.family_read.filter(|family| !family.revoked);
+    let mut swaps = vec![code];
+    if let Some(read) = live
+        && let Change::Replace(next) = extend(read)
+    {
+        swaps.push(Swap::TokenFamily {
+            key,
+            seen: read.clone(),
+            next,
+        });
+    }
+    let all = swaps.len();
+    // Signed before the step that makes them count, so that the event is stored with it.
+    let response = live
+        .map(|_| mint(tokens, grant, first.clone(), now))
+        .transpose()?;
+    let events = response.iter().map(|_| issued.clone()).collect();
+    let held = tokens.store.swap_and_record(now, swaps, events).await?;
+    match response {
+        _ if held == 0 => Ok(None),
+        None => Err(IssueError::Revoked),
+        Some(response) if held == all => {
+            tokens.audit.noted(&issued);
+            Ok(Some(response))
+        }
+        Some(response) => {
+            // The family changed since it was read (revoked, or extended by another grant):
+            // its change made again from what it is now.
+            let family = tokens
+                .store
+                .token_families()
+                .update(&key, now, &mut extend)
+                .await?;
+            if family.is_none_or(|family| family.revoked) {
+                return Err(IssueError::Revoked);
+            }
+            tokens.audit.record(issued).await?;
+            Ok(Some(response))
+        }
+    }
+}
+
+/// The first refresh token of the grant's family, when the grant gives one.
+fn first_refresh(
+    tokens: &Tokens,
+    grant: &Grant<'_>,
+    now: UnixSeconds,
+) -> Option<(String, CurrentRefresh)> {
+    let RefreshIssue::First(scopes) = grant.refresh else {
+        return None;
+    };
+    let token = refresh::new_token(grant.family);
+    let current = CurrentRefresh {
+        hash: token_hash(&token),
+        scopes: scopes.to_vec(),
+        authentication: grant.authentication.clone(),
+        expires_at: now + tokens.lifetimes.refresh_token_lifetime.0.as_secs(),
+    };
+    Some((token, current))
+}
+
+/// What `family` becomes when a grant issues in it: the family lives at least as long as its
+/// newest token (its access tokens are live only while it is), and holds its first refresh
+/// token. Kept as it is when revoked, or when it lives long enough and gets no first token.
+fn extended(
+    tokens: &Tokens,
+    family: &TokenFamily,
+    first: Option<&(String, CurrentRefresh)>,
+    now: UnixSeconds,
+) -> Change<TokenFamily> {
+    let family_lifetime = family_lifetime(&tokens.lifetimes);
+    let lives_long_enough = family.expires_at >= now + family_lifetime;
+    if family.revoked || (first.is_none() && lives_long_enough) {
+        return Change::Keep;
+    }
+    Change::Replace(TokenFamily {
+        expires_at: family.expires_at.max(now + family_lifetime + FAMILY_SLACK),
+        refresh: first
+            .map(|(_, current)| current.clone())
+            .or_else(|| family.refresh.clone()),
+        ..family.clone()
+    })
+}
+
+/// The tokens of a grant whose family is live: the access token, the refresh token it hands
+/// out, and the signed ID token.
+fn mint(
+    tokens: &Tokens,
+    grant: &Grant<'_>,
+    first: Option<(String, CurrentRefresh)>,
+    now: UnixSeconds,
+) -> Result<TokenResponse, IssueError> {
+    let access_lifetime = tokens.lifetimes.access_token_lifetime.0.as_secs();
     let access_token = tokens.access_key.mint(&AccessClaims {
         family_key: token_hash(grant.family),
         scopes: grant.scopes.to_vec(),
@@ -269,21 +350,29 @@ pub async fn audit(
     outcome: Outcome,
     source: &str,
 ) -> Result<(), StoreError> {
-    tokens
-        .audit
-        .record(
-            AuditEvent::new(
-                tokens.clock.unix_now(),
-                format!("client {}", client.name),
-                action,
-                AuditDoor::Oidc,
-                source,
-                outcome,
-            )
-            .subject(user)
-            .detail(format!("client {}", client.name)),
-        )
-        .await
+    let event = event(tokens, action, user, client, outcome, source);
+    tokens.audit.record(event).await
+}
+
+/// A token event, not recorded yet.
+pub fn event(
+    tokens: &Tokens,
+    action: AuditAction,
+    user: &str,
+    client: &Client,
+    outcome: Outcome,
+    source: &str,
+) -> AuditEvent {
+    AuditEvent::new(
+        tokens.clock.unix_now(),
+        format!("client {}", client.name),
+        action,
+        AuditDoor::Oidc,
+        source,
+        outcome,
+    )
+    .subject(user)
+    .detail(format!("client {}", client.name))
 }
 
 impl<'a> RefreshIssue<'a> {

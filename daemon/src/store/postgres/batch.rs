@@ -7,8 +7,7 @@ use super::{db, seconds};
 use crate::store::StoreError;
 use crate::store::batch::{Put, Write, Writes};
 use crate::store::codec::encode;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio_postgres::types::ToSql;
 
 /// `writes` as a statement and its parameters.
@@ -29,7 +28,7 @@ impl Statement {
                 Write::Put(put) => rows.push(row_of(&put)?),
             }
         }
-        let text = text_of((events.len(), removals.len(), rows.len()));
+        let text = super::sql::text_of(&TEXTS, (events.len(), removals.len(), rows.len()), text);
         Ok(Self {
             text,
             events,
@@ -72,17 +71,8 @@ fn row_of(put: &Put) -> Result<Row, StoreError> {
 /// How many events, removals and rows a statement writes: its text follows from that alone.
 type Shape = (usize, usize, usize);
 
-/// The text of a statement of this shape, built once per shape (a sign-in's steps write the
-/// same few shapes over and over).
-fn text_of(shape: Shape) -> Arc<str> {
-    static TEXTS: Mutex<Option<HashMap<Shape, Arc<str>>>> = Mutex::new(None);
-    let mut texts = TEXTS.lock().unwrap_or_else(|p| p.into_inner());
-    texts
-        .get_or_insert_with(HashMap::new)
-        .entry(shape)
-        .or_insert_with(|| text(shape).into())
-        .clone()
-}
+/// The texts built so far, one a shape.
+static TEXTS: super::sql::Texts<Shape> = std::sync::Mutex::new(None);
 
 fn text((events, removals, rows): Shape) -> String {
     let mut parts = Vec::new();

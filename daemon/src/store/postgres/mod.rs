@@ -21,8 +21,9 @@ mod roles;
 mod schema;
 mod short_lived;
 mod sql;
+mod swaps;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod users;
 
 use crate::clock::UnixSeconds;

@@ -93,6 +93,15 @@ impl Store for PgStore {
         PgStore::user_by_name(self, username).await
     }
 
+    async fn user_by_name_and_windows(
+        &self,
+        username: &str,
+        windows: (&RecordKey, &RecordKey),
+        now: UnixSeconds,
+    ) -> Result<(Option<User>, crate::store::WindowPair), StoreError> {
+        PgStore::user_by_name_and_windows(self, username, windows, now).await
+    }
+
     async fn users_page(
         &self,
         after: Option<&str>,
@@ -487,6 +496,16 @@ impl Store for PgStore {
     /// One statement (see `batch`).
     async fn write_all(&self, writes: crate::store::batch::Writes) -> Result<(), StoreError> {
         self.write_statement(writes).await
+    }
+
+    /// One statement (see `swaps`).
+    async fn swap_and_record(
+        &self,
+        _now: UnixSeconds,
+        swaps: Vec<crate::store::swaps::Swap>,
+        events: Vec<crate::model::audit::AuditEvent>,
+    ) -> Result<usize, StoreError> {
+        self.swap_statement(swaps, events).await
     }
 
     /// One round trip: the family and user are joined through the links the code was stored

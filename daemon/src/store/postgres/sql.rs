@@ -3,6 +3,9 @@
 //! can tell a unique violation from the rest.
 
 use deadpool_postgres::GenericClient;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
@@ -42,4 +45,22 @@ pub(super) async fn query_one(
 ) -> Result<Row, tokio_postgres::Error> {
     let statement = client.prepare_cached(sql).await?;
     client.query_one(&statement, params).await
+}
+
+/// Statement texts built by the caller, one for each shape (how many rows, parts...) it writes:
+/// a sign-in writes the same few shapes over and over.
+pub(super) type Texts<Shape> = Mutex<Option<HashMap<Shape, Arc<str>>>>;
+
+/// The text of `shape` from `texts`, built by `build` the first time.
+pub(super) fn text_of<Shape: Hash + Eq + Copy>(
+    texts: &Texts<Shape>,
+    shape: Shape,
+    build: fn(Shape) -> String,
+) -> Arc<str> {
+    let mut texts = texts.lock().unwrap_or_else(|p| p.into_inner());
+    texts
+        .get_or_insert_with(HashMap::new)
+        .entry(shape)
+        .or_insert_with(|| build(shape).into())
+        .clone()
 }

@@ -11,7 +11,7 @@ use crate::store::batch::{Put, Remove, Write, Writes};
 use std::sync::Arc;
 
 /// The store on a fresh server, or `None` outside the PostgreSQL run.
-async fn store() -> Option<(postern_testkit::Postgres, Arc<PgStore>)> {
+pub(crate) async fn store() -> Option<(postern_testkit::Postgres, Arc<PgStore>)> {
     if !std::env::var("E2E_STORE").is_ok_and(|v| v == "postgres") {
         return None;
     }
@@ -519,4 +519,12 @@ async fn a_flow_is_read_with_the_user_its_step_names() {
         store.flow_and_user(&named, 100).await.unwrap().is_none(),
         "expired"
     );
+}
+
+#[tokio::test]
+async fn swaps_hold_in_order_and_events_only_after_all() {
+    let Some((_server, store)) = store().await else {
+        return;
+    };
+    crate::store::swaps::checks::swaps_hold_in_order_and_events_only_after_all(&*store).await;
 }

@@ -3,9 +3,10 @@
 
 use super::sql;
 use super::{PgStore, db, is};
+use crate::clock::UnixSeconds;
 use crate::model::{User, UserId, normalize_username};
 use crate::store::codec::{decode, encode};
-use crate::store::{Edit, StoreError};
+use crate::store::{Edit, RecordKey, StoreError, WindowPair};
 use std::collections::BTreeSet;
 use tokio_postgres::error::SqlState;
 
@@ -123,6 +124,40 @@ impl PgStore {
         self.user_where("name_key = $1", &normalize_username(username))
             .await
     }
+    /// One statement: the user and each window is a lookup by its own key.
+    pub(super) async fn user_by_name_and_windows(
+        &self,
+        username: &str,
+        (first, second): (&RecordKey, &RecordKey),
+        now: UnixSeconds,
+    ) -> Result<(Option<User>, WindowPair), StoreError> {
+        let client = self.client().await?;
+        let row = sql::query_one(
+            &*client,
+            "SELECT (SELECT record FROM users WHERE name_key = $1), \
+                    (SELECT record FROM short_lived WHERE kind = 'failure_windows' \
+                         AND key = $2 AND expires_at > $4), \
+                    (SELECT record FROM short_lived WHERE kind = 'failure_windows' \
+                         AND key = $3 AND expires_at > $4)",
+            &[
+                &normalize_username(username),
+                &first.to_bytes(),
+                &second.to_bytes(),
+                &super::seconds(now),
+            ],
+        )
+        .await
+        .map_err(db)?;
+        let column = |i: usize| row.get::<_, Option<&[u8]>>(i);
+        Ok((
+            column(0).map(decode).transpose()?,
+            (
+                column(1).map(decode).transpose()?,
+                column(2).map(decode).transpose()?,
+            ),
+        ))
+    }
+
     pub(super) async fn users_page(
         &self,
         after: Option<&str>,
