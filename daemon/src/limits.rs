@@ -386,17 +386,74 @@ mod checks {
         assert!(windows.0.is_none() && windows.1.is_none(), "run out");
     }
 
+    /// A user is changed against the copy read only while none of the windows is live, in
+    /// one step; a stale copy is changed from what is stored.
+    pub async fn a_user_is_changed_only_while_no_window_is_live(store: SharedStore) {
+        use crate::store::UnlessFailures;
+        let limits = Limiter::new(&LimitsConfig::default(), store.clone());
+        let address: IpAddr = "192.0.2.8".parse().unwrap();
+        let rui = User {
+            password_hash: "$argon2id$placeholder".into(),
+            ..User::for_tests("rui")
+        };
+        store.insert_user(&rui).await.unwrap();
+        let (account, address_key) = window_keys("rui", Some(address));
+        let change = |seen: &User, now| {
+            let store = store.clone();
+            let (seen, account, address_key) = (seen.clone(), account, address_key);
+            async move {
+                let bump = Box::new(|u: &mut User| {
+                    u.last_login_at = Some(u.last_login_at.unwrap_or(0) + 1);
+                    Ok(())
+                });
+                let windows = (&account, &address_key);
+                store
+                    .update_seen_user_unless_failures(&seen, bump, windows, now)
+                    .await
+                    .unwrap()
+            }
+        };
+        let UnlessFailures::Changed(after) = change(&rui, 100).await else {
+            panic!("no window: changed");
+        };
+        assert_eq!(after.last_login_at, Some(1));
+        let UnlessFailures::Changed(after) = change(&rui, 100).await else {
+            panic!("a stale copy: changed from what is stored");
+        };
+        assert_eq!(after.last_login_at, Some(2));
+
+        limits
+            .record_failure("rui", Some(address), 100)
+            .await
+            .unwrap();
+        let UnlessFailures::Failures(windows) = change(&after, 110).await else {
+            panic!("a live window: not changed");
+        };
+        assert!(windows.0.is_some() && windows.1.is_some());
+        assert!(!locks(&windows, 110), "one failure does not lock");
+        let stored = store.user(rui.id).await.unwrap().unwrap();
+        assert_eq!(stored.last_login_at, Some(2));
+
+        let UnlessFailures::Changed(after) = change(&after, 100_000).await else {
+            panic!("the windows ran out: changed");
+        };
+        assert_eq!(after.last_login_at, Some(3));
+    }
+
     #[tokio::test]
     async fn on_sled() {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::sled_backend::SledStore::open(dir.path()).unwrap();
-        a_user_is_read_with_the_windows_that_limit_them(std::sync::Arc::new(store)).await;
+        let store: SharedStore = std::sync::Arc::new(store);
+        a_user_is_read_with_the_windows_that_limit_them(store.clone()).await;
+        a_user_is_changed_only_while_no_window_is_live(store).await;
     }
 
     #[tokio::test]
     async fn on_postgres() {
         if let Some((_server, store)) = crate::store::postgres::tests::store().await {
-            a_user_is_read_with_the_windows_that_limit_them(store).await;
+            a_user_is_read_with_the_windows_that_limit_them(store.clone()).await;
+            a_user_is_changed_only_while_no_window_is_live(store).await;
         }
     }
 }

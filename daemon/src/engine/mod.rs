@@ -29,6 +29,7 @@ mod second_factor;
 pub mod session_policy;
 pub mod sessions;
 pub mod sign_in;
+mod spent_codes;
 pub use second_factor::{
     CodeFor, CodeVerdict, Demands, EngineError, Progress, after_password, check_code, choose_email,
     confirm_email_enrolment, confirm_totp_enrolment, enrolment_material,

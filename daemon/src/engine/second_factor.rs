@@ -3,10 +3,11 @@
 //! brute-force limits as wrong passwords.
 
 use super::PasswordAttempt;
+use super::spent_codes::{Spent, Used, spend};
 use crate::audit::{AuditAction, Factor, Outcome};
-use crate::clock::UnixSeconds;
 use crate::context::Context;
 use crate::factors::{recovery, totp};
+use crate::limits;
 use crate::model::grants::{Authentication, CodePurpose, LoginStep};
 use crate::model::mfa::{
     MfaEnrolment, TotpSeed, mfa_required, phishing_resistant_required, totp_seal_context,
@@ -217,10 +218,17 @@ pub async fn check_code(
     }
     let settings = ctx.store.site_settings().await?;
     let window = totp::Window::from(&settings);
-    let locked = ctx
-        .limiter
-        .is_locked(&user.username, attempt.address, now)
-        .await?;
+    // An emailed code is spent by checking it, so its limits are read first; a TOTP or
+    // recovery code is checked in memory, and its limits are read in the step that spends it.
+    let emailed = user
+        .mfa
+        .as_ref()
+        .is_some_and(|mfa| mfa.method == MfaMethod::Email);
+    let limiter = &ctx.limiter;
+    let mut locked = emailed
+        && limiter
+            .is_locked(&user.username, attempt.address, now)
+            .await?;
     let mut used = None;
     let mut replayed = false;
     if let (false, Some(mfa)) = (locked || user.disabled, &user.mfa) {
@@ -245,6 +253,11 @@ pub async fn check_code(
         }
     }
     let Some(used) = used else {
+        if !emailed {
+            locked = limiter
+                .is_locked(&user.username, attempt.address, now)
+                .await?;
+        }
         let detail = match () {
             () if locked => "account locked",
             () if replayed => "replayed code: already used",
@@ -255,19 +268,22 @@ pub async fn check_code(
     };
     // Spend what was used, so it never works again; flushed, so a crash cannot undo it.
     let signed_in_at = (purpose == CodeFor::SignIn).then_some(now);
-    let Some(spent) = spend(ctx, user, used, signed_in_at).await? else {
+    let windows = limits::window_keys(&user.username, attempt.address);
+    let limits = (!emailed).then_some((&windows.0, &windows.1));
+    let spent = match spend(ctx, user, used, signed_in_at, limits).await? {
+        Spent::Now(spent) => spent,
         // Another request (on this daemon or another) spent it between our read and now.
-        wrong_code(
-            ctx,
-            user,
-            attempt,
-            Some("replayed code: already used".into()),
-            true,
-        )
-        .await?;
-        return Ok(CodeVerdict::Rejected);
+        Spent::Already => {
+            let detail = "replayed code: already used";
+            wrong_code(ctx, user, attempt, Some(detail.into()), true).await?;
+            return Ok(CodeVerdict::Rejected);
+        }
+        Spent::Locked => {
+            wrong_code(ctx, user, attempt, Some("account locked".into()), false).await?;
+            return Ok(CodeVerdict::Rejected);
+        }
     };
-    *user = spent;
+    *user = *spent;
     ctx.store.flush().await?;
     let (detail, factor) = match used {
         Used::TotpStep(_) => ("authenticator app", Factor::Totp),
@@ -291,81 +307,6 @@ pub async fn check_code(
         authentication.clone().with_second_factor(now),
     ))
 }
-
-#[derive(Debug, Clone, Copy)]
-enum Used {
-    TotpStep(u64),
-    /// The stored hash of the recovery code that matched.
-    RecoveryCode([u8; 32]),
-    EmailCode,
-}
-
-/// Spends a code on the stored user, checked again against the stored record inside the
-/// store's atomic change: of two requests that both saw the code unspent, only one spends it.
-/// The user after, or none when it was already spent.
-/// Spends what was used; `signed_in_at`, when the code completes a sign-in, becomes the user's
-/// last sign-in in the same write.
-async fn spend(
-    ctx: &Context,
-    user: &User,
-    used: Used,
-    signed_in_at: Option<UnixSeconds>,
-) -> Result<Option<User>, StoreError> {
-    let spent = ctx
-        .store
-        .update_seen_user(
-            user,
-            Box::new(move |u| {
-                if signed_in_at.is_some() {
-                    u.last_login_at = signed_in_at;
-                }
-                // A code mailed to the address and typed back proves the address.
-                if matches!(used, Used::EmailCode) {
-                    u.email_verified = true;
-                }
-                let Some(mfa) = u.mfa.as_mut() else {
-                    // Reset meanwhile: only an emailed code (spent already) still counts.
-                    return match used {
-                        Used::EmailCode => Ok(()),
-                        _ => Err(StoreError::Conflict(ALREADY_SPENT.into())),
-                    };
-                };
-                let fresh = match used {
-                    Used::TotpStep(step) => match mfa.totp.as_mut() {
-                        Some(seed) if seed.last_step.is_none_or(|last| last < step) => {
-                            seed.last_step = Some(step);
-                            true
-                        }
-                        _ => false,
-                    },
-                    Used::RecoveryCode(hash) => {
-                        match mfa.recovery_codes.iter().position(|h| *h == hash) {
-                            Some(index) => {
-                                mfa.recovery_codes.remove(index);
-                                true
-                            }
-                            None => false,
-                        }
-                    }
-                    // Spent already, atomically, by `email_code::verify`.
-                    Used::EmailCode => true,
-                };
-                if fresh {
-                    Ok(())
-                } else {
-                    Err(StoreError::Conflict(ALREADY_SPENT.into()))
-                }
-            }),
-        )
-        .await;
-    match spent {
-        Ok(after) => Ok(Some(after)),
-        Err(StoreError::Conflict(reason)) if reason == ALREADY_SPENT => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-const ALREADY_SPENT: &str = "the code was already spent";
 
 /// Confirms a TOTP enrolment with a code from the new app. On success the user is enrolled
 /// (replacing any earlier enrolment) and gets fresh recovery codes, returned here once.
@@ -542,49 +483,4 @@ pub async fn enrolment_material(
 
 pub(super) fn enrolment_context(user_id: &crate::model::UserId) -> String {
     format!("totp-enrolment:{user_id}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::mfa::MfaEnrolment;
-
-    #[tokio::test]
-    async fn a_code_is_spent_once_even_by_two_requests_that_both_saw_it_unspent() {
-        let dir = tempfile::tempdir().unwrap();
-        let ctx = Context::for_tests(dir.path()).await;
-        let hash = recovery::hash(&ctx.master_key, "RIGHT-CODE");
-        let other = recovery::hash(&ctx.master_key, "OTHER-CODE");
-        let user = User {
-            mfa: Some(MfaEnrolment {
-                method: MfaMethod::Totp,
-                totp: Some(TotpSeed {
-                    sealed: Vec::new(),
-                    last_step: Some(10),
-                }),
-                recovery_codes: vec![hash, other],
-                enrolled_at: 1,
-                passkeys: Vec::new(),
-            }),
-            ..User::for_tests("ines")
-        };
-        ctx.store.insert_user(&user).await.unwrap();
-
-        // Both requests read the user before either wrote: the store decides.
-        let (ctx, user) = (&ctx, &user);
-        let spends = |used| async move { spend(ctx, user, used, None).await.unwrap().is_some() };
-        assert!(spends(Used::TotpStep(11)).await);
-        assert!(!spends(Used::TotpStep(11)).await);
-        assert!(!spends(Used::TotpStep(9)).await);
-        assert!(spends(Used::RecoveryCode(hash)).await);
-        assert!(!spends(Used::RecoveryCode(hash)).await);
-        let stored = ctx.store.user(user.id).await.unwrap().unwrap();
-        let mfa = stored.mfa.unwrap();
-        assert_eq!(mfa.totp.unwrap().last_step, Some(11));
-        assert_eq!(
-            mfa.recovery_codes,
-            vec![other],
-            "the second use removed no other code"
-        );
-    }
 }

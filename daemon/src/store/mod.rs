@@ -145,6 +145,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<User, StoreError> {
         self.update_user(seen.id, change).await
     }
+    /// [`update_seen_user`](Self::update_seen_user), made only while none of `windows` (the
+    /// failure windows of an attempt, see `limits`) is live: how a second factor is spent,
+    /// with the limits read in the same step. One round trip where the backend can; the
+    /// windows are read first here.
+    async fn update_seen_user_unless_failures(
+        &self,
+        seen: &User,
+        change: Edit<'_, User>,
+        windows: (&RecordKey, &RecordKey),
+        now: UnixSeconds,
+    ) -> Result<UnlessFailures, StoreError> {
+        read_windows_then_update(self, seen, change, windows, now).await
+    }
     /// Removes a user, their indexes and consents; returns the removed user.
     async fn delete_user(&self, id: UserId) -> Result<User, StoreError>;
     /// Read from a running total, not by counting.
@@ -362,6 +375,34 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
 /// Two failure windows, as [`ShortLived::get_pair`] answers them.
 pub type WindowPair = (Option<FailureWindow>, Option<FailureWindow>);
+
+/// [`Store::update_seen_user_unless_failures`] in two steps: the windows, then the change.
+pub async fn read_windows_then_update<S: Store + ?Sized>(
+    store: &S,
+    seen: &User,
+    change: Edit<'_, User>,
+    windows: (&RecordKey, &RecordKey),
+    now: UnixSeconds,
+) -> Result<UnlessFailures, StoreError> {
+    let found = store
+        .failure_windows()
+        .get_pair(windows.0, windows.1, now)
+        .await?;
+    if found.0.is_some() || found.1.is_some() {
+        return Ok(UnlessFailures::Failures(found));
+    }
+    let after = store.update_seen_user(seen, change).await?;
+    Ok(UnlessFailures::Changed(Box::new(after)))
+}
+
+/// What [`Store::update_seen_user_unless_failures`] did.
+#[derive(Debug)]
+pub enum UnlessFailures {
+    /// The user after the change.
+    Changed(Box<User>),
+    /// A window was live (locking or not): nothing was changed.
+    Failures(WindowPair),
+}
 
 /// What [`Store::code_grant`] finds.
 #[derive(Debug, Clone)]

@@ -122,6 +122,16 @@ impl Store for PgStore {
         PgStore::update_seen_user(self, seen, change).await
     }
 
+    async fn update_seen_user_unless_failures(
+        &self,
+        seen: &User,
+        change: Edit<'_, User>,
+        windows: (&RecordKey, &RecordKey),
+        now: UnixSeconds,
+    ) -> Result<crate::store::UnlessFailures, StoreError> {
+        PgStore::update_seen_user_unless_failures(self, seen, change, windows, now).await
+    }
+
     async fn delete_user(&self, id: UserId) -> Result<User, StoreError> {
         PgStore::delete_user(self, id).await
     }

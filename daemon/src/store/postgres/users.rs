@@ -6,7 +6,7 @@ use super::{PgStore, db, is};
 use crate::clock::UnixSeconds;
 use crate::model::{User, UserId, normalize_username};
 use crate::store::codec::{decode, encode};
-use crate::store::{Edit, RecordKey, StoreError, WindowPair};
+use crate::store::{Edit, RecordKey, StoreError, UnlessFailures, WindowPair};
 use std::collections::BTreeSet;
 use tokio_postgres::error::SqlState;
 
@@ -227,6 +227,57 @@ impl PgStore {
             }
         }
         self.update_user(seen.id, change).await
+    }
+
+    /// One statement on the common path: the windows are read in it, and the user swapped in
+    /// it unless one of them is live.
+    pub(super) async fn update_seen_user_unless_failures(
+        &self,
+        seen: &User,
+        mut change: Edit<'_, User>,
+        (first, second): (&RecordKey, &RecordKey),
+        now: UnixSeconds,
+    ) -> Result<UnlessFailures, StoreError> {
+        let after = changed(seen, &mut change).ok();
+        let Some(after) = after.filter(|after| keeps_indexes(seen, after)) else {
+            let windows = (first, second);
+            return crate::store::read_windows_then_update(self, seen, change, windows, now).await;
+        };
+        let client = self.client().await?;
+        let row = sql::query_one(
+            &*client,
+            "WITH w AS (SELECT key, record FROM short_lived WHERE kind = 'failure_windows' \
+                            AND key IN ($4, $5) AND expires_at > $6), \
+                  u AS (UPDATE users SET record = $3 \
+                            WHERE id = $1 AND record = $2 AND NOT EXISTS (SELECT 1 FROM w) \
+                            RETURNING 1) \
+             SELECT (SELECT count(*) FROM u), (SELECT record FROM w WHERE key = $4), \
+                    (SELECT record FROM w WHERE key = $5)",
+            &[
+                &uuid(after.id),
+                &encode(seen)?,
+                &encode(&after)?,
+                &first.to_bytes(),
+                &second.to_bytes(),
+                &super::seconds(now),
+            ],
+        )
+        .await
+        .map_err(db)?;
+        let column = |i: usize| row.get::<_, Option<&[u8]>>(i);
+        let windows = (
+            column(1).map(decode).transpose()?,
+            column(2).map(decode).transpose()?,
+        );
+        if row.get::<_, i64>(0) == 1 {
+            Ok(UnlessFailures::Changed(Box::new(after)))
+        } else if windows.0.is_some() || windows.1.is_some() {
+            Ok(UnlessFailures::Failures(windows))
+        } else {
+            // Changed since it was read, no window live: as `update_user` does.
+            let after = self.update_user(seen.id, change).await?;
+            Ok(UnlessFailures::Changed(Box::new(after)))
+        }
     }
 
     /// Writes `after` over the user whose row holds exactly `old`; false if it does not.
