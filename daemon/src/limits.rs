@@ -235,23 +235,12 @@ impl Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::HumanDuration;
     use crate::store::sled_backend::SledStore;
     use std::sync::Arc;
 
     fn limiter(dir: &std::path::Path) -> Limiter {
         let store: SharedStore = Arc::new(SledStore::open(dir).unwrap());
-        Limiter::new(
-            &LimitsConfig {
-                account_max_failures: 3,
-                account_window: HumanDuration::secs(60),
-                account_lockout: HumanDuration::secs(300),
-                address_max_failures: 5,
-                address_window: HumanDuration::secs(60),
-                address_lockout: HumanDuration::secs(600),
-            },
-            store,
-        )
+        Limiter::new(&super::checks::three_then_five(), store)
     }
 
     #[tokio::test]
@@ -331,20 +320,22 @@ mod checks {
     use crate::config::HumanDuration;
     use crate::model::User;
 
+    /// Three failures in a minute lock an account for five minutes, five an address for ten.
+    pub(super) fn three_then_five() -> LimitsConfig {
+        LimitsConfig {
+            account_max_failures: 3,
+            account_window: HumanDuration::secs(60),
+            account_lockout: HumanDuration::secs(300),
+            address_max_failures: 5,
+            address_window: HumanDuration::secs(60),
+            address_lockout: HumanDuration::secs(600),
+        }
+    }
+
     /// A user is read by name with the windows that limit attempts for them, in any case of
     /// the name, and an unknown name's windows are read all the same.
     pub async fn a_user_is_read_with_the_windows_that_limit_them(store: SharedStore) {
-        let limits = Limiter::new(
-            &LimitsConfig {
-                account_max_failures: 3,
-                account_window: HumanDuration::secs(60),
-                account_lockout: HumanDuration::secs(300),
-                address_max_failures: 5,
-                address_window: HumanDuration::secs(60),
-                address_lockout: HumanDuration::secs(600),
-            },
-            store.clone(),
-        );
+        let limits = Limiter::new(&three_then_five(), store.clone());
         let address: IpAddr = "192.0.2.7".parse().unwrap();
         let noor = User {
             password_hash: "$argon2id$placeholder".into(),

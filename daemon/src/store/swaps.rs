@@ -121,7 +121,8 @@ pub(crate) mod checks {
     use crate::model::{User, UserId};
     use crate::store::{RecordKey, Store};
 
-    fn code(user: UserId) -> AuthorizationCode {
+    /// An unused code of `user`'s, in the family "the family", live until 60.
+    pub fn code(user: UserId) -> AuthorizationCode {
         AuthorizationCode {
             request: AuthorizationRequest::for_tests("app"),
             authentication: Authentication {

@@ -7,7 +7,7 @@
 
 use super::Tokens;
 use super::grants::{self, Grant, IssueError, TokenResponse};
-use crate::audit::{AuditAction, Outcome};
+use crate::audit::{AuditAction, AuditEvent, Outcome};
 use crate::model::grants::{AuthorizationCode, TokenFamily};
 use crate::model::{Client, User, UserId};
 use crate::secrets::{constant_time_eq, token_hash};
@@ -103,15 +103,10 @@ pub async fn exchange_code(
     ))?;
     let grant = code_grant_of(request, &stored, &user, family.as_ref());
     let response = grants::issue_tokens(tokens, &grant).await?;
-    grants::audit(
-        tokens,
-        AuditAction::TokensIssued,
-        &user.username,
-        request.client,
-        Outcome::Success,
-        request.source,
-    )
-    .await?;
+    tokens
+        .audit
+        .record(tokens_issued(tokens, request, &user))
+        .await?;
     Ok(response)
 }
 
@@ -138,16 +133,16 @@ async fn exchange_as_read(
             ..code.clone()
         },
     };
-    let issued = grants::event(
-        tokens,
-        AuditAction::TokensIssued,
-        &user.username,
-        request.client,
-        Outcome::Success,
-        request.source,
-    );
     let grant = code_grant_of(request, code, user, found.family.as_ref());
+    let issued = tokens_issued(tokens, request, user);
     Ok(grants::issue_tokens_spending(tokens, &grant, spend, issued).await?)
+}
+
+/// The event of a code's tokens, issued to `user`.
+fn tokens_issued(tokens: &Tokens, request: &CodeExchange<'_>, user: &User) -> AuditEvent {
+    let (action, outcome) = (AuditAction::TokensIssued, Outcome::Success);
+    let (client, source) = (request.client, request.source);
+    grants::event(tokens, action, &user.username, client, outcome, source)
 }
 
 /// What a code grants: tokens in its family, for what it was asked with.

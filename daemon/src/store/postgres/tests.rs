@@ -337,8 +337,6 @@ async fn a_family_stored_before_links_is_answered_like_one_stored_with_them() {
 /// answered the same.
 #[tokio::test]
 async fn a_code_stored_before_links_is_answered_like_one_stored_with_them() {
-    use crate::model::SigningAlg;
-    use crate::model::grants::{Authentication, AuthorizationCode, AuthorizationRequest};
     use crate::secrets::token_hash;
     use crate::store::{RecordKey, Store};
     let Some((server, store)) = store().await else {
@@ -347,18 +345,7 @@ async fn a_code_stored_before_links_is_answered_like_one_stored_with_them() {
     let noor = user();
     store.insert_user(&noor).await.unwrap();
     let family = family_of(&noor, "app");
-    let code = AuthorizationCode {
-        request: AuthorizationRequest::for_tests("app"),
-        authentication: Authentication {
-            user_id: noor.id,
-            auth_time: 1,
-            amr: vec!["pwd".into()],
-        },
-        family: "the family".into(),
-        signing_alg: SigningAlg::EdDSA,
-        used: false,
-        expires_at: 60,
-    };
+    let code = crate::store::swaps::checks::code(noor.id);
     let (linked, unlinked) = (RecordKey::bearer([1; 32]), RecordKey::bearer([2; 32]));
     // A grant's family and code are written in one statement.
     let family_key = RecordKey::bearer(token_hash("the family"));

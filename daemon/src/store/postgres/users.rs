@@ -55,6 +55,12 @@ async fn add_members(
     Ok(())
 }
 
+/// The two failure windows in `row`'s columns from `first` on, each there if it is live.
+fn windows_from(row: &tokio_postgres::Row, first: usize) -> Result<WindowPair, StoreError> {
+    let window = |i: usize| row.get::<_, Option<&[u8]>>(i).map(decode).transpose();
+    Ok((window(first)?, window(first + 1)?))
+}
+
 /// Whether a change leaves the name and roles alone (their indexes need a transaction).
 fn keeps_indexes(before: &User, after: &User) -> bool {
     after.roles == before.roles
@@ -148,14 +154,8 @@ impl PgStore {
         )
         .await
         .map_err(db)?;
-        let column = |i: usize| row.get::<_, Option<&[u8]>>(i);
-        Ok((
-            column(0).map(decode).transpose()?,
-            (
-                column(1).map(decode).transpose()?,
-                column(2).map(decode).transpose()?,
-            ),
-        ))
+        let user: Option<&[u8]> = row.get(0);
+        Ok((user.map(decode).transpose()?, windows_from(&row, 1)?))
     }
 
     pub(super) async fn users_page(
@@ -264,11 +264,7 @@ impl PgStore {
         )
         .await
         .map_err(db)?;
-        let column = |i: usize| row.get::<_, Option<&[u8]>>(i);
-        let windows = (
-            column(1).map(decode).transpose()?,
-            column(2).map(decode).transpose()?,
-        );
+        let windows = windows_from(&row, 1)?;
         if row.get::<_, i64>(0) == 1 {
             Ok(UnlessFailures::Changed(Box::new(after)))
         } else if windows.0.is_some() || windows.1.is_some() {
