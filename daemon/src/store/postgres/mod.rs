@@ -136,6 +136,16 @@ fn is(error: &tokio_postgres::Error, state: &SqlState) -> bool {
     error.code() == Some(state)
 }
 
+/// The record in `row`'s `column`; none where the column is null (a subquery that found no
+/// row: a link followed to a record that is gone, a window that is not there).
+fn record_at<T: crate::store::codec::Record>(
+    row: &tokio_postgres::Row,
+    column: usize,
+) -> Result<Option<T>, StoreError> {
+    let bytes: Option<&[u8]> = row.get(column);
+    bytes.map(crate::store::codec::decode).transpose()
+}
+
 /// Unix seconds as PostgreSQL's BIGINT.
 fn seconds(at: UnixSeconds) -> i64 {
     i64::try_from(at).unwrap_or(i64::MAX)

@@ -4,7 +4,7 @@
 
 use super::sql;
 use super::users::uuid;
-use super::{PgStore, db, is, seconds};
+use super::{PgStore, db, is, record_at, seconds};
 use crate::clock::UnixSeconds;
 use crate::model::audit::AuditEvent;
 use crate::model::consent::ConsentGrant;
@@ -495,11 +495,10 @@ impl Store for PgStore {
                 family: record,
             }));
         }
-        let user: Option<&[u8]> = row.get(3);
         Ok(Some(FamilyGrant {
             family: record,
             client_registered: row.get(2),
-            user: user.map(decode).transpose()?,
+            user: record_at(&row, 3)?,
         }))
     }
 
@@ -546,11 +545,10 @@ impl Store for PgStore {
         if !row.get::<_, bool>(1) {
             return Ok(Some(CodeGrant::read_for(self, code, now).await?));
         }
-        let (family, user): (Option<&[u8]>, Option<&[u8]>) = (row.get(2), row.get(3));
         Ok(Some(CodeGrant {
             code,
-            family: family.map(decode).transpose()?,
-            user: user.map(decode).transpose()?,
+            family: record_at(&row, 2)?,
+            user: record_at(&row, 3)?,
         }))
     }
 
@@ -573,8 +571,7 @@ impl Store for PgStore {
         let Some(row) = row else {
             return Ok(None);
         };
-        let user: Option<&[u8]> = row.get(1);
-        Ok(Some((decode(row.get(0))?, user.map(decode).transpose()?)))
+        Ok(Some((decode(row.get(0))?, record_at(&row, 1)?)))
     }
 
     async fn family_and_user(
@@ -593,12 +590,7 @@ impl Store for PgStore {
         )
         .await
         .map_err(db)?;
-        let family: Option<&[u8]> = row.get(0);
-        let user: Option<&[u8]> = row.get(1);
-        Ok((
-            family.map(decode).transpose()?,
-            user.map(decode).transpose()?,
-        ))
+        Ok((record_at(&row, 0)?, record_at(&row, 1)?))
     }
 
     /// One statement for every kind; safe on every daemon at once.

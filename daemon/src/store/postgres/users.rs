@@ -2,7 +2,7 @@
 //! the case-folded name (unique), and who holds which role.
 
 use super::sql;
-use super::{PgStore, db, is};
+use super::{PgStore, db, is, record_at};
 use crate::clock::UnixSeconds;
 use crate::model::{User, UserId, normalize_username};
 use crate::store::codec::{decode, encode};
@@ -57,8 +57,7 @@ async fn add_members(
 
 /// The two failure windows in `row`'s columns from `first` on, each there if it is live.
 fn windows_from(row: &tokio_postgres::Row, first: usize) -> Result<WindowPair, StoreError> {
-    let window = |i: usize| row.get::<_, Option<&[u8]>>(i).map(decode).transpose();
-    Ok((window(first)?, window(first + 1)?))
+    Ok((record_at(row, first)?, record_at(row, first + 1)?))
 }
 
 /// Whether a change leaves the name and roles alone (their indexes need a transaction).
@@ -154,8 +153,7 @@ impl PgStore {
         )
         .await
         .map_err(db)?;
-        let user: Option<&[u8]> = row.get(0);
-        Ok((user.map(decode).transpose()?, windows_from(&row, 1)?))
+        Ok((record_at(&row, 0)?, windows_from(&row, 1)?))
     }
 
     pub(super) async fn users_page(
